@@ -1,0 +1,3 @@
+"""Pulumi ComponentResources: one per spec kind, and the one that assembles an environment."""
+
+__all__: list[str] = []

@@ -1,0 +1,82 @@
+"""The ``modelops`` command line: thin wrappers over library functions.
+
+Each command lives in ``modelops/commands/<area>.py`` and registers itself on :data:`app`.
+Errors a user can cause are :class:`~modelops.errors.ModelOpsError`: printed as one line
+on stderr, exit with their code (2 bad input, 1 failed, 3 gate/condition). A traceback
+is shown only with ``--verbose``.
+
+Example::
+
+    $ modelops validate modelops.yaml --env prod
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+import typer
+
+from modelops.errors import ModelOpsError
+
+app = typer.Typer(
+    name="modelops",
+    help="Datasets, models and monitors from one YAML spec, as AWS infrastructure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+local_app = typer.Typer(help="The embedded local AWS emulator.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+
+#: command modules, imported for their registrations (each owned by one area)
+COMMAND_MODULES = ("spec", "plan", "local", "ml", "diff", "promote")
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"modelops.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"modelops.commands.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``modelops`` script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or os.environ.get("MODELOPS_VERBOSE") == "1"
+    argv = [a for a in argv if a != "--verbose"]
+    _load_commands()
+    try:
+        result = app(args=argv, prog_name="modelops", standalone_mode=False)
+        return int(result or 0)
+    except ModelOpsError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return 2
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        if verbose:
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Run the ModelOps Pulumi program in-process under the SDK's mock runtime.
+
+The Pulumi CLI and engine are not needed: ``pulumi.runtime.set_mocks`` replaces the engine
+with a monitor in this process. A :class:`Backend` decides what a registration *does*:
+the render backend records it with deterministic fake IDs (``plan``, ``diff``); the local
+AWS backend applies it to moto through boto3 (``up``). Both see the same program.
+
+Example::
+
+    graph = run(lambda: build_environment(env), RenderBackend(), project="churn", stack="dev")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+COMPONENT_PREFIXES = ("modelops:",)
+
+
+@dataclass
+class Registration:
+    """One resource the program registered, with what the engine would know of it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What a registration does: ``create`` returns the resource's id and output state."""
+
+    def create(self, reg: Registration) -> tuple[str, dict[str, Any]]: ...
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def __init__(self, backend: Backend, current: threading.local) -> None:
+        self._backend = backend
+        self._current = current
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        reg: Registration = self._current.registration
+        if not reg.custom:
+            return "", dict(args.inputs)
+        return self._backend.create(reg)
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return self._backend.call(args.token, dict(args.args))
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Reads what ``MockResourceArgs`` lacks (parent, dependencies, options) from the request."""
+
+    def __init__(self, mocks: _Mocks, current: threading.local) -> None:
+        super().__init__(mocks)
+        self._current = current
+        self._lock = threading.Lock()
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            inputs={},
+            parent=request.parent,
+            dependencies=sorted(set(request.dependencies)),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+        )
+        reg.inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        self._current.registration = reg
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            self._current.registration = None
+        reg.id = response.id
+        reg.outputs = self.resources[urn].state if urn in self.resources else {}
+        with self._lock:
+            self.registrations.append(reg)
+        return response
+
+
+class ProgramError(Exception):
+    """The program (or a backend call it triggered) failed; ``__cause__`` holds the original."""
+
+
+def run(
+    program: Callable[[], None],
+    backend: Backend,
+    *,
+    project: str,
+    stack: str,
+    preview: bool = False,
+) -> list[Registration]:
+    """Run ``program`` under the mock runtime with ``backend``; return every registration in order."""
+    current = threading.local()
+    mocks = _Mocks(backend, current)
+    monitor = _RecordingMonitor(mocks, current)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+        try:
+            pulumi.runtime.test(program)()
+        except Exception as exc:  # the SDK wraps failures from any thread; keep the first cause
+            raise ProgramError(str(exc)) from exc
+    finally:
+        # The SDK's worker threads keep loops of their own that reference this run's
+        # objects; collecting them now, not in the middle of the next run (where their
+        # finalisers print errors), keeps repeated runs in one process quiet.
+        asyncio.set_event_loop(None)
+        gc.collect()
+    return monitor.registrations
