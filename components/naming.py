@@ -1,0 +1,114 @@
+"""Physical AWS names derived from spec names: defined once, used by components and validation.
+
+Names are deterministic (stable across runs, so an unchanged spec never renames anything)
+and bounded: with a project of at most 16 characters, an environment of at most 10 and an
+entity name of at most 20, every name below fits its AWS limit. Bucket names carry the
+account ID to be globally unique.
+
+Example::
+
+    bucket_name("churn", "prod", "customers", "123456789012")
+    # 'churn-prod-customers-123456789012'
+"""
+
+from __future__ import annotations
+
+import re
+
+ENV_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+#: entity names that would collide with names ModelOps derives for itself
+RESERVED_NAMES = frozenset({"artifacts"})
+
+#: AWS name length limits for what we derive
+LIMITS = {
+    "bucket": 63,
+    "sagemaker": 63,
+    "iam_role": 64,
+    "alarm": 255,
+    "sns_topic": 256,
+    "glue": 255,
+}
+
+
+def prefix(project: str, env: str) -> str:
+    return f"{project}-{env}"
+
+
+def bucket_name(project: str, env: str, dataset: str, account_id: str) -> str:
+    """S3 bucket of a dataset; ``artifacts`` is the environment's model artifact bucket."""
+    return f"{project}-{env}-{dataset}-{account_id}"
+
+
+def artifacts_bucket_name(project: str, env: str, account_id: str) -> str:
+    return bucket_name(project, env, "artifacts", account_id)
+
+
+def endpoint_name(project: str, env: str, model: str) -> str:
+    return f"{project}-{env}-{model}"
+
+
+def versioned_name(project: str, env: str, model: str, content_hash: str) -> str:
+    """A SageMaker model or endpoint configuration: immutable in AWS, so named by content."""
+    return f"{project}-{env}-{model}-{content_hash[:8]}"
+
+
+def role_name(project: str, env: str, model: str) -> str:
+    return f"{project}-{env}-{model}-exec"
+
+
+def package_group_name(project: str, env: str, model: str) -> str:
+    return f"{project}-{env}-{model}"
+
+
+def alarm_name(project: str, env: str, monitor: str) -> str:
+    return f"{project}-{env}-{monitor}"
+
+
+def topic_name(project: str, env: str, channel: str) -> str:
+    return f"{project}-{env}-{channel}"
+
+
+def kms_alias(project: str, env: str) -> str:
+    return f"alias/{project}-{env}"
+
+
+def glue_database_name(project: str, env: str) -> str:
+    return f"{project}_{env}".replace("-", "_")
+
+
+def glue_table_name(dataset: str) -> str:
+    return dataset.replace("-", "_")
+
+
+def dashboard_name(project: str, env: str) -> str:
+    return f"{project}-{env}"
+
+
+def autoscaling_resource_id(endpoint: str, variant: str) -> str:
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def artifact_key(model: str, digest: str) -> str:
+    """Content-addressed object key of a packaged model: ``models/<model>/<hex>/model.tar.gz``."""
+    return f"models/{model}/{digest.removeprefix('sha256:')}/model.tar.gz"
+
+
+def capture_prefix(model: str) -> str:
+    """Where SageMaker data capture writes, inside the model's dataset bucket."""
+    return f"capture/{model}"
+
+
+def source_key(dataset: str, digest: str, filename: str) -> str:
+    """Content-addressed object key of a dataset's uploaded source file."""
+    return f"data/{digest.removeprefix('sha256:')}/{filename}"
+
+
+def longest_names(project: str, env: str, entity: str) -> dict[str, tuple[str, int]]:
+    """Every name derived from ``entity`` with its limit (for validation), with a 12-digit account."""
+    account = "0" * 12
+    return {
+        "bucket": (bucket_name(project, env, entity, account), LIMITS["bucket"]),
+        "endpoint": (versioned_name(project, env, entity, "0" * 8), LIMITS["sagemaker"]),
+        "role": (role_name(project, env, entity), LIMITS["iam_role"]),
+        "alarm": (alarm_name(project, env, entity), LIMITS["alarm"]),
+    }
