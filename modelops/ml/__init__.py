@@ -1,0 +1,3 @@
+"""Model building, local serving and drift: ``modelops build`` / ``serve`` / ``drift``."""
+
+__all__ = ["baseline", "build", "package", "table"]

@@ -1,0 +1,104 @@
+"""Package a trained model as a reproducible, content-addressed ``model.tar.gz``.
+
+Layout (what the SageMaker scikit-learn image extracts to ``/opt/ml/model``)::
+
+    model.joblib        the fitted pipeline
+    code/inference.py   model_fn / input_fn / predict_fn / output_fn
+    baseline.json       per-feature training distribution (drift)
+    card.json           model card: metrics, dataset digest, params, versions
+
+Same inputs, same bytes: entries sorted, mtime/uid/gid zeroed, fixed modes, gzip header
+mtime 0 and no file name, JSON with sorted keys. The digest is ``sha256:`` of those bytes.
+
+Example::
+
+    data = package_bytes(result)
+    digest_of(data)     # 'sha256:…'
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from modelops.ml.build import TrainResult
+
+INFERENCE_SOURCE = Path(__file__).with_name("inference.py")
+
+
+def canonical_json(data: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, fixed separators, trailing newline)."""
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def pipeline_bytes(pipeline: Any) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=0)
+    return buffer.getvalue()
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A gzip'd tar of ``files`` (name -> bytes) that depends only on its contents."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        directories = sorted({str(Path(name).parent) for name in files if "/" in name})
+        for directory in directories:
+            info = tarfile.TarInfo(directory)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            _zero(info)
+            tar.addfile(info)
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            info.mode = 0o644
+            _zero(info)
+            tar.addfile(info, io.BytesIO(files[name]))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def _zero(info: tarfile.TarInfo) -> None:
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+
+
+def package_files(result: TrainResult) -> dict[str, bytes]:
+    return {
+        "model.joblib": pipeline_bytes(result.pipeline),
+        "code/inference.py": INFERENCE_SOURCE.read_bytes(),
+        "baseline.json": canonical_json(result.baseline),
+        "card.json": canonical_json(result.card),
+    }
+
+
+def package_bytes(result: TrainResult) -> bytes:
+    """The ``model.tar.gz`` bytes of a trained model."""
+    return tar_gz(package_files(result))
+
+
+def digest_of(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def read_member(path: str | Path, name: str) -> bytes | None:
+    """One file of a package (``card.json``, ``baseline.json``), or None when absent."""
+    with tarfile.open(path, mode="r:gz") as tar:
+        for candidate in (name, f"./{name}"):
+            try:
+                member = tar.getmember(candidate)
+            except KeyError:
+                continue
+            handle = tar.extractfile(member)
+            return handle.read() if handle else None
+    return None
