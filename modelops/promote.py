@@ -228,8 +228,8 @@ def _error_code(exc: Exception) -> str:
 # --------------------------------------------------------------------------- gates
 
 
-def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | None, digest: str) -> GateResult:
-    """The model card's metrics against the target's gates.
+def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | str, digest: str) -> GateResult:
+    """The model card's metrics against the target's gates (``card`` is a str when there is none: why).
 
     Example::
 
@@ -237,18 +237,16 @@ def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | None,
         # True
     """
     gates = tuple(gates)
-    if card is None:
-        return GateResult(
-            "metrics", False, f"no model card for {digest}; build it with `modelops build {model}`", {"digest": digest}
-        )
+    if not gates:
+        return GateResult("metrics", True, f"no metric gates declared for {model}", {"digest": digest, "checks": []})
+    if not isinstance(card, dict):
+        return GateResult("metrics", False, f"no model card: {card}", {"digest": digest})
     metrics = card.get("metrics") or {}
     checks: list[dict[str, Any]] = []
     for gate in gates:
         actual = metrics.get(gate.metric)
         ok = isinstance(actual, (int, float)) and not isinstance(actual, bool) and _OPS[gate.op](float(actual), gate.value)
         checks.append({"metric": gate.metric, "op": gate.op, "threshold": gate.value, "actual": actual, "passed": ok})
-    if not gates:
-        return GateResult("metrics", True, f"no metric gates declared for {model}", {"digest": digest, "checks": []})
     parts = []
     for c in checks:
         if c["actual"] is None:
@@ -548,23 +546,23 @@ def _attach(env: Environment) -> Environment:
 
 
 def _source_digest(source_env: Environment, model: str) -> str:
-    attached = _attach(source_env)
-    artifact = attached.models[model].artifact
-    if artifact is None or not artifact.digest:
-        raise UsageError(
-            f"{source_env.overlay_file or source_env.spec_file}: models.{model}: {source_env.env} has no built artifact; "
-            f"run `modelops build {model}` and deploy {source_env.env} first"
-        )
+    # only this model's artifact: another model of SOURCE being unbuilt is not our concern
+    from modelops.artifacts import resolve_artifact
+
+    artifact = resolve_artifact(source_env, source_env.models[model], build=False)
     return artifact.digest
 
 
-def _card(digest: str, root: Path) -> dict[str, Any] | None:
+def _card(digest: str, root: Path) -> dict[str, Any] | str:
+    """The model card of ``digest``, or why there is none."""
     from modelops.artifacts import card
 
     try:
         return card(digest, root)
-    except (FileNotFoundError, KeyError, ModelOpsError):
-        return None
+    except ModelOpsError as exc:
+        return str(exc)
+    except (OSError, ValueError) as exc:
+        return f"the model card of {digest} cannot be read ({exc})"
 
 
 def _resolve_now(now: datetime | None) -> datetime:
