@@ -52,3 +52,70 @@ def drift_metric(endpoint_name: str) -> MetricRef:
         period=3600,
         unit="None",
     )
+
+
+# -- additions: endpoint and dataset metrics (used by components.model / components.dataset) --
+
+CANARY_VARIANT = "canary"
+SHADOW_VARIANT = "shadow"
+#: name of the S3 request-metrics filter (FilterId dimension) over a dataset's data/ prefix
+S3_DATA_WRITES_FILTER = "modelops-data-writes"
+#: SageMaker publishes ModelLatency in microseconds; spec thresholds are in seconds
+MICROSECONDS_PER_SECOND = 1_000_000
+
+
+def _endpoint_dims(endpoint_name: str, variant: str) -> tuple[tuple[str, str], ...]:
+    return (("EndpointName", endpoint_name), ("VariantName", variant))
+
+
+def endpoint_latency(endpoint_name: str, statistic: str = "p99", variant: str = PRIMARY_VARIANT) -> MetricRef:
+    """Model latency of a variant (Microseconds). ``statistic``: ``p50``/``p90``/``p99``/``Average``."""
+    return MetricRef(SAGEMAKER_NAMESPACE, "ModelLatency", _endpoint_dims(endpoint_name, variant), statistic, 60, "Microseconds")
+
+
+def endpoint_errors(endpoint_name: str, variant: str = PRIMARY_VARIANT) -> MetricRef:
+    """Server-side (5XX) invocation errors of a variant (Sum per minute)."""
+    return MetricRef(SAGEMAKER_NAMESPACE, "Invocation5XXErrors", _endpoint_dims(endpoint_name, variant), "Sum", 60)
+
+
+def endpoint_invocations(endpoint_name: str, variant: str = PRIMARY_VARIANT) -> MetricRef:
+    """Invocations of a variant (Sum per minute)."""
+    return MetricRef(SAGEMAKER_NAMESPACE, "Invocations", _endpoint_dims(endpoint_name, variant), "Sum", 60)
+
+
+def endpoint_cpu(endpoint_name: str, variant: str = PRIMARY_VARIANT) -> MetricRef:
+    """CPU utilisation of a variant's instances (Average, percent; 100 per core)."""
+    return MetricRef(SAGEMAKER_INSTANCE_NAMESPACE, "CPUUtilization", _endpoint_dims(endpoint_name, variant), "Average", 60, "Percent")
+
+
+def endpoint_memory(endpoint_name: str, variant: str = PRIMARY_VARIANT) -> MetricRef:
+    """Memory utilisation of a variant's instances (Average, percent)."""
+    return MetricRef(SAGEMAKER_INSTANCE_NAMESPACE, "MemoryUtilization", _endpoint_dims(endpoint_name, variant), "Average", 60, "Percent")
+
+
+def s3_put_requests(bucket_name) -> MetricRef:
+    """PUT requests under a dataset's data/ prefix (Sum per day).
+
+    ``bucket_name`` may be a ``pulumi.Output`` (bucket names carry the account ID).
+    """
+    return MetricRef(
+        S3_NAMESPACE,
+        "PutRequests",
+        (("BucketName", bucket_name), ("FilterId", S3_DATA_WRITES_FILTER)),
+        "Sum",
+        86400,
+        "Count",
+    )
+
+
+def s3_object_count(bucket_name) -> MetricRef:
+    """Objects in a bucket (free daily storage metric; Average per day): the dashboard's view of
+    a dataset without request metrics."""
+    return MetricRef(
+        S3_NAMESPACE,
+        "NumberOfObjects",
+        (("BucketName", bucket_name), ("StorageType", "AllStorageTypes")),
+        "Average",
+        86400,
+        "Count",
+    )

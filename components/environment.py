@@ -1,0 +1,343 @@
+"""One environment of one project: every dataset, model and monitor of a resolved spec.
+
+:class:`ModelOpsEnvironment` builds the shared pieces (account lookup, KMS key and alias,
+artifact bucket, Glue database, notification topics, dashboard) and one component per spec
+entity. :func:`program` is the Pulumi program itself: the same function runs under the
+Pulumi engine (``stacks/__main__.py``) and under the mock runtime (plan, diff, local up).
+
+Example::
+
+    program(load_environment("modelops.yaml", "dev"))()     # inside a Pulumi program
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pulumi
+import pulumi_aws as aws
+
+from components import naming
+from components.metrics import s3_object_count
+from components.dataset import Dataset, DatasetArgs
+from components.model import ModelEndpoint, ModelEndpointArgs, partition
+from components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_body
+from components.storage import Scope, SecureBucket, SecureBucketArgs
+from modelops.resolved import Environment
+from modelops.resolved import Monitor as MonitorSpec
+
+ENVIRONMENT_TYPE = "modelops:index:Environment"
+
+#: model monitors that roll a deployment back: they measure the new fleet itself. Drift and
+#: traffic floors do not (drift is of the inputs; a quiet hour is not a bad release).
+ROLLBACK_METRICS = frozenset(
+    {"latency_p50", "latency_p90", "latency_p99", "latency_avg", "error_rate", "cpu_utilization", "memory_utilization"}
+)
+
+#: stack outputs: a contract (renaming one is a breaking change), name -> description
+OUTPUTS: dict[str, str] = {
+    "artifactsBucket": "S3 bucket holding the content-addressed model artifacts (models/<model>/<sha256>/model.tar.gz).",
+    "kmsKeyArn": "ARN of the KMS key encrypting storage, topics and data capture (null under encryption: sse-s3).",
+    "glueDatabase": "Glue database cataloguing every dataset as a table.",
+    "datasetBuckets": "Dataset name -> S3 bucket of the dataset.",
+    "endpointNames": "Model name -> SageMaker endpoint name (stable across versions).",
+    "endpointConfigNames": "Model name -> current SageMaker endpoint configuration (content-addressed).",
+    "executionRoleArns": "Model name -> ARN of the SageMaker execution role.",
+    "topicArns": "Notification channel -> SNS topic ARN.",
+    "alarmNames": "Monitor name -> CloudWatch alarm name.",
+    "dashboardName": "CloudWatch dashboard of the environment.",
+}
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    """A resolved environment, with every model's artifact attached.
+
+    Example::
+
+        EnvironmentArgs(env=attach_artifacts(load_environment("modelops.yaml", "dev"), build=False))
+    """
+
+    env: Environment
+
+
+def component_entities(name: str, env: Environment) -> dict[str, tuple[str, str]]:
+    """Child component name -> (kind, spec entity), for grouping a rendered graph by entity.
+
+    Example::
+
+        component_entities("churn-dev", env)["churn-dev-dataset-customers"]   # ('dataset', 'customers')
+    """
+    out: dict[str, tuple[str, str]] = {}
+    out.update({f"{name}-dataset-{d}": ("dataset", d) for d in env.datasets})
+    out.update({f"{name}-model-{m}": ("model", m) for m in env.models})
+    out.update({f"{name}-monitor-{m}": ("monitor", m) for m in env.monitors})
+    return out
+
+
+def _key_policy(scope: Scope) -> pulumi.Output[str]:
+    root = scope.account_id.apply(lambda acct: f"arn:{partition(scope.region)}:iam::{acct}:root")
+    service_use = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    # The default key policy: the account administers the key through IAM, so the
+                    # key can never become unmanageable. Every other use is granted by IAM policies.
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    # Alarms publish to encrypted topics: CloudWatch must use the key (this account only).
+                    "Sid": "AlarmsPublishToEncryptedTopics",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["cloudwatch.amazonaws.com", "sns.amazonaws.com"]},
+                    "Action": service_use,
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": scope.account_id}},
+                },
+            ],
+        }
+    )
+
+
+class ModelOpsEnvironment(pulumi.ComponentResource):
+    """Everything one resolved environment declares.
+
+    Example::
+
+        ModelOpsEnvironment("churn-dev", EnvironmentArgs(env=env))
+    """
+
+    artifacts_bucket: pulumi.Output[str]
+    """The model artifact bucket."""
+    kms_key_arn: pulumi.Output[str | None]
+    """The environment key (None under sse-s3)."""
+    glue_database: pulumi.Output[str]
+    """The Glue database."""
+    dataset_buckets: pulumi.Output[dict[str, str]]
+    """Dataset -> bucket."""
+    endpoint_names: pulumi.Output[dict[str, str]]
+    """Model -> endpoint name."""
+    endpoint_config_names: pulumi.Output[dict[str, str]]
+    """Model -> endpoint configuration name."""
+    execution_role_arns: pulumi.Output[dict[str, str]]
+    """Model -> execution role ARN."""
+    topic_arns: pulumi.Output[dict[str, str]]
+    """Channel -> topic ARN."""
+    alarm_names: pulumi.Output[dict[str, str]]
+    """Monitor -> alarm name."""
+    dashboard_name: pulumi.Output[str]
+    """The dashboard."""
+
+    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(ENVIRONMENT_TYPE, name, None, opts)
+        env = args.env
+        child = pulumi.ResourceOptions(parent=self)
+        tags = env.all_tags()
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        account_id = identity.account_id
+
+        # -- the key ----------------------------------------------------------------------------
+        self.key: aws.kms.Key | None = None
+        kms_key_arn = None
+        if env.encryption == "kms":
+            bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
+            self.key = aws.kms.Key(
+                f"{name}-key",
+                description=f"ModelOps {env.project}/{env.env}: storage, topics, data capture",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=_key_policy(bare),
+                tags=tags,
+                opts=bare.stateful_options(self),
+            )
+            aws.kms.Alias(
+                f"{name}-key-alias",
+                name=naming.kms_alias(env.project, env.env),
+                target_key_id=self.key.key_id,
+                opts=child,
+            )
+            kms_key_arn = self.key.arn
+        scope = Scope(
+            env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id, kms_key_arn
+        )
+
+        # -- shared storage, catalogue, topics ---------------------------------------------------
+        self.artifacts = SecureBucket(
+            f"{name}-artifacts", SecureBucketArgs(scope=scope, role="artifacts"), opts=child
+        )
+        self.catalog = aws.glue.CatalogDatabase(
+            f"{name}-catalog",
+            name=naming.glue_database_name(env.project, env.env),
+            description=f"ModelOps datasets of {env.project}/{env.env}",
+            tags=tags,
+            opts=child,
+        )
+        self.notifications = Notifications(
+            f"{name}-notifications",
+            NotificationsArgs(channels=tuple(env.channels[c] for c in sorted(env.channels)), scope=scope),
+            opts=child,
+        )
+
+        # -- datasets ------------------------------------------------------------------------------
+        fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
+        self.datasets: dict[str, Dataset] = {}
+        for ds_name in sorted(env.datasets):
+            self.datasets[ds_name] = Dataset(
+                f"{name}-dataset-{ds_name}",
+                DatasetArgs(
+                    dataset=env.datasets[ds_name],
+                    scope=scope,
+                    glue_database=self.catalog.name,
+                    freshness_monitored=ds_name in fresh,
+                ),
+                opts=child,
+            )
+
+        # -- models ----------------------------------------------------------------------------------
+        self.models: dict[str, ModelEndpoint] = {}
+        for model_name in sorted(env.models):
+            model = env.models[model_name]
+            dataset = self.datasets[model.dataset]
+            rollback = tuple(
+                naming.alarm_name(env.project, env.env, m.name)
+                for m in sorted(env.monitors.values(), key=lambda m: m.name)
+                if m.model == model_name and m.metric in ROLLBACK_METRICS
+            )
+            self.models[model_name] = ModelEndpoint(
+                f"{name}-model-{model_name}",
+                ModelEndpointArgs(
+                    model=model,
+                    scope=scope,
+                    artifacts_bucket=self.artifacts.bucket,
+                    artifacts_bucket_arn=self.artifacts.arn,
+                    dataset_bucket=dataset.bucket,
+                    dataset_bucket_arn=dataset.bucket_arn,
+                    rollback_alarms=rollback,
+                ),
+                opts=child,
+            )
+
+        # -- monitors ----------------------------------------------------------------------------------
+        topics = self.notifications.topics
+        self.monitors: dict[str, Monitor] = {}
+        for mon_name in sorted(env.monitors):
+            spec = env.monitors[mon_name]
+            channels = spec.notify or tuple(sorted(topics))
+            metric, denominator = self._metric_of(spec)
+            self.monitors[mon_name] = Monitor(
+                f"{name}-monitor-{mon_name}",
+                MonitorArgs(
+                    monitor=spec,
+                    scope=scope,
+                    metric=metric,
+                    denominator=denominator,
+                    topic_arns=tuple(topics[c].arn for c in channels),
+                ),
+                opts=child,
+            )
+
+        # -- dashboard ------------------------------------------------------------------------------------
+        endpoint_refs = {
+            m: {"latency": ep.metric_latency("p99"), "errors": ep.metric_errors(), "invocations": ep.metric_invocations()}
+            for m, ep in self.models.items()
+        }
+        dataset_refs = {
+            d: (ds.metric_put_requests() if ds.request_metrics is not None else _object_count(ds))
+            for d, ds in self.datasets.items()
+        }
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=naming.dashboard_name(env.project, env.env),
+            dashboard_body=dashboard_body(env.region, endpoint_refs, dataset_refs),
+            opts=child,
+        )
+
+        self.artifacts_bucket = self.artifacts.bucket
+        self.kms_key_arn = self.key.arn if self.key is not None else pulumi.Output.from_input(None)
+        self.glue_database = self.catalog.name
+        self.dataset_buckets = _all({d: ds.bucket for d, ds in self.datasets.items()})
+        self.endpoint_names = _all({m: ep.endpoint_name for m, ep in self.models.items()})
+        self.endpoint_config_names = _all({m: ep.endpoint_config_name for m, ep in self.models.items()})
+        self.execution_role_arns = _all({m: ep.role_arn for m, ep in self.models.items()})
+        self.topic_arns = _all({c: t.arn for c, t in topics.items()})
+        self.alarm_names = _all({m: mon.alarm_name for m, mon in self.monitors.items()})
+        self.dashboard_name = self.dashboard.dashboard_name
+        self.register_outputs(
+            {
+                "artifacts_bucket": self.artifacts_bucket,
+                "kms_key_arn": self.kms_key_arn,
+                "glue_database": self.glue_database,
+                "dataset_buckets": self.dataset_buckets,
+                "endpoint_names": self.endpoint_names,
+                "endpoint_config_names": self.endpoint_config_names,
+                "execution_role_arns": self.execution_role_arns,
+                "topic_arns": self.topic_arns,
+                "alarm_names": self.alarm_names,
+                "dashboard_name": self.dashboard_name,
+            }
+        )
+
+    def _metric_of(self, spec: MonitorSpec):
+        """(metric, denominator) a monitor watches, from the watched component's intent methods."""
+        if spec.dataset is not None:
+            return self.datasets[spec.dataset].metric_put_requests(), None
+        ep = self.models[spec.model]
+        if spec.metric.startswith("latency_"):
+            return ep.metric_latency({"latency_avg": "Average"}.get(spec.metric, spec.metric.removeprefix("latency_"))), None
+        if spec.metric == "error_rate":
+            return ep.metric_errors(), ep.metric_invocations()
+        table = {
+            "invocations": ep.metric_invocations,
+            "cpu_utilization": ep.metric_cpu,
+            "memory_utilization": ep.metric_memory,
+            "data_drift": ep.metric_drift,
+        }
+        return table[spec.metric](), None
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        """Every :data:`OUTPUTS` key with its value."""
+        return {
+            "artifactsBucket": self.artifacts_bucket,
+            "kmsKeyArn": self.kms_key_arn,
+            "glueDatabase": self.glue_database,
+            "datasetBuckets": self.dataset_buckets,
+            "endpointNames": self.endpoint_names,
+            "endpointConfigNames": self.endpoint_config_names,
+            "executionRoleArns": self.execution_role_arns,
+            "topicArns": self.topic_arns,
+            "alarmNames": self.alarm_names,
+            "dashboardName": self.dashboard_name,
+        }
+
+
+def _all(values: dict[str, pulumi.Output]) -> pulumi.Output[dict]:
+    return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
+
+
+def _object_count(ds: Dataset):
+    # Datasets without a freshness monitor have no (billed) request metrics: show object counts.
+    return s3_object_count(ds.bucket)
+
+
+def program(env: Environment) -> Callable[[], None]:
+    """The Pulumi program of one environment: build it, export every :data:`OUTPUTS` key.
+
+    Example::
+
+        program(env)()      # in stacks/__main__.py, or under modelops.runtime.run
+    """
+
+    def body() -> None:
+        root = ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env))
+        outputs = root.stack_outputs()
+        for key in OUTPUTS:
+            pulumi.export(key, outputs[key])
+
+    return body

@@ -1,0 +1,457 @@
+"""A model: artifact, registry entry, least-privilege execution role, SageMaker endpoint.
+
+SageMaker models and endpoint configurations are immutable in AWS: both are named by a
+hash of what defines them (``naming.versioned_name``), so a change creates a new one
+before the old one is deleted (Pulumi's default create-before-delete replacement) and the
+endpoint, whose name never changes, switches to it with a blue/green deployment that
+rolls back automatically when one of the model's own alarms fires.
+
+Canary and shadow versions are artifact digests too. Their ``model.tar.gz`` must already be
+in the artifacts bucket at ``naming.artifact_key(model, digest)``: they were built and
+uploaded by an earlier deployment of that version (typically the environment the version
+was promoted from); this component registers no upload for them.
+
+Example::
+
+    ep = ModelEndpoint("churn-dev-model-churn-classifier", ModelEndpointArgs(model=m, scope=scope, ...))
+    ep.grant_invoke(app_role)
+    ep.metric_latency("p99")      # MetricRef in Microseconds
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import metrics, naming, serving_images
+from components.storage import Scope, kms_statements, policy_document
+from modelops.resolved import Model as ModelSpec
+
+MODEL_ENDPOINT_TYPE = "modelops:index:ModelEndpoint"
+
+#: SageMaker allows at most this many auto-rollback alarms on an endpoint
+MAX_ROLLBACK_ALARMS = 10
+#: how long the new (green) fleet bakes with all traffic before the old one is terminated
+BAKE_SECONDS = 600
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALE_IN_COOLDOWN = 300
+SCALE_OUT_COOLDOWN = 60
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def content_hash(value: object) -> str:
+    """Hex SHA-256 of a JSON-able value (sorted keys): the identity of an immutable resource."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelEndpointArgs:
+    """A resolved model (with its artifact attached) and the environment around it.
+
+    ``rollback_alarms`` are the alarm names (``naming.alarm_name``) of the model's monitors:
+    plain strings, so the endpoint and its alarms do not depend on each other.
+
+    Example::
+
+        ModelEndpointArgs(model=env.models["churn-classifier"], scope=scope,
+                          artifacts_bucket=artifacts.bucket, artifacts_bucket_arn=artifacts.arn,
+                          dataset_bucket=customers.bucket, dataset_bucket_arn=customers.bucket_arn,
+                          rollback_alarms=("churn-dev-churn-latency",))
+    """
+
+    model: ModelSpec
+    scope: Scope
+    artifacts_bucket: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+    dataset_bucket: pulumi.Input[str]
+    dataset_bucket_arn: pulumi.Input[str]
+    rollback_alarms: tuple[str, ...] = ()
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    """Serving of one spec model: role, artifact, registry, SageMaker model/config/endpoint, scaling.
+
+    Example::
+
+        ModelEndpoint("churn-dev-model-churn-classifier", args)
+    """
+
+    endpoint_name: pulumi.Output[str]
+    """The endpoint's name (stable across versions)."""
+    endpoint_arn: pulumi.Output[str]
+    """The endpoint's ARN."""
+    endpoint_config_name: pulumi.Output[str]
+    """The current endpoint configuration (content-addressed)."""
+    model_name: pulumi.Output[str]
+    """The primary variant's SageMaker model (content-addressed)."""
+    role_arn: pulumi.Output[str]
+    """The execution role SageMaker assumes."""
+    artifact_key: pulumi.Output[str]
+    """Object key of the primary artifact in the artifacts bucket."""
+    package_group_name: pulumi.Output[str]
+    """The model registry group of this model."""
+
+    def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(MODEL_ENDPOINT_TYPE, name, None, opts)
+        model = args.model
+        scope = args.scope
+        if model.artifact is None:
+            raise ValueError(
+                f"model {model.name!r} has no artifact: attach one first "
+                "(modelops.artifacts.attach_artifacts builds or locates it)"
+            )
+        artifact = model.artifact
+        self.spec = model
+        self.scope = scope
+        self._endpoint = naming.endpoint_name(scope.project, scope.env, model.name)
+        part = partition(scope.region)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = scope.tag_dict()
+        serving = model.serving
+
+        # -- execution role ------------------------------------------------------------------
+        role_name = naming.role_name(scope.project, scope.env, model.name)
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=role_name,
+            description=f"SageMaker execution role of {self._endpoint}",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            # Confused-deputy guard: only SageMaker acting for this account.
+                            "Condition": {"StringEquals": {"aws:SourceAccount": scope.account_id}},
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        registry_account = serving_images.REGISTRY_ACCOUNT[scope.region]
+        repo_arn = f"arn:{part}:ecr:{scope.region}:{registry_account}:repository/{serving_images.REPOSITORY}"
+        model_prefix = f"models/{model.name}/"
+        capture = naming.capture_prefix(model.name)
+        log_group = f"/aws/sagemaker/Endpoints/{self._endpoint}"
+        log_arn = scope.account_id.apply(lambda acct: f"arn:{part}:logs:{scope.region}:{acct}:log-group:{log_group}")
+        statements: list[dict] = [
+            {
+                "Sid": "ReadArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": pulumi.Output.concat(args.artifacts_bucket_arn, "/", model_prefix, "*"),
+            },
+            {
+                "Sid": "ListArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": args.artifacts_bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{model_prefix}*"]}},
+            },
+            {
+                "Sid": "WriteDataCapture",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": pulumi.Output.concat(args.dataset_bucket_arn, "/", capture, "/*"),
+            },
+            {
+                "Sid": "WriteLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_arn, pulumi.Output.concat(log_arn, ":log-stream:*")],
+            },
+            {
+                "Sid": "PullServingImage",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                "Resource": repo_arn,
+            },
+            {
+                # The one action AWS only authorises on every resource: it returns a registry login.
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            *kms_statements(scope, ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ]
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.name,
+            name="modelops-serving",
+            policy=policy_document(statements),
+            opts=child,
+        )
+
+        # -- artifact and registry -----------------------------------------------------------
+        key = naming.artifact_key(model.name, artifact.digest)
+        self.artifact = aws.s3.BucketObjectv2(
+            f"{name}-artifact",
+            bucket=args.artifacts_bucket,
+            key=key,
+            source=pulumi.FileAsset(artifact.path),
+            content_type="application/gzip",
+            tags=tags,
+            opts=child,
+        )
+        self.package_group = aws.sagemaker.ModelPackageGroup(
+            f"{name}-package-group",
+            model_package_group_name=naming.package_group_name(scope.project, scope.env, model.name),
+            model_package_group_description=(model.description or f"Versions of {model.name}")[:1024],
+            tags=tags,
+            opts=child,
+        )
+
+        # -- SageMaker models, one per served version ------------------------------------------
+        image = serving_images.image_uri(scope.region, artifact.framework_version)
+        versions: dict[str, str] = {metrics.PRIMARY_VARIANT: artifact.digest}
+        if serving.canary is not None:
+            versions[metrics.CANARY_VARIANT] = serving.canary.version
+        if serving.shadow is not None:
+            versions[metrics.SHADOW_VARIANT] = serving.shadow.version
+        self.models: dict[str, aws.sagemaker.Model] = {}
+        self._model_names: dict[str, str] = {}
+        for variant, digest in versions.items():
+            variant_key = naming.artifact_key(model.name, digest)
+            identity = {"image": image, "key": variant_key, "role": role_name, "isolation": True}
+            model_name = naming.versioned_name(scope.project, scope.env, model.name, content_hash(identity))
+            self._model_names[variant] = model_name
+            depends = [self.role_policy] + ([self.artifact] if variant == metrics.PRIMARY_VARIANT else [])
+            self.models[variant] = aws.sagemaker.Model(
+                f"{name}-model-{variant}",
+                name=model_name,
+                execution_role_arn=self.role.arn,
+                # The scikit-learn container needs no network: the model data is mounted by SageMaker.
+                enable_network_isolation=True,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=image,
+                    mode="SingleModel",
+                    model_data_url=pulumi.Output.concat("s3://", args.artifacts_bucket, "/", variant_key),
+                ),
+                tags=tags,
+                # Never delete first: the endpoint keeps serving the old model until the switch.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends, delete_before_replace=False),
+            )
+
+        # -- endpoint configuration -------------------------------------------------------------
+        initial_count = serving.instance_count
+        if serving.autoscaling is not None:
+            initial_count = min(max(initial_count, serving.autoscaling.min), serving.autoscaling.max)
+        canary_weight = serving.canary.weight if serving.canary is not None else 0.0
+
+        def variant_args(variant: str, weight: float) -> dict:
+            common = {"variant_name": variant, "model_name": self.models[variant].name, "initial_variant_weight": weight}
+            if serving.serverless is not None:
+                common["serverless_config"] = {
+                    "memory_size_in_mb": serving.serverless.memory_mb,
+                    "max_concurrency": serving.serverless.max_concurrency,
+                }
+            else:
+                common["instance_type"] = serving.instance_type
+                common["initial_instance_count"] = initial_count if variant == metrics.PRIMARY_VARIANT else 1
+            return common
+
+        production = [variant_args(metrics.PRIMARY_VARIANT, round(1.0 - canary_weight, 6))]
+        if serving.canary is not None:
+            production.append(variant_args(metrics.CANARY_VARIANT, canary_weight))
+        shadows = []
+        if serving.shadow is not None:
+            # A shadow variant receives (its weight / the production weight) of the traffic, mirrored.
+            shadows.append(variant_args(metrics.SHADOW_VARIANT, serving.shadow.sample_percent / 100.0))
+
+        capture_uri = pulumi.Output.concat("s3://", args.dataset_bucket, "/", capture)
+        kms_arn = scope.kms_key_arn if scope.encryption == "kms" else None
+        data_capture = None
+        if serving.data_capture.enabled:
+            data_capture = aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                enable_capture=True,
+                initial_sampling_percentage=serving.data_capture.sample_percent,
+                destination_s3_uri=capture_uri,
+                kms_key_id=kms_arn,
+                capture_options=[
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input"),
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Output"),
+                ],
+                capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+                    csv_content_types=["text/csv"], json_content_types=["application/json"]
+                ),
+            )
+        config_identity = {
+            "models": self._model_names,
+            "production": [{k: v for k, v in p.items() if k != "model_name"} for p in production],
+            "shadow": [{k: v for k, v in s.items() if k != "model_name"} for s in shadows],
+            "capture": [serving.data_capture.enabled, serving.data_capture.sample_percent, capture],
+            "encryption": scope.encryption,
+        }
+        config_name = naming.versioned_name(scope.project, scope.env, model.name, content_hash(config_identity))
+        self.endpoint_config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            name=config_name,
+            production_variants=production,
+            shadow_production_variants=shadows or None,
+            data_capture_config=data_capture,
+            # SageMaker rejects a storage-volume key for serverless variants (they have no volume).
+            kms_key_arn=kms_arn if serving.serverless is None else None,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
+        )
+
+        # -- endpoint -------------------------------------------------------------------------
+        alarms = sorted(args.rollback_alarms)[:MAX_ROLLBACK_ALARMS]
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=self._endpoint,
+            endpoint_config_name=self.endpoint_config.name,
+            deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
+                blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+                    traffic_routing_configuration=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+                        type="ALL_AT_ONCE", wait_interval_in_seconds=BAKE_SECONDS
+                    ),
+                    termination_wait_in_seconds=BAKE_SECONDS,
+                ),
+                auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+                    alarms=[
+                        aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=a)
+                        for a in alarms
+                    ]
+                )
+                if alarms
+                else None,
+            ),
+            tags=tags,
+            opts=child,
+        )
+
+        # -- autoscaling ----------------------------------------------------------------------
+        # Application Auto Scaling owns the variant's desired instance count, which lives on the
+        # endpoint (not on any property Pulumi manages): an apply that changes nothing leaves it
+        # alone, and a new endpoint configuration starts at ``initial_count`` (instance_count
+        # clamped into [min, max]) from which the policy scales again. The scalable target's
+        # bounds are ours (from the spec); nothing else of it is tracked, so nothing to ignore.
+        self.scaling_target: aws.appautoscaling.Target | None = None
+        self.scaling_policy: aws.appautoscaling.Policy | None = None
+        if serving.autoscaling is not None and serving.serverless is None:
+            resource_id = naming.autoscaling_resource_id(self._endpoint, metrics.PRIMARY_VARIANT)
+            self.scaling_target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                service_namespace="sagemaker",
+                resource_id=resource_id,
+                scalable_dimension=SCALABLE_DIMENSION,
+                min_capacity=serving.autoscaling.min,
+                max_capacity=serving.autoscaling.max,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
+            )
+            self.scaling_policy = aws.appautoscaling.Policy(
+                f"{name}-scaling-policy",
+                name=f"{self._endpoint}-invocations",
+                policy_type="TargetTrackingScaling",
+                service_namespace=self.scaling_target.service_namespace,
+                resource_id=self.scaling_target.resource_id,
+                scalable_dimension=self.scaling_target.scalable_dimension,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=float(serving.autoscaling.target_invocations),
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                    ),
+                    scale_in_cooldown=SCALE_IN_COOLDOWN,
+                    scale_out_cooldown=SCALE_OUT_COOLDOWN,
+                ),
+                opts=child,
+            )
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_arn = self.endpoint.arn
+        self.endpoint_config_name = self.endpoint_config.name
+        self.model_name = self.models[metrics.PRIMARY_VARIANT].name
+        self.role_arn = self.role.arn
+        self.artifact_key = self.artifact.key
+        self.package_group_name = self.package_group.model_package_group_name
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_arn": self.endpoint_arn,
+                "endpoint_config_name": self.endpoint_config_name,
+                "model_name": self.model_name,
+                "role_arn": self.role_arn,
+                "artifact_key": self.artifact_key,
+                "package_group_name": self.package_group_name,
+            }
+        )
+
+    @property
+    def physical_name(self) -> str:
+        """The endpoint's deterministic name (a plain string, known before deployment)."""
+        return self._endpoint
+
+    # -- grants ------------------------------------------------------------------------------
+
+    def grant_invoke(self, role: aws.iam.Role) -> aws.iam.RolePolicy:
+        """Let ``role`` invoke this endpoint, and nothing else.
+
+        Example::
+
+            churn.grant_invoke(app_role)
+        """
+        return aws.iam.RolePolicy(
+            f"{self.pulumi_resource_name}-invoke-{role.pulumi_resource_name}",
+            role=role.name,
+            name=f"modelops-invoke-{self.spec.name}",
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "InvokeEndpoint",
+                        "Effect": "Allow",
+                        "Action": ["sagemaker:InvokeEndpoint"],
+                        "Resource": self.endpoint.arn,
+                    }
+                ]
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    # -- metrics (defaults documented in components.metrics) -----------------------------------
+
+    def metric_latency(self, statistic: str = "p99") -> metrics.MetricRef:
+        """ModelLatency of the primary variant, in MICROseconds (period 1 minute).
+
+        Example::
+
+            churn.metric_latency("p90").statistic   # 'p90'
+        """
+        return metrics.endpoint_latency(self._endpoint, statistic)
+
+    def metric_errors(self) -> metrics.MetricRef:
+        """5XX invocation errors of the primary variant (Sum, 1 minute)."""
+        return metrics.endpoint_errors(self._endpoint)
+
+    def metric_invocations(self) -> metrics.MetricRef:
+        """Invocations of the primary variant (Sum, 1 minute)."""
+        return metrics.endpoint_invocations(self._endpoint)
+
+    def metric_cpu(self) -> metrics.MetricRef:
+        """CPU utilisation of the primary variant's instances (Average percent, 1 minute)."""
+        return metrics.endpoint_cpu(self._endpoint)
+
+    def metric_memory(self) -> metrics.MetricRef:
+        """Memory utilisation of the primary variant's instances (Average percent, 1 minute)."""
+        return metrics.endpoint_memory(self._endpoint)
+
+    def metric_drift(self) -> metrics.MetricRef:
+        """Largest feature PSI published by ``modelops drift`` (Maximum, 1 hour)."""
+        return metrics.drift_metric(self._endpoint)

@@ -1,0 +1,314 @@
+"""Monitors: CloudWatch alarms, the SNS topics they notify, and the environment dashboard.
+
+:class:`Notifications` makes one KMS-encrypted SNS topic per notification channel (with a
+topic policy that lets CloudWatch publish for this account only) and its subscriptions;
+:class:`Monitor` makes the alarm of one resolved monitor from a
+:class:`~components.metrics.MetricRef` that the watched component provides.
+
+Example::
+
+    topics = Notifications("churn-dev-notifications", NotificationsArgs(channels=..., scope=scope))
+    Monitor("churn-dev-monitor-churn-latency",
+            MonitorArgs(monitor=env.monitors["churn-latency"], scope=scope,
+                        metric=endpoint.metric_latency("p99"), topic_arns=(topics.topic_arns["oncall"],)))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import metrics, naming
+from components.storage import Scope
+from modelops.resolved import Channel
+from modelops.resolved import Monitor as MonitorSpec
+
+NOTIFICATIONS_TYPE = "modelops:index:Notifications"
+MONITOR_TYPE = "modelops:index:Monitor"
+
+LATENCY_STATISTICS = {"latency_p50": "p50", "latency_p90": "p90", "latency_p99": "p99", "latency_avg": "Average"}
+COMPARISONS = {"above": "GreaterThanThreshold", "below": "LessThanThreshold"}
+
+
+def _short_hash(text: str) -> str:
+    # Subscription names must be stable under list reordering and must not print the address
+    # (https endpoints are secrets): a short hash of it does both.
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class NotificationsArgs:
+    """The environment's notification channels.
+
+    Example::
+
+        NotificationsArgs(channels=tuple(env.channels.values()), scope=scope)
+    """
+
+    channels: tuple[Channel, ...]
+    scope: Scope
+
+
+class Notifications(pulumi.ComponentResource):
+    """One encrypted SNS topic per channel, publishable by CloudWatch alarms, with subscriptions.
+
+    HTTPS endpoints are secrets: they are passed as ``pulumi.Output.secret`` and never shown.
+    SQS queues must allow ``sns.amazonaws.com`` to send messages from the topic (the queue's
+    own policy, owned by whoever owns the queue).
+
+    Example::
+
+        Notifications("churn-dev-notifications", NotificationsArgs(channels=(oncall,), scope=scope))
+    """
+
+    topic_arns: pulumi.Output[dict[str, str]]
+    """Channel name -> SNS topic ARN."""
+
+    def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(NOTIFICATIONS_TYPE, name, None, opts)
+        scope = args.scope
+        child = pulumi.ResourceOptions(parent=self)
+        self.topics: dict[str, aws.sns.Topic] = {}
+        for channel in args.channels:
+            base = f"{name}-{channel.name}"
+            # Under sse-s3 there is no customer key, and CloudWatch cannot publish to a topic
+            # encrypted with the AWS-managed SNS key (its policy cannot grant CloudWatch use).
+            topic = aws.sns.Topic(
+                f"{base}-topic",
+                name=naming.topic_name(scope.project, scope.env, channel.name),
+                kms_master_key_id=scope.kms_key_arn if scope.encryption == "kms" else None,
+                tags=scope.tag_dict(),
+                opts=child,
+            )
+            self.topics[channel.name] = topic
+            aws.sns.TopicPolicy(
+                f"{base}-topic-policy",
+                arn=topic.arn,
+                policy=pulumi.Output.json_dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "CloudWatchAlarmsPublish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Resource": topic.arn,
+                                "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": scope.account_id},
+                                },
+                            }
+                        ],
+                    }
+                ),
+                opts=child,
+            )
+            for address in channel.email:
+                aws.sns.TopicSubscription(
+                    f"{base}-email-{_short_hash(address)}",
+                    topic=topic.arn,
+                    protocol="email",
+                    endpoint=address,
+                    opts=child,
+                )
+            for url in channel.https:
+                aws.sns.TopicSubscription(
+                    f"{base}-https-{_short_hash(url)}",
+                    topic=topic.arn,
+                    protocol="https",
+                    endpoint=pulumi.Output.secret(url),
+                    opts=child,
+                )
+            for queue in channel.sqs:
+                aws.sns.TopicSubscription(
+                    f"{base}-sqs-{_short_hash(queue)}",
+                    topic=topic.arn,
+                    protocol="sqs",
+                    endpoint=queue,
+                    raw_message_delivery=False,
+                    opts=child,
+                )
+        self.topic_arns = pulumi.Output.all(**{k: t.arn for k, t in self.topics.items()}) if self.topics else pulumi.Output.from_input({})
+        self.register_outputs({"topic_arns": self.topic_arns})
+
+
+@dataclass(frozen=True)
+class MonitorArgs:
+    """A resolved monitor, the metric it watches, and the topics it notifies.
+
+    ``metric`` comes from the watched component (``endpoint.metric_latency("p99")``,
+    ``dataset.metric_put_requests()``); for ``error_rate`` it is the 5XX errors and
+    ``denominator`` the invocations.
+
+    Example::
+
+        MonitorArgs(monitor=spec, scope=scope, metric=ep.metric_errors(),
+                    denominator=ep.metric_invocations(), topic_arns=(oncall_arn,))
+    """
+
+    monitor: MonitorSpec
+    scope: Scope
+    metric: metrics.MetricRef
+    topic_arns: tuple[pulumi.Input[str], ...] = ()
+    denominator: metrics.MetricRef | None = None
+
+
+def alarm_threshold(spec: MonitorSpec) -> float:
+    """The spec threshold in the metric's CloudWatch unit."""
+    value = spec.threshold.value
+    if spec.metric.startswith("latency_"):
+        # SageMaker publishes ModelLatency in microseconds; the spec speaks seconds.
+        return value * metrics.MICROSECONDS_PER_SECOND
+    if spec.metric in ("cpu_utilization", "memory_utilization") and spec.threshold.unit == "ratio":
+        return value * 100.0
+    if spec.metric == "freshness":
+        return 1.0
+    return value
+
+
+def treat_missing_data(spec: MonitorSpec) -> str:
+    """No data means no writes for freshness and no traffic for an invocation floor: both breach."""
+    if spec.metric == "freshness":
+        return "breaching"
+    if spec.metric == "invocations" and spec.comparison == "below":
+        return "breaching"
+    return "notBreaching"
+
+
+class Monitor(pulumi.ComponentResource):
+    """The CloudWatch alarm of one spec monitor, notifying its channels on ALARM and on OK.
+
+    Example::
+
+        Monitor("churn-dev-monitor-churn-latency", MonitorArgs(monitor=spec, scope=scope, metric=m))
+    """
+
+    alarm_name: pulumi.Output[str]
+    """The alarm's name (``naming.alarm_name``)."""
+    alarm_arn: pulumi.Output[str]
+    """The alarm's ARN."""
+
+    def __init__(self, name: str, args: MonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(MONITOR_TYPE, name, None, opts)
+        spec = args.monitor
+        scope = args.scope
+        metric = args.metric
+        target = spec.model or spec.dataset
+        description = spec.description or (
+            f"{spec.metric} of {target} {spec.comparison} {spec.threshold.text} (ModelOps monitor {spec.name})"
+        )
+        period = max(60, spec.period_seconds)
+        evaluation_periods = spec.evaluation_periods
+        comparison = COMPARISONS[spec.comparison]
+        alarm: dict = {}
+        if spec.metric == "error_rate":
+            if args.denominator is None:
+                raise ValueError(f"monitor {spec.name!r}: error_rate needs the invocations metric as denominator")
+            alarm["metric_queries"] = [
+                _query("errors", args.metric, period),
+                _query("invocations", args.denominator, period),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="error_rate",
+                    expression="IF(invocations > 0, errors / invocations, 0)",
+                    label=f"5XX error rate of {target}",
+                    return_data=True,
+                ),
+            ]
+        else:
+            alarm.update(
+                namespace=metric.namespace,
+                metric_name=metric.name,
+                dimensions=dict(metric.dimensions),
+                period=period,
+            )
+            statistic = LATENCY_STATISTICS.get(spec.metric, metric.statistic)
+            if statistic.startswith("p"):
+                alarm["extended_statistic"] = statistic
+            else:
+                alarm["statistic"] = statistic
+            if spec.metric == "freshness":
+                # "No write for <threshold>": every period of the threshold window has no PUT.
+                comparison = "LessThanThreshold"
+                evaluation_periods = max(1, math.ceil(spec.threshold.value / period))
+        self.alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-alarm",
+            name=naming.alarm_name(scope.project, scope.env, spec.name),
+            alarm_description=description[:1024],
+            comparison_operator=comparison,
+            threshold=alarm_threshold(spec),
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            treat_missing_data=treat_missing_data(spec),
+            alarm_actions=list(args.topic_arns),
+            ok_actions=list(args.topic_arns),
+            actions_enabled=True,
+            tags=scope.tag_dict(),
+            opts=pulumi.ResourceOptions(parent=self),
+            **alarm,
+        )
+        self.alarm_name = self.alarm.name
+        self.alarm_arn = self.alarm.arn
+        self.register_outputs({"alarm_name": self.alarm_name, "alarm_arn": self.alarm_arn})
+
+
+def _query(query_id: str, metric: metrics.MetricRef, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query_id,
+        return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=metric.namespace,
+            metric_name=metric.name,
+            dimensions=dict(metric.dimensions),
+            stat=metric.statistic,
+            period=period,
+        ),
+    )
+
+
+def _widget(title: str, region: str, refs: list[metrics.MetricRef], x: int, y: int, stat: str | None = None) -> dict:
+    lines = []
+    for ref in refs:
+        line: list = [ref.namespace, ref.name]
+        for key, value in ref.dimensions:
+            line += [key, value]
+        line.append({"stat": stat or ref.statistic, "period": ref.period})
+        lines.append(line)
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 8,
+        "height": 6,
+        "properties": {"title": title, "region": region, "metrics": lines, "view": "timeSeries"},
+    }
+
+
+def dashboard_body(
+    region: str,
+    endpoints: dict[str, dict[str, metrics.MetricRef]],
+    datasets: dict[str, metrics.MetricRef],
+) -> pulumi.Output[str]:
+    """The dashboard JSON: per model a row of latency, errors, invocations; per dataset freshness.
+
+    ``endpoints`` maps a model name to its ``latency``/``errors``/``invocations`` metrics;
+    dimension values may be Outputs (bucket names), hence an Output result.
+
+    Example::
+
+        dashboard_body("eu-west-1", {"churn": {"latency": ..., "errors": ..., "invocations": ...}}, {})
+    """
+    widgets: list[dict] = []
+    y = 0
+    for model, refs in sorted(endpoints.items()):
+        widgets.append(_widget(f"{model}: latency p99 (µs)", region, [refs["latency"]], 0, y, "p99"))
+        widgets.append(_widget(f"{model}: 5XX errors", region, [refs["errors"]], 8, y))
+        widgets.append(_widget(f"{model}: invocations", region, [refs["invocations"]], 16, y))
+        y += 6
+    for i, (dataset, ref) in enumerate(sorted(datasets.items())):
+        widgets.append(_widget(f"{dataset}: writes (freshness)", region, [ref], (i % 3) * 8, y + (i // 3) * 6))
+    return pulumi.Output.json_dumps({"widgets": widgets})
+

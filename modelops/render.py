@@ -1,0 +1,315 @@
+"""Render: run the ModelOps program against a recording backend, get the resource graph.
+
+No cloud and no credentials: every registration gets a deterministic fake ID and the
+outputs its dependants read (ARNs, names, key IDs...), all derived from its URN and inputs,
+so the same spec always renders the same graph. ``plan`` prints it; ``diff`` compares two.
+
+Example::
+
+    graph = render(env)                     # env: resolved, artifacts attached
+    graph.counts()["aws:s3/bucket:Bucket"]  # 2
+    graph.to_json()["resources"][0]["urn"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from modelops.resolved import Environment
+from modelops.runtime import Registration, run
+
+#: the fake account of every render
+ACCOUNT_ID = "123456789012"
+#: what a secret input is shown as (https subscription endpoints, ...)
+SECRET_MASK = "[secret]"
+UNKNOWN_MASK = "[unknown]"
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+
+ENTITY_KINDS = ("dataset", "model", "monitor", "shared")
+
+
+def _digest(text: str, n: int = 12) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _plain(value: Any, reveal: bool) -> Any:
+    """Inputs as JSON-able data: secrets masked (or revealed), assets as their path."""
+    if is_rpc_secret(value):
+        return _plain(unwrap_rpc_secret(value), reveal) if reveal else SECRET_MASK
+    if isinstance(value, dict):
+        return {k: _plain(v, reveal) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, reveal) for v in value]
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": value.path}
+    if isinstance(value, pulumi.asset.Asset) or isinstance(value, pulumi.asset.Archive):
+        return {"asset": type(value).__name__}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    # Unknowns (preview) and anything else the SDK hands us.
+    return UNKNOWN_MASK
+
+
+def _unwrap(value: Any) -> Any:
+    if is_rpc_secret(value):
+        return _unwrap(unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+class RenderBackend:
+    """A :class:`modelops.runtime.Backend` that records: deterministic IDs and outputs, no cloud.
+
+    Thread-safe: it keeps no state beyond a lock-guarded count of what it created.
+
+    Example::
+
+        run(program_for(env), RenderBackend(region=env.region), project=env.project, stack=env.env)
+    """
+
+    def __init__(self, region: str = "us-east-1", account_id: str = ACCOUNT_ID, partition: str = "aws") -> None:
+        self.region = region
+        self.account_id = account_id
+        self.partition = partition
+        self._lock = threading.Lock()
+        self.created = 0
+
+    # -- Backend protocol ---------------------------------------------------------------------
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == CALLER_IDENTITY:
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/modelops-render",
+                "userId": "AIDAMODELOPSRENDER",
+                "id": self.account_id,
+            }
+        raise ValueError(f"render backend: unsupported invoke {token}")
+
+    def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+        inputs = _unwrap(dict(reg.inputs))
+        rid, computed = self._computed(reg, inputs)
+        with self._lock:
+            self.created += 1
+        return rid, {**inputs, **computed}
+
+    # -- what each type computes ------------------------------------------------------------------
+
+    def _arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account_id if account else ''}:{resource}"
+        )
+
+    def _computed(self, reg: Registration, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        t = reg.type
+        fake = _digest(reg.urn)
+        name = inputs.get("name") or f"{reg.name}-{fake[:7]}"
+        if t == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or f"{reg.name}-{fake[:7]}"
+            return bucket, {
+                "bucket": bucket,
+                "arn": f"arn:{self.partition}:s3:::{bucket}",
+                "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+                "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+                "region": self.region,
+            }
+        if t == "aws:kms/key:Key":
+            key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(reg.urn + '1', 3)}-8{_digest(reg.urn + '2', 3)}-{_digest(reg.urn + '3', 12)}"
+            return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
+        if t == "aws:kms/alias:Alias":
+            return name, {"name": name, "arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")}
+        if t == "aws:iam/role:Role":
+            return name, {"name": name, "arn": self._arn("iam", f"role/{name}", region=False), "uniqueId": f"AROA{fake.upper()}"}
+        if t == "aws:iam/rolePolicy:RolePolicy":
+            return f"{inputs.get('role')}:{name}", {"name": name}
+        if t == "aws:sagemaker/model:Model":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"model/{name}")}
+        if t == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint-config/{name}")}
+        if t == "aws:sagemaker/endpoint:Endpoint":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint/{name}")}
+        if t == "aws:sagemaker/modelPackageGroup:ModelPackageGroup":
+            group = inputs.get("modelPackageGroupName") or name
+            return group, {"modelPackageGroupName": group, "arn": self._arn("sagemaker", f"model-package-group/{group}")}
+        if t == "aws:appautoscaling/target:Target":
+            return inputs.get("resourceId", fake), {
+                "arn": self._arn("application-autoscaling", f"scalable-target/{fake}")
+            }
+        if t == "aws:appautoscaling/policy:Policy":
+            return name, {"name": name, "arn": self._arn("autoscaling", f"scalingPolicy:{fake}:resource/{inputs.get('resourceId')}:policyName/{name}"), "alarmArns": []}
+        if t == "aws:sns/topic:Topic":
+            arn = self._arn("sns", name)
+            return arn, {"name": name, "arn": arn}
+        if t == "aws:sns/topicPolicy:TopicPolicy":
+            return inputs.get("arn", fake), {"owner": self.account_id}
+        if t == "aws:sns/topicSubscription:TopicSubscription":
+            arn = f"{inputs.get('topic')}:{fake[:8]}-{fake[8:12]}"
+            return arn, {"arn": arn, "ownerId": self.account_id}
+        if t == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return name, {"name": name, "arn": self._arn("cloudwatch", f"alarm:{name}")}
+        if t == "aws:cloudwatch/dashboard:Dashboard":
+            dashboard = inputs.get("dashboardName") or name
+            return dashboard, {"dashboardName": dashboard, "dashboardArn": self._arn("cloudwatch", f"dashboard/{dashboard}", region=False)}
+        if t == "aws:glue/catalogDatabase:CatalogDatabase":
+            return f"{self.account_id}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"database/{name}")}
+        if t == "aws:glue/catalogTable:CatalogTable":
+            db = inputs.get("databaseName")
+            return f"{self.account_id}:{db}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"table/{db}/{name}")}
+        if t == "aws:s3/bucketObjectv2:BucketObjectv2":
+            key = inputs.get("key", fake)
+            return key, {
+                "key": key,
+                "etag": _digest(reg.urn + "etag", 32),
+                "versionId": _digest(reg.urn + "version", 32),
+                "arn": f"arn:{self.partition}:s3:::{inputs.get('bucket')}/{key}",
+            }
+        if t == "aws:s3/bucketMetric:BucketMetric":
+            return f"{inputs.get('bucket')}:{name}", {"name": name}
+        if "bucket" in inputs:  # the bucket settings resources: their ID is the bucket name
+            return str(inputs["bucket"]), {}
+        return f"{reg.name}-{fake}", {}
+
+
+@dataclass
+class Graph:
+    """The rendered resources of one environment, sorted by URN.
+
+    Example::
+
+        graph.by_entity()[("model", "churn-classifier")]   # the model's resources
+    """
+
+    project: str
+    stack: str
+    registrations: list[Registration]
+    #: component name -> (kind, entity), see components.environment.component_entities
+    entities: dict[str, tuple[str, str]] = field(default_factory=dict)
+    preview: bool = False
+    #: the monthly cost estimate (filled by modelops.cost when available)
+    cost: Any = None
+
+    @property
+    def resources(self) -> list[Registration]:
+        """Custom resources only (what AWS would hold), sorted by URN."""
+        return [r for r in self.registrations if r.custom]
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def counts(self) -> dict[str, int]:
+        """Resource type -> count (custom resources), sorted by type."""
+        return dict(sorted(Counter(r.type for r in self.resources).items()))
+
+    def entity_of(self, reg: Registration) -> tuple[str, str]:
+        """The spec entity a resource belongs to: its nearest entity component, else shared."""
+        by_urn = {r.urn: r for r in self.registrations}
+        current: Registration | None = reg
+        while current is not None:
+            if not current.custom and current.name in self.entities:
+                return self.entities[current.name]
+            current = by_urn.get(current.parent)
+        return ("shared", self.project)
+
+    def by_entity(self) -> dict[tuple[str, str], list[Registration]]:
+        """(kind, entity) -> custom resources, kinds in order dataset, model, monitor, shared.
+
+        Example::
+
+            for (kind, entity), regs in graph.by_entity().items(): ...
+        """
+        by_urn = {r.urn: r for r in self.registrations}
+        groups: dict[tuple[str, str], list[Registration]] = {}
+        for reg in self.resources:
+            current: Registration | None = reg
+            key = ("shared", self.project)
+            while current is not None:
+                if not current.custom and current.name in self.entities:
+                    key = self.entities[current.name]
+                    break
+                current = by_urn.get(current.parent)
+            groups.setdefault(key, []).append(reg)
+        return dict(sorted(groups.items(), key=lambda kv: (ENTITY_KINDS.index(kv[0][0]), kv[0][1])))
+
+    def to_json(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """The whole graph as JSON-able data; secret inputs masked unless ``reveal_secrets``."""
+        entity_of = {}
+        for (kind, entity), regs in self.by_entity().items():
+            for reg in regs:
+                entity_of[reg.urn] = {"kind": kind, "name": entity}
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "preview": self.preview,
+            "counts": self.counts(),
+            "cost": self.cost,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "custom": r.custom,
+                    "parent": r.parent,
+                    "entity": entity_of.get(r.urn),
+                    "dependencies": list(r.dependencies),
+                    "id": r.id,
+                    "inputs": _plain(r.inputs, reveal_secrets),
+                    "options": {
+                        "protect": r.protect,
+                        "retainOnDelete": r.retain_on_delete,
+                        "deleteBeforeReplace": r.delete_before_replace,
+                        "ignoreChanges": list(r.ignore_changes),
+                        "replaceOnChanges": list(r.replace_on_changes),
+                    },
+                }
+                for r in self.registrations
+            ],
+        }
+
+
+def masked_inputs(reg: Registration) -> dict[str, Any]:
+    """A registration's inputs as plain data with secrets masked (for printing)."""
+    return _plain(reg.inputs, False)
+
+
+def program_for(env: Environment) -> Callable[[], None]:
+    """The Pulumi program of ``env``: the one the engine, render and the local target all run."""
+    from components.environment import program
+
+    return program(env)
+
+
+def render(env: Environment, *, preview: bool = False) -> Graph:
+    """Render ``env`` (artifacts attached) to its resource graph, no cloud involved.
+
+    Example::
+
+        render(env).counts()
+    """
+    from components.environment import component_entities
+    from components.naming import prefix
+
+    registrations = run(
+        program_for(env),
+        RenderBackend(region=env.region),
+        project=env.project,
+        stack=env.env,
+        preview=preview,
+    )
+    return Graph(
+        project=env.project,
+        stack=env.env,
+        registrations=sorted(registrations, key=lambda r: r.urn),
+        entities=component_entities(prefix(env.project, env.env), env),
+        preview=preview,
+    )
