@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 from modelops import resolved as r
 from modelops import units
 from modelops.errors import Problem, SpecError, UsageError
-from modelops.loader import LoadedDocument, display_name, load_yaml
+from modelops.loader import LoadedDocument, display_name, load_yaml, no_gc
 from modelops.validate import (
     ENTITY_KINDS,
     Locator,
@@ -39,6 +40,7 @@ from modelops.validate import (
 
 __all__ = [
     "DEFAULT_ENV",
+    "check",
     "deep_merge",
     "list_environments",
     "load_environment",
@@ -213,15 +215,34 @@ def load_environment(spec_path: str | os.PathLike[str], env: str) -> r.Environme
 
         load_environment("modelops.yaml", "dev").monitors["churn-latency"].threshold.value   # 0.25
     """
-    problems, checked = _check(spec_path, [env])
+    problems, resolved = check(spec_path, [env])
     if problems:
         raise SpecError(problems)
-    return resolve(checked[env])
+    return resolved[env]
+
+
+def check(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -> tuple[list[Problem], dict[str, r.Environment]]:
+    """Validate once and resolve: every problem, and (when there are none) each environment.
+
+    What ``validate`` does, without parsing the files a second time to resolve them.
+
+    Example::
+
+        problems, resolved = check("modelops.yaml")
+        if not problems:
+            print({name: len(env.models) for name, env in resolved.items()})
+    """
+    with no_gc():
+        problems, checked = _check(spec_path, envs)
+        if problems:
+            return problems, {}
+        return [], {name: resolve(item) for name, item in checked.items()}
 
 
 # --------------------------------------------------------------------------- resolution
 
 
+@functools.cache
 def _defaults(definition: str) -> dict[str, Any]:
     """Defaults of the properties of one ``$defs`` entry (or the root, for ``""``)."""
     node = schema() if not definition else schema()["$defs"][definition]
@@ -232,12 +253,19 @@ def _with_defaults(definition: str, value: Any) -> dict[str, Any]:
     return {**_defaults(definition), **(value if isinstance(value, dict) else {})}
 
 
-def _digest(path: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
     hasher = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
     return f"sha256:{hasher.hexdigest()}"
+
+
+def _digest(path: str) -> str:
+    """``sha256:<hex>`` of a file's bytes (memoised while the file is unchanged)."""
+    stat = os.stat(path)
+    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
 
 
 def _ref_default(definition: str) -> dict[str, Any]:
@@ -257,10 +285,14 @@ def resolve(checked: _Checked) -> r.Environment:
     every_channel = tuple(channels)
     monitors = {name: _monitor(name, body, every_channel) for name, body in (data.get("monitors") or {}).items()}
     taken = set(datasets) | set(models) | set(monitors)
+    watched: dict[str, set[str]] = {}
+    for monitor in monitors.values():
+        if monitor.model is not None:
+            watched.setdefault(monitor.model, set()).add(monitor.metric)
     for model in models.values():
         if not model.default_monitors:
             continue
-        declared = {m.metric for m in monitors.values() if m.model == model.name}
+        declared = watched.get(model.name, set())
         for suffix, metric, threshold in (
             ("latency-p99", "latency_p99", r.Threshold(1.0, "seconds", "1s")),
             ("error-rate", "error_rate", r.Threshold(0.01, "ratio", "1%")),

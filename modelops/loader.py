@@ -21,8 +21,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ __all__ = [
     "MAX_NODES",
     "display_name",
     "load_yaml",
+    "no_gc",
 ]
 
 MAX_BYTES = 8 * 1024 * 1024
@@ -101,6 +105,23 @@ class LoadedDocument:
         """The position of the value at ``path`` (falls back like :meth:`position`)."""
         found = self.value_positions.get(tuple(path))
         return found if found is not None else self.position(path)
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic data.
+
+    Parsing allocates one container per YAML node; each allocation burst triggers a
+    collection that scans everything built so far, which more than doubles load time of a
+    large spec. Nothing built here is cyclic, so nothing is leaked by pausing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def display_name(path: str | os.PathLike[str]) -> str:
@@ -303,6 +324,11 @@ def load_yaml(path: str | os.PathLike[str], *, strict: bool = True, allow_empty:
     file = display_name(path)
     absolute = Path(os.path.abspath(path))
     text = _read(absolute, file)
+    with no_gc():
+        return _parse(text, file, absolute, strict=strict, allow_empty=allow_empty)
+
+
+def _parse(text: str, file: str, absolute: Path, *, strict: bool, allow_empty: bool) -> LoadedDocument:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -19,7 +19,7 @@ import typer
 import yaml
 
 from modelops.cli import app
-from modelops.envs import list_environments, load_environment, validate as validate_spec
+from modelops.envs import check, list_environments, load_environment
 from modelops.errors import UsageError
 from modelops.loader import display_name
 
@@ -51,7 +51,7 @@ def validate(
     if env is not None and all_envs:
         raise UsageError("--env and --all-envs are exclusive; pass one of them")
     envs = [env] if env is not None else None
-    problems = validate_spec(spec, envs)
+    problems, resolved = check(spec, envs)
     if problems:
         if as_json:
             json.dump({"valid": False, "problems": [p.to_dict() for p in problems]}, sys.stdout, indent=2)
@@ -60,11 +60,8 @@ def validate(
             for problem in problems:
                 print(problem, file=sys.stderr)
         raise typer.Exit(2)
-    names = envs if envs is not None else list_environments(spec)
-    counts = {}
-    for name in names:
-        resolved = load_environment(spec, name)
-        counts[name] = {"datasets": len(resolved.datasets), "models": len(resolved.models), "monitors": len(resolved.monitors)}
+    names = list(resolved)
+    counts = {name: {"datasets": len(e.datasets), "models": len(e.models), "monitors": len(e.monitors)} for name, e in resolved.items()}
     if as_json:
         json.dump({"valid": True, "spec": display_name(spec), "environments": counts}, sys.stdout, indent=2)
         sys.stdout.write("\n")
