@@ -511,30 +511,30 @@ class _Context:
     previous: str | None
 
 
-def _overlay_path(spec: Path, env: str) -> Path:
-    return spec.parent / "stacks" / f"{env}.yaml"
-
-
 def _load(spec_path: str | os.PathLike[str], model: str, source: str, target: str) -> _Context:
-    from modelops.envs import load_environment
+    from modelops.envs import load_environment, overlay_path
 
     spec = Path(spec_path).resolve()
     if not spec.is_file():
         raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
     if source == target:
         raise UsageError(f"--from and --to are both {source!r}; promote to the next environment, e.g. --to prod")
-    overlay = _overlay_path(spec, target)
-    if not overlay.is_file():
-        raise UsageError(
-            f"{overlay}: no overlay for target environment {target!r}; create stacks/{target}.yaml (it may be `{{}}`)"
-        )
-    if not _overlay_path(spec, source).is_file():
-        raise UsageError(f"{_overlay_path(spec, source)}: no overlay for source environment {source!r}")
     source_env = load_environment(spec, source)
     target_env = load_environment(spec, target)
+    found = overlay_path(spec, target)
+    if found is None:
+        raise UsageError(
+            f"{spec.parent / 'stacks' / f'{target}.yaml'}: no overlay for target environment {target!r} to pin "
+            f"the version in; create it (it may be `{{}}`)"
+        )
+    overlay = Path(found)
     if model not in source_env.models:
+        from modelops.validate import suggest
+
+        close = suggest(model, sorted(source_env.models))
+        hint = f"did you mean '{close}'? " if close else ""
         known = ", ".join(sorted(source_env.models)) or "none"
-        raise UsageError(f"{spec}: models.{model}: unknown model; known models: {known}")
+        raise UsageError(f"{spec}: models.{model}: unknown model; {hint}models: {known}")
     digest = _source_digest(source_env, model)
     return _Context(spec, spec.parent, overlay, model, source_env, target_env, digest, target_env.models[model].version)
 

@@ -1,0 +1,257 @@
+"""Promoting the example churn model from staging to prod: the library and the real CLI.
+
+GIVEN a copy of the repository's example project (spec, overlays, data) with its model
+built, and staging's deployment evidence in a loopback moto server (the artifact object,
+the SageMaker endpoint serving it, one alarm per monitor), named as ``modelops up`` names
+them. The repository's own stacks/*.yaml are never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from modelops.artifacts import attach_artifacts, store_path
+from modelops.envs import load_environment
+from modelops.errors import UsageError
+from modelops.promote import PromotionRefused, evaluate_gates, promote
+from promote_fixtures import deploy_evidence, moto, moto_server, set_alarm  # noqa: F401 - fixtures
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "promote" / "stacks"
+MODEL = "churn-classifier"
+PIN_BEFORE = "sha256:" + "1" * 64
+SOAKED = timedelta(hours=25)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The example project with the model built once (training takes a few seconds)."""
+    base = tmp_path_factory.mktemp("built")
+    shutil.copy(ROOT / "modelops.yaml", base / "modelops.yaml")
+    shutil.copytree(ROOT / "stacks", base / "stacks")
+    shutil.copytree(ROOT / "examples" / "churn" / "data", base / "examples" / "churn" / "data")
+    attach_artifacts(load_environment(base / "modelops.yaml", "staging"))
+    return base
+
+
+@pytest.fixture
+def project(built: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    shutil.copytree(built, copy)
+    return copy
+
+
+def use_overlay(project: Path, env: str, fixture: str) -> None:
+    shutil.copy(FIXTURES / fixture, project / "stacks" / f"{env}.yaml")
+
+
+def deploy_staging(moto, project: Path) -> str:
+    env = attach_artifacts(load_environment(project / "modelops.yaml", "staging"), build=False)
+    artifact = Path(env.models[MODEL].artifact.path).read_bytes()
+    return deploy_evidence(moto, env, MODEL, artifact)
+
+
+def diff_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    removed, added = [], []
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
+        if not line.startswith(("---", "+++", "@@")):
+            (removed if line.startswith("-") else added).append(line[1:])
+    return removed, added
+
+
+def later(delta: timedelta) -> datetime:
+    return datetime.now(timezone.utc) + delta
+
+
+# ------------------------------------------------------------------ library
+
+
+def test_quiet_staging_with_met_metrics_promotes_by_changing_one_line_and_logs_it(moto, project):
+    use_overlay(project, "prod", "prod-pinned.yaml")
+    digest = deploy_staging(moto, project)
+    before = (project / "stacks" / "prod.yaml").read_text()
+
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+
+    assert result.written and result.report.passed
+    after = (project / "stacks" / "prod.yaml").read_text()
+    removed, added = diff_lines(before, after)
+    assert removed == [f'    version: "{PIN_BEFORE}"  # previous release']
+    assert added == [f'    version: "{digest}"  # previous release']
+    assert after.startswith("# Production: protected storage, two instances, pinned model version.\n# The pin below")
+    assert load_environment(project / "modelops.yaml", "prod").models[MODEL].version == digest
+    records = [json.loads(line) for line in (project / "stacks" / "promotions.jsonl").read_text().splitlines()]
+    assert len(records) == 1
+    record = records[0]
+    assert (record["model"], record["from"], record["to"]) == (MODEL, "staging", "prod")
+    assert (record["digest"], record["previous_digest"]) == (digest, PIN_BEFORE)
+    assert [g["name"] for g in record["gates"]] == ["metrics", "deployed", "quiet", "policies"]
+    assert all(g["passed"] and g["evidence"] for g in record["gates"])
+    assert "accuracy 0.845 meets >= 0.8" in record["gates"][0]["evidence"]
+    assert record["who"] and record["when"].endswith("Z")
+
+
+def test_unpinned_prod_gets_exactly_one_added_line(moto, project):
+    digest = deploy_staging(moto, project)
+    before = (project / "stacks" / "prod.yaml").read_text()
+    promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED), who="tester")
+    removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
+    assert (removed, added) == ([], [f'    version: "{digest}"'])
+
+
+def test_a_monitor_in_alarm_refuses_and_names_the_alarm(moto, project):
+    deploy_staging(moto, project)
+    env = load_environment(project / "modelops.yaml", "staging")
+    alarm = set_alarm(moto, env, "churn-errors", "ALARM", "Threshold Crossed: error rate 4%")
+    before = (project / "stacks" / "prod.yaml").read_bytes()
+
+    with pytest.raises(PromotionRefused, match="gate\\(s\\) failed: quiet") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+
+    quiet = {g.name: g for g in refused.value.report.gates}["quiet"]
+    assert alarm == "churn-staging-churn-errors"
+    assert f"alarm {alarm} is in ALARM" in quiet.evidence
+    assert (project / "stacks" / "prod.yaml").read_bytes() == before
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
+def test_a_metric_below_the_targets_gate_refuses(moto, project):
+    # prod's overlay raises the accuracy gate above what the model card shows (0.845)
+    use_overlay(project, "prod", "prod-strict-gates.yaml")
+    deploy_staging(moto, project)
+    with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    metrics = refused.value.report.gates[0]
+    assert metrics.name == "metrics" and not metrics.passed
+    assert "accuracy 0.845 fails >= 0.95" in metrics.evidence
+
+
+def test_a_soak_not_elapsed_refuses_with_the_time_remaining(moto, project):
+    deploy_staging(moto, project)
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(timedelta(hours=3)))
+    quiet = {g.name: g for g in refused.value.report.gates}["quiet"]
+    assert "soak not elapsed" in quiet.evidence and "21h" in quiet.evidence and "of 1d remaining" in quiet.evidence
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
+def test_check_evaluates_every_gate_and_writes_nothing(moto, project):
+    deploy_staging(moto, project)
+    stacks = {p.name: p.read_bytes() for p in (project / "stacks").iterdir()}
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED), check=True)
+    assert result.report.passed and not result.written
+    assert {p.name: p.read_bytes() for p in (project / "stacks").iterdir()} == stacks
+
+
+def test_evaluate_gates_reports_the_digest_staging_runs_and_the_policies_of_prod(moto, project):
+    digest = deploy_staging(moto, project)
+    report = evaluate_gates(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert report.digest == digest and store_path(digest, project).is_file()
+    policies = report.gates[3]
+    assert policies.name == "policies" and policies.passed, policies.evidence
+    assert "prod with the new pin: no mandatory policy finding" in policies.evidence
+
+
+@pytest.mark.parametrize(
+    "model,source,target,message",
+    [
+        ("churn-clasifier", "staging", "prod", "did you mean 'churn-classifier'"),
+        (MODEL, "staging", "staging", "both 'staging'"),
+        (MODEL, "staging", "prdo", "unknown environment 'prdo'"),
+    ],
+)
+def test_bad_input_is_a_usage_error(project, model, source, target, message):
+    with pytest.raises(UsageError, match=message):
+        evaluate_gates(project / "modelops.yaml", model, source, target, endpoint_url="http://127.0.0.1:9")
+
+
+def test_a_target_without_an_overlay_is_a_usage_error(project):
+    # environments are their overlays: without stacks/dev.yaml there is no dev to pin
+    (project / "stacks" / "dev.yaml").unlink()
+    with pytest.raises(UsageError, match="unknown environment 'dev'.*available: prod, staging"):
+        evaluate_gates(project / "modelops.yaml", MODEL, "staging", "dev", endpoint_url="http://127.0.0.1:9")
+
+
+# ------------------------------------------------------------------ the CLI, as a user runs it
+
+
+def modelops(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "modelops", *args], cwd=project, capture_output=True, text=True, timeout=180, env=env
+    )
+
+
+def test_cli_promotes_with_exit_0(moto, project):
+    use_overlay(project, "staging", "staging-short-soak.yaml")
+    digest = deploy_staging(moto, project)
+    before = (project / "stacks" / "prod.yaml").read_text()
+    time.sleep(1.1)  # the one-second soak of this staging overlay
+
+    run = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", moto.url)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    for gate in ("metrics", "deployed", "quiet", "policies"):
+        assert f"✓ {gate}: " in run.stdout
+    assert "promoted: prod.yaml pins" in run.stdout
+    removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
+    assert (removed, added) == ([], [f'    version: "{digest}"'])
+    assert len((project / "stacks" / "promotions.jsonl").read_text().splitlines()) == 1
+
+
+def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
+    use_overlay(project, "staging", "staging-short-soak.yaml")
+    deploy_staging(moto, project)
+    set_alarm(moto, load_environment(project / "modelops.yaml", "staging"), "churn-latency", "ALARM", "p99 900ms")
+    time.sleep(1.1)
+    before = (project / "stacks" / "prod.yaml").read_bytes()
+
+    run = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", moto.url)
+
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "✓ metrics: " in run.stdout and "✓ deployed: " in run.stdout
+    assert "✗ quiet: alarm churn-staging-churn-latency is in ALARM" in run.stdout
+    assert run.stderr.strip().splitlines() == [
+        f"error: promotion of {MODEL} from staging to prod refused: gate(s) failed: quiet"
+    ]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert (project / "stacks" / "prod.yaml").read_bytes() == before
+
+
+def test_cli_check_json_reports_and_writes_nothing(moto, project):
+    use_overlay(project, "staging", "staging-short-soak.yaml")
+    digest = deploy_staging(moto, project)
+    time.sleep(1.1)
+    before = (project / "stacks" / "prod.yaml").read_bytes()
+    run = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", moto.url, "--check", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["digest"] == digest and report["passed"] and not report["written"]
+    assert (project / "stacks" / "prod.yaml").read_bytes() == before
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["churn", "--from", "staging", "--to", "prod"], "unknown model"),
+        ([MODEL, "--from", "prod", "--to", "prod"], "both 'prod'"),
+        ([MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", "http://10.0.0.1:5000"], "only a local emulator"),
+        ([MODEL, "--from", "staging", "--to", "prod"], "no local emulator is running"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(project, args, message):
+    run = modelops(project, "promote", *args)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr
