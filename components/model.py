@@ -119,6 +119,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = scope.tag_dict()
         serving = model.serving
+        # Serverless endpoints cannot capture data (SageMaker rejects the configuration).
+        self.captures = serving.data_capture.enabled and serving.serverless is None
 
         # -- execution role ------------------------------------------------------------------
         role_name = naming.role_name(scope.project, scope.env, model.name)
@@ -164,12 +166,6 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "Condition": {"StringLike": {"s3:prefix": [f"{model_prefix}*"]}},
             },
             {
-                "Sid": "WriteDataCapture",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": pulumi.Output.concat(args.dataset_bucket_arn, "/", capture, "/*"),
-            },
-            {
                 "Sid": "WriteLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -190,6 +186,15 @@ class ModelEndpoint(pulumi.ComponentResource):
             },
             *kms_statements(scope, ["kms:Decrypt", "kms:GenerateDataKey"]),
         ]
+        if self.captures:
+            statements.append(
+                {
+                    "Sid": "WriteDataCapture",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": pulumi.Output.concat(args.dataset_bucket_arn, "/", capture, "/*"),
+                }
+            )
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=self.role.name,
@@ -277,7 +282,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         capture_uri = pulumi.Output.concat("s3://", args.dataset_bucket, "/", capture)
         kms_arn = scope.kms_key_arn if scope.encryption == "kms" else None
         data_capture = None
-        if serving.data_capture.enabled:
+        if self.captures:
             data_capture = aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
                 enable_capture=True,
                 initial_sampling_percentage=serving.data_capture.sample_percent,
@@ -295,7 +300,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             "models": self._model_names,
             "production": [{k: v for k, v in p.items() if k != "model_name"} for p in production],
             "shadow": [{k: v for k, v in s.items() if k != "model_name"} for s in shadows],
-            "capture": [serving.data_capture.enabled, serving.data_capture.sample_percent, capture],
+            "capture": [self.captures, serving.data_capture.sample_percent, capture],
             "encryption": scope.encryption,
         }
         config_name = naming.versioned_name(scope.project, scope.env, model.name, content_hash(config_identity))

@@ -1,0 +1,151 @@
+"""Monitors: alarms on the right metric of the right endpoint, notifying the right topics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from components_fixtures import (
+    ALARM,
+    CASE_IDS,
+    EXAMPLE_CASES,
+    TOPIC,
+    Renders,
+    by_name,
+    load,
+    one,
+    render,
+    statements,
+    tiny_artifact,
+    variants_spec,
+)
+
+from components import naming
+
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory) -> Renders:
+    return Renders(tmp_path_factory.mktemp("artifact"))
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("variants")
+    env = load(variants_spec(tmp), "dev", tiny_artifact(tmp / "a"))
+    return env, render(env)
+
+
+def alarm_dimensions(alarm) -> list[dict]:
+    if "metricQueries" in alarm.inputs:
+        return [q["metric"]["dimensions"] for q in alarm.inputs["metricQueries"] if "metric" in q]
+    return [alarm.inputs["dimensions"]]
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_every_alarm_watches_its_target_and_notifies_its_channels(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    topics = {t.inputs["name"]: t.outputs["arn"] for t in graph.by_type(TOPIC)}
+    assert len(graph.by_type(ALARM)) == len(env.monitors)
+    for monitor in env.monitors.values():
+        alarm = by_name(graph, ALARM, naming.alarm_name(env.project, env.env, monitor.name))
+        for dims in alarm_dimensions(alarm):
+            if monitor.model:
+                assert dims["EndpointName"] == naming.endpoint_name(env.project, env.env, monitor.model)
+            else:
+                assert dims["BucketName"] == naming.bucket_name(env.project, env.env, monitor.dataset, "123456789012")
+        channels = monitor.notify or tuple(env.channels)
+        expected = sorted(topics[naming.topic_name(env.project, env.env, c)] for c in channels)
+        assert sorted(alarm.inputs["alarmActions"]) == expected
+        assert sorted(alarm.inputs["okActions"]) == expected
+
+
+def test_latency_threshold_is_converted_to_microseconds_with_the_percentile(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-churn-latency")
+    assert env.monitors["churn-latency"].threshold.value == pytest.approx(0.25)
+    assert alarm.inputs["threshold"] == pytest.approx(250_000)
+    assert alarm.inputs["extendedStatistic"] == "p99" and "statistic" not in alarm.inputs
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/SageMaker", "ModelLatency")
+    assert alarm.inputs["treatMissingData"] == "notBreaching"
+
+
+def test_error_rate_is_metric_math_over_invocations_with_a_ratio_threshold(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-churn-errors")
+    queries = {q["id"]: q for q in alarm.inputs["metricQueries"]}
+    assert queries["errors"]["metric"]["metricName"] == "Invocation5XXErrors"
+    assert queries["invocations"]["metric"]["metricName"] == "Invocations"
+    assert queries["error_rate"]["returnData"] is True and "errors / invocations" in queries["error_rate"]["expression"]
+    assert alarm.inputs["threshold"] == pytest.approx(0.02)
+    assert "metricName" not in alarm.inputs
+
+
+def test_freshness_alarms_when_nothing_was_written_for_the_window(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-customers-fresh")
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"], alarm.inputs["statistic"]) == ("AWS/S3", "PutRequests", "Sum")
+    assert alarm.inputs["comparisonOperator"] == "LessThanThreshold" and alarm.inputs["threshold"] == 1
+    assert alarm.inputs["treatMissingData"] == "breaching"
+    # 48h window of 1-day periods: two empty days in a row
+    assert alarm.inputs["period"] * alarm.inputs["evaluationPeriods"] == 48 * 3600
+    metric_filter = one(graph.by_type("aws:s3/bucketMetric:BucketMetric"))
+    assert alarm.inputs["dimensions"]["FilterId"] == metric_filter.inputs["name"]
+    assert metric_filter.inputs["filter"] == {"prefix": "data/"}
+
+
+def test_utilisation_floor_and_drift_alarms(variants):
+    env, graph = variants
+    cpu = by_name(graph, ALARM, "variants-dev-ranker-cpu")
+    assert cpu.inputs["threshold"] == pytest.approx(80.0) and cpu.inputs["namespace"] == "/aws/sagemaker/Endpoints"
+    assert by_name(graph, ALARM, "variants-dev-ranker-memory").inputs["metricName"] == "MemoryUtilization"
+    floor = by_name(graph, ALARM, "variants-dev-ranker-floor")
+    assert floor.inputs["comparisonOperator"] == "LessThanThreshold" and floor.inputs["treatMissingData"] == "breaching"
+    assert (floor.inputs["period"], floor.inputs["evaluationPeriods"]) == (300, 3)
+    drift = by_name(graph, ALARM, "variants-dev-ranker-drift")
+    assert (drift.inputs["namespace"], drift.inputs["metricName"]) == ("ModelOps/Drift", "FeatureDriftPSI")
+    assert drift.inputs["dimensions"] == {"EndpointName": "variants-dev-ranker"}
+    assert drift.inputs["treatMissingData"] == "notBreaching"
+    p50 = by_name(graph, ALARM, "variants-dev-scorer-p50")
+    assert p50.inputs["extendedStatistic"] == "p50" and p50.inputs["threshold"] == pytest.approx(40_000)
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_topics_are_encrypted_and_only_cloudwatch_of_this_account_publishes(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    key_arn = one(graph.by_type("aws:kms/key:Key")).outputs["arn"]
+    assert len(graph.by_type(TOPIC)) == len(env.channels)
+    for topic in graph.by_type(TOPIC):
+        assert topic.inputs["kmsMasterKeyId"] == key_arn
+        policy = one(p for p in graph.by_type("aws:sns/topicPolicy:TopicPolicy") if p.inputs["arn"] == topic.outputs["arn"])
+        (st,) = statements(policy.inputs["policy"])
+        assert st["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and st["Action"] == "sns:Publish"
+        assert st["Resource"] == topic.outputs["arn"]
+        assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_https_endpoints_are_secret_and_masked_in_the_rendered_graph(variants):
+    env, graph = variants
+    url = env.channels["pager"].https[0]
+    subs = {s.inputs["protocol"]: s for s in graph.by_type(SUBSCRIPTION)}
+    assert set(subs) == {"email", "https", "sqs"}
+    assert subs["sqs"].inputs["endpoint"] == "arn:aws:sqs:us-west-2:123456789012:alerts"
+    text = json.dumps(graph.to_json())
+    assert url not in text and "very-secret-token" not in text
+    https = one(r for r in graph.to_json()["resources"] if r["inputs"].get("protocol") == "https")
+    assert https["inputs"]["endpoint"] == "[secret]"
+    assert url in json.dumps(graph.to_json(reveal_secrets=True))
+
+
+def test_dashboard_has_a_row_per_model_and_a_widget_per_dataset(variants):
+    env, graph = variants
+    body = json.loads(one(graph.by_type("aws:cloudwatch/dashboard:Dashboard")).inputs["dashboardBody"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    for model in env.models:
+        assert any(t.startswith(f"{model}: latency") for t in titles)
+        assert f"{model}: 5XX errors" in titles and f"{model}: invocations" in titles
+    for dataset in env.datasets:
+        assert f"{dataset}: writes (freshness)" in titles
+    events = one(w for w in body["widgets"] if w["properties"]["title"].startswith("events:"))
+    assert events["properties"]["metrics"][0][:4] == ["AWS/S3", "PutRequests", "BucketName", "variants-dev-events-123456789012"]
