@@ -42,6 +42,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from modelops.errors import Problem
 from modelops.resolved import Environment
 from modelops.runtime import Registration
 
@@ -359,3 +360,57 @@ def evaluate(env: Environment, registrations: Iterable[Registration]) -> list[Fi
     for policy, entity, message, fix in _env_rules(env):
         add(policy, f"env:{env.env}", entity, message, fix)
     return sorted(found, key=lambda f: (f.level != "mandatory", f.policy, f.entity, f.resource, f.message))
+
+
+def check_policies(environments: dict[str, Environment]) -> list[Problem]:
+    """Mandatory findings of every environment as spec problems (what ``validate`` prints, exit 2).
+
+    Renders each environment without training (cached builds, else placeholder artifacts)
+    and points each problem at the entity in the overlay when the overlay sets it, else in
+    the spec: ``FILE:LINE:COL: models.churn: [policy] message; fix``.
+
+    Example::
+
+        problems = check_policies({"prod": load_environment("modelops.yaml", "prod")})
+    """
+    import tempfile
+    from pathlib import Path
+
+    from modelops.diff import attach_without_training, render_graph
+    from modelops.loader import display_name, load_yaml
+
+    problems: list[Problem] = []
+    docs: dict[str, Any] = {}
+
+    def where(file: str | None, entity: str) -> tuple[str, int, int] | None:
+        if not file:
+            return None
+        if file not in docs:
+            try:
+                docs[file] = load_yaml(file, strict=False)
+            except Exception:  # noqa: BLE001 - positions are a nicety; the message still names the file
+                docs[file] = None
+        doc = docs[file]
+        parts = tuple(entity.split(".", 1)) if entity else ()
+        if doc is None:
+            return display_name(file), 0, 0
+        if parts and parts not in doc.positions:
+            return None
+        line, col = doc.position(parts)
+        return display_name(file), line, col
+
+    with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
+        for name, env in environments.items():
+            root = Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
+            attached, _ = attach_without_training(env, root, Path(tmp))
+            graph = render_graph(attached, root / ".modelops" / "cache")
+            for finding in evaluate(attached, graph):
+                if finding.level != "mandatory":
+                    continue
+                place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
+                    or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
+                problems.append(Problem(
+                    f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",
+                    f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
+                ))
+    return sorted(set(problems))
