@@ -52,6 +52,10 @@ def validate(
         raise UsageError("--env and --all-envs are exclusive; pass one of them")
     envs = [env] if env is not None else None
     problems, resolved = check(spec, envs)
+    if not problems:  # mandatory findings of the built-in policies (modelops.policy), one line each
+        from modelops.policy import check_policies
+
+        problems = check_policies(resolved)
     if problems:
         if as_json:
             json.dump({"valid": False, "problems": [p.to_dict() for p in problems]}, sys.stdout, indent=2)
