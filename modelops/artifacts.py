@@ -41,7 +41,7 @@ STATE_DIR = ".modelops"
 STORE_DIR = "artifacts"
 BUILDS_DIR = "builds"
 #: bump when the package layout or training procedure changes: old cache entries no longer match
-PACKAGE_FORMAT = 1
+PACKAGE_FORMAT = 2
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()

@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import io
 import json
+import pickle
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,12 @@ def canonical_json(data: Any) -> bytes:
 
 
 def pipeline_bytes(pipeline: Any) -> bytes:
-    import joblib
+    """The pipeline as a plain pickle (protocol 4), which ``joblib.load`` reads.
 
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer, compress=0)
-    return buffer.getvalue()
+    Not ``joblib.dump``: its bytes for object arrays (the one-hot categories) depend on
+    what else the process has imported, which would break same-inputs-same-digest.
+    """
+    return pickle.dumps(pipeline, protocol=4)
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:

@@ -1,0 +1,130 @@
+"""Fixtures of the ML tests: a copy of the ML test project, its built artifacts, a moto server.
+
+The project (``tests/fixtures/ml/``: the example datasets with small estimators) is copied
+to a temporary directory so every build writes its ``.modelops/`` store there. Building
+is the slow part, so one session-wide project is built once and shared read-only; tests
+that change files or the store take their own ``fresh_project``.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from modelops import resolved
+from modelops.artifacts import BuildOutcome, build_model
+from modelops.envs import load_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "ml"
+DATA = {
+    "customers.csv": ROOT / "examples" / "churn" / "data" / "customers.csv",
+    "transactions.csv": ROOT / "examples" / "fraud" / "data" / "transactions.csv",
+}
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+
+
+def make_project(destination: Path) -> Path:
+    """Copy the ML test project (spec, overlays, data) to ``destination``; returns the spec path."""
+    shutil.copytree(FIXTURE, destination, dirs_exist_ok=True)
+    (destination / "data").mkdir(exist_ok=True)
+    for name, source in DATA.items():
+        shutil.copyfile(source, destination / "data" / name)
+    return destination / "modelops.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    spec: Path
+    root: Path
+    env: resolved.Environment
+    churn: BuildOutcome
+    amount: BuildOutcome
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The ML test project with both models built once (treat as read-only)."""
+    spec = make_project(tmp_path_factory.mktemp("ml-built"))
+    env = load_environment(spec, "dev")
+    return Project(spec, spec.parent, env, build_model(env, "churn"), build_model(env, "amount"))
+
+
+@pytest.fixture
+def fresh_project(tmp_path: Path) -> Path:
+    """A private copy of the ML test project, nothing built; returns the spec path."""
+    return make_project(tmp_path / "project")
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real ``modelops`` command line in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "modelops", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class Moto:
+    url: str
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            response.read()
+
+
+class MotoClients:
+    """What drift needs from a target: ``client(service)`` bound to the moto server."""
+
+    def __init__(self, moto: Moto) -> None:
+        self._moto = moto
+
+    def client(self, service: str):
+        return self._moto.client(service)
+
+
+@pytest.fixture(scope="module")
+def ml_moto_server() -> Iterator[Moto]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield Moto(f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ml_moto(ml_moto_server: Moto) -> Iterator[Moto]:
+    ml_moto_server.reset()
+    yield ml_moto_server
