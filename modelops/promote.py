@@ -511,14 +511,18 @@ class _Context:
     previous: str | None
 
 
-def _load(spec_path: str | os.PathLike[str], model: str, source: str, target: str) -> _Context:
-    from modelops.envs import load_environment, overlay_path
-
+def _spec(spec_path: str | os.PathLike[str], source: str, target: str) -> Path:
     spec = Path(spec_path).resolve()
     if not spec.is_file():
         raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
     if source == target:
         raise UsageError(f"--from and --to are both {source!r}; promote to the next environment, e.g. --to prod")
+    return spec
+
+
+def _load(spec: Path, model: str, source: str, target: str) -> _Context:
+    from modelops.envs import load_environment, overlay_path
+
     source_env = load_environment(spec, source)
     target_env = load_environment(spec, target)
     found = overlay_path(spec, target)
@@ -588,19 +592,23 @@ def evaluate_gates(
         report = evaluate_gates("modelops.yaml", "churn-classifier", "staging", "prod")
         [(g.name, g.passed) for g in report.gates]
     """
-    ctx = _load(spec_path, model, source, target)
-    return _evaluate(ctx, endpoint_url, _resolve_now(now))
+    spec = _spec(spec_path, source, target)
+    url = _endpoint(spec.parent, endpoint_url)
+    return _evaluate(_load(spec, model, source, target), url, _resolve_now(now))
 
 
-def _default_endpoint(root: Path) -> str:
-    # never start an empty emulator: there would be no evidence in it
+def _endpoint(root: Path, url: str | None) -> str:
+    """The loopback URL to read evidence from; checked before any slow work."""
+    from modelops.local.server import check_loopback
     from modelops.local.server import endpoint_url as local_endpoint
 
+    if url is not None:
+        return check_loopback(url)
+    # never start an empty emulator: there would be no evidence in it
     return local_endpoint(root, start=False)
 
 
-def _evaluate(ctx: _Context, endpoint_url: str | None, now: datetime) -> PromotionReport:
-    url = endpoint_url or _default_endpoint(ctx.root)
+def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
     evidence = Evidence.at(url, ctx.source_env.region, ctx.root)
     target_model: Model = ctx.target_env.models[ctx.model]
     gates = (
@@ -815,9 +823,10 @@ def promote(
     """
     from modelops.envs import load_environment
 
-    ctx = _load(spec_path, model, source, target)
-    when = _resolve_now(now)
-    report = _evaluate(ctx, endpoint_url, when)
+    spec = _spec(spec_path, source, target)
+    url = _endpoint(spec.parent, endpoint_url)
+    ctx = _load(spec, model, source, target)
+    report = _evaluate(ctx, url, _resolve_now(now))
     if not report.passed:
         raise PromotionRefused(report)
     log = ctx.overlay.parent / LOG_NAME

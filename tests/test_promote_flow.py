@@ -244,7 +244,7 @@ def test_cli_check_json_reports_and_writes_nothing(moto, project):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["churn", "--from", "staging", "--to", "prod"], "unknown model"),
+        (["churn", "--from", "staging", "--to", "prod", "--endpoint-url", "http://127.0.0.1:9"], "unknown model"),
         ([MODEL, "--from", "prod", "--to", "prod"], "both 'prod'"),
         ([MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", "http://10.0.0.1:5000"], "only a local emulator"),
         ([MODEL, "--from", "staging", "--to", "prod"], "no local emulator is running"),
