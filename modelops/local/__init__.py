@@ -1,0 +1,2 @@
+"""Local AWS target."""
+__all__: list[str] = []

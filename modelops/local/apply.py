@@ -1,0 +1,282 @@
+"""``up`` and ``destroy`` against the local target: the library behind the commands.
+
+``up`` runs the environment's Pulumi program in-process with the :class:`MotoBackend`, then
+deletes what the spec no longer declares, then checks the result by describing every
+resource back from the target (endpoints InService, alarms wired to existing topics).
+``destroy`` removes everything ``up`` recorded, dependants first.
+
+Example::
+
+    env = attach_artifacts(load_environment("modelops.yaml", "dev"), build=True)
+    outcome = up(env, Target.for_project(Path(".")), Path("."))
+    [a.action for a in outcome.actions]       # ['created', 'created', ...]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelops.errors import ApplyError, UsageError
+from modelops.local.backend import Action, FailHook, MotoBackend, describe_error, handler_for
+from modelops.local.handlers import Context
+from modelops.local.server import Target
+from modelops.local.state import StateStore
+from modelops.resolved import Environment
+from modelops.runtime import ProgramError, Registration, run
+
+#: the embedded emulator serves TLS; a plain moto server denies object requests under the
+#: TLS-only bucket policy (it does not evaluate conditions), see docs/local.md
+PLAIN_MOTO_HINT = (
+    "this moto server denied the request under the bucket's TLS-only policy: plain moto does not "
+    "evaluate policy conditions. Use the embedded emulator (omit --endpoint-url) or run "
+    "`python -m modelops.local.emulator --port PORT` and pass its https:// URL"
+)
+
+
+@dataclass
+class Check:
+    """One smoke check of the applied environment."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    """What ``up`` or ``destroy`` did."""
+
+    command: str
+    project: str
+    env: str
+    target: str
+    embedded: bool
+    state_file: str
+    actions: list[Action] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+    #: something the user should know about the run (e.g. a discarded stale state)
+    note: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return any(a.action != "unchanged" for a in self.actions)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.actions:
+            out[a.action] = out.get(a.action, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "project": self.project,
+            "env": self.env,
+            "target": self.target,
+            "embedded": self.embedded,
+            "state_file": self.state_file,
+            "changed": self.changed,
+            "counts": self.counts(),
+            "seconds": round(self.seconds, 3),
+            "resources": [
+                {k: v for k, v in asdict(a).items() if k != "seconds"} for a in self.actions
+            ],
+            "checks": [asdict(c) for c in self.checks],
+            "note": self.note,
+        }
+
+
+def _entity_labels(env: Environment, registrations: list[Registration]) -> dict[str, str]:
+    from components.environment import component_entities
+    from components.naming import prefix
+
+    entities = component_entities(prefix(env.project, env.env), env)
+    by_urn = {r.urn: r for r in registrations}
+    labels: dict[str, str] = {}
+    for reg in registrations:
+        if not reg.custom:
+            continue
+        current: Registration | None = reg
+        label = f"shared {env.project}"
+        while current is not None:
+            if not current.custom and current.name in entities:
+                kind, name = entities[current.name]
+                label = f"{kind} {name}"
+                break
+            current = by_urn.get(current.parent)
+        labels[reg.urn] = label
+    return labels
+
+
+def _failure_message(backend: MotoBackend, state: StateStore, target: Target, cause: BaseException | None) -> str:
+    failure = backend.failure
+    if failure is None:
+        return f"the program failed before any resource did: {cause}"
+    error = failure.error
+    text = describe_error(error)
+    if (
+        not target.embedded
+        and isinstance(error, ClientError)
+        and failure.type == "aws:s3/bucketObjectv2:BucketObjectv2"
+        and ("AccessDenied" in text or "403" in text)
+    ):
+        text = f"{text} ({PLAIN_MOTO_HINT})"
+    if isinstance(error, ApplyError):
+        return str(error)
+    return (
+        f"{failure.operation} {failure.type} {failure.name} failed: {text}; what exists is recorded in "
+        f"{state.path} - fix the cause and run the command again to resume"
+    )
+
+
+def up(
+    env: Environment,
+    target: Target,
+    root: Path,
+    *,
+    fail_at: FailHook | None = None,
+    on_event: Callable[[str, Action], None] | None = None,
+) -> Outcome:
+    """Provision ``env`` (artifacts attached) to ``target``; apply only what changed."""
+    from modelops.render import program_for
+
+    started = time.monotonic()
+    with StateStore.open(root, env.project, env.env) as state:
+        note = _check_target(state, target)
+        state.set_target(target.identity or target.url)
+        backend = MotoBackend(Context(target.clients(env.region), env.region), state, fail_at=fail_at,
+                              on_event=on_event)
+        try:
+            registrations = run(program_for(env), backend, project=env.project, stack=env.env)
+        except ProgramError as exc:
+            raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
+        if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
+            raise ApplyError(_failure_message(backend, state, target, None))
+        labels = _entity_labels(env, registrations)
+        for urn, label in labels.items():
+            resource = state.get(urn)
+            if resource is not None and resource.entity != label:
+                resource.entity = label
+                state.put(resource)
+        try:
+            backend.finish({r.urn for r in registrations if r.custom})
+        except ApplyError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        actions = _ordered(backend.actions, labels)
+        outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
+                          note=note)
+        outcome.checks = smoke_checks(backend.ctx, state)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def destroy(
+    env: Environment,
+    target: Target,
+    root: Path,
+    *,
+    fail_at: FailHook | None = None,
+    on_event: Callable[[str, Action], None] | None = None,
+) -> Outcome:
+    """Remove everything ``up`` recorded for ``env``, dependants first; protected ones are refused."""
+    started = time.monotonic()
+    with StateStore.open(root, env.project, env.env) as state:
+        note = _check_target(state, target)
+        resources = state.snapshot()
+        protected = sorted(f"{r.name} ({r.type})" for r in resources.values() if r.protect)
+        if protected:
+            overlay = env.overlay_file or f"stacks/{env.env}.yaml"
+            raise UsageError(
+                f"{env.project}-{env.env} has protected resources: {', '.join(protected)}; nothing was destroyed. "
+                f"Remove `protect: true` from {overlay} and run `modelops up --env {env.env}` first"
+            )
+        backend = MotoBackend(Context(target.clients(env.region), env.region), state, fail_at=fail_at,
+                              on_event=on_event)
+        pending = {f"pending:{i}": r for i, r in enumerate(state.pending_snapshot())}
+        try:
+            backend.delete_all({**resources, **pending})
+        except Exception as exc:  # noqa: BLE001
+            raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        labels = {urn: r.entity for urn, r in resources.items()}
+        outcome = Outcome("destroy", env.project, env.env, target.url, target.embedded, str(state.path),
+                          _ordered(backend.actions, labels), note=note)
+        outcome.checks = [
+            Check(f"{a.type.split(':')[1]} {a.label} gone", ok=not _still_there(backend.ctx, resources[a.urn]))
+            for a in outcome.actions
+            if a.urn in resources
+        ]
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _check_target(state: StateStore, target: Target) -> str:
+    """A note when the state was discarded; a UsageError when it belongs to another server."""
+    identity = target.identity or target.url
+    if not (state.resources or state.pending) or not state.target or state.target == identity:
+        return ""
+    if target.embedded and "#pid=" in state.target:
+        # the embedded emulator that held these resources was stopped: they are gone with it
+        count = len(state.resources)
+        state.reset()
+        return f"the emulator that held {count} recorded resources was stopped; starting afresh"
+    raise UsageError(
+        f"{state.path} records resources at {state.target.split('#')[0]}, not {target.url}; use the same "
+        "--endpoint-url (or run destroy there first)"
+    )
+
+
+def _ordered(actions: dict[str, Action], labels: dict[str, str]) -> list[Action]:
+    for urn, action in actions.items():
+        action.entity = labels.get(urn, action.entity)
+    return sorted(actions.values(), key=lambda a: (a.entity, a.type, a.name))
+
+
+def _still_there(ctx: Context, resource: Any) -> bool:
+    try:
+        return handler_for(resource.type).exists(ctx, resource.id, resource.outputs)
+    except (ClientError, BotoCoreError):
+        return False
+
+
+def smoke_checks(ctx: Context, state: StateStore) -> list[Check]:
+    """Describe every recorded resource back; endpoints InService; alarms wired to live topics."""
+    checks: list[Check] = []
+    resources = state.snapshot()
+    topics = {r.id for r in resources.values() if r.type == "aws:sns/topic:Topic"}
+    for resource in sorted(resources.values(), key=lambda r: (r.type, r.name)):
+        handler = handler_for(resource.type)
+        label = handler.label(resource.id, resource.outputs)
+        kind = resource.type.split(":")[1]
+        try:
+            ok = handler.exists(ctx, resource.id, resource.outputs)
+            checks.append(Check(f"{kind} {label} described", ok, "" if ok else "not found"))
+        except (ClientError, BotoCoreError) as exc:
+            checks.append(Check(f"{kind} {label} described", False, describe_error(exc)))
+            continue
+        if resource.type == "aws:sagemaker/endpoint:Endpoint":
+            status = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)["EndpointStatus"]
+            checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
+        if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            alarm = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"][0]
+            actions = [a for a in alarm.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
+            missing = [a for a in actions if a not in topics or not _topic_exists(ctx, a)]
+            detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
+            checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
+                                f"missing: {', '.join(missing)}" if missing else detail))
+    return checks
+
+
+def _topic_exists(ctx: Context, arn: str) -> bool:
+    try:
+        ctx.client("sns").get_topic_attributes(TopicArn=arn)
+        return True
+    except ClientError:
+        return False

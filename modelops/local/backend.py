@@ -1,0 +1,289 @@
+"""The local AWS backend: every registered resource applied to the target through boto3.
+
+``create(reg)`` is called by the mock monitor (from its thread pool) for every custom
+resource the program registers. It compares the registration with the recorded state:
+
+* not recorded -> **create**;
+* recorded with the same inputs -> **unchanged**: the stored id and outputs, no AWS call;
+* changed, and the handler can update those inputs in place -> **update**;
+* otherwise -> **replace**: create the new one first and delete the old one after the
+  program (create-before-delete), or delete first when the physical name is reused or the
+  resource asks for ``deleteBeforeReplace``.
+
+The IDs, ARNs and names the target returns are the outputs, so dependants receive real
+values through Pulumi's own output machinery. After the program, :meth:`MotoBackend.finish`
+deletes what the state holds and the program no longer registers, dependants first.
+
+Example::
+
+    backend = MotoBackend(Context(target.clients(env.region), env.region), state)
+    run(program_for(env), backend, project=env.project, stack=env.env)
+    backend.finish(registered_urns)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelops.errors import ApplyError
+from modelops.local.handlers import HANDLERS, Context, Handler
+from modelops.local.handlers.base import error_code, is_not_found
+from modelops.local.state import ResourceState, StateStore, deletion_order, fingerprint, to_plain
+from modelops.runtime import Registration
+
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+
+#: (operation, resource type, resource name) -> an exception to raise instead of calling AWS.
+#: Tests use it to inject an AWS error at the k-th operation.
+FailHook = Callable[[str, str, str], Exception | None]
+
+
+@dataclass
+class Action:
+    """What happened to one resource."""
+
+    urn: str
+    type: str
+    name: str
+    action: str  # created | updated | replaced | unchanged | deleted
+    id: str = ""
+    label: str = ""
+    note: str = ""
+    entity: str = ""
+    seconds: float = 0.0
+
+
+class _Aborted(Exception):
+    """A registration that arrived after another resource failed: not applied."""
+
+
+def handler_for(token: str) -> Handler:
+    """The handler of a pulumi_aws type token; a loud error when there is none."""
+    try:
+        return HANDLERS[token]
+    except KeyError:
+        raise ApplyError(
+            f"no local handler for resource type {token}: the local target cannot apply it "
+            f"(add one in modelops/local/handlers/)"
+        ) from None
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 500 and not error_code(exc).isalpha():
+            return (f"the target failed on {exc.operation_name} (HTTP 500; a plain moto server does not implement "
+                    "every operation, e.g. DeleteModelPackageGroup: the embedded emulator does)")
+        return f"{error_code(exc) or 'ClientError'}: {exc.response.get('Error', {}).get('Message', exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Failure:
+    type: str
+    name: str
+    operation: str
+    error: BaseException
+
+
+@dataclass
+class MotoBackend:
+    """Applies registrations to the local target, recording each success in ``state``."""
+
+    ctx: Context
+    state: StateStore
+    fail_at: FailHook | None = None
+    on_event: Callable[[str, Action], None] | None = None
+    actions: dict[str, Action] = field(default_factory=dict)
+    failure: Failure | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- the Backend protocol ------------------------------------------------------------------
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == CALLER_IDENTITY:
+            identity = self.ctx.client("sts").get_caller_identity()
+            return {"accountId": identity["Account"], "arn": identity["Arn"], "userId": identity["UserId"],
+                    "id": identity["Account"]}
+        raise ApplyError(f"no local handler for invoke {token}")
+
+    def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+        handler = handler_for(reg.type)
+        if self.failure is not None:
+            raise _Aborted(f"{reg.type} {reg.name}: not applied, an earlier resource failed")
+        previous = self.state.get(reg.urn)
+        inputs = to_plain(reg.inputs)
+        stored_inputs = {k: v for k, v in inputs.items()}
+        if previous is not None and previous.type == reg.type and fingerprint(previous.inputs) == fingerprint(inputs):
+            if previous.protect != reg.protect:
+                previous.protect = reg.protect
+                self.state.put(previous)
+            self._record(reg, "unchanged", previous.id, previous.outputs, handler)
+            return previous.id, self._pulumi_outputs(reg, previous.outputs)
+        started = time.monotonic()
+        operation = "create"
+        try:
+            if previous is None:
+                id_, outputs = self._create(handler, reg)
+                action = "created"
+            else:
+                operation, id_, outputs = self._change(handler, reg, previous, inputs)
+                action = {"update": "updated", "replace": "replaced"}[operation]
+        except _Aborted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is reported with its resource
+            with self._lock:
+                if self.failure is None:
+                    self.failure = Failure(reg.type, reg.name, operation, exc)
+            raise
+        self.state.put(
+            ResourceState(
+                urn=reg.urn, type=reg.type, name=reg.name, id=id_, inputs=stored_inputs, outputs=outputs,
+                parent=reg.parent, dependencies=list(reg.dependencies), protect=reg.protect,
+            )
+        )
+        self._record(reg, action, id_, outputs, handler, seconds=time.monotonic() - started)
+        return id_, self._pulumi_outputs(reg, outputs)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def _inject(self, operation: str, type_: str, name: str) -> None:
+        if self.fail_at is not None:
+            error = self.fail_at(operation, type_, name)
+            if error is not None:
+                raise error
+
+    def _create(self, handler: Handler, reg: Registration, previous_name: str | None = None) -> tuple[str, dict[str, Any]]:
+        self._announce("creating", reg)
+        self._inject("create", reg.type, reg.name)
+        physical = handler.physical_name(reg.name, reg.inputs, previous_name) or reg.name
+        id_, computed = handler.create(self.ctx, physical, reg.inputs)
+        return id_, {**_without_assets(to_plain(reg.inputs)), **computed}
+
+    def _change(
+        self, handler: Handler, reg: Registration, previous: ResourceState, inputs: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        changed = {k for k in {*inputs, *previous.inputs} if to_plain(inputs.get(k)) != previous.inputs.get(k)}
+        replace = (
+            not handler.updatable
+            or handler.replace_keys is None
+            or bool(changed & handler.replace_keys)
+            or previous.type != reg.type
+        )
+        if not replace:
+            self._announce("updating", reg)
+            self._inject("update", reg.type, reg.name)
+            computed = handler.update(self.ctx, previous.id, previous.outputs, reg.inputs)
+            return "update", previous.id, {**_without_assets(inputs), **computed}
+        if previous.protect:
+            raise ApplyError(
+                f"{reg.type} {reg.name} is protected and its change ({', '.join(sorted(changed))}) needs a "
+                "replacement; remove `protect` from the environment's overlay first"
+            )
+        old_name = previous.outputs.get(handler.name_key) if handler.name_key else None
+        new_name = handler.physical_name(reg.name, reg.inputs, None) if handler.name_key else None
+        reuses_name = handler.name_key is not None and reg.inputs.get(handler.name_key) and new_name == old_name
+        if reuses_name or reg.delete_before_replace:
+            self._announce("replacing", reg)
+            self._delete_one(handler, previous)
+            self.state.remove(previous.urn)
+            id_, outputs = self._create(handler, reg)
+            return "replace", id_, outputs
+        id_, outputs = self._create(handler, reg)
+        # the old one goes after the program, once its dependants point at the new one
+        self.state.add_pending(previous)
+        return "replace", id_, outputs
+
+    def _delete_one(self, handler: Handler, resource: ResourceState) -> None:
+        self._inject("delete", resource.type, resource.name)
+        try:
+            handler.delete(self.ctx, resource.id, resource.outputs)
+        except (ClientError, BotoCoreError) as exc:
+            if not is_not_found(exc):  # already gone is what we wanted
+                raise
+
+    # --- after the program ---------------------------------------------------------------------
+
+    def finish(self, registered: set[str]) -> None:
+        """Delete what the state holds but the program did not register, and replaced originals."""
+        doomed = {k: r for k, r in self.state.snapshot().items() if r.urn not in registered}
+        protected = sorted(r.name for r in doomed.values() if r.protect)
+        if protected:
+            raise ApplyError(
+                f"the spec no longer declares protected resources: {', '.join(protected)}; "
+                "remove `protect` from the environment's overlay and run `modelops up` before removing them"
+            )
+        pending = {f"pending:{i}": r for i, r in enumerate(self.state.pending_snapshot())}
+        self.delete_all({**doomed, **pending})
+
+    def delete_all(self, resources: dict[str, ResourceState]) -> None:
+        """Delete ``resources`` dependants first, each wave in parallel; stops at the first failure."""
+        if not resources:
+            return
+        waves = deletion_order(resources)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for wave in waves:
+                futures = [(key, pool.submit(self._delete_recorded, key, resources[key])) for key in wave]
+                errors = []
+                for key, future in futures:
+                    try:
+                        future.result()
+                    except Exception as exc:  # noqa: BLE001 - reported with its resource
+                        errors.append((resources[key], exc))
+                if errors:
+                    res, exc = errors[0]
+                    self.failure = Failure(res.type, res.name, "delete", exc)
+                    raise exc
+
+    def _delete_recorded(self, key: str, resource: ResourceState) -> None:
+        handler = handler_for(resource.type)
+        started = time.monotonic()
+        self._announce("deleting", resource)
+        self._delete_one(handler, resource)
+        if key.startswith("pending:"):
+            self.state.remove_pending(resource)
+        else:
+            self.state.remove(resource.urn)
+        action = Action(
+            urn=resource.urn, type=resource.type, name=resource.name, action="deleted", id=resource.id,
+            label=handler.label(resource.id, resource.outputs), entity=resource.entity,
+            seconds=time.monotonic() - started,
+        )
+        with self._lock:
+            # a replaced resource keeps its "replaced" entry; its old half is gone now
+            if resource.urn not in self.actions:
+                self.actions[resource.urn] = action
+        if self.on_event:
+            self.on_event("done", action)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _pulumi_outputs(self, reg: Registration, outputs: dict[str, Any]) -> dict[str, Any]:
+        # Pulumi's state is inputs plus computed outputs; assets stay as the program gave them.
+        return {**{k: v for k, v in reg.inputs.items()}, **outputs}
+
+    def _announce(self, verb: str, reg: Registration | ResourceState) -> None:
+        if self.on_event:
+            self.on_event(verb, Action(urn=reg.urn, type=reg.type, name=reg.name, action=verb))
+
+    def _record(self, reg: Registration, action: str, id_: str, outputs: dict[str, Any], handler: Handler,
+                seconds: float = 0.0) -> None:
+        note = handler.note if action in ("updated", "replaced", "created") and handler.note else ""
+        if reg.type == "aws:sagemaker/endpoint:Endpoint" and action != "updated":
+            note = ""
+        entry = Action(urn=reg.urn, type=reg.type, name=reg.name, action=action, id=id_,
+                       label=handler.label(id_, outputs), note=note, seconds=seconds)
+        with self._lock:
+            self.actions[reg.urn] = entry
+        if self.on_event:
+            self.on_event("done", entry)
+
+
+def _without_assets(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if not (isinstance(v, dict) and "__asset" in v)}

@@ -1,0 +1,305 @@
+"""The embedded local AWS emulator: moto, served over TLS, with condition-aware bucket policies.
+
+Every dataset bucket carries the policy we deploy to AWS: ``Deny s3:*`` when
+``aws:SecureTransport`` is ``false``. Stock moto ignores policy conditions (its evaluator
+only knows ``StringEquals`` and, worse, treats an unmet condition as a denial), so that
+policy denies *every* object request, uploads included. Weakening the policy locally would
+make the local target lie about what we deploy, so instead the emulator:
+
+1. serves HTTPS only, with a self-signed certificate for ``127.0.0.1`` kept under
+   ``.modelops/local/tls/`` (clients pass it as their CA bundle), and
+2. evaluates bucket policies with the request's real ``aws:SecureTransport`` value
+   (``true`` exactly when the request arrived over TLS), with AWS semantics: an explicit
+   ``Deny`` whose conditions hold wins, then an ``Allow``, else no opinion.
+
+It also adds ``DeleteModelPackageGroup``, which moto 5.2.5 lacks (``destroy`` needs it).
+
+A plain-HTTP request to an object in such a bucket is denied, as in AWS; an HTTPS one is
+allowed. Run it by hand with ``python -m modelops.local.emulator --port 4566``.
+
+Example::
+
+    server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=Path(".modelops/local/tls"))
+    server.start()
+    host, port = server.get_host_and_port()     # https://127.0.0.1:<port>
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import ipaddress
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+CERT_FILE = "cert.pem"
+KEY_FILE = "key.pem"
+
+_request = threading.local()
+
+
+def ensure_certificate(tls_dir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost under ``tls_dir`` (created once)."""
+    cert, key = tls_dir / CERT_FILE, tls_dir / KEY_FILE
+    if cert.exists() and key.exists():
+        return cert, key
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    private = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelops local emulator")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    tmp_key = key.with_suffix(".tmp")
+    tmp_key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    os.chmod(tmp_key, 0o600)
+    tmp_cert = cert.with_suffix(".tmp")
+    tmp_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    os.replace(tmp_key, key)
+    os.replace(tmp_cert, cert)
+    return cert, key
+
+
+# --- condition-aware bucket policy evaluation ------------------------------------------------
+
+_OPERATORS = {
+    "Bool": lambda expected, actual: actual.lower() in {str(e).lower() for e in expected},
+    "StringEquals": lambda expected, actual: actual in {str(e) for e in expected},
+    "StringNotEquals": lambda expected, actual: actual not in {str(e) for e in expected},
+    "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() in {str(e).lower() for e in expected},
+    "StringLike": lambda expected, actual: any(fnmatch.fnmatchcase(actual, str(e)) for e in expected),
+    "StringNotLike": lambda expected, actual: not any(fnmatch.fnmatchcase(actual, str(e)) for e in expected),
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    """AWS semantics: every operator/key pair must hold; a key absent from the request fails
+    unless the operator ends in ``IfExists``. An operator we cannot evaluate never holds, so
+    a statement guarded by it does not apply (and is reported on the server's stderr)."""
+    for operator, pairs in conditions.items():
+        if_exists = operator.endswith("IfExists")
+        base = operator.removesuffix("IfExists")
+        check = _OPERATORS.get(base)
+        if check is None:
+            print(f"modelops emulator: condition operator {operator!r} is not evaluated; statement skipped",
+                  file=sys.stderr)
+            return False
+        for key, expected in pairs.items():
+            actual = context.get(key.lower())
+            if actual is None:
+                if if_exists:
+                    continue
+                return False
+            if not check(_as_list(expected), actual):
+                return False
+    return True
+
+
+def _applies_to_everyone(principal: Any) -> bool:
+    if principal is None or principal == "*":
+        return True
+    return isinstance(principal, dict) and principal.get("AWS") in ("*", ["*"])
+
+
+def evaluate_bucket_policy(policy: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> str:
+    """``"deny"``, ``"allow"`` or ``"neutral"`` for one request against a bucket policy.
+
+    Example::
+
+        evaluate_bucket_policy(tls_only, "s3:PutObject", "arn:aws:s3:::b/k", {"aws:securetransport": "true"})
+        # 'neutral'
+    """
+    allowed = False
+    for statement in _as_list(policy.get("Statement", [])):
+        if "NotAction" in statement:
+            if _matches(statement["NotAction"], action):
+                continue
+        elif not _matches(statement.get("Action", []), action):
+            continue
+        if "NotResource" in statement:
+            if _matches(statement["NotResource"], resource):
+                continue
+        elif "Resource" in statement and not _matches(statement["Resource"], resource):
+            continue
+        # The emulator's caller is the account root; statements naming specific principals
+        # are not about "every caller", so they are left to the account's identity policies.
+        if not _applies_to_everyone(statement.get("Principal")):
+            continue
+        if not _conditions_hold(statement.get("Condition", {}), context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return "deny"
+        allowed = True
+    return "allow" if allowed else "neutral"
+
+
+def _get_permission(self: Any, action: str, resource: str) -> Any:
+    from moto.iam.access_control import PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    context = {"aws:securetransport": "true" if getattr(_request, "secure", False) else "false"}
+    verdict = evaluate_bucket_policy(json.loads(self.policy.decode()), action, resource, context)
+    return {
+        "deny": PermissionResult.DENIED,
+        "allow": PermissionResult.PERMITTED,
+        "neutral": PermissionResult.NEUTRAL,
+    }[verdict]
+
+
+def install_condition_aware_policies() -> None:
+    """Make moto's S3 evaluate bucket-policy conditions in this process (idempotent)."""
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = _get_permission  # type: ignore[method-assign]
+
+
+class _TransportAware:
+    """WSGI middleware: records whether the request came over TLS, for the policy evaluator."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        _request.secure = environ.get("wsgi.url_scheme") == "https"
+        try:
+            return self._app(environ, start_response)
+        finally:
+            _request.secure = False
+
+
+def _delete_model_package_group(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    name = self._get_param("ModelPackageGroupName")
+    self.sagemaker_backend.describe_model_package_group(model_package_group_name=name)  # not found -> error
+    self.sagemaker_backend.model_package_groups.pop(name, None)
+    return EmptyResult()
+
+
+def install_missing_operations() -> None:
+    """Operations moto 5.2.5 lacks that ``destroy`` needs: ``DeleteModelPackageGroup``."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    if not hasattr(SageMakerResponse, "delete_model_package_group"):
+        SageMakerResponse.delete_model_package_group = _delete_model_package_group  # type: ignore[attr-defined]
+
+
+class _KeepAliveHandler(MotoRequestHandler):
+    # keep TLS connections open between requests: a handshake per call triples latency
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK
+        # add ~40 ms to every response on a kept-alive connection
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        return None  # one line per request drowns the log; errors are still logged
+
+
+def make_app() -> Any:
+    install_condition_aware_policies()
+    install_missing_operations()
+    return _TransportAware(DomainDispatcherApplication(create_backend_app))
+
+
+class EmulatorServer(ThreadedMotoServer):
+    """moto's threaded server, over TLS, with condition-aware bucket policies (in-process).
+
+    Example::
+
+        server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=tmp / "tls"); server.start()
+    """
+
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, *, tls_dir: Path, verbose: bool = False):
+        super().__init__(ip_address=ip_address, port=port, verbose=verbose)
+        self.cert, self.key = ensure_certificate(tls_dir)
+
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            make_app(),
+            True,
+            request_handler=_KeepAliveHandler,
+            ssl_context=(str(self.cert), str(self.key)),
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    @property
+    def url(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"https://{host}:{port}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelops.local.emulator", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--tls-dir", type=Path, default=Path(".modelops/local/tls"))
+    parser.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
+    args = parser.parse_args(argv)
+    cert, key = ensure_certificate(args.tls_dir)
+    server = make_server(
+        "127.0.0.1", args.port, make_app(), True, request_handler=_KeepAliveHandler, ssl_context=(str(cert), str(key))
+    )
+    port = server.server_address[1]
+    info = {"pid": os.getpid(), "port": port, "url": f"https://127.0.0.1:{port}", "ca_bundle": str(cert.resolve())}
+    if args.ready_file:
+        tmp = args.ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, args.ready_file)
+    else:
+        print(json.dumps(info), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""What every handler shares: the context it runs in, the handler shape, conversions.
+
+A handler turns one pulumi_aws resource (inputs as pulumi_aws sends them, camelCase) into
+boto3 calls against the local target, and returns the outputs a dependant reads.
+
+Example::
+
+    @handler("aws:sns/topic:Topic", name_key="name", replace_keys={"name", "fifoTopic"})
+    class Topic(Handler): ...
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
+
+from modelops.local.server import Clients
+
+#: every handler, by pulumi_aws type token
+HANDLERS: dict[str, "Handler"] = {}
+
+
+@dataclass
+class Context:
+    """boto3 clients of the target, region and account (from the target's STS)."""
+
+    clients: Clients
+    region: str
+    _account: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(service)
+
+    @property
+    def account(self) -> str:
+        with self._lock:
+            if self._account is None:
+                self._account = self.client("sts").get_caller_identity()["Account"]
+            return self._account
+
+
+class Handler:
+    """Create / update / delete one resource type. Subclasses set the class attributes.
+
+    ``replace_keys``: inputs whose change needs a new resource (``None``: any change does).
+    ``name_key``: the input holding the physical name (autonamed like Pulumi when absent).
+    """
+
+    token: ClassVar[str] = ""
+    replace_keys: ClassVar[frozenset[str] | None] = None
+    name_key: ClassVar[str | None] = None
+    #: a note shown with this resource's actions (e.g. what moto cannot do)
+    note: ClassVar[str] = ""
+
+    def physical_name(self, name: str, inputs: dict[str, Any], previous: str | None) -> str | None:
+        if self.name_key is None:
+            return None
+        given = inputs.get(self.name_key)
+        if given:
+            return str(given)
+        prefix = inputs.get(f"{self.name_key}Prefix")
+        return previous or f"{prefix or name + '-'}{secrets.token_hex(4)}"
+
+    def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def update(self, ctx: Context, id_: str, old: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        """Apply changed inputs in place; only called when no ``replace_keys`` changed."""
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, id_: str, outputs: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def exists(self, ctx: Context, id_: str, outputs: dict[str, Any]) -> bool:
+        """Whether the resource can be described back from the target."""
+        raise NotImplementedError
+
+    def label(self, id_: str, outputs: dict[str, Any]) -> str:
+        """AWS name or ARN shown to the user."""
+        return str(outputs.get("arn") or id_)
+
+    @property
+    def updatable(self) -> bool:
+        return type(self).update is not Handler.update
+
+
+def handler(cls: type[Handler]) -> type[Handler]:
+    HANDLERS[cls.token] = cls()
+    return cls
+
+
+def plain(value: Any) -> Any:
+    """Numbers as pulumi sends them (all floats) back to ints where integral, for boto3's model."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+_RENAMES = {
+    "id": "ID",
+    "kmsMasterKeyId": "KMSMasterKeyID",
+    "sseAlgorithm": "SSEAlgorithm",
+    "memorySizeInMb": "MemorySizeInMB",
+    "serDeInfo": "SerdeInfo",
+    "destinationS3Uri": "DestinationS3Uri",
+    "roleArn": "RoleARN",
+}
+
+
+def pascal(value: Any, renames: dict[str, str] | None = None) -> Any:
+    """camelCase keys (pulumi_aws) to PascalCase (the AWS API), recursively; ints made int."""
+    names = {**_RENAMES, **(renames or {})}
+    if isinstance(value, dict):
+        return {
+            names.get(k, k[:1].upper() + k[1:]): pascal(v, renames)
+            for k, v in value.items()
+            if v is not None and not k.startswith("__")
+        }
+    if isinstance(value, list):
+        return [pascal(v, renames) for v in value]
+    return plain(value)
+
+
+def drop_none(**kwargs: Any) -> dict[str, Any]:
+    return {k: plain(v) for k, v in kwargs.items() if v is not None and v != [] and v != {}}
+
+
+def tag_list(tags: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": str(v)} for k, v in sorted((tags or {}).items())]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: Exception) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (
+        status == 404
+        or bool(re.search(r"NotFound|NoSuch|NonExistent|DoesNotExist", code))
+        or (code == "ValidationException" and "not" in str(exc).lower() and "exist" in str(exc).lower())
+        or (code == "ValidationException" and "Could not find" in str(exc))
+    )
+
+
+def validate_request(ctx: Context, service: str, operation: str, params: dict[str, Any]) -> None:
+    """Check ``params`` against the AWS API model of ``operation`` without sending it."""
+    client = ctx.client(service)
+    model = client.meta.service_model.operation_model(operation)
+    report = ParamValidator().validate(params, model.input_shape)
+    if report.has_errors():
+        raise ValueError(f"{service}.{operation}: {report.generate_report()}")

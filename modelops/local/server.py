@@ -1,0 +1,255 @@
+"""Where the local AWS target lives: the embedded emulator process, or a moto server URL.
+
+The embedded emulator (:mod:`modelops.local.emulator`) is started on first use as a
+detached background process on ``127.0.0.1`` and a free port, and reused by later
+commands. Its pid, port, URL and CA bundle are recorded in
+``<project root>/.modelops/local/server.json``; ``modelops local status`` / ``stop``
+read that file. Clients always get dummy credentials: the target is a local emulator,
+and real credentials must never be sent anywhere by this path.
+
+Example::
+
+    url = endpoint_url(Path("."))          # starts the emulator if needed
+    s3 = Target.embedded(Path(".")).clients("eu-west-1").client("s3")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+
+from modelops.errors import UsageError
+
+LOCAL_DIR = Path(".modelops") / "local"
+SERVER_FILE = "server.json"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: dummy credentials: the emulator accepts any, and real ones must never leave this machine
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+START_TIMEOUT_SECONDS = 60.0
+
+
+def local_dir(root: Path) -> Path:
+    return Path(root).resolve() / LOCAL_DIR
+
+
+def _server_file(root: Path) -> Path:
+    return local_dir(root) / SERVER_FILE
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def status(root: Path) -> dict[str, Any] | None:
+    """The running embedded emulator of ``root`` (pid, port, url, ca_bundle), or None.
+
+    A record whose process is gone is removed, so a crashed emulator is simply restarted.
+    """
+    path = _server_file(root)
+    try:
+        info = json.loads(path.read_text())
+        pid, port = int(info["pid"]), int(info["port"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a valid emulator record ({exc}); delete it and run again") from exc
+    if _pid_alive(pid) and _port_open(port):
+        return info
+    path.unlink(missing_ok=True)
+    return None
+
+
+@contextlib.contextmanager
+def _start_lock(root: Path) -> Iterator[None]:
+    directory = local_dir(root)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start(root: Path) -> dict[str, Any]:
+    """Start the embedded emulator for ``root`` (or return the running one)."""
+    with _start_lock(root):
+        running = status(root)
+        if running:
+            return running
+        directory = local_dir(root)
+        ready = directory / "ready.json"
+        ready.unlink(missing_ok=True)
+        log = open(directory / "emulator.log", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelops.local.emulator", "--tls-dir", str(directory / "tls"),
+             "--ready-file", str(ready)],
+            cwd=str(directory),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # survives this command: later commands reuse it
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not ready.exists():
+            if process.poll() is not None:
+                raise UsageError(
+                    f"the local emulator exited at start (code {process.returncode}); see {directory / 'emulator.log'}"
+                )
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise UsageError(f"the local emulator did not start within {START_TIMEOUT_SECONDS:.0f}s; "
+                                 f"see {directory / 'emulator.log'}")
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        info["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        tmp = _server_file(root).with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, _server_file(root))
+        ready.unlink(missing_ok=True)
+        return info
+
+
+def stop(root: Path) -> dict[str, Any] | None:
+    """Stop the embedded emulator of ``root``; returns what was stopped, or None."""
+    info = status(root)
+    if info is None:
+        return None
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _server_file(root).unlink(missing_ok=True)
+    return info
+
+
+def endpoint_url(root: Path, start: bool = True) -> str:
+    """URL of the embedded emulator of the project at ``root``, started if needed.
+
+    Example::
+
+        endpoint_url(Path("."), start=False)   # UsageError when none is running
+    """
+    info = status(root)
+    if info is None:
+        if not start:
+            raise UsageError(f"no local emulator is running for {Path(root).resolve()}; run `modelops up` first")
+        info = globals()["start"](root)
+    return str(info["url"])
+
+
+def check_loopback(url: str) -> str:
+    """``url`` if it is an http(s) URL on this machine; a UsageError saying why not otherwise."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"--endpoint-url {url!r}: expected http(s)://127.0.0.1:PORT of a moto server")
+    if parsed.hostname not in LOOPBACK_HOSTS:
+        raise UsageError(
+            f"--endpoint-url {url!r}: only a local emulator on 127.0.0.1 is accepted; "
+            "`modelops up` never provisions to another host (deploy to AWS with `pulumi up`)"
+        )
+    return url.rstrip("/")
+
+
+@dataclass
+class Clients:
+    """boto3 clients for one target and region, shared by every thread.
+
+    boto3 clients are thread-safe but sessions are not: one session creates each client once,
+    under a lock (loading a service model is the slow part), and the client is then shared.
+    """
+
+    url: str
+    region: str
+    verify: str | bool
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _session: Any = field(default=None, repr=False)
+
+    def client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is not None:
+            return client
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+                self._clients[service] = self._session.client(
+                    service,
+                    endpoint_url=self.url,
+                    verify=self.verify,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": 8},
+                        connect_timeout=10,
+                        read_timeout=60,
+                        max_pool_connections=32,
+                    ),
+                )
+            return self._clients[service]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A local AWS endpoint: URL, how to verify its TLS, and whether it is our embedded emulator."""
+
+    url: str
+    verify: str | bool
+    embedded: bool
+    #: what the state records: the URL, plus the process for the embedded emulator (whose
+    #: resources vanish with it, so a restarted emulator never matches an old state)
+    identity: str = ""
+
+    @classmethod
+    def for_project(cls, root: Path, url: str | None = None) -> "Target":
+        """The embedded emulator of ``root`` (started if needed), or the given loopback ``url``."""
+        if url is None:
+            info = status(root) or start(root)
+            return cls(url=str(info["url"]), verify=str(info["ca_bundle"]), embedded=True,
+                       identity=f"{info['url']}#pid={info['pid']}@{info.get('started', '')}")
+        url = check_loopback(url)
+        verify: str | bool = True
+        if url.startswith("https://"):
+            cert = local_dir(root) / "tls" / "cert.pem"
+            verify = os.environ.get("AWS_CA_BUNDLE") or (str(cert) if cert.exists() else True)
+        return cls(url=url, verify=verify, embedded=False, identity=url)
+
+    def clients(self, region: str) -> Clients:
+        return Clients(self.url, region, self.verify)
+
+    def cli_prefix(self) -> str:
+        """How to point the AWS CLI at this target."""
+        ca = f" --ca-bundle {self.verify}" if isinstance(self.verify, str) else ""
+        return f"aws --endpoint-url {self.url}{ca}"
