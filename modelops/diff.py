@@ -611,7 +611,8 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
                 artifact = None
         if artifact is None:
             digest = placeholder_digest(env, name)
-            path = scratch / "placeholders" / digest.removeprefix("sha256:")[:16] / "model.tar.gz"
+            # a stable place (not a temporary directory) keeps render cache keys stable across runs
+            path = store_root / ".modelops" / "cache" / "placeholders" / digest.removeprefix("sha256:")[:16] / "model.tar.gz"
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 path.write_bytes(f"placeholder {digest}\n".encode())
@@ -974,7 +975,14 @@ def resource_changes(before: list[Registration], after: list[Registration],
         ia, ib = _normalise(a.inputs, before_roots), _normalise(b.inputs, after_roots)
         keys = _top_changes(ia, ib)
         renamed = (a.name, b.name) if a.urn != b.urn else None
+        # resource options change the stack's state without touching AWS: shown as updates
+        options = [f"{opt}: {str(getattr(a, attr)).lower()} → {str(getattr(b, attr)).lower()}"
+                   for opt, attr in (("protect", "protect"), ("retainOnDelete", "retain_on_delete"))
+                   if getattr(a, attr) != getattr(b, attr)]
         if not keys and not renamed:
+            if options:
+                changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after, env_after),
+                                              tuple(options)))
             continue
         forcing, every = replace_keys(b.type)
         forced = [k for k in keys if (every and k not in TAG_KEYS) or k in forcing or k in b.replace_on_changes]
@@ -1040,6 +1048,11 @@ def _instances(reg: Registration | None) -> int:
 def risk_flags(changes: list[ResourceChange], pairs: dict[str, tuple[Registration | None, Registration | None]],
                entities: list[EntityChange], settings: list[FieldChange]) -> list[Flag]:
     flags: list[Flag] = []
+    # roles that exist before the change: a policy newly attached to one widens what it may do
+    existing_roles = {a.inputs.get("name") for a, _ in pairs.values() if a is not None and a.type == ROLE}
+    existing_roles |= {a.inputs.get("role") for a, _ in pairs.values()
+                       if a is not None and a.type == "aws:iam/rolePolicy:RolePolicy"}
+    existing_roles.discard(None)
     for c in changes:
         a, b = pairs.get(c.urn, (None, None))
         if c.action == "delete":
@@ -1089,6 +1102,13 @@ def risk_flags(changes: list[ResourceChange], pairs: dict[str, tuple[Registratio
                 shown = ", ".join(f"{act} on {res}" for _, act, res in extra[:4])
                 more = f" (+{len(extra) - 4} more)" if len(extra) > 4 else ""
                 flags.append(Flag("permission-widened", c.entity, c.urn, f"now also allows {shown}{more}"))
+        if c.type == "aws:iam/rolePolicy:RolePolicy" and c.action == "create" and b is not None \
+                and b.inputs.get("role") in existing_roles:
+            extra = widened(None, b.inputs.get("policy"))
+            shown = ", ".join(f"{act} on {res}" for _, act, res in extra[:4])
+            more = f" (+{len(extra) - 4} more)" if len(extra) > 4 else ""
+            flags.append(Flag("permission-widened", c.entity, c.urn,
+                              f"existing role {b.inputs.get('role')} gains a policy: {shown}{more}"))
         if a is not None and b is not None:
             if a.protect and not b.protect:
                 flags.append(Flag("protection-removed", c.entity, c.urn, f"{c.type.split(':')[-1]} {c.name} is no longer protected"))

@@ -1,0 +1,36 @@
+"""Builders for the diff tests: a base spec and head variants copied into a temporary tree."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "diff"
+BASE = FIXTURES / "base"
+CASES = FIXTURES / "cases"
+
+
+def spec_pair(tmp: Path, case: str) -> tuple[Path, Path]:
+    """(head spec path, base directory): the base fixture, and a copy with ``case``'s files laid over it."""
+    base = tmp / "base"
+    head = tmp / "head"
+    shutil.copytree(BASE, base)
+    shutil.copytree(BASE, head)
+    shutil.copytree(CASES / case, head, dirs_exist_ok=True)
+    return head / "modelops.yaml", base
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``modelops`` CLI (the product) in ``cwd``."""
+    exe = Path(sys.executable).parent / "modelops"
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd, check=True, capture_output=True,
+    )
