@@ -103,12 +103,14 @@ class PromotionReport:
     source: str
     target: str
     digest: str
-    #: the version TARGET served before: its pin, or None when it ran the base artifact
+    #: the version TARGET served before: its pin, else the base artifact's digest (None if unbuilt)
     previous_digest: str | None
     gates: tuple[GateResult, ...]
     #: "now" of the evaluation, UTC ISO 8601
     evaluated_at: str
     overlay_file: str
+    #: whether TARGET's overlay pinned ``previous_digest`` (False: it ran the base artifact)
+    previous_pinned: bool = False
 
     @property
     def passed(self) -> bool:
@@ -125,6 +127,7 @@ class PromotionReport:
             "to": self.target,
             "digest": self.digest,
             "previous_digest": self.previous_digest,
+            "previous_pinned": self.previous_pinned,
             "passed": self.passed,
             "evaluated_at": self.evaluated_at,
             "overlay_file": self.overlay_file,
@@ -508,7 +511,10 @@ class _Context:
     source_env: Environment
     target_env: Environment
     digest: str
+    #: TARGET's pin before the promotion
     previous: str | None
+    #: what TARGET ran before: its pin, else its base artifact (when built)
+    previous_digest: str | None
 
 
 def _spec(spec_path: str | os.PathLike[str], source: str, target: str) -> Path:
@@ -540,7 +546,8 @@ def _load(spec: Path, model: str, source: str, target: str) -> _Context:
         known = ", ".join(sorted(source_env.models)) or "none"
         raise UsageError(f"{spec}: models.{model}: unknown model; {hint}models: {known}")
     digest = _source_digest(source_env, model)
-    return _Context(spec, spec.parent, overlay, model, source_env, target_env, digest, target_env.models[model].version)
+    pin = target_env.models[model].version
+    return _Context(spec, spec.parent, overlay, model, source_env, target_env, digest, pin, pin or _base_digest(target_env, model))
 
 
 def _attach(env: Environment) -> Environment:
@@ -555,6 +562,15 @@ def _source_digest(source_env: Environment, model: str) -> str:
 
     artifact = resolve_artifact(source_env, source_env.models[model], build=False)
     return artifact.digest
+
+
+def _base_digest(env: Environment, model: str) -> str | None:
+    from modelops.artifacts import resolve_artifact
+
+    try:
+        return resolve_artifact(env, env.models[model], build=False).digest
+    except ModelOpsError:
+        return None
 
 
 def _card(digest: str, root: Path) -> dict[str, Any] | str:
@@ -622,7 +638,8 @@ def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
         source=ctx.source_env.env,
         target=ctx.target_env.env,
         digest=ctx.digest,
-        previous_digest=ctx.previous,
+        previous_digest=ctx.previous_digest,
+        previous_pinned=ctx.previous is not None,
         gates=gates,
         evaluated_at=_iso(now),
         overlay_file=str(ctx.overlay),
@@ -861,7 +878,8 @@ def promote(
         "from": source,
         "to": target,
         "digest": ctx.digest,
-        "previous_digest": ctx.previous,
+        "previous_digest": ctx.previous_digest,
+        "previous_pinned": ctx.previous is not None,
         "gates": [g.to_dict() for g in report.gates],
         "who": who or _who(ctx.root),
         "when": report.evaluated_at,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.artifacts import attach_artifacts, store_path
+from modelops.artifacts import attach_artifacts, card, store_path
 from modelops.envs import load_environment
 from modelops.errors import UsageError
 from modelops.promote import PromotionRefused, evaluate_gates, promote
@@ -97,16 +97,20 @@ def test_quiet_staging_with_met_metrics_promotes_by_changing_one_line_and_logs_i
     assert (record["digest"], record["previous_digest"]) == (digest, PIN_BEFORE)
     assert [g["name"] for g in record["gates"]] == ["metrics", "deployed", "quiet", "policies"]
     assert all(g["passed"] and g["evidence"] for g in record["gates"])
-    assert "accuracy 0.845 meets >= 0.8" in record["gates"][0]["evidence"]
+    accuracy = card(digest, project)["metrics"]["accuracy"]
+    assert f"accuracy {accuracy:.4g} meets >= 0.8" in record["gates"][0]["evidence"]
     assert record["who"] and record["when"].endswith("Z")
 
 
 def test_unpinned_prod_gets_exactly_one_added_line(moto, project):
     digest = deploy_staging(moto, project)
     before = (project / "stacks" / "prod.yaml").read_text()
-    promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED), who="tester")
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED), who="tester")
     removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
     assert (removed, added) == ([], [f'    version: "{digest}"'])
+    # prod ran the base artifact: the same train spec and data, so the same build
+    assert result.record["previous_pinned"] is False and result.record["previous_digest"] == digest
+    assert result.record["who"] == "tester"
 
 
 def test_a_monitor_in_alarm_refuses_and_names_the_alarm(moto, project):
@@ -126,14 +130,16 @@ def test_a_monitor_in_alarm_refuses_and_names_the_alarm(moto, project):
 
 
 def test_a_metric_below_the_targets_gate_refuses(moto, project):
-    # prod's overlay raises the accuracy gate above what the model card shows (0.845)
+    # prod's overlay raises the accuracy gate above what the model card shows
     use_overlay(project, "prod", "prod-strict-gates.yaml")
-    deploy_staging(moto, project)
+    digest = deploy_staging(moto, project)
+    accuracy = card(digest, project)["metrics"]["accuracy"]
+    assert accuracy < 0.95
     with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
         promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
     metrics = refused.value.report.gates[0]
     assert metrics.name == "metrics" and not metrics.passed
-    assert "accuracy 0.845 fails >= 0.95" in metrics.evidence
+    assert f"accuracy {accuracy:.4g} fails >= 0.95" in metrics.evidence
 
 
 def test_a_soak_not_elapsed_refuses_with_the_time_remaining(moto, project):

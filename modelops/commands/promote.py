@@ -31,7 +31,8 @@ def _render(report: PromotionReport) -> str:
     ok, bad = _marks()
     lines = [f"promote {report.model} {report.digest}", f"  from {report.source} to {report.target}"]
     if report.previous_digest:
-        lines.append(f"  replacing {report.previous_digest}")
+        kind = "its pin" if report.previous_pinned else "the base artifact, unpinned"
+        lines.append(f"  {report.target} ran {report.previous_digest} ({kind})")
     for gate in report.gates:
         lines.append(f"{ok if gate.passed else bad} {gate.name}: {gate.evidence}")
     return "\n".join(lines)
