@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -112,7 +113,7 @@ def by_name(graph: Graph, type_: str, physical: str, key: str = "name") -> Regis
 __all__ = [
     "ALARM", "BUCKET", "CASE_IDS", "ENDPOINT", "ENDPOINT_CONFIG", "EXAMPLES", "EXAMPLE_CASES", "OBJECT",
     "ROLE_POLICY", "ROOT", "SM_MODEL", "TOPIC", "as_list", "by_name", "children_of", "load", "one",
-    "policy_doc", "render", "replace_model", "statements", "tiny_artifact", "variants_spec", "with_artifact",
+    "policy_doc", "render", "replace_model", "shared_renders", "statements", "tiny_artifact", "variants_spec", "with_artifact",
 ]
 
 
@@ -129,3 +130,15 @@ class Renders:
             resolved = load(spec, env, self.artifact)
             self._cache[key] = (resolved, render(resolved))
         return self._cache[key]
+
+
+_SHARED: list[Renders] = []
+_SHARED_DIR: list[tempfile.TemporaryDirectory] = []
+
+
+def shared_renders() -> Renders:
+    """One :class:`Renders` per test process, so each example renders once for all test files."""
+    if not _SHARED:
+        _SHARED_DIR.append(tempfile.TemporaryDirectory(prefix="modelops-components-"))
+        _SHARED.append(Renders(Path(_SHARED_DIR[0].name)))
+    return _SHARED[0]

@@ -14,6 +14,7 @@ from components_fixtures import (
     ROLE_POLICY,
     SM_MODEL,
     Renders,
+    shared_renders,
     as_list,
     by_name,
     load,
@@ -35,9 +36,9 @@ POLICY = "aws:appautoscaling/policy:Policy"
 STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
 
 
-@pytest.fixture(scope="session")
-def renders(tmp_path_factory) -> Renders:
-    return Renders(tmp_path_factory.mktemp("artifact"))
+@pytest.fixture
+def renders() -> Renders:
+    return shared_renders()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from components_fixtures import (
     EXAMPLE_CASES,
     TOPIC,
     Renders,
+    shared_renders,
     by_name,
     load,
     one,
@@ -25,9 +26,9 @@ from components import naming
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 
-@pytest.fixture(scope="session")
-def renders(tmp_path_factory) -> Renders:
-    return Renders(tmp_path_factory.mktemp("artifact"))
+@pytest.fixture
+def renders() -> Renders:
+    return shared_renders()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from components_fixtures import (
     CASE_IDS,
     EXAMPLE_CASES,
     Renders,
+    shared_renders,
     by_name,
     children_of,
     one,
@@ -21,9 +22,9 @@ from components_fixtures import (
 KEY = "aws:kms/key:Key"
 
 
-@pytest.fixture(scope="session")
-def renders(tmp_path_factory) -> Renders:
-    return Renders(tmp_path_factory.mktemp("artifact"))
+@pytest.fixture
+def renders() -> Renders:
+    return shared_renders()
 
 
 def settings(graph, bucket, kind):
