@@ -868,6 +868,13 @@ def _normalise(value: Any, roots: tuple[str, ...]) -> Any:
     return value
 
 
+def _content(env: Environment, roots: tuple[str, ...]) -> Any:
+    data = env.to_dict()
+    data.pop("spec_file", None)
+    data.pop("overlay_file", None)
+    return _normalise(data, roots)
+
+
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
@@ -1186,10 +1193,14 @@ def _diff_env(name: str, before: Environment | None, after: Environment | None, 
     result.unbuilt = unbuilt
     result.entities, result.settings = entity_changes(before, after, base_root, head_root)
     cache_dir = store_root / ".modelops" / "cache"
-    graph_before = render_graph(before, cache_dir) if before is not None else []
-    graph_after = render_graph(after, cache_dir) if after is not None else []
     roots_before = (str(base_root), str(scratch))
     roots_after = (str(head_root), str(scratch))
+    graph_after = render_graph(after, cache_dir) if after is not None else []
+    if before is not None and after is not None and _content(before, roots_before) == _content(after, roots_after):
+        # the same content at another place (paths differ only by their root): the same graph
+        graph_before = graph_after
+    else:
+        graph_before = render_graph(before, cache_dir) if before is not None else []
     result.resources, pairs = resource_changes(graph_before, graph_after, roots_before, roots_after, after, before)
     result.flags = risk_flags(result.resources, pairs, result.entities, result.settings)
     if before is not None:
