@@ -99,7 +99,6 @@ class Dataset(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatasetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(DATASET_TYPE, name, None, opts)
-        self._name = name
         spec = args.dataset
         scope = args.scope
         self.spec = spec
@@ -186,7 +185,7 @@ class Dataset(pulumi.ComponentResource):
             *kms_statements(self.scope, kms_actions),
         ]
         return aws.iam.RolePolicy(
-            f"{self._name}-{intent}-{role.pulumi_resource_name}",
+            f"{self.pulumi_resource_name}-{intent}-{role.pulumi_resource_name}",
             role=role.name,
             name=f"modelops-{intent}-{self.spec.name}",
             policy=policy_document(statements),

@@ -343,11 +343,16 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
         # -- autoscaling ----------------------------------------------------------------------
-        # Application Auto Scaling owns the variant's desired instance count, which lives on the
-        # endpoint (not on any property Pulumi manages): an apply that changes nothing leaves it
-        # alone, and a new endpoint configuration starts at ``initial_count`` (instance_count
-        # clamped into [min, max]) from which the policy scales again. The scalable target's
-        # bounds are ours (from the spec); nothing else of it is tracked, so nothing to ignore.
+        # Application Auto Scaling owns the variant's desired instance count. That count lives on
+        # the endpoint, not on any property Pulumi manages (the endpoint has no count, and the
+        # configuration's initial count is immutable), so there is nothing to ignore_changes
+        # on: an apply that leaves the configuration alone never touches the live capacity,
+        # and the target's min/max are ours, from the spec. What does reset capacity is a new
+        # configuration (a new version or new settings): its fleet starts at
+        # ``initial_count`` (instance_count clamped into [min, max]) and the policy scales it
+        # from there, which is why the floor is ``autoscaling.min``. SageMaker refuses to change
+        # the instance type of a variant registered for scaling: change it in two applies
+        # (drop ``autoscaling``, then restore it).
         self.scaling_target: aws.appautoscaling.Target | None = None
         self.scaling_policy: aws.appautoscaling.Policy | None = None
         if serving.autoscaling is not None and serving.serverless is None:

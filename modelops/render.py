@@ -49,7 +49,7 @@ def _plain(value: Any, reveal: bool) -> Any:
         return [_plain(v, reveal) for v in value]
     if isinstance(value, pulumi.FileAsset):
         return {"asset": value.path}
-    if isinstance(value, pulumi.asset.Asset) or isinstance(value, pulumi.asset.Archive):
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
         return {"asset": type(value).__name__}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
@@ -57,13 +57,18 @@ def _plain(value: Any, reveal: bool) -> Any:
     return UNKNOWN_MASK
 
 
-def _unwrap(value: Any) -> Any:
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs with Pulumi secret markers removed (the real values): for backends that apply them.
+
+    Secret inputs (https subscription endpoints) reach a backend wrapped, as the engine sees
+    them; a backend that calls AWS needs the value, a printer needs :func:`masked_inputs`.
+    """
     if is_rpc_secret(value):
-        return _unwrap(unwrap_rpc_secret(value))
+        return unwrap_secrets(unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
+        return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unwrap(v) for v in value]
+        return [unwrap_secrets(v) for v in value]
     return value
 
 
@@ -97,7 +102,7 @@ class RenderBackend:
         raise ValueError(f"render backend: unsupported invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
-        inputs = _unwrap(dict(reg.inputs))
+        inputs = unwrap_secrets(dict(reg.inputs))
         rid, computed = self._computed(reg, inputs)
         with self._lock:
             self.created += 1
@@ -211,9 +216,9 @@ class Graph:
         """Resource type -> count (custom resources), sorted by type."""
         return dict(sorted(Counter(r.type for r in self.resources).items()))
 
-    def entity_of(self, reg: Registration) -> tuple[str, str]:
+    def entity_of(self, reg: Registration, by_urn: dict[str, Registration] | None = None) -> tuple[str, str]:
         """The spec entity a resource belongs to: its nearest entity component, else shared."""
-        by_urn = {r.urn: r for r in self.registrations}
+        by_urn = by_urn if by_urn is not None else {r.urn: r for r in self.registrations}
         current: Registration | None = reg
         while current is not None:
             if not current.custom and current.name in self.entities:
@@ -231,14 +236,7 @@ class Graph:
         by_urn = {r.urn: r for r in self.registrations}
         groups: dict[tuple[str, str], list[Registration]] = {}
         for reg in self.resources:
-            current: Registration | None = reg
-            key = ("shared", self.project)
-            while current is not None:
-                if not current.custom and current.name in self.entities:
-                    key = self.entities[current.name]
-                    break
-                current = by_urn.get(current.parent)
-            groups.setdefault(key, []).append(reg)
+            groups.setdefault(self.entity_of(reg, by_urn), []).append(reg)
         return dict(sorted(groups.items(), key=lambda kv: (ENTITY_KINDS.index(kv[0][0]), kv[0][1])))
 
     def to_json(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
