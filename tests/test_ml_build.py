@@ -319,11 +319,6 @@ def test_cli_build_reports_digest_and_metrics_and_errors_in_one_line(built_proje
     assert data["metrics"] == built_project.churn.metrics
     assert {g["metric"]: g["result"] for g in data["gates"]} == {"accuracy": "pass", "roc_auc": "pass"}
 
-    text = run_cli("build", "churn", str(built_project.spec))
-    assert text.returncode == 0
-    assert built_project.churn.artifact.digest in text.stdout
-    assert "roc_auc" in text.stdout
-
     bad = run_cli("build", "nope", str(built_project.spec))
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "model 'nope' is not declared" in bad.stderr
@@ -405,3 +400,15 @@ def test_prebuilt_artifact_without_card_needs_framework_version(fresh_project: P
     assert artifact.digest == sha256(prebuilt)
     with pytest.raises(UsageError, match=r"no model card"):
         card(artifact.digest, root)
+
+
+def test_a_scikit_learn_without_serving_image_is_refused(fresh_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a scikit-learn version SageMaker publishes no serving image for
+    import modelops.ml.build as build_module
+
+    monkeypatch.setattr(build_module, "sklearn_version", lambda: "1.11.0")
+    env = load_environment(fresh_project, "dev")
+    # THEN nothing is built: the artifact could never be served
+    with pytest.raises(UsageError, match=r"scikit-learn 1\.11\.0 has no SageMaker serving image \(served: .*1\.9\)"):
+        build_model(env, "churn")
+    assert not (fresh_project.parent / ".modelops" / "artifacts").exists()
