@@ -412,3 +412,18 @@ def test_a_scikit_learn_without_serving_image_is_refused(fresh_project: Path, mo
     with pytest.raises(UsageError, match=r"scikit-learn 1\.11\.0 has no SageMaker serving image \(served: .*1\.9\)"):
         build_model(env, "churn")
     assert not (fresh_project.parent / ".modelops" / "artifacts").exists()
+
+
+def test_classifier_without_probabilities_gets_roc_auc_from_its_decision_function(fresh_project: Path) -> None:
+    env = load_environment(fresh_project, "dev")
+    model = env.models["churn"]
+    svc = dataclasses.replace(model, train=dataclasses.replace(model.train, estimator="sklearn.svm.LinearSVC", params=()))
+    outcome = build_model(dataclasses.replace(env, models={"churn": svc}), "churn")
+    pipeline = joblib.load(io.BytesIO(member(outcome.artifact.path, "model.joblib")))
+    assert not hasattr(pipeline, "predict_proba")
+    table = read_table(env.datasets["customers"].source, "csv")
+    y = target_values(table, "churned", True)
+    _, test_idx = split_indices(y, svc.train, True)
+    X = table.matrix([f["name"] for f in outcome.card["features"]])[test_idx]
+    assert outcome.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y[test_idx], pipeline.decision_function(X)), rel=1e-9)
+    assert outcome.metrics["accuracy"] == pytest.approx(skm.accuracy_score(y[test_idx], pipeline.predict(X)), rel=1e-9)

@@ -179,12 +179,16 @@ def evaluate(pipeline: Any, X: np.ndarray, y: np.ndarray, classification: bool) 
             out["f1"] = float(metrics.f1_score(y, predicted, pos_label=classes[1]))
         else:
             out["f1"] = float(metrics.f1_score(y, predicted, average="weighted"))
-        if hasattr(pipeline, "predict_proba") and len(np.unique(y)) > 1:
-            proba = pipeline.predict_proba(X)
-            if len(classes) == 2:
-                out["roc_auc"] = float(metrics.roc_auc_score(y, proba[:, 1]))
-            elif len(np.unique(y)) == len(classes):
-                out["roc_auc"] = float(metrics.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+        if len(np.unique(y)) > 1:
+            # scores, not labels: probabilities when the estimator has them, else its decision function
+            if hasattr(pipeline, "predict_proba"):
+                scores = pipeline.predict_proba(X)
+                if len(classes) == 2:
+                    out["roc_auc"] = float(metrics.roc_auc_score(y, scores[:, 1]))
+                elif len(np.unique(y)) == len(classes):
+                    out["roc_auc"] = float(metrics.roc_auc_score(y, scores, multi_class="ovr", labels=classes))
+            elif hasattr(pipeline, "decision_function") and len(classes) == 2:
+                out["roc_auc"] = float(metrics.roc_auc_score(y, pipeline.decision_function(X)))
         return out
     predicted = pipeline.predict(X)
     return {
