@@ -13,11 +13,16 @@ BASE = FIXTURES / "base"
 CASES = FIXTURES / "cases"
 
 
-def spec_pair(tmp: Path, case: str) -> tuple[Path, Path]:
-    """(head spec path, base directory): the base fixture, and a copy with ``case``'s files laid over it."""
-    base = tmp / "base"
+def spec_pair(tmp: Path, case: str, base: Path | None = None) -> tuple[Path, Path]:
+    """(head spec path, base directory): the base fixture, and a copy with ``case``'s files laid over it.
+
+    Pass ``base`` (an earlier copy of the base fixture) to share it between cases: its renders
+    are then cached once for all of them.
+    """
     head = tmp / "head"
-    shutil.copytree(BASE, base)
+    if base is None:
+        base = tmp / "base"
+        shutil.copytree(BASE, base)
     shutil.copytree(BASE, head)
     shutil.copytree(CASES / case, head, dirs_exist_ok=True)
     return head / "modelops.yaml", base

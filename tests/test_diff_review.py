@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from diff_fixtures import spec_pair
+from diff_fixtures import BASE, spec_pair
 from modelops.cost import prices
 from modelops.diff import diff
 
@@ -33,9 +34,11 @@ def flag_kinds(env):
 def reviews(tmp_path_factory):
     """Each case diffed once (module scope: the render cache is shared, the cases are independent)."""
     out = {}
+    base = tmp_path_factory.mktemp("base") / "spec"
+    shutil.copytree(BASE, base)
     for case in ("remove-dataset", "instance-type", "alarm-threshold", "widen-grant", "remove-protect",
                  "remove-monitor", "lower-capacity"):
-        head, base = spec_pair(tmp_path_factory.mktemp(case), case)
+        head, _ = spec_pair(tmp_path_factory.mktemp(case), case, base)
         envs = ["prod"] if case in ("remove-protect", "lower-capacity") else ["dev"]
         out[case] = diff(head, str(base), envs=envs)
     return out
