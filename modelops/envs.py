@@ -160,14 +160,21 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
             return problems + list(exc.problems), None
         problems.extend(overlay.problems)
         problems.extend(schema_problems(overlay.data, Locator([overlay]), overlay=True))
-        problems.extend(_undeclared(base, overlay))
+        undeclared = _undeclared(base, overlay)
+        problems.extend(undeclared)
         layers = [overlay, base]
-        merged = deep_merge(base.data, overlay.data)
+        # an undeclared name is reported once, not again for everything it lacks
+        adjusting = dict(overlay.data)
+        for kind, _ in ENTITY_KINDS:
+            if isinstance(adjusting.get(kind), dict):
+                declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+                adjusting[kind] = {name: body for name, body in adjusting[kind].items() if name in declared}
+        merged = deep_merge(base.data, adjusting)
         # the merged whole can break what neither file breaks alone (a canary without a
         # version): re-check the entries the overlay touched, not the whole spec again
         touched = dict(merged)
         for kind, _ in ENTITY_KINDS:
-            changed = overlay.data.get(kind)
+            changed = adjusting.get(kind)
             if isinstance(changed, dict) and isinstance(merged.get(kind), dict):
                 touched[kind] = {name: merged[kind][name] for name in changed if name in merged[kind]}
             elif isinstance(merged.get(kind), dict):

@@ -213,7 +213,7 @@ class _Builder:
         if cls is yaml.MappingNode:
             return self.mapping(node, path, depth)
         if node.tag != _SEQ:
-            return self.unsupported(node, path)
+            self.unsupported(node, path)
         items = []
         for index, item in enumerate(node.value):
             child = (*path, index)
@@ -231,7 +231,9 @@ class _Builder:
             return node.value
         construct = _SCALARS.get(tag)
         if construct is None:
-            return self.unsupported(node, path)
+            # reported once here; the text stands in so later checks see a plain value
+            self.unsupported(node, path)
+            return node.value
         try:
             return construct(node)
         except (ValueError, TypeError):
@@ -348,7 +350,7 @@ def _parse(text: str, file: str, absolute: Path, *, strict: bool, allow_empty: b
     builder.positions[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
     data = builder.build(node, (), 0)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}" if data is not None else "null"
+        kind = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(data), "null")
         mark = node.start_mark
         raise SpecError([_problem("E-TOP-LEVEL", file, mark.line + 1, mark.column + 1, f"the top level must be a mapping of keys, not {kind}", "start the file with `apiVersion: modelops/v1`" if not allow_empty else "write the overlay as keys, e.g. `protect: true`, or `{}`")])
     if strict and builder.problems:

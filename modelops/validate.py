@@ -263,9 +263,16 @@ def _example_fix(schema_node: Any) -> str:
     if examples:
         sample = examples[0]
         if isinstance(sample, (dict, list)):
-            return "e.g. " + json.dumps(sample, separators=(", ", ": "))
+            text = json.dumps(sample, separators=(", ", ": "))
+            return f"e.g. {text}" if len(text) <= 80 else ""
         return f"e.g. {json.dumps(sample) if isinstance(sample, str) else _show(sample)}"
     return ""
+
+
+def _sentence(description: str) -> str:
+    """A schema description as the tail of a message: no final period, lowercase start."""
+    text = description.strip().rstrip(".")
+    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
 
 
 def _choices(options: list[Any], limit: int = 8) -> str:
@@ -288,7 +295,7 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
             yield _at("E-SCHEMA-UNKNOWN-KEY", where.key(key_path), key_path, "unknown key", fix)
             return
         description = node.get("description", "")
-        fix = description.rstrip(".") if description else "rename it"
+        fix = _sentence(description) if description else "rename it"
         yield _at("E-SCHEMA-NAME", where.key(key_path), key_path, f"invalid name {_show(value)}", fix)
         return
 
@@ -323,14 +330,15 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
     elif keyword == "const":
         yield _at("E-SCHEMA-CONST", at, path, f"must be {json.dumps(error.validator_value)}, got {_show(value, path)}", f"write {json.dumps(error.validator_value)}")
     elif keyword == "pattern":
-        description = node.get("description", "").rstrip(".")
+        description = _sentence(node.get("description", ""))
         example = _example_fix(node)
         fix = "; ".join(part for part in (description, example) if part) or f"match {error.validator_value}"
         yield _at("E-SCHEMA-PATTERN", at, path, f"{_show(value, path)} is not valid", fix)
     elif keyword in ("minLength", "maxLength"):
         bound = error.validator_value
         word = "at least" if keyword == "minLength" else "at most"
-        yield _at("E-SCHEMA-LENGTH", at, path, f"{_show(value, path)} is {len(value)} characters; {word} {bound} allowed", "use a shorter value" if keyword == "maxLength" else "use a longer value")
+        count = f"{len(value)} character" + ("" if len(value) == 1 else "s")
+        yield _at("E-SCHEMA-LENGTH", at, path, f"{_show(value, path)} is {count}; {word} {bound} allowed", "use a shorter value" if keyword == "maxLength" else "use a longer value")
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         sign = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[keyword]
         yield _at("E-SCHEMA-RANGE", at, path, f"must be {sign} {error.validator_value}, got {_show(value)}", _example_fix(node))
@@ -444,12 +452,6 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         artifact = model.get("artifact")
         if isinstance(artifact, str) and artifact and _local_file(spec_dir, artifact) is None:
             add(_at("E-FILE-MISSING", where.value((*base, "artifact")), (*base, "artifact"), f"file {artifact!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
-        soak = model.get("soak")
-        if isinstance(soak, str):
-            try:
-                units.parse_duration(soak)
-            except ValueError as exc:
-                add(_at("E-DURATION", where.value((*base, "soak")), (*base, "soak"), str(exc)))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -533,17 +535,12 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
             except ValueError as exc:
                 yield _at("E-THRESHOLD", where.value((*base, side)), (*base, side), str(exc))
     period = _duration(monitor, "period", "1m", base, where)
-    if isinstance(period, Problem):
-        yield period
-        period = None
-    elif period is not None:
+    if period is not None:
         if period < 60 or period % 60 or period > MAX_ALARM_SECONDS:
             yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {monitor.get('period', '1m')!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
             period = None
     length = _duration(monitor, "for", "5m", base, where)
-    if isinstance(length, Problem):
-        yield length
-    elif length is not None and period:
+    if length is not None and period:
         shown = monitor.get("for", "5m")
         if length < period or length % period:
             yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({units.format_duration(period)})", f"use e.g. '{units.format_duration(period * 5)}'")
@@ -551,14 +548,12 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
             yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch's one-day limit", "use at most '1d'")
 
 
-def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, ...], where: Locator) -> float | Problem | None:
+def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, ...], where: Locator) -> float | None:
     value = monitor.get(key, default)
-    if not isinstance(value, str):
-        return None
     try:
         return units.parse_duration(value)
-    except ValueError as exc:
-        return _at("E-DURATION", where.value((*base, key)), (*base, key), str(exc))
+    except ValueError:
+        return None  # the schema's duration pattern reports it
 
 
 def _local_file(spec_dir: Path, relative: str) -> Path | None:

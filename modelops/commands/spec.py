@@ -122,7 +122,20 @@ def show(
         sys.stdout.write("\n")
         return
     sys.stdout.write(f"# {display_name(spec)}, environment {env}\n")
-    sys.stdout.write(yaml.safe_dump(mask_secrets(data), sort_keys=False, allow_unicode=True, default_flow_style=False))
+    sys.stdout.write(yaml.safe_dump(_readable(mask_secrets(data)), sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+
+def _readable(data: dict[str, Any]) -> dict[str, Any]:
+    """Pairs (tags, columns, estimator params) as mappings: how a person reads them."""
+    data = dict(data, tags=dict(data["tags"]))
+    data["datasets"] = {name: dict(d, columns=dict(d["columns"])) for name, d in data["datasets"].items()}
+    models = {}
+    for name, model in data["models"].items():
+        if model.get("train"):
+            model = dict(model, train=dict(model["train"], params=dict(model["train"]["params"])))
+        models[name] = model
+    data["models"] = models
+    return data
 
 
 
