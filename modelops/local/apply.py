@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -208,10 +209,11 @@ def destroy(
         labels = {urn: r.entity for urn, r in resources.items()}
         outcome = Outcome("destroy", env.project, env.env, target.url, target.embedded, str(state.path),
                           _ordered(backend.actions, labels), note=note)
+        deleted = [a for a in outcome.actions if a.urn in resources and a.action == "deleted"]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            there = list(pool.map(lambda a: _still_there(backend.ctx, resources[a.urn]), deleted))
         outcome.checks = [
-            Check(f"{a.type.split(':')[1]} {a.label} gone", ok=not _still_there(backend.ctx, resources[a.urn]))
-            for a in outcome.actions
-            if a.urn in resources
+            Check(f"{a.type.split(':')[1]} {a.label} gone", ok=not still) for a, still in zip(deleted, there)
         ]
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -248,29 +250,33 @@ def _still_there(ctx: Context, resource: Any) -> bool:
 
 def smoke_checks(ctx: Context, state: StateStore) -> list[Check]:
     """Describe every recorded resource back; endpoints InService; alarms wired to live topics."""
-    checks: list[Check] = []
     resources = state.snapshot()
     topics = {r.id for r in resources.values() if r.type == "aws:sns/topic:Topic"}
-    for resource in sorted(resources.values(), key=lambda r: (r.type, r.name)):
-        handler = handler_for(resource.type)
-        label = handler.label(resource.id, resource.outputs)
-        kind = resource.type.split(":")[1]
-        try:
-            ok = handler.exists(ctx, resource.id, resource.outputs)
-            checks.append(Check(f"{kind} {label} described", ok, "" if ok else "not found"))
-        except (ClientError, BotoCoreError) as exc:
-            checks.append(Check(f"{kind} {label} described", False, describe_error(exc)))
-            continue
-        if resource.type == "aws:sagemaker/endpoint:Endpoint":
-            status = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)["EndpointStatus"]
-            checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
-        if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            alarm = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"][0]
-            actions = [a for a in alarm.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
-            missing = [a for a in actions if a not in topics or not _topic_exists(ctx, a)]
-            detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
-            checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
-                                f"missing: {', '.join(missing)}" if missing else detail))
+    ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics), ordered))
+    return [check for checks in per_resource for check in checks]
+
+
+def _check_one(ctx: Context, resource: Any, topics: set[str]) -> list[Check]:
+    handler = handler_for(resource.type)
+    label = handler.label(resource.id, resource.outputs)
+    kind = resource.type.split(":")[1]
+    try:
+        ok = handler.exists(ctx, resource.id, resource.outputs)
+    except (ClientError, BotoCoreError) as exc:
+        return [Check(f"{kind} {label} described", False, describe_error(exc))]
+    checks = [Check(f"{kind} {label} described", ok, "" if ok else "not found")]
+    if resource.type == "aws:sagemaker/endpoint:Endpoint":
+        status = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)["EndpointStatus"]
+        checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
+    if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        alarm = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"][0]
+        actions = [a for a in alarm.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
+        missing = [a for a in actions if a not in topics or not _topic_exists(ctx, a)]
+        detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
+        checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
+                            f"missing: {', '.join(missing)}" if missing else detail))
     return checks
 
 

@@ -121,8 +121,8 @@ class MotoBackend:
         inputs = to_plain(reg.inputs)
         stored_inputs = {k: v for k, v in inputs.items()}
         if previous is not None and previous.type == reg.type and fingerprint(previous.inputs) == fingerprint(inputs):
-            if previous.protect != reg.protect:
-                previous.protect = reg.protect
+            if (previous.protect, previous.retain_on_delete) != (reg.protect, reg.retain_on_delete):
+                previous.protect, previous.retain_on_delete = reg.protect, reg.retain_on_delete
                 self.state.put(previous)
             self._record(reg, "unchanged", previous.id, previous.outputs, handler)
             return previous.id, self._pulumi_outputs(reg, previous.outputs)
@@ -146,6 +146,7 @@ class MotoBackend:
             ResourceState(
                 urn=reg.urn, type=reg.type, name=reg.name, id=id_, inputs=stored_inputs, outputs=outputs,
                 parent=reg.parent, dependencies=list(reg.dependencies), protect=reg.protect,
+                retain_on_delete=reg.retain_on_delete,
             )
         )
         self._record(reg, action, id_, outputs, handler, seconds=time.monotonic() - started)
@@ -245,13 +246,15 @@ class MotoBackend:
         handler = handler_for(resource.type)
         started = time.monotonic()
         self._announce("deleting", resource)
-        self._delete_one(handler, resource)
+        if not resource.retain_on_delete:
+            self._delete_one(handler, resource)
         if key.startswith("pending:"):
             self.state.remove_pending(resource)
         else:
             self.state.remove(resource.urn)
         action = Action(
-            urn=resource.urn, type=resource.type, name=resource.name, action="deleted", id=resource.id,
+            urn=resource.urn, type=resource.type, name=resource.name,
+            action="retained" if resource.retain_on_delete else "deleted", id=resource.id,
             label=handler.label(resource.id, resource.outputs), entity=resource.entity,
             seconds=time.monotonic() - started,
         )

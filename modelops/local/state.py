@@ -70,6 +70,8 @@ class ResourceState:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     protect: bool = False
+    #: dropped from the record but left in place when deleted (Pulumi's ``retainOnDelete``)
+    retain_on_delete: bool = False
     #: the spec entity this resource belongs to, e.g. ``dataset customers``
     entity: str = ""
 

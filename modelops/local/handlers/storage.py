@@ -156,14 +156,22 @@ class Bucket(Handler):
 
 
 def _purge(s3: Any, bucket: str, prefix: str, exact_key: str | None = None) -> None:
-    """Delete every version and delete marker under ``prefix`` (of ``exact_key`` only, if given)."""
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=exact_key or prefix):
-        doomed = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
-            if exact_key is None or v["Key"] == exact_key
-        ]
+    """Delete every version and delete marker under ``prefix`` (of ``exact_key`` only, if given).
+
+    Listed again until nothing is left: a versioning change racing with the deletes (both
+    happen in one destroy wave) can leave a fresh delete marker behind.
+    """
+    for _ in range(5):
+        doomed: list[dict[str, str]] = []
+        paginator = s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=exact_key or prefix):
+            doomed += [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                if exact_key is None or v["Key"] == exact_key
+            ]
+        if not doomed:
+            return
         for start in range(0, len(doomed), 1000):
             s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
 
