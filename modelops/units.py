@@ -107,7 +107,8 @@ def parse_threshold(metric: str, value: object) -> Threshold:
     text = value if isinstance(value, str) else _show(value)
     if unit == "seconds":
         if _is_number(value):
-            raise ValueError(f"{metric} takes a duration, not a bare number; write e.g. '{_show(value)}ms' or '{_show(value)}s'")
+            unit_hint = "h" if metric == "freshness" else "ms"
+            raise ValueError(f"{metric} takes a duration, not a bare number; write e.g. '{_show(value)}{unit_hint}'")
         seconds = parse_duration(value)
         if seconds <= 0:
             raise ValueError(f"{metric} threshold must be longer than 0")

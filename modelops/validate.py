@@ -533,7 +533,8 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
             try:
                 units.parse_threshold(metric, value)
             except ValueError as exc:
-                yield _at("E-THRESHOLD", where.value((*base, side)), (*base, side), str(exc))
+                message, _, fix = str(exc).partition("; ")
+                yield _at("E-THRESHOLD", where.value((*base, side)), (*base, side), message, fix)
     period = _duration(monitor, "period", "1m", base, where)
     if period is not None:
         if period < 60 or period % 60 or period > MAX_ALARM_SECONDS:
