@@ -21,7 +21,7 @@ import typer
 from modelops.cli import app, local_app
 from modelops.errors import ApplyError, SpecError, UsageError
 
-__all__ = ["destroy_command", "local_status", "local_stop", "prepare", "up_command"]
+__all__ = ["Progress", "destroy_command", "local_status", "local_stop", "prepare", "print_outcome", "up_command"]
 
 DEFAULT_SPEC = Path("modelops.yaml")
 SpecArg = typer.Argument(DEFAULT_SPEC, help="The spec file; its directory is the project root.")
@@ -59,7 +59,7 @@ def prepare(spec: Path, env_name: str, *, build: bool = True) -> Any:
     return attach_artifacts(env, build=build, root=project_root(spec))
 
 
-class _Progress:
+class Progress:
     """Live progress on stderr: a rich status line on a terminal, plain lines otherwise."""
 
     def __init__(self, verb: str, quiet: bool) -> None:
@@ -75,7 +75,7 @@ class _Progress:
             self._console = Console(stderr=True)
             self._status = self._console.status(f"{verb}...")
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> "Progress":
         if self._status is not None:
             self._status.__enter__()
         return self
@@ -102,7 +102,8 @@ class _Progress:
                 self._status.update(f"{self._verb}: {self._done} done; {kind} {action.type} {action.name}")
 
 
-def _print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
+def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
+    """The result table (or JSON) of ``up``/``destroy`` on stdout, then the smoke checks."""
     if as_json:
         json.dump(outcome.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -160,9 +161,9 @@ def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[s
         check_loopback(endpoint_url)
     resolved = prepare(spec, env)
     target = _target(spec, endpoint_url)
-    with _Progress(f"applying {resolved.project}-{env}", quiet=as_json) as progress:
+    with Progress(f"applying {resolved.project}-{env}", quiet=as_json) as progress:
         outcome = up(resolved, target, project_root(spec), on_event=progress.event)
-    _print_outcome(outcome, as_json, target.cli_prefix())
+    print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
     failed = [c for c in outcome.checks if not c.ok]
     if failed:
         raise ApplyError(f"{len(failed)} smoke check(s) failed after up: {failed[0].name}: {failed[0].detail}")
@@ -187,12 +188,12 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
         raise UsageError(f"{spec}: no such spec file; pass the path of your modelops.yaml")
     resolved = load_environment(spec, env)
     target = _target(spec, endpoint_url)
-    with _Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
+    with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
         outcome = destroy(resolved, target, project_root(spec), on_event=progress.event)
     if not outcome.actions and not as_json:
         print(f"{resolved.project}-{env}: nothing to destroy")
         return
-    _print_outcome(outcome, as_json, target.cli_prefix())
+    print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
     failed = [c for c in outcome.checks if not c.ok]
     if failed:
         raise ApplyError(f"{len(failed)} resource(s) still exist after destroy: {failed[0].name}")
@@ -215,7 +216,8 @@ def local_status(spec: Path = SpecArg, as_json: bool = JsonOpt) -> None:
         print("the local emulator is not running (`modelops up` starts it)")
         return
     print(f"the local emulator is running: {info['url']} (pid {info['pid']}, since {info.get('started', '?')})")
-    print(f"  aws --endpoint-url {info['url']} --ca-bundle {info['ca_bundle']} s3api list-buckets")
+    print(f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {info['url']} "
+          f"--ca-bundle {info['ca_bundle']} s3api list-buckets")
 
 
 @local_app.command("stop")

@@ -249,7 +249,8 @@ class Target:
     def clients(self, region: str) -> Clients:
         return Clients(self.url, region, self.verify)
 
-    def cli_prefix(self) -> str:
-        """How to point the AWS CLI at this target."""
+    def cli_prefix(self, region: str | None = None) -> str:
+        """How to point the AWS CLI at this target (dummy credentials: it is an emulator)."""
         ca = f" --ca-bundle {self.verify}" if isinstance(self.verify, str) else ""
-        return f"aws --endpoint-url {self.url}{ca}"
+        where = f" --region {region}" if region else ""
+        return f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {self.url}{ca}{where}"
