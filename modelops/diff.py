@@ -542,7 +542,36 @@ def materialise_base(base: str, spec: Path, into: Path) -> tuple[Path, Path]:
             tar.extractall(out, filter="data")
     # a spec directory that does not exist at the base is an empty base: everything is new
     root = out / rel_dir if rel_dir != "." else out
+    _fetch_referenced_files(root / spec.name, out, top, sha)
     return root / spec.name, root
+
+
+def _fetch_referenced_files(spec: Path, out: Path, top: Path, sha: str) -> None:
+    """Data and artifact files the base spec references outside its directory, from the same commit."""
+    if not spec.is_file():
+        return
+    import yaml
+
+    try:
+        data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError):
+        return  # loading reports the problem with its position
+    refs = [d.get("source") for d in (data.get("datasets") or {}).values() if isinstance(d, dict)]
+    refs += [m.get("artifact") for m in (data.get("models") or {}).values() if isinstance(m, dict)]
+    for ref in refs:
+        if not isinstance(ref, str) or not ref:
+            continue
+        target = (spec.parent / ref).resolve()
+        if target.exists():
+            continue
+        try:
+            rel = target.relative_to(out.resolve())
+        except ValueError:
+            continue  # outside the repository: nothing git can give
+        blob = _git(["show", f"{sha}:{rel.as_posix()}"], top)
+        if blob.returncode == 0:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob.stdout)
 
 
 def _environments(spec: Path, only: list[str] | None) -> dict[str, Environment]:
@@ -775,8 +804,23 @@ class RenderCache:
     def _groups(graph: Any) -> dict[tuple[str, str], list[Registration]]:
         """Every registration (components too) by the entity group it belongs to."""
         groups: dict[tuple[str, str], list[Registration]] = {}
+        by_urn = {r.urn: r for r in graph.registrations}
+        memo: dict[str, tuple[str, str]] = {}
+
+        def group_of(reg: Registration) -> tuple[str, str]:
+            # the nearest entity component up the parent chain (as Graph.entity_of), memoised
+            if reg.urn in memo:
+                return memo[reg.urn]
+            if not reg.custom and reg.name in graph.entities:
+                found = graph.entities[reg.name]
+            else:
+                parent = by_urn.get(reg.parent)
+                found = group_of(parent) if parent is not None else ("shared", "")
+            memo[reg.urn] = found
+            return found
+
         for reg in graph.registrations:
-            kind, name = graph.entity_of(reg)
+            kind, name = group_of(reg)
             key = ("shared", "") if kind == "shared" else (kind, name)
             groups.setdefault(key, []).append(reg)
         return groups
@@ -913,6 +957,10 @@ def _entity_view(env: Environment, root: Path) -> dict[str, dict[str, Any]]:
         items = {}
         for name, ent in (data.get(kind) or {}).items():
             ent = dict(ent)
+            for key in ("source", "artifact_source"):
+                if isinstance(ent.get(key), str) and os.path.isabs(ent[key]):
+                    # as the spec writes it: relative to the spec's directory, on either side
+                    ent[key] = os.path.relpath(ent[key], root)
             if kind == "models" and ent.get("artifact"):
                 ent["artifact"] = {"digest": ent["artifact"]["digest"],
                                    "framework_version": ent["artifact"]["framework_version"]}
@@ -921,7 +969,7 @@ def _entity_view(env: Environment, root: Path) -> dict[str, dict[str, Any]]:
                 ent["https"] = [f"https://*** (#{hashlib.sha256(u.encode()).hexdigest()[:6]})" for u in ent["https"]]
             items[name] = _normalise(_mask(ent) if kind != "channels" else ent, roots)
         views[kind] = items
-    views["settings"] = {k: data.get(k) for k in ("region", "encryption", "protect", "tags", "policies", "owner")}
+    views["settings"] = _mask({k: data.get(k) for k in ("region", "encryption", "protect", "tags", "policies", "owner")})
     return views
 
 
@@ -970,14 +1018,16 @@ def resource_changes(before: list[Registration], after: list[Registration],
             old_urn = gone.pop(key)
             pairs.pop(old_urn, None)
             pairs[urn] = (old[old_urn], new[urn])
+    before_map = {r.urn: r for r in before}
+    after_map = {r.urn: r for r in after}
     changes = []
     for urn, (a, b) in sorted(pairs.items()):
         if a is None:
             assert b is not None
-            changes.append(ResourceChange(b.urn, b.type, b.name, "create", entity_of(b, after, env_after)))
+            changes.append(ResourceChange(b.urn, b.type, b.name, "create", entity_of(b, after_map, env_after)))
             continue
         if b is None:
-            changes.append(ResourceChange(a.urn, a.type, a.name, "delete", entity_of(a, before, env_before)))
+            changes.append(ResourceChange(a.urn, a.type, a.name, "delete", entity_of(a, before_map, env_before)))
             continue
         ia, ib = _normalise(a.inputs, before_roots), _normalise(b.inputs, after_roots)
         keys = _top_changes(ia, ib)
@@ -988,7 +1038,7 @@ def resource_changes(before: list[Registration], after: list[Registration],
                    if getattr(a, attr) != getattr(b, attr)]
         if not keys and not renamed:
             if options:
-                changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after, env_after),
+                changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
                                               tuple(options)))
             continue
         forcing, every = replace_keys(b.type)
@@ -1000,10 +1050,10 @@ def resource_changes(before: list[Registration], after: list[Registration],
             # the content-derived name changes because something else did: show that first
             first = [p for p in detail if p.split(".")[0].split("[")[0] in forced and p != "name"]
             causes = tuple(first + [p for p in detail if p not in first])
-            changes.append(ResourceChange(b.urn, b.type, b.name, "replace", entity_of(b, after, env_after),
+            changes.append(ResourceChange(b.urn, b.type, b.name, "replace", entity_of(b, after_map, env_after),
                                           causes[:8], renamed))
         else:
-            changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after, env_after),
+            changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
                                           tuple(detail[:8])))
     order = {a: i for i, a in enumerate(("delete", "replace", "update", "create"))}
     changes.sort(key=lambda c: (order[c.action], c.entity, c.type, c.name))

@@ -304,9 +304,11 @@ def levels(env: Environment) -> dict[str, str]:
     return {**DEFAULT_LEVELS, **{k: v for k, v in (env.policies or {}).items() if k in DEFAULT_LEVELS}}
 
 
-def entity_of(reg: Registration, graph: Iterable[Registration], env: Environment | None = None) -> str:
+def entity_of(reg: Registration, graph: Iterable[Registration] | dict[str, Registration],
+              env: Environment | None = None) -> str:
     """The spec entity (``datasets.customers``) a resource belongs to, from its component parents."""
-    by_urn = {r.urn: r for r in graph}
+    # callers classifying many resources pass a prepared {urn: registration} map
+    by_urn = graph if isinstance(graph, dict) else {r.urn: r for r in graph}
     current = by_urn.get(reg.urn, reg)
     seen = 0
     while current is not None and seen < 50:
