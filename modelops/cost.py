@@ -170,7 +170,8 @@ def instance_hourly(instance_type: str, region: str) -> tuple[float, bool] | Non
     table = prices()["sagemaker_realtime_hourly"].get(region)
     if table is None or instance_type not in table["prices"]:
         return None
-    return float(table["prices"][instance_type]), not table.get("exact", False)
+    approximate = not table.get("exact", False) or instance_type in table.get("approximate_types", [])
+    return float(table["prices"][instance_type]), approximate
 
 
 def _variants(inputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

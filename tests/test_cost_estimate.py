@@ -96,3 +96,11 @@ def test_alarms_dashboards_keys_and_usage_types():
     assert report.free == 1 and not report.unpriced
     out = report.to_dict()
     assert out["total_monthly"] == report.total_monthly and out["source"] and out["as_of"]
+
+
+def test_approximate_prices_are_marked():
+    assert instance_hourly("ml.m5.large", "us-east-1")[1] is False
+    assert instance_hourly("ml.g4dn.xlarge", "us-east-1")[1] is True
+    assert instance_hourly("ml.m5.large", "eu-west-1")[1] is True
+    report = estimate([endpoint_config("cfg", "ml.m5.large", 1)], "eu-west-1")
+    assert report.approximate and report.to_dict()["approximate"]
