@@ -1219,7 +1219,12 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
         scratch = Path(tmp)
         base_spec, base_root = materialise_base(base, head_spec, scratch)
         head_envs = _environments(head_spec, envs)
-        base_envs = _environments(base_spec, envs)
+        try:
+            base_envs = _environments(base_spec, envs)
+        except ModelOpsError as exc:
+            # name the base version, not the temporary directory it was extracted to
+            first = str(exc).splitlines()[0].replace(str(scratch / "base"), f"<{base}>")
+            raise UsageError(f"the base version ({base}) does not load: {first}; compare with another --base") from exc
         if envs:
             missing = [e for e in envs if e not in head_envs and e not in base_envs]
             if missing:

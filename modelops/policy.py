@@ -234,7 +234,7 @@ RESOURCE_RULES: dict[tuple[str, str], tuple[Callable[[dict[str, Any]], list[str]
     ("storage-private", BUCKET_PAB): (public_access_problems, "set all four public access block settings to true"),
     ("storage-private", BUCKET_POLICY): (lambda p: public_grant_problems(p.get("policy")), "remove the statement that allows Principal *"),
     ("no-wildcard-iam", ROLE_POLICY): (lambda p: wildcard_problems(p.get("policy")), "name the actions and resource ARNs the role needs"),
-    ("endpoint-encrypted", ENDPOINT_CONFIG): (endpoint_encryption_problems, "keep `encryption: kms` so endpoints use the environment's key"),
+    ("endpoint-encrypted", ENDPOINT_CONFIG): (endpoint_encryption_problems, "keep `encryption: kms` so endpoints use the environment's key (or set `policies: {endpoint-encrypted: advisory}` to accept AWS-managed volume keys)"),
 }
 
 
