@@ -150,3 +150,16 @@ def test_dashboard_has_a_row_per_model_and_a_widget_per_dataset(variants):
         assert f"{dataset}: writes (freshness)" in titles
     events = one(w for w in body["widgets"] if w["properties"]["title"].startswith("events:"))
     assert events["properties"]["metrics"][0][:4] == ["AWS/S3", "PutRequests", "BucketName", "variants-dev-events-123456789012"]
+
+
+@pytest.mark.parametrize(
+    "threshold,period,expected",
+    [(48 * 3600, 86400, (86400, 2)), (6 * 3600, 3600, (3600, 6)), (2 * 86400, 60, (3600, 48)), (3600, 300, (300, 12))],
+)
+def test_freshness_window_covers_the_threshold_within_cloudwatch_limits(threshold, period, expected):
+    from components.monitor import freshness_window
+
+    got_period, periods = freshness_window(threshold, period)
+    assert (got_period, periods) == expected
+    assert got_period * periods >= threshold
+    assert got_period * periods <= (7 * 86400 if got_period >= 3600 else 86400)

@@ -106,3 +106,12 @@ def test_lifecycle_follows_retention_and_sse_s3_uses_aes256(tmp_path):
     features = by_name(graph, BUCKET, "variants-dev-features-123456789012", key="bucket")
     plain = settings(graph, features, "BucketLifecycleConfiguration").inputs["rules"][0]
     assert "transitions" not in plain and "expiration" not in plain
+
+
+def test_protected_sse_s3_environment_protects_its_buckets(tmp_path):
+    # GIVEN the variants spec's prod overlay (protect: true, no KMS key under sse-s3)
+    env = load(variants_spec(tmp_path), "prod", tiny_artifact(tmp_path / "a"))
+    graph = render(env)
+    buckets = graph.by_type(BUCKET)
+    assert len(buckets) == 3 and graph.by_type(KEY) == []
+    assert all(b.protect and b.retain_on_delete for b in buckets)
