@@ -223,6 +223,16 @@ def _human(seconds: float) -> str:
     return " ".join(parts) or "0s"
 
 
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+
+
+def _hint(code: str, url: str) -> str:
+    # the buckets' TLS-only policy denies every object request over plain HTTP, as in AWS
+    if code in ("403", "AccessDenied") and url.startswith("http://"):
+        return "; the artifacts bucket only allows TLS: use the local emulator's https:// URL"
+    return ""
+
+
 def _error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
@@ -321,7 +331,11 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
         else:
             problems.append(f"{uri} has sha256:{actual[:12]}…, not {digest[:19]}…")
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"{uri} not found in {env.env} ({_error_code(exc)}); deploy it with `modelops up --env {env.env}`")
+        code = _error_code(exc)
+        if code in _NOT_FOUND:
+            problems.append(f"{uri} not found in {env.env} ({code}); deploy it with `modelops up --env {env.env}`")
+        else:
+            problems.append(f"{uri} cannot be read ({code}){_hint(code, evidence.endpoint_url)}")
 
     endpoint_name = naming.endpoint_name(env.project, env.env, model)
     details["endpoint"] = endpoint_name

@@ -18,7 +18,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import boto3
 import pytest
+import requests
 
 from modelops.artifacts import attach_artifacts, card, store_path
 from modelops.envs import load_environment
@@ -191,8 +193,8 @@ def test_a_target_without_an_overlay_is_a_usage_error(project):
 # ------------------------------------------------------------------ the CLI, as a user runs it
 
 
-def modelops(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", **env_vars}
     return subprocess.run(
         [sys.executable, "-m", "modelops", *args], cwd=project, capture_output=True, text=True, timeout=180, env=env
     )
@@ -261,3 +263,48 @@ def test_cli_bad_input_exits_2_with_one_line(project, args, message):
     assert run.returncode == 2, run.stdout + run.stderr
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert "Traceback" not in run.stderr
+
+
+# ------------------------------------------------------------------ after a real `modelops up`
+
+
+@pytest.mark.slow
+def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
+    # GIVEN staging provisioned by `modelops up` into an emulator (TLS, condition-aware
+    # bucket policies: the artifacts bucket's TLS-only policy is enforced as in AWS)
+    from modelops.local.emulator import EmulatorServer
+
+    use_overlay(project, "staging", "staging-short-soak.yaml")
+    server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=project / ".modelops" / "local" / "tls")
+    server.start()
+    try:
+        url, ca = server.url, str(server.cert)
+        # a machine-wide AWS_CA_BUNDLE would win over the project's emulator certificate
+        monkeypatch.setenv("AWS_CA_BUNDLE", ca)
+        # moto's state is per process: clear what other servers of this process left behind
+        requests.post(f"{url}/moto-api/reset", verify=ca, timeout=30).raise_for_status()
+        up = modelops(project, "up", "--env", "staging", "--endpoint-url", url, AWS_CA_BUNDLE=ca)
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        cw = boto3.client("cloudwatch", endpoint_url=url, region_name="eu-west-1", verify=ca,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        alarm = "churn-staging-churn-latency"
+        cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="p99 900ms")
+        before = (project / "stacks" / "prod.yaml").read_text()
+
+        # WHEN a monitor of the model is in ALARM THEN promotion is refused naming it
+        report = evaluate_gates(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=url, now=later(SOAKED))
+        gates = {g.name: g for g in report.gates}
+        assert [g.name for g in report.failed] == ["quiet"], [g.evidence for g in report.failed]
+        assert f"alarm {alarm} is in ALARM" in gates["quiet"].evidence
+        assert "sha256 matches" in gates["deployed"].evidence and "a variant serves this artifact" in gates["deployed"].evidence
+
+        # WHEN it recovers and stays quiet for the (one-second) soak THEN prod's pin is added
+        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="recovered")
+        time.sleep(1.1)
+        promoted = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", url, AWS_CA_BUNDLE=ca)
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        digest = json.loads((project / "stacks" / "promotions.jsonl").read_text())["digest"]
+        removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
+        assert (removed, added) == ([], [f'    version: "{digest}"'])
+    finally:
+        server.stop()
