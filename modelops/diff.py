@@ -896,7 +896,13 @@ RENDER_CACHE = RenderCache()
 
 
 def _normalise(value: Any, roots: tuple[str, ...]) -> Any:
-    """Comparable plain data: assets by content, paths relative to their side's root."""
+    """Comparable plain data: assets by content, paths relative to their side's root, secrets hashed."""
+    from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+    if is_rpc_secret(value):
+        # compared by a short hash: a changed secret shows as changed, never as its value
+        inner = json.dumps(_normalise(unwrap_rpc_secret(value), roots), sort_keys=True, default=str)
+        return f"[secret #{hashlib.sha256(inner.encode()).hexdigest()[:6]}]"
     if isinstance(value, dict):
         return {k: _normalise(v, roots) for k, v in value.items() if not str(k).startswith("__")}
     if isinstance(value, (list, tuple)):

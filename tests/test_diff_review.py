@@ -37,7 +37,7 @@ def reviews(tmp_path_factory):
     base = tmp_path_factory.mktemp("base") / "spec"
     shutil.copytree(BASE, base)
     for case in ("remove-dataset", "instance-type", "alarm-threshold", "widen-grant", "remove-protect",
-                 "remove-monitor", "lower-capacity"):
+                 "remove-monitor", "lower-capacity", "add-webhook"):
         head, _ = spec_pair(tmp_path_factory.mktemp(case), case, base)
         envs = ["prod"] if case in ("remove-protect", "lower-capacity") else ["dev"]
         out[case] = diff(head, str(base), envs=envs)
@@ -129,3 +129,13 @@ def test_markdown_and_json_carry_the_same_review(reviews):
     [dev] = data["environments"]
     assert dev["flags"][0]["label"] in md and data["summary"] == report.summary_lines()
     assert {"before", "after", "delta"} <= set(dev["cost"])
+
+
+def test_webhook_urls_are_never_printed(reviews):
+    report = reviews["add-webhook"]
+    dev = env_of(report, "dev")
+    [change] = [c for c in dev.entities if c.kind == "channels"]
+    assert change.fields[0].path == "https" and str(change.fields[0].new[0]).startswith("https://*** (#")
+    assert any(r.type == "aws:sns/topicSubscription:TopicSubscription" and r.action == "create" for r in dev.resources)
+    for text in (report.to_text(), report.to_markdown(), report.to_json()):
+        assert "SECRET-WEBHOOK-TOKEN" not in text and "hooks.example.com" not in text
