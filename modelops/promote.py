@@ -354,13 +354,15 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
         try:
             served = _served_artifacts(sm, endpoint)
         except Exception as exc:  # noqa: BLE001
-            served = []
+            served = None
             problems.append(f"cannot read what {endpoint_name} serves ({_error_code(exc)})")
-        details["served"] = served
+        details["served"] = served or []
         if served and any(u == uri or u.endswith(f"/{key}") for u in served):
             facts.append("a variant serves this artifact")
         elif served:
             problems.append(f"endpoint {endpoint_name} serves {', '.join(served)}, not {uri}")
+        elif served is not None:
+            problems.append(f"no variant of endpoint {endpoint_name} names an S3 model artifact")
     passed = not problems
     return GateResult("deployed", passed, "; ".join(problems if problems else facts), details)
 

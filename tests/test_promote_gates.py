@@ -176,3 +176,21 @@ def test_policies_gate_fails_loudly_when_the_target_cannot_be_rendered():
 @pytest.mark.parametrize("op,value,actual,ok", [(">=", 0.8, 0.8, True), (">", 0.8, 0.8, False), ("<=", 2.0, 1.5, True), ("<", 2.0, 2.0, False)])
 def test_metrics_gate_comparisons_are_exact_at_the_boundary(op, value, actual, ok):
     assert metrics_gate(MODEL, (Gate("mae", op, value),), {"metrics": {"mae": actual}}, "d").passed is ok
+
+
+def test_deployed_gate_fails_when_no_variant_names_an_artifact(moto):
+    env = environment()
+    digest = "sha256:" + __import__("hashlib").sha256(ARTIFACT).hexdigest()
+    bucket, key = result_location(env, digest)
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": env.region})
+    s3.put_object(Bucket=bucket, Key=key, Body=ARTIFACT)
+    sm = moto.client("sagemaker")
+    sm.create_model(ModelName="bare", PrimaryContainer={"Image": "1.dkr.ecr.eu-west-1.amazonaws.com/x:1"},
+                    ExecutionRoleArn="arn:aws:iam::123456789012:role/r")
+    sm.create_endpoint_config(EndpointConfigName="bare", ProductionVariants=[
+        {"VariantName": "primary", "ModelName": "bare", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="churn-staging-churn-classifier", EndpointConfigName="bare")
+    result = deployed_gate(Evidence.at(moto.url, env.region), env, MODEL, digest)
+    assert not result.passed
+    assert "no variant of endpoint churn-staging-churn-classifier names an S3 model artifact" in result.evidence
