@@ -14,11 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -154,7 +157,8 @@ def up(
         backend = MotoBackend(Context(target.clients(env.region), env.region), state, fail_at=fail_at,
                               on_event=on_event)
         try:
-            registrations = run(program_for(env), backend, project=env.project, stack=env.env)
+            with _quiet_abandoned_tasks():
+                registrations = run(program_for(env), backend, project=env.project, stack=env.env)
         except ProgramError as exc:
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
         if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
@@ -217,6 +221,20 @@ def destroy(
         ]
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+@contextlib.contextmanager
+def _quiet_abandoned_tasks() -> Iterator[None]:
+    """After a failed resource, the SDK leaves tasks whose exception nobody reads; asyncio
+    logs each with a traceback when collected. The failure is reported once, as an ApplyError."""
+    logger = logging.getLogger("asyncio")
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        gc.collect()
+        logger.disabled = previous
 
 
 def _check_target(state: StateStore, target: Target) -> str:

@@ -114,7 +114,13 @@ class MotoBackend:
         raise ApplyError(f"no local handler for invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
-        handler = handler_for(reg.type)
+        try:
+            handler = handler_for(reg.type)
+        except ApplyError as exc:
+            with self._lock:
+                if self.failure is None:
+                    self.failure = Failure(reg.type, reg.name, "create", exc)
+            raise
         if self.failure is not None:
             raise _Aborted(f"{reg.type} {reg.name}: not applied, an earlier resource failed")
         previous = self.state.get(reg.urn)

@@ -1,0 +1,120 @@
+"""The ``modelops up`` / ``destroy`` / ``local`` commands as a user runs them: subprocesses,
+exit codes, one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local_fixtures import ROOT, Emulator, copy_project, emulator, emulator_server  # noqa: F401 - fixtures
+from modelops.local import server
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+MODELOPS = [sys.executable, "-m", "modelops"]
+MISSPELLED = ROOT / "tests" / "fixtures" / "local" / "misspelled" / "modelops.yaml"
+
+
+def modelops(*args: str, ca_bundle: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    return subprocess.run([*MODELOPS, *args], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=cwd or ROOT, check=False)
+
+
+def test_up_then_up_then_destroy_with_endpoint_url(emulator: Emulator, tmp_path: Path) -> None:
+    spec = copy_project("churn", tmp_path / "project")
+    # WHEN up runs against the server
+    first = modelops("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
+                     ca_bundle=emulator.ca_bundle)
+    # THEN it exits 0 with every resource created and every check passed
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["counts"] == {"created": len(result["resources"])} and all(c["ok"] for c in result["checks"])
+    assert "Traceback" not in first.stderr
+    # AND a second run has nothing to do and says so
+    second = modelops("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
+    assert second.returncode == 0, second.stderr
+    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in second.stdout
+    # AND destroy removes it all
+    gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
+                    ca_bundle=emulator.ca_bundle)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["counts"] == {"deleted": len(result["resources"])}
+    assert emulator.client("s3").list_buckets()["Buckets"] == []
+    assert emulator.client("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+def test_a_non_loopback_endpoint_is_refused(tmp_path: Path) -> None:
+    done = modelops("up", str(ROOT / "modelops.yaml"), "--env", "dev", "--endpoint-url", "http://192.0.2.10:4566")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "only a local emulator on 127.0.0.1 is accepted" in done.stderr
+
+
+def test_an_invalid_spec_provisions_nothing(emulator: Emulator) -> None:
+    done = modelops("up", str(MISSPELLED), "--env", "dev", "--endpoint-url", emulator.url,
+                    ca_bundle=emulator.ca_bundle)
+    assert done.returncode == 2
+    assert "modelops.yaml:14:7: models.scorer.serving.instance_cout: unknown key" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert emulator.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(tmp_path: Path) -> None:
+    # GIVEN a stock moto server (plain HTTP, no policy conditions)
+    plain = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    plain.start()
+    try:
+        host, port = plain.get_host_and_port()
+        url = f"http://{host}:{port}"
+        spec = copy_project("churn", tmp_path / "project")
+        # WHEN up runs there, the TLS-only policy denies the dataset upload: exit 1, the reason
+        done = modelops("up", str(spec), "--env", "dev", "--endpoint-url", url)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert "aws:s3/bucketObjectv2:BucketObjectv2" in done.stderr
+        assert "plain moto does not evaluate policy conditions" in done.stderr
+        # AND destroy removes what was made
+        gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", url)
+        assert gone.returncode == 0, gone.stderr
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1")
+        assert s3.list_buckets()["Buckets"] == []
+    finally:
+        plain.stop()
+
+
+def test_embedded_emulator_starts_once_is_reused_and_stops(tmp_path: Path) -> None:
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("# only the project root matters here\n")
+    try:
+        # WHEN two commands need the emulator
+        url = server.endpoint_url(tmp_path)
+        info = json.loads((tmp_path / ".modelops" / "local" / "server.json").read_text())
+        # THEN one detached process on 127.0.0.1 serves both
+        assert url.startswith("https://127.0.0.1:") and info["url"] == url
+        assert server.endpoint_url(tmp_path) == url
+        status = modelops("local", "status", str(spec), "--json")
+        assert json.loads(status.stdout)["running"] is True and json.loads(status.stdout)["pid"] == info["pid"]
+        # AND it answers over TLS with its own certificate
+        import boto3
+
+        sts = boto3.client("sts", endpoint_url=url, verify=info["ca_bundle"], region_name="eu-west-1")
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+        # WHEN stopped, it is gone, and `endpoint_url(start=False)` says how to start one
+        stopped = modelops("local", "stop", str(spec))
+        assert stopped.returncode == 0 and f"pid {info['pid']}" in stopped.stdout
+        assert server.status(tmp_path) is None
+        with pytest.raises(Exception, match=r"no local emulator is running .* run `modelops up` first"):
+            server.endpoint_url(tmp_path, start=False)
+    finally:
+        server.stop(tmp_path)
