@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, UsageError
@@ -397,7 +397,7 @@ def _md_env(e: EnvDiff) -> str:
         lines += [f"| {_md(line.description)} (`{_md(line.name)}`) | ${line.monthly:,.2f} |" for line in e.cost_after.lines if line.monthly]
         lines.append("")
     if e.cost_after and e.cost_after.unpriced:
-        lines += [f"Unpriced: " + ", ".join(f"`{_md(u.name)}` ({_md(u.reason)})" for u in e.cost_after.unpriced), ""]
+        lines += ["Unpriced: " + ", ".join(f"`{_md(u.name)}` ({_md(u.reason)})" for u in e.cost_after.unpriced), ""]
     if e.findings:
         lines += ["**Policies after the change**", ""]
         new = set(e.new_findings)
@@ -486,16 +486,6 @@ def replace_keys(type_: str) -> tuple[set[str], bool]:
 
 
 # ---------------------------------------------------------------- loading the two sides
-
-
-@dataclass
-class Side:
-    """One version of the spec: where it lives and its resolved environments."""
-
-    label: str
-    spec: Path
-    root: Path
-    envs: dict[str, Environment]
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
