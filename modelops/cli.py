@@ -22,6 +22,11 @@ import typer
 
 from modelops.errors import ModelOpsError
 
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # typer before 0.29 used click itself
+    _TyperClickException = click.ClickException
+
 app = typer.Typer(
     name="modelops",
     help="Datasets, models and monitors from one YAML spec, as AWS infrastructure.",
@@ -60,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except (click.ClickException, _TyperClickException) as exc:
+        # typer >= 0.29 raises its vendored click's exceptions (not click's): bad usage, exit 2
         exc.show(file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         print("aborted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
