@@ -1,3 +1,10 @@
-"""Model building, local serving and drift: ``modelops build`` / ``serve`` / ``drift``."""
+"""Model building, local serving and drift: ``modelops build`` / ``serve`` / ``drift``.
 
-__all__ = ["baseline", "build", "package", "table"]
+Example::
+
+    from modelops.ml.serve import start_server
+    with start_server(".modelops/artifacts/<hex>/model.tar.gz") as server:
+        print(server.url)
+"""
+
+__all__ = ["baseline", "build", "capture", "drift", "inference", "package", "serve", "table"]
