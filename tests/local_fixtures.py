@@ -89,8 +89,12 @@ def environment(spec: Path, env: str, artifact_root: Path) -> Environment:
     return _ENV_CACHE[key]
 
 
-def copy_project(name: str, destination: Path) -> Path:
-    """A private copy of an example project (spec, overlays, data); returns the spec path."""
+def copy_project(name: str, destination: Path, artifact_root: Path | None = None) -> Path:
+    """A private copy of an example project (spec, overlays, data); returns the spec path.
+
+    With ``artifact_root``, the copy gets that artifact store (builds are keyed by content),
+    so commands run in the copy find the example's models already trained.
+    """
     spec, _ = EXAMPLES[name]
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy(spec, destination / "modelops.yaml")
@@ -99,4 +103,8 @@ def copy_project(name: str, destination: Path) -> Path:
         shutil.copytree(ROOT / "examples" / "churn", destination / "examples" / "churn")
     else:
         shutil.copytree(spec.parent / "data", destination / "data")
+    if artifact_root is not None:
+        for env in EXAMPLES[name][1]:
+            environment(spec, env, artifact_root)  # trained once per session
+        shutil.copytree(artifact_root / ".modelops", destination / ".modelops", dirs_exist_ok=True)
     return destination / "modelops.yaml"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local_fixtures import ROOT, Emulator, copy_project, emulator, emulator_server  # noqa: F401 - fixtures
+from local_fixtures import ROOT, Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
+from modelops.cli import main
 from modelops.local import server
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
@@ -29,8 +30,10 @@ def modelops(*args: str, ca_bundle: str | None = None, cwd: Path | None = None) 
                           cwd=cwd or ROOT, check=False)
 
 
-def test_up_then_up_then_destroy_with_endpoint_url(emulator: Emulator, tmp_path: Path) -> None:
-    spec = copy_project("churn", tmp_path / "project")
+def test_up_then_up_then_destroy_with_endpoint_url(
+    emulator: Emulator, tmp_path: Path, artifact_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = copy_project("churn", tmp_path / "project", artifact_root)
     # WHEN up runs against the server
     first = modelops("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
                      ca_bundle=emulator.ca_bundle)
@@ -39,10 +42,14 @@ def test_up_then_up_then_destroy_with_endpoint_url(emulator: Emulator, tmp_path:
     result = json.loads(first.stdout)
     assert result["counts"] == {"created": len(result["resources"])} and all(c["ok"] for c in result["checks"])
     assert "Traceback" not in first.stderr
-    # AND a second run has nothing to do and says so
-    second = modelops("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
-    assert second.returncode == 0, second.stderr
-    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in second.stdout
+    # AND a second run has nothing to do and says so (in-process: the same entry point)
+    os.environ["AWS_CA_BUNDLE"] = emulator.ca_bundle
+    try:
+        code = main(["up", str(spec), "--env", "dev", "--endpoint-url", emulator.url])
+    finally:
+        del os.environ["AWS_CA_BUNDLE"]
+    assert code == 0
+    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in capsys.readouterr().out
     # AND destroy removes it all
     gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
                     ca_bundle=emulator.ca_bundle)
@@ -68,23 +75,26 @@ def test_an_invalid_spec_provisions_nothing(emulator: Emulator) -> None:
     assert emulator.client("s3").list_buckets()["Buckets"] == []
 
 
-def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(tmp_path: Path) -> None:
+def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(
+    tmp_path: Path, artifact_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN a stock moto server (plain HTTP, no policy conditions)
     plain = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     plain.start()
     try:
         host, port = plain.get_host_and_port()
         url = f"http://{host}:{port}"
-        spec = copy_project("churn", tmp_path / "project")
-        # WHEN up runs there, the TLS-only policy denies the dataset upload: exit 1, the reason
-        done = modelops("up", str(spec), "--env", "dev", "--endpoint-url", url)
-        assert done.returncode == 1, done.stdout + done.stderr
-        assert "Traceback" not in done.stderr
-        assert "aws:s3/bucketObjectv2:BucketObjectv2" in done.stderr
-        assert "plain moto does not evaluate policy conditions" in done.stderr
+        spec = copy_project("churn", tmp_path / "project", artifact_root)
+        # WHEN up runs there (in-process, the CLI's entry point), the TLS-only policy denies
+        # the dataset upload: exit 1 and the reason, on one line
+        assert main(["up", str(spec), "--env", "dev", "--endpoint-url", url]) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        message = err.strip().splitlines()[-1]
+        assert "aws:s3/bucketObjectv2:BucketObjectv2" in message
+        assert "plain moto does not evaluate policy conditions" in message
         # AND destroy removes what was made
-        gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", url)
-        assert gone.returncode == 0, gone.stderr
+        assert main(["destroy", str(spec), "--env", "dev", "--endpoint-url", url]) == 0
         import boto3
 
         s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1")
@@ -93,7 +103,9 @@ def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(
         plain.stop()
 
 
-def test_embedded_emulator_starts_once_is_reused_and_stops(tmp_path: Path) -> None:
+def test_embedded_emulator_starts_once_is_reused_and_stops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "modelops.yaml"
     spec.write_text("# only the project root matters here\n")
     try:
@@ -103,16 +115,17 @@ def test_embedded_emulator_starts_once_is_reused_and_stops(tmp_path: Path) -> No
         # THEN one detached process on 127.0.0.1 serves both
         assert url.startswith("https://127.0.0.1:") and info["url"] == url
         assert server.endpoint_url(tmp_path) == url
-        status = modelops("local", "status", str(spec), "--json")
-        assert json.loads(status.stdout)["running"] is True and json.loads(status.stdout)["pid"] == info["pid"]
+        assert main(["local", "status", str(spec), "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert status["running"] is True and status["pid"] == info["pid"]
         # AND it answers over TLS with its own certificate
         import boto3
 
         sts = boto3.client("sts", endpoint_url=url, verify=info["ca_bundle"], region_name="eu-west-1")
         assert sts.get_caller_identity()["Account"] == "123456789012"
         # WHEN stopped, it is gone, and `endpoint_url(start=False)` says how to start one
-        stopped = modelops("local", "stop", str(spec))
-        assert stopped.returncode == 0 and f"pid {info['pid']}" in stopped.stdout
+        assert main(["local", "stop", str(spec)]) == 0
+        assert f"pid {info['pid']}" in capsys.readouterr().out
         assert server.status(tmp_path) is None
         with pytest.raises(Exception, match=r"no local emulator is running .* run `modelops up` first"):
             server.endpoint_url(tmp_path, start=False)
