@@ -146,10 +146,12 @@ def test_a_metric_below_the_targets_gate_refuses(moto, project):
 
 def test_a_soak_not_elapsed_refuses_with_the_time_remaining(moto, project):
     deploy_staging(moto, project)
+    endpoint = moto.client("sagemaker").describe_endpoint(EndpointName="churn-staging-churn-classifier")
+    now = endpoint["LastModifiedTime"] + timedelta(hours=3)
     with pytest.raises(PromotionRefused) as refused:
-        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(timedelta(hours=3)))
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=now)
     quiet = {g.name: g for g in refused.value.report.gates}["quiet"]
-    assert "soak not elapsed" in quiet.evidence and "21h" in quiet.evidence and "of 1d remaining" in quiet.evidence
+    assert "soak not elapsed: churn-staging-churn-classifier last changed 3h ago; 21h of 1d remaining" in quiet.evidence
     assert not (project / "stacks" / "promotions.jsonl").exists()
 
 

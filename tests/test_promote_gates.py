@@ -139,11 +139,11 @@ def test_quiet_gate_fails_for_an_alarm_that_changed_state_during_the_soak(moto):
 def test_quiet_gate_refuses_before_the_soak_elapsed_with_the_time_remaining(moto):
     env = environment(soak_seconds=86400)
     deploy_evidence(moto, env, MODEL, ARTIFACT)
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(timedelta(hours=2)))
+    modified = moto.client("sagemaker").describe_endpoint(EndpointName="churn-staging-churn-classifier")["LastModifiedTime"]
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=modified + timedelta(hours=2))
     assert not result.passed
-    assert "soak not elapsed" in result.evidence
-    assert "22h" in result.evidence and "of 1d remaining" in result.evidence
-    assert 21 * 3600 < result.details["soak_remaining_seconds"] <= 22 * 3600
+    assert "soak not elapsed: churn-staging-churn-classifier last changed 2h ago; 22h of 1d remaining" in result.evidence
+    assert result.details["soak_remaining_seconds"] == 22 * 3600
 
 
 def test_quiet_gate_fails_when_a_monitors_alarm_is_not_deployed(moto):
