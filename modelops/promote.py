@@ -50,11 +50,13 @@ from modelops.resolved import Environment, Gate, Model
 
 __all__ = [
     "GATES",
+    "LOG_NAME",
+    "Evidence",
     "GateResult",
     "PromotionRefused",
     "PromotionReport",
     "PromotionResult",
-    "Evidence",
+    "append_record",
     "deployed_gate",
     "evaluate_gates",
     "metrics_gate",

@@ -202,23 +202,6 @@ def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.Completed
     )
 
 
-def test_cli_promotes_with_exit_0(moto, project):
-    use_overlay(project, "staging", "staging-short-soak.yaml")
-    digest = deploy_staging(moto, project)
-    before = (project / "stacks" / "prod.yaml").read_text()
-    time.sleep(1.1)  # the one-second soak of this staging overlay
-
-    run = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", moto.url)
-
-    assert run.returncode == 0, run.stdout + run.stderr
-    for gate in ("metrics", "deployed", "quiet", "policies"):
-        assert f"✓ {gate}: " in run.stdout
-    assert "promoted: prod.yaml pins" in run.stdout
-    removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
-    assert (removed, added) == ([], [f'    version: "{digest}"'])
-    assert len((project / "stacks" / "promotions.jsonl").read_text().splitlines()) == 1
-
-
 def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
     use_overlay(project, "staging", "staging-short-soak.yaml")
     deploy_staging(moto, project)
@@ -301,11 +284,15 @@ def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
         assert f"alarm {alarm} is in ALARM" in gates["quiet"].evidence
         assert "sha256 matches" in gates["deployed"].evidence and "a variant serves this artifact" in gates["deployed"].evidence
 
-        # WHEN it recovers and stays quiet for the (one-second) soak THEN prod's pin is added
+        # WHEN it recovers and stays quiet for the (one-second) soak THEN the CLI exits 0
+        # having added prod's pin as the one new line, and logged the promotion
         cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="recovered")
         time.sleep(1.1)
         promoted = modelops(project, "promote", MODEL, "--from", "staging", "--to", "prod", "--endpoint-url", url, AWS_CA_BUNDLE=ca)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        for gate in ("metrics", "deployed", "quiet", "policies"):
+            assert f"✓ {gate}: " in promoted.stdout
+        assert "promoted: prod.yaml pins" in promoted.stdout
         digest = json.loads((project / "stacks" / "promotions.jsonl").read_text())["digest"]
         removed, added = diff_lines(before, (project / "stacks" / "prod.yaml").read_text())
         assert (removed, added) == ([], [f'    version: "{digest}"'])
