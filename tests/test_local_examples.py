@@ -166,6 +166,9 @@ def test_up_keeps_every_promise_then_destroy_leaves_nothing(
     assert {a.action for a in outcome.actions} == {"created"}
     assert [c for c in outcome.checks if not c.ok] == []
     _check_promises(env, emulator)
+    # AND no https subscription URL (a secret) is in what up reports
+    reported = json.dumps(outcome.to_json())
+    assert not [url for c in env.channels.values() for url in c.https if url in reported]
     if env.protect:
         # AND a protected environment refuses destroy, naming what is protected, deleting nothing
         with pytest.raises(UsageError, match=r"protected resources: .*aws:s3/bucket:Bucket.*Remove `protect: true`"):

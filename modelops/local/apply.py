@@ -121,7 +121,7 @@ def _entity_labels(env: Environment, registrations: list[Registration]) -> dict[
 def _failure_message(backend: MotoBackend, state: StateStore, target: Target, cause: BaseException | None) -> str:
     failure = backend.failure
     if failure is None:
-        return f"the program failed before any resource did: {cause}"
+        return f"the program failed (no resource operation did): {cause}"
     error = failure.error
     text = describe_error(error)
     if (

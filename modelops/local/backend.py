@@ -23,6 +23,8 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,7 @@ from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
 from modelops.local.handlers.base import error_code, is_not_found
 from modelops.local.state import ResourceState, StateStore, deletion_order, fingerprint, to_plain
+from modelops.render import unwrap_secrets
 from modelops.runtime import Registration
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -75,6 +78,14 @@ def handler_for(token: str) -> Handler:
 
 
 def describe_error(exc: BaseException) -> str:
+    """The AWS error in one line; https URLs (subscription endpoints are secrets) masked."""
+    return _HTTPS.sub("https://****", _describe(exc))
+
+
+_HTTPS = re.compile(r"https://(?!127\.0\.0\.1|localhost)[^\s'\",}]+")
+
+
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 500 and not error_code(exc).isalpha():
@@ -114,6 +125,8 @@ class MotoBackend:
         raise ApplyError(f"no local handler for invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+        # Secret inputs (https subscription endpoints) arrive wrapped; AWS needs the value.
+        reg = dataclasses.replace(reg, inputs=unwrap_secrets(reg.inputs))
         try:
             handler = handler_for(reg.type)
         except ApplyError as exc:

@@ -138,6 +138,10 @@ def start(root: Path) -> dict[str, Any]:
         return info
 
 
+#: ``endpoint_url``'s ``start`` flag shadows the function inside it
+_launch = start
+
+
 def stop(root: Path) -> dict[str, Any] | None:
     """Stop the embedded emulator of ``root``; returns what was stopped, or None."""
     info = status(root)
@@ -167,7 +171,7 @@ def endpoint_url(root: Path, start: bool = True) -> str:
     if info is None:
         if not start:
             raise UsageError(f"no local emulator is running for {Path(root).resolve()}; run `modelops up` first")
-        info = globals()["start"](root)
+        info = _launch(root)
     return str(info["url"])
 
 
