@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 from components_fixtures import (
     ALARM,
     CASE_IDS,
@@ -132,6 +133,9 @@ def test_https_endpoints_are_secret_and_masked_in_the_rendered_graph(variants):
     subs = {s.inputs["protocol"]: s for s in graph.by_type(SUBSCRIPTION)}
     assert set(subs) == {"email", "https", "sqs"}
     assert subs["sqs"].inputs["endpoint"] == "arn:aws:sqs:us-west-2:123456789012:alerts"
+    # the registration keeps Pulumi's secret marker: backends unwrap it, printers mask it
+    assert is_rpc_secret(subs["https"].inputs["endpoint"])
+    assert unwrap_rpc_secret(subs["https"].inputs["endpoint"]) == url
     text = json.dumps(graph.to_json())
     assert url not in text and "very-secret-token" not in text
     https = one(r for r in graph.to_json()["resources"] if r["inputs"].get("protocol") == "https")
