@@ -312,7 +312,8 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
         for key in error.validator_value:
             if isinstance(value, dict) and key not in value:
                 about = node.get("properties", {}).get(key, {})
-                hint = _example_fix(about) or _example_fix(schema().get("$defs", {}).get(key, {}))
+                target = schema()["$defs"].get(str(about.get("$ref", "")).rsplit("/", 1)[-1], {})
+                hint = _example_fix(about) or _example_fix(target)
                 fix = f"add `{key}:`" + (f" ({hint})" if hint else "")
                 yield _at("E-SCHEMA-REQUIRED", where.key(path), (*path, key), "required key missing", fix)
         return
