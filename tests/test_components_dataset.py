@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pytest
-from components_fixtures import EXAMPLE_CASES, Renders, shared_renders, as_list, load, one, render, statements, tiny_artifact, variants_spec
+from components_fixtures import EXAMPLE_CASES, Renders, as_list, load, one, render, shared_renders, statements, tiny_artifact, variants_spec
 
 from components.dataset import Dataset, DatasetArgs
 from components.model import ModelEndpoint, ModelEndpointArgs

@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, shared_renders, load, render
+from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, render, shared_renders
 
 from components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEnvironment
 from modelops.artifacts import attach_artifacts
