@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 from local_fixtures import ROOT, Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
 from modelops.cli import main
 from modelops.local import server
+from modelops.local.emulator import install_missing_operations
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -78,7 +79,9 @@ def test_an_invalid_spec_provisions_nothing(emulator: Emulator) -> None:
 def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(
     tmp_path: Path, artifact_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN a stock moto server (plain HTTP, no policy conditions)
+    # GIVEN a stock moto server (plain HTTP, no policy conditions); it gets the one operation
+    # moto lacks that destroy needs, so that what is tested is the policy, not that gap
+    install_missing_operations()
     plain = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     plain.start()
     try:

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import threading
 import time
@@ -64,6 +65,42 @@ class Action:
 
 class _Aborted(Exception):
     """A registration that arrived after another resource failed: not applied."""
+
+    reported = True
+
+
+class _ReportedElsewhere(logging.Filter):
+    """Drops asyncio's "exception was never retrieved" records for failures we report.
+
+    After a resource fails, the SDK abandons the tasks of every resource waiting on it;
+    asyncio logs each, with a traceback, when it is collected. The failure is reported
+    once, as an ApplyError naming the resource; those records would only bury it.
+    """
+
+    #: set once a failure was reported in this process: the SDK's pending tasks then die unfinished
+    failed = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.failed and str(record.msg).startswith("Task was destroyed but it is pending"):
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            error = getattr(record, "exception", None)
+        if error is None and isinstance(record.args, dict):
+            error = record.args.get("exception")
+        return not (error is not None and getattr(error, "reported", False))
+
+
+_FILTER = _ReportedElsewhere()
+logging.getLogger("asyncio").addFilter(_FILTER)
+
+
+def _mark_reported(error: BaseException) -> None:
+    _ReportedElsewhere.failed = True
+    try:
+        error.reported = True  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type with __slots__: its record stays visible
+        pass
 
 
 def handler_for(token: str) -> Handler:
@@ -133,6 +170,7 @@ class MotoBackend:
             with self._lock:
                 if self.failure is None:
                     self.failure = Failure(reg.type, reg.name, "create", exc)
+            _mark_reported(exc)
             raise
         if self.failure is not None:
             raise _Aborted(f"{reg.type} {reg.name}: not applied, an earlier resource failed")
@@ -160,6 +198,7 @@ class MotoBackend:
             with self._lock:
                 if self.failure is None:
                     self.failure = Failure(reg.type, reg.name, operation, exc)
+            _mark_reported(exc)
             raise
         self.state.put(
             ResourceState(
