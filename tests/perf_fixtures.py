@@ -1,0 +1,56 @@
+"""Shared helpers of the performance-correctness tests: example environments rendered
+with a fixed artifact, as plain JSON that can be compared with a golden file.
+
+Every model gets the same fixed artifact (path relative to the repository, fixed digest),
+so the graph depends only on the spec and the code, not on training or on where the
+checkout lives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from modelops.envs import list_environments, load_environment
+from modelops.resolved import Artifact, Environment
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "perf" / "golden"
+#: (spec relative to the repository, environment)
+EXAMPLES = [
+    (spec, env)
+    for spec in ("modelops.yaml", "examples/fraud/modelops.yaml")
+    for env in list_environments(ROOT / spec)
+]
+FIXED_ARTIFACT = Artifact(path="artifacts/model.tar.gz", digest="sha256:" + "ab" * 32, framework_version="1.2-1")
+
+
+def fixed_environment(spec: str, env: str) -> Environment:
+    """The resolved environment with the fixed artifact on every model."""
+    resolved = load_environment(ROOT / spec, env)
+    models = {name: dataclasses.replace(m, artifact=FIXED_ARTIFACT) for name, m in resolved.models.items()}
+    return dataclasses.replace(resolved, models=models)
+
+
+def _relative(value: Any) -> Any:
+    """Absolute paths of this checkout made relative, so the golden file is portable."""
+    if isinstance(value, str):
+        return value.replace(str(ROOT) + "/", "")
+    if isinstance(value, dict):
+        return {k: _relative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v) for v in value]
+    return value
+
+
+def graph_json(graph) -> dict[str, Any]:
+    """The comparable part of ``Graph.to_json()`` (no cost estimate), paths relative."""
+    data = graph.to_json()
+    data.pop("cost", None)
+    return _relative(json.loads(json.dumps(data, sort_keys=True, default=str)))
+
+
+def golden_path(spec: str, env: str) -> Path:
+    return GOLDEN_DIR / f"{spec.replace('/', '_').removesuffix('.yaml')}-{env}.json"
