@@ -195,7 +195,7 @@ class Evidence:
         """Clients for ``url`` (loopback only, dummy credentials), trusting the local emulator's CA."""
         from modelops.local.server import Target
 
-        target = Target.for_project(root or Path.cwd(), url)
+        target = Target.for_project(root or Path.cwd(), url, allow_aws=True)
         return cls(target.url, target.clients(region))
 
     def client(self, service: str) -> Any:
@@ -632,10 +632,12 @@ def evaluate_gates(
 
 
 def _endpoint(root: Path, url: str | None) -> str:
-    """The loopback URL to read evidence from; checked before any slow work."""
-    from modelops.local.server import check_loopback
+    """The loopback URL (or ``"aws"``: real AWS) to read evidence from; checked before any slow work."""
+    from modelops.local.server import REAL_AWS, check_loopback
     from modelops.local.server import endpoint_url as local_endpoint
 
+    if url == REAL_AWS:
+        return url
     if url is not None:
         return check_loopback(url)
     # never start an empty emulator: there would be no evidence in it

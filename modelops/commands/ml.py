@@ -18,6 +18,7 @@ from typing import Any, Optional
 import typer
 
 from modelops.cli import app
+from modelops.errors import UsageError
 
 SPEC_ARG = typer.Argument(Path("modelops.yaml"), help="The spec file.")
 ENV_OPT = typer.Option("dev", "--env", "-e", help="The environment whose spec (and pins) to use.")
@@ -111,7 +112,6 @@ def serve(
     """
     from modelops.artifacts import default_root, resolve_artifact
     from modelops.envs import load_environment
-    from modelops.errors import UsageError
     from modelops.ml.serve import make_server
 
     environment = load_environment(spec, env)
@@ -140,7 +140,6 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _capture_hook(spec: Path, model: str, env_name: str, endpoint_url: str | None, root: Path) -> Any:
     from components import naming
     from modelops.envs import load_environment
-    from modelops.errors import UsageError
     from modelops.local.server import Target
     from modelops.ml.capture import capture_record, write_capture
 
@@ -173,6 +172,9 @@ def drift(
     endpoint_url: Optional[str] = typer.Option(
         None, "--endpoint-url", help="A loopback moto server; default: the project's local emulator."
     ),
+    use_aws: bool = typer.Option(
+        False, "--aws", help="Read capture from and publish to real AWS with the ambient credentials."
+    ),
     hours: float = typer.Option(24.0, "--hours", help="Only requests captured in the last HOURS hours."),
     no_publish: bool = typer.Option(False, "--no-publish", help="Report only; do not put the drift metric."),
     as_json: bool = JSON_OPT,
@@ -185,7 +187,11 @@ def drift(
     """
     from modelops.ml.drift import run_drift
 
-    report = run_drift(spec, model, env, endpoint_url=endpoint_url, hours=hours, publish_metric=not no_publish)
+    if use_aws and endpoint_url:
+        raise UsageError("--aws and --endpoint-url exclude each other; give one")
+    report = run_drift(
+        spec, model, env, endpoint_url="aws" if use_aws else endpoint_url, hours=hours, publish_metric=not no_publish
+    )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
         return

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from modelops.cli import app
+from modelops.errors import UsageError
 from modelops.promote import PromotionRefused, PromotionReport, PromotionResult, promote as run_promotion
 
 
@@ -48,6 +49,9 @@ def promote(
     endpoint_url: Optional[str] = typer.Option(
         None, "--endpoint-url", help="A loopback moto server; default: the project's local emulator."
     ),
+    use_aws: bool = typer.Option(
+        False, "--aws", help="Read the evidence from real AWS with the ambient credentials (CI), not the emulator."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Promote MODEL's version from one environment to the next once its gates pass.
@@ -56,9 +60,11 @@ def promote(
 
     Example: modelops promote churn-classifier --from staging --to prod
     """
+    if use_aws and endpoint_url:
+        raise UsageError("--aws and --endpoint-url exclude each other; give one")
     try:
         result: PromotionResult = run_promotion(
-            spec, model, source, target, endpoint_url=endpoint_url, check=check
+            spec, model, source, target, endpoint_url="aws" if use_aws else endpoint_url, check=check
         )
     except PromotionRefused as refused:
         typer.echo(json.dumps(refused.report.to_dict(), indent=2) if as_json else _render(refused.report))

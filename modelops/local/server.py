@@ -40,6 +40,10 @@ SERVER_FILE = "server.json"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 #: dummy credentials: the emulator accepts any, and real ones must never leave this machine
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+#: the target name meaning real AWS with the ambient credentials (read-only evidence for
+#: ``promote`` and ``drift`` in CI); never accepted by ``up``/``destroy``, which deploy
+#: through the Pulumi CLI for real
+REAL_AWS = "aws"
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -209,18 +213,24 @@ class Clients:
             return client
         with self._lock:
             if service not in self._clients:
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": 8},
+                    connect_timeout=10,
+                    read_timeout=60,
+                    max_pool_connections=32,
+                )
+                if self.url == REAL_AWS:
+                    if self._session is None:
+                        self._session = boto3.session.Session(region_name=self.region)
+                    self._clients[service] = self._session.client(service, config=config)
+                    return self._clients[service]
                 if self._session is None:
                     self._session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
                 self._clients[service] = self._session.client(
                     service,
                     endpoint_url=self.url,
                     verify=self.verify,
-                    config=Config(
-                        retries={"mode": "standard", "max_attempts": 8},
-                        connect_timeout=10,
-                        read_timeout=60,
-                        max_pool_connections=32,
-                    ),
+                    config=config,
                 )
             return self._clients[service]
 
@@ -237,8 +247,14 @@ class Target:
     identity: str = ""
 
     @classmethod
-    def for_project(cls, root: Path, url: str | None = None) -> "Target":
-        """The embedded emulator of ``root`` (started if needed), or the given loopback ``url``."""
+    def for_project(cls, root: Path, url: str | None = None, *, allow_aws: bool = False) -> "Target":
+        """The embedded emulator of ``root`` (started if needed), or the given loopback ``url``.
+
+        With ``allow_aws``, ``url == "aws"`` means real AWS with the ambient credentials
+        (for read-only evidence: ``promote --aws``, ``drift --aws``).
+        """
+        if url == REAL_AWS and allow_aws:
+            return cls(url=REAL_AWS, verify=True, embedded=False, identity=REAL_AWS)
         if url is None:
             info = status(root) or start(root)
             return cls(url=str(info["url"]), verify=str(info["ca_bundle"]), embedded=True,

@@ -285,7 +285,7 @@ def run_drift(
 
     env = load_environment(spec, env_name)
     root = default_root(env)
-    target = Target.for_project(root, endpoint_url)
+    target = Target.for_project(root, endpoint_url, allow_aws=True)
     return drift_for_environment(
         env, model, target.clients(env.region), root=root, hours=hours, publish_metric=publish_metric
     )
