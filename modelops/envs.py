@@ -31,7 +31,7 @@ from modelops.loader import LoadedDocument, display_name, load_yaml, no_gc
 from modelops.validate import (
     ENTITY_KINDS,
     Locator,
-    csv_header,
+    csv_columns,
     schema,
     schema_problems,
     semantic_problems,
@@ -348,7 +348,7 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     if spec.get("columns") is not None:
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
-        columns = tuple((column, "string") for column in csv_header(Path(source)))
+        columns = tuple(csv_columns(Path(source)))
     else:
         columns = ()
     return r.Dataset(

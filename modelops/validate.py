@@ -581,6 +581,60 @@ def csv_header(file: Path) -> list[str]:
     return [column.strip() for column in row]
 
 
+#: rows read to type the columns of a CSV source (bounded: sources can be large)
+CSV_TYPE_SAMPLE_ROWS = 1000
+
+
+def csv_columns(file: Path) -> list[tuple[str, str]]:
+    """Header columns of a CSV file with Glue types inferred from a sample of rows.
+
+    A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
+    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``.
+    """
+    header = csv_header(file)
+    if not header:
+        return []
+    kinds: list[set[str]] = [set() for _ in header]
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for number, row in enumerate(reader):
+                if number >= CSV_TYPE_SAMPLE_ROWS:
+                    break
+                for index, value in enumerate(row[: len(header)]):
+                    if value.strip():
+                        kinds[index].add(_value_kind(value.strip()))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return [(column, "string") for column in header]
+    return [(column, _glue_type(found)) for column, found in zip(header, kinds)]
+
+
+def _value_kind(value: str) -> str:
+    if value.lower() in ("true", "false"):
+        return "boolean"
+    try:
+        int(value)
+        return "bigint"
+    except ValueError:
+        pass
+    try:
+        float(value)
+        return "double"
+    except ValueError:
+        return "string"
+
+
+def _glue_type(kinds: set[str]) -> str:
+    if kinds == {"bigint"}:
+        return "bigint"
+    if kinds and kinds <= {"bigint", "double"}:
+        return "double"
+    if kinds == {"boolean"}:
+        return "boolean"
+    return "string"
+
+
 def is_secret_path(path: Iterable[Any]) -> bool:
     """True for values that must never be printed (https subscription URLs)."""
     return any(part in _SECRET_KEYS for part in path if isinstance(part, str))

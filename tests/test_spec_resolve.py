@@ -70,8 +70,8 @@ def test_datasets_sources_digests_columns_and_retention(prod):
     source = VALID / "full" / "data" / "customers.csv"
     assert customers.source == str(source)
     assert customers.source_digest == "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()
-    # columns from the CSV header, typed string, when the spec declares none
-    assert customers.columns == (("customer_id", "string"), ("tenure_months", "string"), ("monthly_charges", "string"), ("churned", "string"))
+    # columns from the CSV header, typed from the rows, when the spec declares none
+    assert customers.columns == (("customer_id", "bigint"), ("tenure_months", "bigint"), ("monthly_charges", "double"), ("churned", "bigint"))
     assert customers.retention == r.Retention(noncurrent_days=60, archive_after_days=180)
     events = prod.datasets["events"]
     assert events.columns == (("ts", "timestamp"), ("amount", "double"))
