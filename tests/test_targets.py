@@ -50,3 +50,22 @@ def test_promote_rejects_both_targets_at_once() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --aws and --endpoint-url exclude each other; give one"
+
+
+def test_the_projects_emulator_named_by_url_is_trusted_whatever_aws_ca_bundle_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelops.local import server
+
+    # GIVEN a running embedded emulator and an AWS_CA_BUNDLE pointing at the system store
+    info = server.start(tmp_path)
+    try:
+        monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+        # WHEN a command is given the emulator's URL explicitly (as promote does)
+        target = Target.for_project(tmp_path, str(info["url"]))
+        # THEN it trusts the emulator's own certificate and a real TLS call succeeds
+        assert target.verify == str(info["ca_bundle"])
+        assert target.clients("eu-west-1").client("s3").list_buckets()["Buckets"] == []
+    finally:
+        server.stop(tmp_path)
+    assert server.status(tmp_path) is None

@@ -262,8 +262,14 @@ class Target:
         url = check_loopback(url)
         verify: str | bool = True
         if url.startswith("https://"):
+            running = status(root)
             cert = local_dir(root) / "tls" / "cert.pem"
-            verify = os.environ.get("AWS_CA_BUNDLE") or (str(cert) if cert.exists() else True)
+            if running and running.get("url") == url:
+                # the project's own emulator, named by URL: trust exactly its certificate
+                # (an AWS_CA_BUNDLE set to the system store would reject it)
+                verify = str(running["ca_bundle"])
+            else:
+                verify = os.environ.get("AWS_CA_BUNDLE") or (str(cert) if cert.exists() else True)
         return cls(url=url, verify=verify, embedded=False, identity=url)
 
     def clients(self, region: str) -> Clients:
