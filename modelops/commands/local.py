@@ -171,7 +171,10 @@ def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[s
 
 @app.command("destroy")
 def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[str] = UrlOpt,
-                    as_json: bool = JsonOpt) -> None:
+                    as_json: bool = JsonOpt,
+                    empty_buckets: bool = typer.Option(
+                        False, "--empty-buckets",
+                        help="Also delete objects ModelOps did not put in its buckets (data capture, uploads).")) -> None:
     """Remove everything ``modelops up`` made for one environment, dependants first.
 
     Protected resources (``protect: true`` in the overlay) are refused: nothing is destroyed.
@@ -189,7 +192,7 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     resolved = load_environment(spec, env)
     target = _target(spec, endpoint_url)
     with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
-        outcome = destroy(resolved, target, project_root(spec), on_event=progress.event)
+        outcome = destroy(resolved, target, project_root(spec), on_event=progress.event, empty_buckets=empty_buckets)
     if not outcome.actions and not as_json:
         print(f"{resolved.project}-{env}: nothing to destroy")
         return

@@ -190,8 +190,12 @@ def destroy(
     *,
     fail_at: FailHook | None = None,
     on_event: Callable[[str, Action], None] | None = None,
+    empty_buckets: bool = False,
 ) -> Outcome:
-    """Remove everything ``up`` recorded for ``env``, dependants first; protected ones are refused."""
+    """Remove everything ``up`` recorded for ``env``, dependants first; protected ones are refused.
+
+    A bucket holding objects ModelOps did not put there stops the run, unless ``empty_buckets``.
+    """
     started = time.monotonic()
     with StateStore.open(root, env.project, env.env) as state:
         note = _check_target(state, target)
@@ -203,8 +207,8 @@ def destroy(
                 f"{env.project}-{env.env} has protected resources: {', '.join(protected)}; nothing was destroyed. "
                 f"Remove `protect: true` from {overlay} and run `modelops up --env {env.env}` first"
             )
-        backend = MotoBackend(Context(target.clients(env.region), env.region), state, fail_at=fail_at,
-                              on_event=on_event)
+        backend = MotoBackend(Context(target.clients(env.region), env.region, empty_buckets=empty_buckets), state,
+                              fail_at=fail_at, on_event=on_event)
         pending = {f"pending:{i}": r for i, r in enumerate(state.pending_snapshot())}
         try:
             backend.delete_all({**resources, **pending})

@@ -32,6 +32,9 @@ class Context:
 
     clients: Clients
     region: str
+    #: ``destroy --empty-buckets``: delete objects ModelOps did not put in its buckets
+    #: (data capture, files users uploaded) instead of stopping at a non-empty bucket
+    empty_buckets: bool = False
     _account: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

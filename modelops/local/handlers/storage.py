@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelops.errors import ApplyError
 from modelops.local.handlers.base import (
     Context,
     Handler,
@@ -143,9 +144,18 @@ class Bucket(Handler):
 
     def delete(self, ctx: Context, id_: str, outputs: dict[str, Any]) -> None:
         s3 = ctx.client("s3")
-        if outputs.get("forceDestroy"):
+        if outputs.get("forceDestroy") or ctx.empty_buckets:
             _purge(s3, id_, prefix="")
-        s3.delete_bucket(Bucket=id_)
+        try:
+            s3.delete_bucket(Bucket=id_)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
+                raise
+            # as in AWS, data nobody declared is never deleted silently: say how to opt in
+            raise ApplyError(
+                f"bucket {id_} still holds objects ModelOps did not put there (data capture, uploads); "
+                "nothing in it was deleted. Copy what you need, then run destroy again with --empty-buckets"
+            ) from exc
 
     def exists(self, ctx: Context, id_: str, outputs: dict[str, Any]) -> bool:
         ctx.client("s3").head_bucket(Bucket=id_)
