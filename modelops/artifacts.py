@@ -28,8 +28,10 @@ import hashlib
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -352,7 +354,14 @@ def resolve_artifact(
             raise UsageError(
                 f"models.{model.name}.artifact: {source} does not exist; build the package or fix the path"
             )
-        digest, path = put(source.read_bytes(), root)
+        try:
+            digest, path = put(source.read_bytes(), root)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            # not a gzipped tar (or unreadable): a mistake in the spec's file, not a crash
+            raise UsageError(
+                f"models.{model.name}.artifact: {source} is not a model package (a gzipped tar with card.json) "
+                f"({type(exc).__name__}: {exc}); point it at a model.tar.gz made by `modelops build`"
+            ) from exc
         framework = framework_of(digest, root) or model.framework_version
         if framework is None:
             raise UsageError(

@@ -627,6 +627,8 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
             try:
                 artifact = resolve_artifact(env, model, build=False, root=store_root)
             except ModelOpsError:
+                if model.artifact_source and not model.version and model.train is None:
+                    raise  # the spec names a package file that is unusable: the spec's error, not a missing build
                 artifact = None
         if artifact is None:
             digest = placeholder_digest(env, name)

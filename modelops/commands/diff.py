@@ -14,8 +14,6 @@ from typing import Optional
 import typer
 
 from modelops.cli import app
-from modelops.diff import diff as diff_specs
-from modelops.diff import parse_fail_on
 from modelops.errors import GateFailed, UsageError
 
 __all__ = ["diff"]
@@ -43,6 +41,9 @@ def diff(
     fmt = "json" if as_json else fmt
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    from modelops.diff import diff as diff_specs  # pulls in the render: only when diffing
+    from modelops.diff import parse_fail_on
+
     kinds = parse_fail_on(fail_on)
     report = diff_specs(spec, base, envs=list(env) if env else None)
     if fmt == "json":

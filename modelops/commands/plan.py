@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from modelops.artifacts import attach_artifacts
 from modelops.cli import app
 from modelops.envs import list_environments, load_environment
 from modelops.errors import UsageError
-from modelops.render import Graph, masked_inputs, render
+
+if TYPE_CHECKING:  # the render pulls in Pulumi: imported by the commands that render, not at start-up
+    from modelops.render import Graph
 
 __all__ = ["plan", "plan_graph", "summarize"]
 
@@ -80,6 +81,8 @@ def _fmt(value: Any) -> Any:
 
 def describe(reg) -> str:
     """One line of key properties of a resource (secrets masked)."""
+    from modelops.render import masked_inputs
+
     inputs = masked_inputs(reg)
     if reg.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
         return f"name={inputs.get('name')} {_variants(inputs)}"
@@ -98,6 +101,9 @@ def describe(reg) -> str:
 
 def plan_graph(spec: Path, env_name: str, *, build: bool = True) -> Graph:
     """Load, attach artifacts (building them when needed), render, estimate cost."""
+    from modelops.artifacts import attach_artifacts
+    from modelops.render import render
+
     env = attach_artifacts(load_environment(spec, env_name), build=build)
     graph = render(env)
     try:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from modelops.cli import app
 from modelops.errors import UsageError
-from modelops.promote import PromotionRefused, PromotionReport, PromotionResult, promote as run_promotion
+
+if TYPE_CHECKING:  # the promotion module is imported by the command, not at start-up
+    from modelops.promote import PromotionReport, PromotionResult
 
 
 def _marks() -> tuple[str, str]:
@@ -62,6 +64,9 @@ def promote(
     """
     if use_aws and endpoint_url:
         raise UsageError("--aws and --endpoint-url exclude each other; give one")
+    from modelops.promote import PromotionRefused
+    from modelops.promote import promote as run_promotion
+
     try:
         result: PromotionResult = run_promotion(
             spec, model, source, target, endpoint_url="aws" if use_aws else endpoint_url, check=check

@@ -41,18 +41,26 @@ def validate(
     env: Optional[str] = typer.Option(None, "--env", "-e", help="Validate one environment (default: all)."),
     all_envs: bool = typer.Option(False, "--all-envs", help="Validate every environment (the default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    policies: bool = typer.Option(
+        True, "--policies/--no-policies",
+        help="Also render every environment and check the built-in policies (the default). "
+        "--no-policies checks the spec only (schema, references, semantics): fast, for pre-commit hooks.",
+    ),
 ) -> None:
     """Check the spec and its environment overlays: schema, references, policies.
 
     Exit 0 when valid, 2 with every problem (one line each, in file order) when not.
+    The policy check renders each environment through the per-entity render cache
+    (``.modelops/cache``): after a one-model change only that model is rendered again.
 
-    Example: ``modelops validate modelops.yaml --env prod``
+    Example: ``modelops validate modelops.yaml --env prod`` or, in a pre-commit hook on a
+    large spec, ``modelops validate --no-policies``
     """
     if env is not None and all_envs:
         raise UsageError("--env and --all-envs are exclusive; pass one of them")
     envs = [env] if env is not None else None
     problems, resolved = check(spec, envs)
-    if not problems:  # mandatory findings of the built-in policies (modelops.policy), one line each
+    if not problems and policies:  # mandatory findings of the built-in policies (modelops.policy), one line each
         from modelops.policy import check_policies
 
         problems = check_policies(resolved)
