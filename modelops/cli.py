@@ -39,7 +39,7 @@ local_app = typer.Typer(help="The embedded local AWS emulator.", no_args_is_help
 app.add_typer(local_app, name="local")
 
 #: command modules, imported for their registrations (each owned by one area)
-COMMAND_MODULES = ("spec", "plan", "local", "ml", "diff", "promote")
+COMMAND_MODULES = ("spec", "plan", "local", "ml", "diff", "promote", "security")
 
 
 def _load_commands() -> None:
