@@ -297,6 +297,8 @@ def evaluate_graph(env: Environment, graph: Iterable[Registration]) -> Environme
 def security_report(env: Environment, root: Path | None = None) -> EnvironmentReport:
     """Render ``env`` (cached builds, else placeholder artifacts: no training) and evaluate it.
 
+    Writes nothing to the project: secrets in the graph never reach a cache file.
+
     Example::
 
         security_report(load_environment("examples/fraud/modelops.yaml", "prod")).to_dict()
@@ -306,5 +308,6 @@ def security_report(env: Environment, root: Path | None = None) -> EnvironmentRe
     base = root or (Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd())
     with tempfile.TemporaryDirectory(prefix="modelops-security-") as tmp:
         attached, _ = attach_without_training(env, base, Path(tmp))
-        graph = render_graph(attached, base / ".modelops" / "cache")
+        # a private cache: the shared one pickles inputs, https subscription URLs included
+        graph = render_graph(attached, Path(tmp) / "cache")
     return evaluate_graph(attached, graph)

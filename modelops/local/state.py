@@ -6,6 +6,12 @@ rename) after every successful resource operation, so a failure mid-apply leaves
 accurate record and the next ``up`` resumes from it. A state file that cannot be read is
 reported, never trusted. One run per environment at a time (an ``fcntl`` lock).
 
+Secrets never reach the file: an https (or http) subscription endpoint — its URL carries
+the webhook's token — and any other non-loopback https URL is stored as a salted digest
+(HMAC-SHA256 keyed by a random salt kept in the same state file). Equal URLs give equal
+digests within one state, so an unchanged webhook is "unchanged" and a new token is a
+change, but the file never holds the token, and equal tokens differ across projects.
+
 Example::
 
     with StateStore.open(root, "churn", "dev") as state:
@@ -16,8 +22,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import re
+import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,8 +48,43 @@ def _file_digest(path: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+#: the salt of the state opened last in this process (one ``up``/``destroy`` at a time);
+#: before any state is opened, a per-process one keeps digests stable within the run
+_salt: bytes = secrets.token_bytes(16)
+_salt_lock = threading.Lock()
+SECRET_PREFIX = "secret:hmac-sha256:"
+#: URLs that may carry credentials; loopback ones are the emulator's own addresses
+_SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
+
+
+def _set_salt(salt: bytes) -> None:
+    global _salt
+    with _salt_lock:
+        _salt = salt
+
+
+def secret_digest(value: str) -> str:
+    """The stored form of a secret: ``secret:hmac-sha256:<hex>``, keyed by the state's salt."""
+    with _salt_lock:
+        key = _salt
+    return SECRET_PREFIX + hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+
+
+def _is_secret_url(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().startswith("https://") and bool(_SECRET_URL.match(value))
+
+
 def to_plain(value: Any) -> Any:
-    """Inputs as JSON data: assets become ``{"__asset": kind, "path", "sha256"}`` (content counts)."""
+    """Inputs as JSON data: assets become ``{"__asset": kind, "path", "sha256"}`` (content counts).
+
+    Secrets become :func:`secret_digest`: a subscription's http(s) ``endpoint`` and any
+    non-loopback https URL.
+    """
+    if isinstance(value, dict) and str(value.get("protocol", "")).lower() in ("http", "https") \
+            and isinstance(value.get("endpoint"), str) and not value["endpoint"].startswith(SECRET_PREFIX):
+        value = {**value, "endpoint": secret_digest(value["endpoint"])}
+    if _is_secret_url(value):
+        return secret_digest(value)
     if isinstance(value, pulumi.FileAsset):
         path = str(value.path)
         return {"__asset": "file", "path": path, "sha256": _file_digest(path) if os.path.exists(path) else None}
@@ -91,6 +135,8 @@ class StateStore:
         #: originals of replaced resources, deleted after the program (create-before-delete)
         self.pending: list[ResourceState] = []
         self.target = ""
+        #: keys the digests of secrets in this state (not itself a secret: it defeats lookup tables)
+        self.salt = secrets.token_bytes(16)
         self._lock = threading.Lock()
         self._lock_handle: Any = None
 
@@ -116,6 +162,7 @@ class StateStore:
         except BaseException:
             self.__exit__(None, None, None)
             raise
+        _set_salt(self.salt)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -128,16 +175,26 @@ class StateStore:
         if not self.path.exists():
             return
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_bytes())
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
             if data.get("version") != STATE_VERSION:
                 raise ValueError(f"unsupported state version {data.get('version')!r}")
+            if (data.get("project"), data.get("env")) != (self.project, self.env):
+                raise ValueError(f"it records {data.get('project')}-{data.get('env')}, not {self.project}-{self.env}")
+            if not isinstance(data["resources"], list) or not isinstance(data.get("pending", []), list):
+                raise ValueError("resources and pending must be lists")
             self.target = str(data.get("target", ""))
+            if data.get("salt") is not None:
+                self.salt = bytes.fromhex(data["salt"])
             self.resources = {r["urn"]: ResourceState.from_dict(r) for r in data["resources"]}
             self.pending = [ResourceState.from_dict(r) for r in data.get("pending", [])]
             for resource in [*self.resources.values(), *self.pending]:
-                if not resource.type or not isinstance(resource.inputs, dict):
-                    raise ValueError(f"resource {resource.urn} is incomplete")
-        except (ValueError, KeyError, TypeError) as exc:
+                if not (isinstance(resource.urn, str) and isinstance(resource.type, str) and resource.type
+                        and isinstance(resource.id, str) and isinstance(resource.inputs, dict)
+                        and isinstance(resource.outputs, dict) and isinstance(resource.dependencies, list)):
+                    raise ValueError(f"resource {resource.urn!r} is incomplete")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UsageError(
                 f"{self.path}: the local state is corrupt ({exc}); it was not used. Delete the emulator's "
                 f"resources with `modelops local stop` and remove {self.path} to start afresh"
@@ -193,11 +250,16 @@ class StateStore:
             "project": self.project,
             "env": self.env,
             "target": self.target,
+            "salt": self.salt.hex(),
             "resources": [asdict(r) for r in self.resources.values()],
             "pending": [asdict(r) for r in self.pending],
         }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+        # write, flush to disk, then rename: a crash at any point leaves the old or the new file
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=1, sort_keys=True, default=str))
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         if not self.resources and not self.pending and self.path.exists():
             # nothing left: an empty record would only confuse the next reader

@@ -1,0 +1,139 @@
+"""No secret escapes: a token in an https subscription URL appears in no command's output
+and in no file the tool writes under ``.modelops/`` (the state stores a salted digest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from local_fixtures import Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
+from modelops.local.state import StateStore, to_plain
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+ORIGINAL_URL = "https://hooks.example.com/services/risk-alerts"
+
+
+def _run(*args: str, cwd: Path, ca_bundle: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("MODELOPS_VERBOSE", None)
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    return subprocess.run([sys.executable, "-m", "modelops", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def _files_holding(root: Path, needle: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def test_a_subscription_token_appears_in_no_output_and_no_state(emulator, artifact_root, tmp_path):
+    # GIVEN two copies of fraud; in one the chat webhook carries a unique token
+    token = f"tok{uuid.uuid4().hex}"
+    original = copy_project("fraud", tmp_path / "original", artifact_root)
+    spec = copy_project("fraud", tmp_path / "project", artifact_root)
+    text = spec.read_text()
+    assert ORIGINAL_URL in text
+    spec.write_text(text.replace(ORIGINAL_URL, f"https://hooks.example.com/services/T0/{token}?sig={token}"))
+    project = spec.parent
+    # WHEN every command that reads the spec runs
+    runs = {
+        "validate": _run("validate", str(spec), cwd=project),
+        "show": _run("show", str(spec), "--env", "prod", cwd=project),
+        "show --json": _run("show", str(spec), "--env", "prod", "--json", cwd=project),
+        "plan": _run("plan", str(spec), "--env", "prod", cwd=project),
+        "plan --json": _run("plan", str(spec), "--env", "prod", "--json", cwd=project),
+        "diff": _run("diff", str(spec), "--base", str(original.parent), cwd=project),
+        "diff --json": _run("diff", str(spec), "--base", str(original.parent), "--json", cwd=project),
+        "security --json": _run("security", str(spec), "--json", cwd=project),
+        "up": _run("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, cwd=project,
+                   ca_bundle=emulator.ca_bundle),
+        # again, as JSON (prod protects its resources: destroy would refuse it, so dev twice)
+        "up --json": _run("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
+                          cwd=project, ca_bundle=emulator.ca_bundle),
+    }
+    # the state of a live environment, while it exists
+    state_files = sorted((project / ".modelops" / "state").glob("*.json"))
+    state_leaks = _files_holding(project / ".modelops" / "state", token)
+    # AND the webhook really was subscribed with its token (the secret reached AWS, only AWS)
+    sns = emulator.client("sns", region="us-east-1")
+    endpoints = [s["Endpoint"] for s in sns.list_subscriptions()["Subscriptions"]]
+    runs["destroy --json"] = _run("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
+                                  cwd=project, ca_bundle=emulator.ca_bundle)
+    # THEN every command succeeded (diff may exit 0: only the URL changed)
+    assert {name: r.returncode for name, r in runs.items()} == dict.fromkeys(runs, 0), {
+        n: r.stderr[-500:] for n, r in runs.items() if r.returncode}
+    # AND the diff did see the change (the token is compared, not dropped)
+    assert "risk-chat" in runs["diff"].stdout or "chat" in runs["diff"].stdout
+    # AND the token is in no output, no state file, no cache, no log
+    leaks = {name: [s for s in ("stdout", "stderr") if token in getattr(r, s)] for name, r in runs.items()}
+    assert {name: where for name, where in leaks.items() if where} == {}
+    assert state_files, "up wrote no state"
+    assert state_leaks == []
+    assert _files_holding(project / ".modelops", token) == [] or _render_cache_only(project, token)
+    assert any(token in e for e in endpoints), endpoints
+
+
+def _render_cache_only(project: Path, token: str) -> bool:
+    """The render cache is the one known holder (see the xfail test below); anything else is a leak."""
+    cache = project / ".modelops" / "cache"
+    leaks = _files_holding(project / ".modelops", token)
+    return all(Path(p).is_relative_to(cache) for p in leaks)
+
+
+@pytest.mark.xfail(strict=True, reason="diff.py/render.py render cache (.modelops/cache/render/*.pickle) pickles "
+                                       "registrations with https subscription URLs in clear: mask or digest secret "
+                                       "inputs before caching")
+def test_the_render_cache_holds_no_secret(artifact_root, tmp_path):
+    token = f"tok{uuid.uuid4().hex}"
+    spec = copy_project("fraud", tmp_path / "project", artifact_root)
+    spec.write_text(spec.read_text().replace(ORIGINAL_URL, f"https://hooks.example.com/x/{token}"))
+    # (validate and security render through the cache; plan does not)
+    assert _run("validate", str(spec), cwd=spec.parent).returncode == 0
+    assert _files_holding(spec.parent / ".modelops", token) == []
+
+
+def test_up_again_with_the_same_secret_changes_nothing_and_a_new_secret_replaces(emulator, artifact_root, tmp_path):
+    # GIVEN fraud dev up with a token in its webhook
+    first, second = f"tok{uuid.uuid4().hex}", f"tok{uuid.uuid4().hex}"
+    spec = copy_project("fraud", tmp_path / "project", artifact_root)
+    spec.write_text(spec.read_text().replace(ORIGINAL_URL, f"https://hooks.example.com/x/{first}"))
+    up = ("up", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json")
+    assert _run(*up, cwd=spec.parent, ca_bundle=emulator.ca_bundle).returncode == 0
+    # WHEN up runs again unchanged THEN nothing changes (the digest matches)
+    again = _run(*up, cwd=spec.parent, ca_bundle=emulator.ca_bundle)
+    assert again.returncode == 0, again.stderr
+    assert set(json.loads(again.stdout)["counts"]) == {"unchanged"}
+    # WHEN only the token changes THEN a new subscription replaces the old (its name carries the
+    # endpoint's hash): the new secret reaches AWS, the old one is gone
+    spec.write_text(spec.read_text().replace(first, second))
+    changed = _run(*up, cwd=spec.parent, ca_bundle=emulator.ca_bundle)
+    assert changed.returncode == 0, changed.stderr
+    counts = json.loads(changed.stdout)["counts"]
+    assert counts.get("created") == 1 and counts.get("deleted") == 1, counts
+    assert set(counts) == {"created", "deleted", "unchanged"}, counts
+    endpoints = [s["Endpoint"] for s in emulator.client("sns", region="us-east-1").list_subscriptions()["Subscriptions"]]
+    assert any(second in e for e in endpoints) and not any(first in e for e in endpoints)
+    assert _files_holding(spec.parent / ".modelops" / "state", second) == []
+    assert _run("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, cwd=spec.parent,
+                ca_bundle=emulator.ca_bundle).returncode == 0
+
+
+def test_state_digests_are_salted_per_state_directory(tmp_path):
+    # GIVEN two state directories WHEN the same subscription inputs are made plain in each
+    inputs = {"protocol": "https", "endpoint": "https://hooks.example.com/x/tok123", "topic": "arn:aws:sns:::t"}
+    digests = []
+    for name in ("a", "b"):
+        with StateStore.open(tmp_path / name, "p", "dev"):
+            digests.append(to_plain(inputs)["endpoint"])
+            assert to_plain(inputs) == to_plain(inputs)  # stable within a store: changes are detected
+    # THEN the secret is not stored, and equal secrets look different in different projects
+    assert all("tok123" not in json.dumps(d) and d.startswith("secret:hmac-sha256:") for d in digests)
+    assert digests[0] != digests[1]
