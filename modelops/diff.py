@@ -647,8 +647,17 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
 # ---------------------------------------------------------------- rendering (cached)
 
 
+#: environment variable: ``off`` renders every environment in full, bypassing the render
+#: cache (the benchmarks' reference for the incremental path, and a way to rule the cache out)
+RENDER_CACHE_ENV = "MODELOPS_RENDER_CACHE"
+
+
 def render_graph(env: Environment, cache_dir: Path | None = None) -> list[Registration]:
     """The rendered graph of a resolved environment, through the render cache."""
+    if os.environ.get(RENDER_CACHE_ENV) == "off":
+        from modelops.render import render
+
+        return render(env).registrations
     return RENDER_CACHE.render(env, cache_dir).registrations
 
 
@@ -687,6 +696,15 @@ def code_fingerprint() -> str:
         except Exception:  # noqa: BLE001 - a missing distribution only weakens the key
             h.update(dist.encode())
     return h.hexdigest()
+
+
+def _keyed(model: Any) -> Any:
+    """A model as its render depends on it. Components read the attached artifact (path and
+    digest), never ``artifact_source``: that path differs between the two sides of a diff
+    (the base lives in a temporary checkout) and would make every base render a miss."""
+    if getattr(model, "artifact_source", None) is None:
+        return model
+    return dataclasses.replace(model, artifact_source=None)
 
 
 class RenderCache:
@@ -744,9 +762,9 @@ class RenderCache:
             watchers = sorted((m.name, m.metric) for m in env.monitors.values() if m.dataset == name)
             keys[("dataset", name)] = _hash(fp, "dataset", settings, ds, readers, watchers)
         for name, model in env.models.items():
-            keys[("model", name)] = _hash(fp, "model", settings, model, env.datasets.get(model.dataset))
+            keys[("model", name)] = _hash(fp, "model", settings, _keyed(model), env.datasets.get(model.dataset))
         for name, mon in env.monitors.items():
-            target_model = env.models.get(mon.model) if mon.model else None
+            target_model = _keyed(env.models[mon.model]) if mon.model in env.models else None
             target_ds = env.datasets.get(target_model.dataset if target_model else (mon.dataset or ""))
             keys[("monitor", name)] = _hash(fp, "monitor", settings, mon, target_model, target_ds)
         return keys

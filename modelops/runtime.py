@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
 
 COMPONENT_PREFIXES = ("modelops:",)
 #: generation-0 threshold of the garbage collector while a program runs (default 700)
@@ -135,6 +136,10 @@ def run(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
+        # set_mocks creates this run's root Stack only when none is set, and the root lives in
+        # a context variable of this thread: without a reset, every run after the first in a
+        # process parents its top-level components to the first run's stack.
+        pulumi_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         try:
             pulumi.runtime.test(program)()

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from modelops.cli import app
 from modelops.envs import list_environments, load_environment
 from modelops.errors import GateFailed, UsageError
-from modelops.security import EnvironmentReport, security_report
+
+if TYPE_CHECKING:  # modelops.security renders (Pulumi): imported by the command, not at start-up
+    from modelops.security import EnvironmentReport
 
 __all__ = ["security"]
 
@@ -65,6 +67,8 @@ def security(
     if not spec.exists():
         raise UsageError(f"{spec}: no such file; pass the spec file, e.g. modelops.yaml")
     envs = [env] if env else list_environments(spec)
+    from modelops.security import security_report
+
     reports = [security_report(load_environment(spec, name)) for name in envs]
     if as_json:
         typer.echo(json.dumps({"passed": all(not r.failed_mandatory() for r in reports),

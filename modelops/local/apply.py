@@ -14,9 +14,13 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gc
+import json
 import logging
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -40,6 +44,72 @@ PLAIN_MOTO_HINT = (
     "evaluate policy conditions. Use the embedded emulator (omit --endpoint-url) or run "
     "`python -m modelops.local.emulator --port PORT` and pass its https:// URL"
 )
+
+
+#: environment variable: a file that ``up`` appends every AWS call it makes to (JSON lines:
+#: service, operation, parameters, response, start and end time). The benchmarks replay
+#: these calls with plain boto3 to measure what ``up`` adds to the AWS calls themselves.
+RECORD_CALLS_ENV = "MODELOPS_RECORD_AWS_CALLS"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"__bytes__": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class _RecordingClient:
+    def __init__(self, service: str, client: Any, sink: "RecordingClients") -> None:
+        self._service, self._client, self._sink = service, client, sink
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr) or name in ("get_paginator", "get_waiter", "can_paginate"):
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            started = time.monotonic()
+            error = None
+            try:
+                response = attr(**kwargs)
+            except ClientError as exc:
+                error, response = str(exc), {}
+                raise
+            finally:
+                self._sink.write(self._service, name, kwargs, response if error is None else {}, started,
+                                 time.monotonic(), error)
+            return response
+
+        return call
+
+
+class RecordingClients:
+    """The target's boto3 clients, recording every call (see :data:`RECORD_CALLS_ENV`)."""
+
+    def __init__(self, clients: Any, path: Path) -> None:
+        self._clients, self._path, self._lock = clients, path, threading.Lock()
+        self._wrapped: dict[str, _RecordingClient] = {}
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._wrapped:
+                self._wrapped[service] = _RecordingClient(service, self._clients.client(service), self)
+            return self._wrapped[service]
+
+    def write(self, service: str, operation: str, params: dict[str, Any], response: Any, started: float,
+              ended: float, error: str | None) -> None:
+        if isinstance(response, dict):
+            response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        line = json.dumps({"service": service, "operation": operation, "params": _jsonable(params),
+                           "response": _jsonable(response), "start": started, "end": ended, "error": error})
+        with self._lock, open(self._path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 @dataclass
@@ -154,8 +224,10 @@ def up(
     with StateStore.open(root, env.project, env.env) as state:
         note = _check_target(state, target)
         state.set_target(target.identity or target.url)
-        backend = MotoBackend(Context(target.clients(env.region), env.region), state, fail_at=fail_at,
-                              on_event=on_event)
+        clients = target.clients(env.region)
+        if os.environ.get(RECORD_CALLS_ENV):
+            clients = RecordingClients(clients, Path(os.environ[RECORD_CALLS_ENV]))
+        backend = MotoBackend(Context(clients, env.region), state, fail_at=fail_at, on_event=on_event)
         try:
             with _quiet_abandoned_tasks():
                 registrations = run(program_for(env), backend, project=env.project, stack=env.env)
@@ -164,11 +236,16 @@ def up(
         if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
             raise ApplyError(_failure_message(backend, state, target, None))
         labels = _entity_labels(env, registrations)
+        relabelled = None
         for urn, label in labels.items():
             resource = state.get(urn)
             if resource is not None and resource.entity != label:
                 resource.entity = label
-                state.put(resource)
+                relabelled = resource
+        if relabelled is not None:
+            # get() hands out the stored records: one put saves every label. A put per record
+            # rewrote the whole state file once per resource (quadratic in the environment's size).
+            state.put(relabelled)
         try:
             backend.finish({r.urn for r in registrations if r.custom})
         except ApplyError:

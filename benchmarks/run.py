@@ -1,0 +1,431 @@
+"""The ModelOps benchmark: whole-process timings of the real CLI against the floor of each step.
+
+Every figure is a subprocess run of ``modelops`` (or of a floor program with the same
+interpreter), measured side by side in the same run; the table shows medians of
+``--repeat`` runs and the ratio ours/floor, because machines are noisy and ratios travel.
+
+Steps (see benchmarks/README.md for what each floor is):
+
+* validate, spec checks only (``--no-policies``)  vs  PyYAML's CSafeLoader on the same files
+* validate with policies, cold and warm render cache (reported, no floor)
+* plan --json of one environment  vs  a bare Pulumi program of the same resources
+* diff, one model changed, 3 environments: per-entity cache warm  vs  full re-render
+* up of the dev environment to the embedded TLS emulator  vs  the same AWS calls by boto3
+* peak memory (ru_maxrss) of the largest plan
+
+Example::
+
+    python -m benchmarks.run                       # the default: sizes 10,100,1000
+    python -m benchmarks.run --sizes 10,100 --repeat 1 --up-size 10 --out /tmp/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.generate import model_name, write_project
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+MODELOPS = [PY, "-m", "modelops"]
+#: a step whose single run takes longer than this is run once, whatever --repeat says
+LONG_RUN = 60.0
+ENVS = ("dev", "staging", "prod")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1",
+               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.pop("MODELOPS_RENDER_CACHE", None)
+    env.pop("MODELOPS_RECORD_AWS_CALLS", None)
+    return env
+
+
+@dataclass
+class Run:
+    seconds: float
+    maxrss_kb: int
+    stdout: str
+
+
+def timed(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None, stdout_file: Path | None = None) -> Run:
+    """Run ``cmd``; wall seconds and the child's own peak RSS (os.wait4, not the max over children)."""
+    env = _env()
+    env.update(extra_env or {})
+    with tempfile.TemporaryFile("w+") as err, (open(stdout_file, "w+") if stdout_file else tempfile.TemporaryFile("w+")) as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        out.seek(0)
+        stdout = "" if stdout_file else out.read()
+        if code != 0:
+            raise RuntimeError(f"{shlex.join(cmd)} (in {cwd}) exited {code}: {err.read()[-2000:]}")
+    return Run(seconds, usage.ru_maxrss, stdout)
+
+
+def repeated(label: str, cmd_fn, repeat: int, prepare=None) -> list[Run]:
+    runs: list[Run] = []
+    for i in range(repeat):
+        if prepare is not None:
+            prepare()
+        runs.append(cmd_fn())
+        print(f"    {label}: {runs[-1].seconds:.2f} s", flush=True)
+        if runs[-1].seconds > LONG_RUN and i == 0:
+            break
+    return runs
+
+
+def median(runs: list[Run]) -> float:
+    return statistics.median(r.seconds for r in runs)
+
+
+@dataclass
+class Row:
+    step: str
+    size: str
+    ours: float
+    floor: float | None
+    target: str
+    runs: int
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.floor else self.ours / self.floor
+
+    def met(self) -> str:
+        r = self.ratio
+        if r is None or not self.target:
+            return ""
+        kind, value = self.target.split(" ")
+        if kind == "<=":
+            return "yes" if r <= float(value) else "NO"
+        if kind == "faster>=":  # floor/ours, the speed-up
+            return "yes" if 1 / r >= float(value) else "NO"
+        return ""
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    scaling: dict[str, dict[int, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    memory: str = ""
+
+
+# ------------------------------------------------------------------------------------ setup
+
+
+def prebuilt_artifact(work: Path) -> Path:
+    """One model package, built once by ``modelops build`` on the root example (cached there)."""
+    spec = REPO / "modelops.yaml"
+    code = (
+        "import sys; from pathlib import Path; from modelops.envs import load_environment;"
+        "from modelops.artifacts import resolve_artifact;"
+        f"env = load_environment({str(spec)!r}, 'dev'); m = next(iter(env.models.values()));"
+        "print(resolve_artifact(env, m, build=True).path)"
+    )
+    run = timed([PY, "-c", code], REPO)
+    path = Path(run.stdout.strip().splitlines()[-1])
+    target = work / "model.tar.gz"
+    shutil.copyfile(path, target)
+    return target
+
+
+def project(work: Path, n: int, artifact: Path, tag: str = "") -> Path:
+    root = work / f"bench-{n}{tag}"
+    if root.exists():
+        shutil.rmtree(root)
+    write_project(n, root, artifact)
+    return root
+
+
+# ------------------------------------------------------------------------------------ steps
+
+
+def bench_validate(results: Results, roots: dict[int, Path], repeat: int) -> None:
+    print("validate --no-policies vs CSafeLoader", flush=True)
+    scaling = results.scaling.setdefault("validate --no-policies", {})
+    for n, root in roots.items():
+        files = ["modelops.yaml"] + [f"stacks/{e}.yaml" for e in ENVS]
+        ours = repeated(f"{n} ours", lambda: timed([*MODELOPS, "validate", "--no-policies"], root), repeat)
+        floor = repeated(f"{n} floor", lambda: timed([PY, "-m", "benchmarks.floor", "yaml", *files], root), repeat)
+        scaling[n] = median(ours)
+        if n == max(roots):
+            results.rows.append(Row("validate --no-policies (3 envs)", f"{n} models", median(ours), median(floor),
+                                    "<= 2", len(ours), "floor: PyYAML CSafeLoader parse of the same 4 files"))
+
+
+def bench_validate_policies(results: Results, roots: dict[int, Path], repeat: int, sizes: list[int]) -> None:
+    print("validate with policies, cold and warm render cache", flush=True)
+    cold_s = results.scaling.setdefault("validate (policies, cold)", {})
+    warm_s = results.scaling.setdefault("validate (policies, warm)", {})
+    for n in sizes:
+        root = roots[n]
+
+        def clear(root: Path = root) -> None:
+            shutil.rmtree(root / ".modelops" / "cache", ignore_errors=True)
+
+        cold = repeated(f"{n} cold", lambda: timed([*MODELOPS, "validate"], root), max(1, repeat // 2), prepare=clear)
+        warm = repeated(f"{n} warm", lambda: timed([*MODELOPS, "validate"], root), repeat)
+        # one model changed: only it is rendered again (per environment)
+        spec = root / "modelops.yaml"
+        original = spec.read_text()
+        spec.write_text(original.replace("description: Scoring model 1\n", "description: Scoring model 1 (v2)\n", 1))
+        try:
+            changed = repeated(f"{n} one model changed", lambda: timed([*MODELOPS, "validate"], root), 1)
+        finally:
+            spec.write_text(original)
+        cold_s[n], warm_s[n] = median(cold), median(warm)
+        if n == max(sizes):
+            results.rows.append(Row("validate with policies, cold cache (3 envs)", f"{n} models", median(cold), None, "",
+                                    len(cold), "renders every environment"))
+            results.rows.append(Row("validate with policies, warm cache", f"{n} models", median(warm), None, "",
+                                    len(warm), "every render group from .modelops/cache"))
+            results.rows.append(Row("validate with policies, one model changed", f"{n} models", median(changed),
+                                    None, "", 1, "re-renders that model only"))
+
+
+def bench_plan(results: Results, roots: dict[int, Path], repeat: int, work: Path) -> None:
+    print("plan --json vs bare Pulumi program of the same resources", flush=True)
+    scaling = results.scaling.setdefault("plan --json (dev)", {})
+    floor_scaling = results.scaling.setdefault("floor: bare program (dev)", {})
+    for n, root in roots.items():
+        plan_file = work / f"plan-{n}.json"
+        ours = repeated(f"{n} ours", lambda: timed([*MODELOPS, "plan", "--env", "dev", "--json"], root,
+                                                  stdout_file=plan_file), repeat)
+        floor = repeated(f"{n} floor", lambda: timed([PY, "-m", "benchmarks.floor", "render", str(plan_file)], root),
+                         len(ours))
+        plan = json.loads(plan_file.read_text())
+        resources = len(plan["resources"])
+        custom = sum(1 for r in plan["resources"] if r["custom"])
+        scaling[n], floor_scaling[n] = median(ours), median(floor)
+        if n == max(roots):
+            results.rows.append(Row("plan --json, one environment", f"{n} models ({custom} resources, {resources} registrations)",
+                                    median(ours), median(floor), "<= 1.15", len(ours),
+                                    "floor: same pulumi_aws classes, names, parents; required inputs only"))
+            peak = max(r.maxrss_kb for r in ours)
+            results.memory = f"{peak / 1024:.0f} MiB ru_maxrss of `modelops plan --json` rendering {custom} resources ({resources} registrations)"
+            results.rows.append(Row("peak memory of that plan (MiB)", f"{custom} resources", peak / 1024, None,
+                                    "< 1024 MiB", 1, "yes" if peak < 1024 * 1024 else "NO"))
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+                        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"})
+
+
+def bench_diff(results: Results, root: Path, n: int, repeat: int) -> None:
+    print(f"diff, one model changed, 3 envs ({n} models)", flush=True)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "base")
+    spec = root / "modelops.yaml"
+    changed = model_name(1)
+    text = spec.read_text()
+    spec.write_text(text.replace("description: Scoring model 1\n", "description: Scoring model 1 (v2)\n", 1))
+    assert spec.read_text() != text, changed
+    cache = root / ".modelops" / "cache"
+    snapshot = root.parent / f"{root.name}-cache-warm"
+    cmd = [*MODELOPS, "diff", "--base", "HEAD", "--format", "json"]
+
+    def warm_base() -> None:
+        # the cache as a previous review (of the base) left it: every group of the base rendered
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(snapshot, cache)
+
+    # render the base once, keep that cache
+    shutil.rmtree(cache, ignore_errors=True)
+    spec.write_text(text)
+    timed([*MODELOPS, "validate"], root)
+    shutil.copytree(cache, snapshot)
+    spec.write_text(text.replace("description: Scoring model 1\n", "description: Scoring model 1 (v2)\n", 1))
+    incremental = repeated("incremental", lambda: timed(cmd, root), repeat, prepare=warm_base)
+    full = repeated("full re-render", lambda: timed(cmd, root, {"MODELOPS_RENDER_CACHE": "off"}), max(1, repeat // 2))
+    results.rows.append(Row("diff, one model changed, 3 envs", f"{n} models", median(incremental), median(full),
+                            "faster>= 25", len(incremental),
+                            "floor column: the same diff rendering both sides in full (MODELOPS_RENDER_CACHE=off)"))
+    results.scaling.setdefault("diff incremental", {})[n] = median(incremental)
+
+
+class Emulator:
+    """The embedded TLS emulator in its own process, started and stopped by the harness."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+
+    def __enter__(self) -> "Emulator":
+        ready = self.work / f"emulator-{time.monotonic_ns()}.json"
+        self.proc = subprocess.Popen([PY, "-m", "modelops.local.emulator", "--port", "0", "--tls-dir",
+                                      str(self.work / "tls"), "--ready-file", str(ready)],
+                                     cwd=self.work, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text().strip().endswith("}"):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.1)
+        info = json.loads(ready.read_text())
+        self.url, self.ca = info["url"], info["ca_bundle"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def bench_up(results: Results, root: Path, n: int, work: Path) -> None:
+    print(f"up of the {n}-model dev env vs the same AWS calls by boto3", flush=True)
+    calls = work / f"calls-{n}.jsonl"
+    calls.unlink(missing_ok=True)
+    shutil.rmtree(root / ".modelops" / "state", ignore_errors=True)
+    with Emulator(work) as emu:
+        ours = timed([*MODELOPS, "up", "--env", "dev", "--endpoint-url", emu.url], root,
+                     {"AWS_CA_BUNDLE": emu.ca, "MODELOPS_RECORD_AWS_CALLS": str(calls)})
+    print(f"    ours: {ours.seconds:.2f} s", flush=True)
+    with Emulator(work) as emu:
+        floor = timed([PY, "-m", "benchmarks.replay", str(calls), emu.url, "--ca-bundle", emu.ca], root)
+    replayed = json.loads(floor.stdout.strip().splitlines()[-1])
+    print(f"    floor: {floor.seconds:.2f} s ({replayed})", flush=True)
+    results.rows.append(Row(f"up, dev env to the TLS emulator", f"{n} models ({replayed['calls']} AWS calls)",
+                            ours.seconds, floor.seconds, "<= 1.3", 1,
+                            f"floor: the recorded calls replayed by boto3 on a fresh emulator, same concurrency; "
+                            f"{replayed['errors']} replay errors"))
+    results.scaling.setdefault("up (dev)", {})[n] = ours.seconds
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def machine() -> str:
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{platform.system()} {platform.machine()}, nproc {os.cpu_count()}, memory {mem}, "
+            f"load average at start {load}, Python {platform.python_version()}")
+
+
+def scaling_lines(results: Results) -> list[str]:
+    lines = ["| step | " + " | ".join(f"{n} models" for n in sorted({n for s in results.scaling.values() for n in s}))
+             + " | growth per 10x models |", ""]
+    sizes = sorted({n for s in results.scaling.values() for n in s})
+    lines[1] = "|---|" + "---|" * len(sizes) + "---|"
+    for step, by_size in results.scaling.items():
+        if not by_size:
+            continue
+        cells = [f"{by_size[n]:.2f} s" if n in by_size else "-" for n in sizes]
+        growth = []
+        known = sorted(by_size)
+        for a, b in zip(known, known[1:]):
+            growth.append(f"{a}->{b}: x{by_size[b] / by_size[a]:.1f} (models x{b / a:.0f})")
+        lines.append(f"| {step} | " + " | ".join(cells) + f" | {'; '.join(growth)} |")
+    return lines
+
+
+def table(results: Results) -> list[str]:
+    lines = ["| step | size | ours (median s) | floor (median s) | ratio ours/floor | target | met | runs | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results.rows:
+        floor = f"{r.floor:.2f}" if r.floor else "-"
+        ratio = f"{r.ratio:.2f}x" if r.ratio else "-"
+        if r.target.startswith("faster"):
+            ratio = f"{1 / r.ratio:.1f}x faster" if r.ratio else "-"
+            target = f">= {r.target.split(' ')[1]}x faster"
+        else:
+            target = r.target
+        met = r.met() or ("" if r.floor else r.note if r.note in ("yes", "NO") else "")
+        note = "" if r.note in ("yes", "NO") else r.note
+        lines.append(f"| {r.step} | {r.size} | {r.ours:.2f} | {floor} | {ratio} | {target} | {met} | {r.runs} | {note} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="model counts (comma-separated)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median); long ones run once")
+    parser.add_argument("--policy-sizes", default=None,
+                        help="sizes for validate with policies (default: sizes up to 100: a cold 1,000-model run "
+                             "renders 3 x 20,000 registrations, several minutes)")
+    parser.add_argument("--diff-size", type=int, default=100, help="model count of the diff step")
+    parser.add_argument("--up-size", type=int, default=100, help="model count of the up step (0: skip)")
+    parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    policy_sizes = (sorted(int(s) for s in args.policy_sizes.split(",")) if args.policy_sizes
+                    else [s for s in sizes if s <= 100] or sizes[:1])
+    command = "python -m benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    started = dt.datetime.now(dt.timezone.utc)
+    results = Results()
+    where = machine()
+    print(f"{started:%Y-%m-%d %H:%M} UTC; {where}", flush=True)
+    t0 = time.monotonic()
+    work = args.work or Path(tempfile.mkdtemp(prefix="modelops-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        artifact = prebuilt_artifact(work)
+        roots = {n: project(work, n, artifact) for n in sorted(set(sizes) | set(policy_sizes))}
+        bench_validate(results, {n: roots[n] for n in sizes}, args.repeat)
+        bench_validate_policies(results, roots, args.repeat, policy_sizes)
+        bench_plan(results, {n: roots[n] for n in sizes}, args.repeat, work)
+        if args.diff_size:
+            bench_diff(results, project(work, args.diff_size, artifact, "-diff"), args.diff_size, args.repeat)
+        if args.up_size:
+            bench_up(results, project(work, args.up_size, artifact, "-up"), args.up_size, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - t0
+    if max(policy_sizes) < max(sizes):
+        results.notes.append(f"validate with policies measured up to {max(policy_sizes)} models: a cold run at "
+                             f"{max(sizes)} renders every environment in full (3 x ~{max(sizes) * 20} registrations), "
+                             "minutes per run; pass --policy-sizes to include it")
+    text = "\n".join([
+        f"## {started:%Y-%m-%d %H:%M} UTC", "",
+        f"Machine: {where}", "",
+        f"Command: `{command}` (from the repository root; `make bench` runs it with the defaults)", "",
+        f"Total time: {elapsed / 60:.1f} min", "",
+        *table(results), "",
+        "How each step's time grows with the spec (median seconds, whole process):", "",
+        *scaling_lines(results), "",
+        *(f"- {n}" for n in results.notes), "",
+    ])
+    print()
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = args.out.read_text() if args.out.exists() else ""
+    header = "# Benchmark results\n\nNewest first. Produced by `benchmarks/run.py`; see benchmarks/README.md.\n\n"
+    body = previous.split("\n\n", 2)[-1] if previous.startswith("# Benchmark results") else previous
+    args.out.write_text(header + text + "\n" + (body if body.strip() else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
