@@ -1,0 +1,107 @@
+"""The faster paths produce the same graph as the plain ones: incremental (per-entity cache)
+renders equal full renders, repeated renders in one process are independent, and the
+call recorder used by the benchmarks records what ``up`` sends without changing it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+from benchmarks.generate import write_project
+from modelops.diff import RenderCache
+from modelops.envs import load_environment
+from modelops.local.apply import RecordingClients
+from modelops.render import render
+from perf_fixtures import FIXED_ARTIFACT, fixed_environment, graph_json
+
+
+def _bench_env(tmp_path: Path, n: int, env: str = "dev"):
+    artifact = tmp_path / "src.tar.gz"
+    artifact.write_bytes(b"not read: every model gets the fixed artifact")
+    spec = write_project(n, tmp_path / "proj", artifact)
+    resolved = load_environment(spec, env)
+    models = {k: dataclasses.replace(m, artifact=FIXED_ARTIFACT) for k, m in resolved.models.items()}
+    return spec, dataclasses.replace(resolved, models=models)
+
+
+def _comparable(graph) -> dict:
+    data = graph_json(graph)
+    return {r["urn"]: r for r in data["resources"]}
+
+
+def test_incremental_render_equals_full_render_after_one_model_change(tmp_path: Path) -> None:
+    # GIVEN a generated 6-model project rendered once through the cache
+    _, env = _bench_env(tmp_path, 6, "prod")
+    cache = RenderCache()
+    cache.render(env)
+    # WHEN one model's capacity changes and it is rendered again through the cache
+    name = "model-0003"
+    model = env.models[name]
+    serving = dataclasses.replace(model.serving, instance_count=model.serving.instance_count + 3)
+    changed = dataclasses.replace(env, models={**env.models, name: dataclasses.replace(model, serving=serving)})
+    incremental = cache.render(changed)
+    # THEN only part of it was rendered, and the graph equals a full render, resource by resource
+    assert cache.stats["partial"] == 1 and cache.stats["full"] == 1
+    full = render(changed)
+    got, want = _comparable(incremental), _comparable(full)
+    assert sorted(got) == sorted(want)
+    for urn in want:
+        assert got[urn] == want[urn], urn
+
+
+def test_cache_key_ignores_where_the_package_file_was_named(tmp_path: Path) -> None:
+    # GIVEN the same environment with its package named at two paths (the base of a diff
+    # lives in a temporary checkout), the same attached artifact
+    _, env = _bench_env(tmp_path, 3)
+    moved = dataclasses.replace(env, models={k: dataclasses.replace(m, artifact_source="/elsewhere/model.tar.gz")
+                                             for k, m in env.models.items()})
+    # THEN every render group has the same key: the second side is a cache hit
+    cache = RenderCache()
+    assert cache.keys(env) == cache.keys(moved)
+    cache.render(env)
+    cache.render(moved)
+    assert cache.stats == {"full": 1, "partial": 0, "hit": 1}
+
+
+def test_repeated_renders_in_one_process_are_independent() -> None:
+    # GIVEN two example projects rendered one after the other in this process
+    first = render(fixed_environment("examples/fraud/modelops.yaml", "dev"))
+    second = render(fixed_environment("modelops.yaml", "prod"))
+    # THEN each top-level component hangs under its own stack, not the first run's
+    for graph, stack in ((first, "urn:pulumi:dev::fraud::pulumi:pulumi:Stack::fraud-dev"),
+                         (second, "urn:pulumi:prod::churn::pulumi:pulumi:Stack::churn-prod")):
+        top = [r for r in graph.registrations if r.type == "modelops:index:Environment"]
+        assert [r.parent for r in top] == [stack]
+
+
+class _Clients:
+    def __init__(self) -> None:
+        self._s3 = boto3.client("s3", region_name="eu-west-1")
+
+    def client(self, service: str):
+        assert service == "s3"
+        return self._s3
+
+
+def test_recording_clients_record_calls_and_pass_them_through(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    log = tmp_path / "calls.jsonl"
+    with mock_aws():
+        # GIVEN the recorder around real (moto) clients
+        clients = RecordingClients(_Clients(), log)
+        s3 = clients.client("s3")
+        # WHEN calls go through it
+        s3.create_bucket(Bucket="bench-b", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="bench-b", Key="k", Body=b"\x00bytes")
+        # THEN they reached AWS unchanged, and each is recorded with its parameters and response
+        assert boto3.client("s3", region_name="eu-west-1").get_object(Bucket="bench-b", Key="k")["Body"].read() == b"\x00bytes"
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(c["service"], c["operation"]) for c in calls] == [("s3", "create_bucket"), ("s3", "put_object")]
+    assert calls[1]["params"]["Body"] == {"__bytes__": "AGJ5dGVz"}
+    assert calls[0]["end"] >= calls[0]["start"] and calls[1]["error"] is None
+    assert "ETag" in calls[1]["response"]
