@@ -32,6 +32,7 @@ from modelops.validate import (
     ENTITY_KINDS,
     Locator,
     csv_columns,
+    resolved_path,
     schema,
     schema_problems,
     semantic_problems,
@@ -344,7 +345,7 @@ def _channel(name: str, body: dict[str, Any]) -> r.Channel:
 def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     spec = _with_defaults("dataset", body)
     retention = {**_ref_default("retention"), **spec.get("retention", {})}
-    source = str((spec_dir / spec["source"]).resolve()) if spec.get("source") else None
+    source = str(resolved_path(str(spec_dir / spec["source"]))) if spec.get("source") else None
     if spec.get("columns") is not None:
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
@@ -388,7 +389,7 @@ def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
         dataset=spec["dataset"],
         description=spec.get("description", ""),
         train=train,
-        artifact_source=str((spec_dir / spec["artifact"]).resolve()) if spec.get("artifact") else None,
+        artifact_source=str(resolved_path(str(spec_dir / spec["artifact"]))) if spec.get("artifact") else None,
         version=spec.get("version"),
         framework_version=spec.get("framework_version"),
         serving=_serving(spec.get("serving") or {}),

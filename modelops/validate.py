@@ -561,9 +561,16 @@ def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, 
 def _local_file(spec_dir: Path, relative: str) -> Path | None:
     candidate = spec_dir / relative
     try:
-        return candidate.resolve() if candidate.is_file() else None
+        return resolved_path(str(candidate)) if candidate.is_file() else None
     except (OSError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=8192)
+def resolved_path(path: str) -> Path:
+    """``Path(path).resolve()``, memoised: a large spec names the same package file for
+    hundreds of models, and each resolve walks the path with a system call per component."""
+    return Path(path).resolve()
 
 
 def _dir_display(spec_dir: Path) -> str:
