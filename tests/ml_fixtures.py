@@ -12,16 +12,14 @@ import csv
 import shutil
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from modelops import resolved
+from moto_fixtures import Moto, serve_moto
 from modelops.artifacts import BuildOutcome, build_model
 from modelops.envs import load_environment
 
@@ -84,25 +82,6 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
     )
 
 
-@dataclass(frozen=True)
-class Moto:
-    url: str
-
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
-            response.read()
-
-
 class MotoClients:
     """What drift needs from a target: ``client(service)`` bound to the moto server."""
 
@@ -115,13 +94,7 @@ class MotoClients:
 
 @pytest.fixture(scope="module")
 def ml_moto_server() -> Iterator[Moto]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield Moto(f"http://{host}:{port}")
-    finally:
-        server.stop()
+    yield from serve_moto()
 
 
 @pytest.fixture

@@ -9,49 +9,21 @@ endpoint configuration and endpoint, and one CloudWatch alarm per monitor.
 from __future__ import annotations
 
 import hashlib
-import urllib.request
-from dataclasses import dataclass
 from typing import Iterator
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components import naming
+from moto_fixtures import Moto, serve_moto
 from modelops.resolved import Environment
 
 ACCOUNT = "123456789012"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 
 
-@dataclass(frozen=True)
-class Moto:
-    url: str
-
-    def client(self, service: str, region: str = "eu-west-1"):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
-            response.read()
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[Moto]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield Moto(f"http://{host}:{port}")
-    finally:
-        server.stop()
+    yield from serve_moto()
 
 
 @pytest.fixture
