@@ -67,22 +67,29 @@ def _media_type(content_type):
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _cell(value, row, col, name, kind):
     if kind == "numeric":
         if value is None or (isinstance(value, str) and value.strip() == ""):
             return math.nan
         if isinstance(value, bool):
             return float(value)
-        if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) < 2**1023:
             return float(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return value
         if isinstance(value, str):
             try:
                 number = float(value.strip())
             except ValueError:
                 number = None
-            if number is not None and not math.isinf(number):
+            if number is not None and math.isfinite(number):
                 return number
-        raise PayloadError(f"row {row}, column {col} ({name}): {value!r} is not a number")
+        raise PayloadError(f"row {row}, column {col} ({name}): {_show(value)} is not a number")
     if isinstance(value, (dict, list)):
         raise PayloadError(f"row {row}, column {col} ({name}): expected a scalar, got {type(value).__name__}")
     return "" if value is None else str(value)
@@ -109,6 +116,10 @@ def _rows_to_matrix(rows, features, kinds):
     return out
 
 
+def _reject_constant(name):
+    raise PayloadError(f"{name} is not a number JSON allows; send null for a missing value")
+
+
 def parse(request_body, request_content_type, features, kinds):
     """The model input (2-D object array) of a request; raises :class:`PayloadError`."""
     media = _media_type(request_content_type)
@@ -124,9 +135,15 @@ def parse(request_body, request_content_type, features, kinds):
         return _rows_to_matrix(rows, features, kinds)
     if media == JSON:
         try:
-            data = json.loads(request_body)
+            data = json.loads(request_body, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise PayloadError(f"the request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        except RecursionError:
+            raise PayloadError("the request body nests JSON too deeply; send rows of scalar values") from None
+        except PayloadError:
+            raise
+        except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit limit
+            raise PayloadError(f"the request body is not valid JSON: {exc}") from None
         if isinstance(data, dict) and "instances" in data:
             data = data["instances"]
         if isinstance(data, dict):

@@ -10,7 +10,10 @@ HTTP (127.0.0.1 only):
 
 Bad requests get a 4xx JSON ``{"error": "..."}`` and the server keeps serving: a payload
 that cannot be parsed (400), a body over 6 MB (413, SageMaker's real-time limit), an
-unsupported content type (415) or accept type (406), a missing length (411).
+unsupported content type (415) or accept type (406), a missing length (411), a chunked
+body (411: send a length) or one with both a length and chunking (400), a body shorter
+than its length (400). A client idle for ``REQUEST_TIMEOUT_SECONDS`` mid-request is cut off
+(408, or the connection is closed while it is still sending headers).
 
 Example::
 
@@ -43,6 +46,8 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_ACCEPT = "application/json"
 #: oversized bodies up to this size are read and discarded before the 413
 DRAIN_LIMIT_BYTES = 4 * MAX_BODY_BYTES
+#: a client that sends nothing for this long (mid-headers or mid-body) is cut off (408 or close)
+REQUEST_TIMEOUT_SECONDS = 30.0
 
 #: called after each successful invocation with the capture fields (see :mod:`modelops.ml.capture`)
 CaptureHook = Callable[[dict[str, Any]], None]
@@ -140,6 +145,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        # read at connection time so the limit can be tuned per server run (and in tests)
+        self.timeout = REQUEST_TIMEOUT_SECONDS
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:
             sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
@@ -165,6 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_error(404, f"no route {self.path}; use POST /invocations"))
             return
         length_header = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") is not None:
+            if length_header is not None:
+                # both framings at once is a request-smuggling shape (RFC 9112 6.3): refuse, never guess
+                self._send(_error(400, "send either Content-Length or Transfer-Encoding, not both"))
+            else:
+                self._send(_error(411, "chunked bodies are not served; send a Content-Length header"))
+            return
         if length_header is None:
             self._send(_error(411, "a Content-Length header is required"))
             return
@@ -181,14 +198,24 @@ class _Handler(BaseHTTPRequestHandler):
             # beyond that, answer at once and close the connection
             if length <= DRAIN_LIMIT_BYTES:
                 remaining = length
-                while remaining > 0:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
+                try:
+                    while remaining > 0:
+                        chunk = self.rfile.read(min(remaining, 1 << 20))
+                        if not chunk:
+                            break
+                        remaining -= len(chunk)
+                except TimeoutError:
+                    pass
             self._send(_error(413, f"request body of {length} bytes exceeds the {MAX_BODY_BYTES}-byte limit"))
             return
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            self._send(_error(408, f"no data for {REQUEST_TIMEOUT_SECONDS:g}s; the request body was not received"))
+            return
+        if len(body) < length:
+            self._send(_error(400, f"the request body is shorter than its Content-Length ({len(body)} < {length} bytes)"))
+            return
         content_type = self.headers.get("Content-Type")
         accept = self.headers.get("Accept")
         answer = self.server.model.invoke(body, content_type, accept)
@@ -207,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: room for bursts of clients (socketserver's default of 5 resets connections under load)
+    request_queue_size = 128
     allow_reuse_address = True
 
     def __init__(self, port: int, model: LoadedModel, capture: CaptureHook | None, verbose: bool) -> None:
@@ -214,6 +243,12 @@ class _Server(ThreadingHTTPServer):
         self.capture = capture
         self.verbose = verbose
         super().__init__((HOST, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hangs up or stalls is its own problem, not a server error worth a traceback
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)) and not self.verbose:
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalServer:
