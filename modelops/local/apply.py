@@ -228,6 +228,7 @@ def up(
         if os.environ.get(RECORD_CALLS_ENV):
             clients = RecordingClients(clients, Path(os.environ[RECORD_CALLS_ENV]))
         backend = MotoBackend(Context(clients, env.region), state, fail_at=fail_at, on_event=on_event)
+        note = _join(note, _recover(backend, state, target))
         try:
             with _quiet_abandoned_tasks():
                 registrations = run(program_for(env), backend, project=env.project, stack=env.env)
@@ -236,16 +237,7 @@ def up(
         if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
             raise ApplyError(_failure_message(backend, state, target, None))
         labels = _entity_labels(env, registrations)
-        relabelled = None
-        for urn, label in labels.items():
-            resource = state.get(urn)
-            if resource is not None and resource.entity != label:
-                resource.entity = label
-                relabelled = resource
-        if relabelled is not None:
-            # get() hands out the stored records: one put saves every label. A put per record
-            # rewrote the whole state file once per resource (quadratic in the environment's size).
-            state.put(relabelled)
+        state.set_labels(labels)
         try:
             backend.finish({r.urn for r in registrations if r.custom})
         except ApplyError:
@@ -286,6 +278,8 @@ def destroy(
             )
         backend = MotoBackend(Context(target.clients(env.region), env.region, empty_buckets=empty_buckets), state,
                               fail_at=fail_at, on_event=on_event)
+        note = _join(note, _recover(backend, state, target))
+        resources = state.snapshot()
         pending = {f"pending:{i}": r for i, r in enumerate(state.pending_snapshot())}
         try:
             backend.delete_all({**resources, **pending})
@@ -302,6 +296,22 @@ def destroy(
         ]
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _recover(backend: MotoBackend, state: StateStore, target: Target) -> str:
+    """Remove what creates interrupted by a killed run may have left (see modelops.local.state)."""
+    try:
+        removed = backend.recover_interrupted()
+    except Exception as exc:  # noqa: BLE001 - reported with its resource
+        raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+    if not removed:
+        return ""
+    return (f"an earlier run was stopped between creating and recording {', '.join(removed)}; "
+            f"removed {'it' if len(removed) == 1 else 'them'} before applying")
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 @contextlib.contextmanager

@@ -36,8 +36,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
-from modelops.local.handlers.base import error_code, is_not_found
-from modelops.local.state import ResourceState, StateStore, deletion_order, fingerprint, to_plain
+from modelops.local.handlers.base import error_code, is_conflict, is_not_found
+from modelops.local.state import Intent, ResourceState, StateStore, deletion_order, fingerprint, to_plain
 from modelops.render import unwrap_secrets
 from modelops.runtime import Registration
 
@@ -222,7 +222,15 @@ class MotoBackend:
         self._announce("creating", reg)
         self._inject("create", reg.type, reg.name)
         physical = handler.physical_name(reg.name, reg.inputs, previous_name) or reg.name
-        id_, computed = handler.create(self.ctx, physical, reg.inputs)
+        # journaled first: if the process dies after AWS created it but before the record,
+        # the next run removes what this create left (recover_interrupted)
+        self.state.begin_create(Intent(reg.urn, reg.type, reg.name, physical, to_plain(reg.inputs)))
+        try:
+            id_, computed = handler.create(self.ctx, physical, reg.inputs)
+        except ClientError as exc:
+            if is_conflict(exc):  # refused as a whole: nothing of ours to recover, maybe someone else's
+                self.state.end_create(reg.urn)
+            raise
         return id_, {**_without_assets(to_plain(reg.inputs)), **computed}
 
     def _change(
@@ -266,6 +274,27 @@ class MotoBackend:
         except (ClientError, BotoCoreError) as exc:
             if not is_not_found(exc):  # already gone is what we wanted
                 raise
+
+    # --- before the program --------------------------------------------------------------------
+
+    def recover_interrupted(self) -> list[str]:
+        """Undo the creates a killed run started but never recorded, so the program starts clean.
+
+        Returns the physical names of what was found and removed.
+        """
+        removed: list[str] = []
+        for intent in self.state.intents_snapshot():
+            handler = handler_for(intent.type)
+            recorded = {r.id for r in [*self.state.snapshot().values(), *self.state.pending_snapshot()]
+                        if r.type == intent.type}
+            try:
+                if handler.recover(self.ctx, intent.physical, intent.inputs, recorded):
+                    removed.append(intent.physical)
+            except Exception as exc:
+                self.failure = Failure(intent.type, intent.name, "recover (interrupted create of)", exc)
+                raise
+            self.state.end_create(intent.urn)
+        return removed
 
     # --- after the program ---------------------------------------------------------------------
 

@@ -85,6 +85,34 @@ class Handler:
         """Whether the resource can be described back from the target."""
         raise NotImplementedError
 
+    def expected_id(self, ctx: Context, physical: str, inputs: dict[str, Any]) -> str:
+        """The id ``create(ctx, physical, inputs)`` returns, known before the call."""
+        return physical
+
+    def recover(self, ctx: Context, physical: str, inputs: dict[str, Any], recorded: set[str]) -> bool:
+        """Remove what an interrupted ``create`` of ``physical`` may have left; True if it found any.
+
+        ``recorded``: ids of this type the state holds (never touched). Named resources are
+        deleted by name, so the repeated create does not fail with "already exists". Types
+        without a name are idempotent puts (bucket settings, alarms' targets, subscriptions):
+        the repeated create converges on the same thing, nothing to remove.
+        """
+        if self.name_key is None:
+            return False
+        id_ = self.expected_id(ctx, physical, inputs)
+        if id_ in recorded:
+            return False
+        outputs = {**inputs, self.name_key: physical}
+        try:
+            if not self.exists(ctx, id_, outputs):
+                return False
+            self.delete(ctx, id_, outputs)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
     def label(self, id_: str, outputs: dict[str, Any]) -> str:
         """AWS name or ARN shown to the user."""
         return str(outputs.get("arn") or id_)
@@ -157,6 +185,19 @@ def is_not_found(exc: Exception) -> bool:
         or bool(re.search(r"NotFound|NoSuch|NonExistent|DoesNotExist", code))
         or (code == "ValidationException" and "not" in str(exc).lower() and "exist" in str(exc).lower())
         or (code == "ValidationException" and "Could not find" in str(exc))
+    )
+
+
+_CONFLICT = re.compile(r"AlreadyExists|AlreadyOwnedByYou|EntityAlreadyExists|ResourceInUse|Conflict")
+
+
+def is_conflict(exc: Exception) -> bool:
+    """AWS refused a create because the name is taken: the call made nothing."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = error_code(exc)
+    return bool(_CONFLICT.search(code)) or (
+        code == "ValidationException" and "already exist" in str(exc).lower()
     )
 
 

@@ -42,6 +42,9 @@ class Topic(Handler):
         )["TopicArn"]
         return arn, {"name": name, "arn": arn}
 
+    def expected_id(self, ctx: Context, physical: str, inputs: dict[str, Any]) -> str:
+        return f"arn:aws:sns:{ctx.region}:{ctx.account}:{physical}"
+
     def update(self, ctx: Context, id_: str, old: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         sns = ctx.client("sns")
         for key, attr in _TOPIC_ATTRIBUTES.items():

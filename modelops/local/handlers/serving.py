@@ -84,6 +84,9 @@ class RolePolicy(Handler):
         ctx.client("iam").put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=_doc(inputs["policy"]))
         return f"{role}:{name}", {"name": name, "role": role}
 
+    def expected_id(self, ctx: Context, physical: str, inputs: dict[str, Any]) -> str:
+        return f"{inputs['role']}:{physical}"
+
     def update(self, ctx: Context, id_: str, old: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         role, name = id_.split(":", 1)
         ctx.client("iam").put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=_doc(inputs["policy"]))

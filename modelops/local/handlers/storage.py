@@ -71,6 +71,27 @@ class KmsKey(Handler):
         meta = ctx.client("kms").describe_key(KeyId=id_)["KeyMetadata"]
         return meta["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")
 
+    def recover(self, ctx: Context, physical: str, inputs: dict[str, Any], recorded: set[str]) -> bool:
+        # A key has no name: an unrecorded, enabled customer key with this description and
+        # these tags (both name the project and environment) is what the interrupted create made.
+        kms = ctx.client("kms")
+        wanted = sorted((t["Key"], t["Value"]) for t in tag_list(inputs.get("tags")))
+        found = False
+        for page in kms.get_paginator("list_keys").paginate():
+            for entry in page["Keys"]:
+                if entry["KeyId"] in recorded:
+                    continue
+                meta = kms.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]
+                if meta.get("KeyManager") != "CUSTOMER" or meta["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+                    continue
+                if meta.get("Description", "") != (inputs.get("description") or ""):
+                    continue
+                tags = sorted((t["TagKey"], t["TagValue"]) for t in kms.list_resource_tags(KeyId=entry["KeyId"])["Tags"])
+                if tags == wanted:
+                    self.delete(ctx, entry["KeyId"], inputs)
+                    found = True
+        return found
+
 
 @handler
 class KmsAlias(Handler):
@@ -464,6 +485,9 @@ class GlueDatabase(Handler):
         ctx.client("glue").create_database(DatabaseInput=self._input(name, inputs))
         return f"{ctx.account}:{name}", self._outputs(ctx, name)
 
+    def expected_id(self, ctx: Context, physical: str, inputs: dict[str, Any]) -> str:
+        return f"{ctx.account}:{physical}"
+
     def update(self, ctx: Context, id_: str, old: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         name = id_.split(":", 1)[1]
         ctx.client("glue").update_database(Name=name, DatabaseInput=self._input(name, inputs))
@@ -507,6 +531,9 @@ class GlueTable(Handler):
         database = inputs["databaseName"]
         ctx.client("glue").create_table(DatabaseName=database, TableInput=self._input(name, inputs))
         return f"{ctx.account}:{database}:{name}", self._outputs(ctx, database, name)
+
+    def expected_id(self, ctx: Context, physical: str, inputs: dict[str, Any]) -> str:
+        return f"{ctx.account}:{inputs['databaseName']}:{physical}"
 
     def update(self, ctx: Context, id_: str, old: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         _, database, name = id_.split(":", 2)
