@@ -233,7 +233,9 @@ def up(
             with _quiet_abandoned_tasks():
                 registrations = run(program_for(env), backend, project=env.project, stack=env.env)
         except ProgramError as exc:
+            backend.wait_idle()
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
+        backend.wait_idle()
         if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
             raise ApplyError(_failure_message(backend, state, target, None))
         labels = _entity_labels(env, registrations)

@@ -151,6 +151,9 @@ class MotoBackend:
     actions: dict[str, Action] = field(default_factory=dict)
     failure: Failure | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: creates running now: the SDK reports the first failure while others are still in flight
+    _busy: int = field(default=0, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     # --- the Backend protocol ------------------------------------------------------------------
 
@@ -162,6 +165,21 @@ class MotoBackend:
         raise ApplyError(f"no local handler for invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+        with self._idle:
+            self._busy += 1
+        try:
+            return self._apply(reg)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 600.0) -> None:
+        """Wait for creates still in flight (their records must land before the state closes)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+
+    def _apply(self, reg: Registration) -> tuple[str, dict[str, Any]]:
         # Secret inputs (https subscription endpoints) arrive wrapped; AWS needs the value.
         reg = dataclasses.replace(reg, inputs=unwrap_secrets(reg.inputs))
         try:

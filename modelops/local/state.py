@@ -302,6 +302,8 @@ class StateStore:
             self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
+        if self._lock_handle is None:
+            raise RuntimeError(f"{self.path}: a record written outside the run that holds the lock")
         if self._journal_fd is None:
             self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
             os.write(self._journal_fd, json.dumps({"generation": self.generation}).encode() + b"\n")
