@@ -25,6 +25,7 @@ import contextlib
 import gc
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,12 @@ def _read(path: Path, file: str) -> str:
     if path.is_dir():
         raise fail("E-NOT-A-FILE", "is a directory, not a spec file", f"pass the spec file, e.g. {file.rstrip('/')}/modelops.yaml")
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # a pipe or device: reading could wait forever (a FIFO with no writer) or never end
+            raise fail("E-NOT-A-FILE", "is not a regular file (a pipe, socket or device)",
+                       "save the spec to a file and pass that file")
+        size = info.st_size
         if size > MAX_BYTES:
             raise fail("E-TOO-LARGE", f"file is {size:,} bytes, larger than the {MAX_BYTES:,}-byte limit", "split the spec or remove unused parts")
         raw = path.read_bytes()

@@ -111,7 +111,7 @@ def parse_threshold(metric: str, value: object) -> Threshold:
             raise ValueError(f"{metric} takes a duration, not a bare number; write e.g. '{_show(value)}{unit_hint}'")
         seconds = parse_duration(value)
         if seconds <= 0:
-            raise ValueError(f"{metric} threshold must be longer than 0")
+            raise ValueError(f"{metric} threshold must be longer than 0; use a positive duration, e.g. '{'6h' if metric == 'freshness' else '500ms'}'")
         return Threshold(seconds, "seconds", text)
     if unit == "ratio":
         if _is_number(value):
@@ -119,13 +119,13 @@ def parse_threshold(metric: str, value: object) -> Threshold:
         ratio = parse_percent(value)
         highest = _MAX_PERCENT[metric]
         if ratio * 100.0 > highest:
-            raise ValueError(f"{metric} threshold {text} is above {highest:g}%")
+            raise ValueError(f"{metric} threshold {text} is above {highest:g}%; use a percentage from 0% to {highest:g}%")
         return Threshold(ratio, "ratio", text)
     if not _is_number(value):
-        raise ValueError(f"{metric} takes a plain number, e.g. 0.2 or 100, got {_show(value)}")
+        raise ValueError(f"{metric} takes a plain number, got {_show(value)}; write a number such as 0.2 or 100, unquoted")
     number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{metric} threshold must be a finite number ≥ 0, got {_show(value)}")
+        raise ValueError(f"{metric} threshold must be a finite number ≥ 0, got {_show(value)}; use a number such as 0.2")
     return Threshold(number, "number", text)
 
 

@@ -269,6 +269,15 @@ def _example_fix(schema_node: Any) -> str:
     return ""
 
 
+def _type_fix(expected: list[str], value: Any) -> str:
+    """How to write a value of the expected type, when the schema gives no example."""
+    if "string" in expected and isinstance(value, (bool, int, float)):
+        return f'quote it: "{_show(value)}"'
+    if "object" in expected and isinstance(value, list):
+        return "write `name: settings` entries (a mapping), not a `- item` list"
+    return f"write {' or '.join(_TYPE_NAMES.get(t, t) for t in expected)} here"
+
+
 def _sentence(description: str) -> str:
     """A schema description as the tail of a message: no final period, lowercase start."""
     text = description.strip().rstrip(".")
@@ -322,7 +331,8 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
     if keyword == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
-        yield _at("E-SCHEMA-TYPE", at, path, f"expected {wanted}, got {_kind(value)}", _example_fix(node))
+        yield _at("E-SCHEMA-TYPE", at, path, f"expected {wanted}, got {_kind(value)}",
+                  _example_fix(node) or _type_fix(expected, value))
     elif keyword == "enum":
         options = error.validator_value
         close = suggest(value, [str(o) for o in options]) if isinstance(value, str) else None

@@ -24,17 +24,6 @@ from modelops.loader import MAX_BYTES, load_yaml
 from spec_fixtures import INVALID, ROOT, expected_lines, invalid_cases, invalid_spec
 
 CASES = invalid_cases()
-#: cases whose problems say what is wrong but not how to fix it (validate.py, not ours to edit)
-NO_FIX_YET = {
-    "threshold-drift-text",
-    "threshold-inf",
-    "threshold-nan",
-    "threshold-overflow",
-    "threshold-percent-too-high",
-    "threshold-zero-duration",
-    "wrong-type-models-list",
-    "wrong-type-tag-value",
-}
 #: a few invalid specs of different classes fed to `up` against a live server
 UP_CASES = ["yaml-bad-indentation", "dangling-notify", "alias-bomb", "overlay-unknown-key", "circular-model-on-model"]
 #: every class of mistake the brief names, each with at least one corpus case
@@ -76,10 +65,7 @@ def test_every_class_of_mistake_has_a_corpus_case():
     assert not missing
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="validate.py: message has no fix part"))
-             if n in NO_FIX_YET else n for n in CASES]
-)
+@pytest.mark.parametrize("name", CASES)
 def test_every_problem_names_place_path_and_fix(name, monkeypatch):
     monkeypatch.chdir(INVALID)
     problems = validate(invalid_spec(name))
@@ -195,8 +181,6 @@ def test_a_missing_file_is_a_spec_error(tmp_path):
         load_yaml(tmp_path / "absent.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="loader.py _read: read_bytes() on a FIFO (no writer) blocks forever; "
-                                       "check stat.S_ISREG before reading")
 def test_a_fifo_given_as_the_spec_is_refused_not_waited_on(tmp_path):
     # GIVEN a named pipe with no writer as the spec (`modelops validate <(...)`-style mistakes)
     fifo = tmp_path / "modelops.yaml"
@@ -208,3 +192,4 @@ def test_a_fifo_given_as_the_spec_is_refused_not_waited_on(tmp_path):
         pytest.fail("validate waited on the FIFO for 10 s")
     # THEN one line, exit 2
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not a regular file" in result.stderr and "save the spec to a file" in result.stderr
