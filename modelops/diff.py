@@ -707,6 +707,59 @@ def _keyed(model: Any) -> Any:
     return dataclasses.replace(model, artifact_source=None)
 
 
+_SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
+_PLACEHOLDER = "modelops-cached-secret:"
+
+
+def _secrets_of(env: Environment) -> tuple[str, ...]:
+    """Every URL in the environment's settings that may carry a credential (webhook endpoints)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if _SECRET_URL.match(value):
+                found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(RenderCache._settings(env))
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _placeholder(secret: str) -> str:
+    return _PLACEHOLDER + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:32]
+
+
+def _swap(value: Any, table: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for old, new in table.items():
+            if old in value:
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: _swap(v, table) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, table) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_swap(v, table) for v in value)
+    return value
+
+
+def _mask_secrets(regs: list[Registration], secrets: tuple[str, ...]) -> list[Registration]:
+    if not secrets:
+        return regs
+    table = {s: _placeholder(s) for s in secrets}
+    return [dataclasses.replace(r, inputs=_swap(r.inputs, table), outputs=_swap(r.outputs, table)) for r in regs]
+
+
+def _unmask_secrets(regs: list[Registration], table: dict[str, str]) -> list[Registration]:
+    return [dataclasses.replace(r, inputs=_swap(r.inputs, table), outputs=_swap(r.outputs, table)) for r in regs]
+
+
 class RenderCache:
     """Renders cached by content, per spec entity, so a one-model change re-renders one model.
 
@@ -771,7 +824,7 @@ class RenderCache:
 
     # -- storage ---------------------------------------------------------------------------
 
-    def _get(self, key: str, cache_dir: Path | None) -> list[Registration] | None:
+    def _get(self, key: str, cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> list[Registration] | None:
         with self._lock:
             if key in self._lru:
                 self._lru.move_to_end(key)
@@ -782,14 +835,18 @@ class RenderCache:
                 import pickle
 
                 try:
-                    regs = pickle.loads(path.read_bytes())
-                except Exception:  # noqa: BLE001 - a damaged cache entry is a miss
+                    raw = path.read_bytes()
+                    regs = pickle.loads(raw)
+                    if _PLACEHOLDER.encode() in raw:
+                        # the key covers the settings, secrets included: the spec holds each one
+                        regs = _unmask_secrets(regs, {_placeholder(v): v for v in secrets})
+                except Exception:  # noqa: BLE001 - a damaged cache entry (or an unknown secret) is a miss
                     return None
                 self._put(key, regs, None)
                 return regs
         return None
 
-    def _put(self, key: str, regs: list[Registration], cache_dir: Path | None) -> None:
+    def _put(self, key: str, regs: list[Registration], cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> None:
         with self._lock:
             self._lru[key] = regs
             self._lru.move_to_end(key)
@@ -803,7 +860,9 @@ class RenderCache:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
                 with os.fdopen(fd, "wb") as handle:
-                    pickle.dump(regs, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
+                    # the spec being rendered supplies the value when the entry is read back
+                    pickle.dump(_mask_secrets(regs, secrets), handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
             except (OSError, pickle.PicklingError, TypeError, AttributeError):
                 pass  # the cache is an optimisation: an unwritable one only costs time
@@ -875,21 +934,22 @@ class RenderCache:
         from modelops.render import Graph, render
 
         keys = self.keys(env)
-        found = {group: self._get(key, cache_dir) for group, key in keys.items()}
+        secrets = _secrets_of(env)
+        found = {group: self._get(key, cache_dir, secrets) for group, key in keys.items()}
         missing = {g for g, regs in found.items() if regs is None}
         if ("shared", "") in missing:
             graph = render(env)
             self.stats["full"] += 1
             for group, regs in self._groups(graph).items():
                 if group in keys:
-                    self._put(keys[group], regs, cache_dir)
+                    self._put(keys[group], regs, cache_dir, secrets)
             return graph
         if missing:
             sub, complete = self._closure(env, missing)
             self.stats["partial"] += 1
             for group, regs in self._groups(render(sub)).items():
                 if group in complete and group in keys:
-                    self._put(keys[group], regs, cache_dir)
+                    self._put(keys[group], regs, cache_dir, secrets)
                     if group in missing:
                         found[group] = regs
         else:
