@@ -53,6 +53,7 @@ from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, UsageError
 from modelops.policy import Finding, entity_of, evaluate
 from modelops.resolved import Artifact, Environment
+from modelops.local.state import SECRET_URL
 from modelops.runtime import Registration
 
 MARKER = "<!-- modelops-review -->"
@@ -707,7 +708,6 @@ def _keyed(model: Any) -> Any:
     return dataclasses.replace(model, artifact_source=None)
 
 
-_SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
 _PLACEHOLDER = "modelops-cached-secret:"
 
 
@@ -717,7 +717,7 @@ def _secrets_of(env: Environment) -> tuple[str, ...]:
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
-            if _SECRET_URL.match(value):
+            if SECRET_URL.match(value):
                 found.add(value)
         elif isinstance(value, dict):
             for item in value.values():

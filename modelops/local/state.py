@@ -63,7 +63,7 @@ _salt: bytes = secrets.token_bytes(16)
 _salt_lock = threading.Lock()
 SECRET_PREFIX = "secret:hmac-sha256:"
 #: URLs that may carry credentials; loopback ones are the emulator's own addresses
-_SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
+SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
 
 
 def _set_salt(salt: bytes) -> None:
@@ -80,7 +80,7 @@ def secret_digest(value: str) -> str:
 
 
 def _is_secret_url(value: Any) -> bool:
-    return isinstance(value, str) and value.lower().startswith("https://") and bool(_SECRET_URL.match(value))
+    return isinstance(value, str) and value.lower().startswith("https://") and bool(SECRET_URL.match(value))
 
 
 def to_plain(value: Any) -> Any:
