@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming
+from components.documents import json_document
 from components.metrics import s3_object_count
 from components.dataset import Dataset, DatasetArgs
 from components.model import ModelEndpoint, ModelEndpointArgs, partition
@@ -76,10 +77,10 @@ def component_entities(name: str, env: Environment) -> dict[str, tuple[str, str]
     return out
 
 
-def _key_policy(scope: Scope) -> pulumi.Output[str]:
+def _key_policy(scope: Scope) -> pulumi.Input[str]:
     root = scope.account_id.apply(lambda acct: f"arn:{partition(scope.region)}:iam::{acct}:root")
     service_use = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    return pulumi.Output.json_dumps(
+    return json_document(
         {
             "Version": "2012-10-17",
             "Statement": [
@@ -202,14 +203,15 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
 
         # -- models ----------------------------------------------------------------------------------
         self.models: dict[str, ModelEndpoint] = {}
+        rollbacks: dict[str, list[str]] = {}
+        for mon_name in sorted(env.monitors):
+            m = env.monitors[mon_name]
+            if m.model is not None and m.metric in ROLLBACK_METRICS:
+                rollbacks.setdefault(m.model, []).append(naming.alarm_name(env.project, env.env, m.name))
         for model_name in sorted(env.models):
             model = env.models[model_name]
             dataset = self.datasets[model.dataset]
-            rollback = tuple(
-                naming.alarm_name(env.project, env.env, m.name)
-                for m in sorted(env.monitors.values(), key=lambda m: m.name)
-                if m.model == model_name and m.metric in ROLLBACK_METRICS
-            )
+            rollback = tuple(rollbacks.get(model_name, ()))
             self.models[model_name] = ModelEndpoint(
                 f"{name}-model-{model_name}",
                 ModelEndpointArgs(

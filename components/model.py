@@ -28,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import metrics, naming, serving_images
+from components.documents import json_document
 from components.storage import Scope, kms_statements, policy_document
 from modelops.resolved import Model as ModelSpec
 
@@ -128,7 +129,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             f"{name}-role",
             name=role_name,
             description=f"SageMaker execution role of {self._endpoint}",
-            assume_role_policy=pulumi.Output.json_dumps(
+            assume_role_policy=json_document(
                 {
                     "Version": "2012-10-17",
                     "Statement": [

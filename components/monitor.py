@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import metrics, naming
+from components.documents import json_document
 from components.storage import Scope
 from modelops.resolved import Channel
 from modelops.resolved import Monitor as MonitorSpec
@@ -88,7 +89,7 @@ class Notifications(pulumi.ComponentResource):
             aws.sns.TopicPolicy(
                 f"{base}-topic-policy",
                 arn=topic.arn,
-                policy=pulumi.Output.json_dumps(
+                policy=json_document(
                     {
                         "Version": "2012-10-17",
                         "Statement": [
@@ -305,7 +306,7 @@ def dashboard_body(
     region: str,
     endpoints: dict[str, dict[str, metrics.MetricRef]],
     datasets: dict[str, metrics.MetricRef],
-) -> pulumi.Output[str]:
+) -> pulumi.Input[str]:
     """The dashboard JSON: per model a row of latency, errors, invocations; per dataset freshness.
 
     ``endpoints`` maps a model name to its ``latency``/``errors``/``invocations`` metrics;
@@ -324,5 +325,5 @@ def dashboard_body(
         y += 6
     for i, (dataset, ref) in enumerate(sorted(datasets.items())):
         widgets.append(_widget(f"{dataset}: writes (freshness)", region, [ref], (i % 3) * 8, y + (i // 3) * 6))
-    return pulumi.Output.json_dumps({"widgets": widgets})
+    return json_document({"widgets": widgets})
 

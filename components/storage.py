@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming
+from components.documents import json_document
 from modelops.resolved import Encryption, Retention
 
 SECURE_BUCKET_TYPE = "modelops:index:SecureBucket"
@@ -218,6 +219,6 @@ def kms_statements(scope: Scope, actions: list[str], sid: str = "UseEnvironmentK
     return [{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": scope.kms_key_arn}]
 
 
-def policy_document(statements: list[dict]) -> pulumi.Output[str]:
+def policy_document(statements: list[dict]) -> pulumi.Input[str]:
     """An IAM policy document (JSON) from statements whose values may be Outputs."""
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+    return json_document({"Version": "2012-10-17", "Statement": statements})
