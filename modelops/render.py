@@ -106,6 +106,12 @@ class RenderBackend:
         rid, computed = self._computed(reg, inputs)
         with self._lock:
             self.created += 1
+        if not pulumi.runtime.is_dry_run():
+            # The SDK resolves every output a resource does not report from its input (what
+            # a provider echoes back): reporting the computed ones only spares serialising
+            # each resource's inputs a second time, and the outputs read are the same.
+            return rid, computed
+        # A preview resolves unreported outputs as unknown: echo the inputs.
         return rid, {**inputs, **computed}
 
     # -- what each type computes ------------------------------------------------------------------
