@@ -23,6 +23,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 
 COMPONENT_PREFIXES = ("modelops:",)
+#: how long a Ctrl-C waits for the program to end before it is raised anyway
+INTERRUPT_GRACE_SECONDS = 5.0
 #: generation-0 threshold of the garbage collector while a program runs (default 700)
 GC_THRESHOLD = 100_000
 
@@ -55,12 +57,19 @@ class Backend(Protocol):
     def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]: ...
 
 
+class Interrupted(Exception):
+    """A registration refused because the run was interrupted (Ctrl-C)."""
+
+
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, backend: Backend, current: threading.local) -> None:
+    def __init__(self, backend: Backend, current: threading.local, stop: threading.Event) -> None:
         self._backend = backend
         self._current = current
+        self._stop = stop
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        if self._stop.is_set():
+            raise Interrupted(f"interrupted before {args.name} was registered")
         reg: Registration = self._current.registration
         # The monitor has deserialised the inputs already: keep them rather than decode twice.
         reg.inputs = args.inputs
@@ -69,6 +78,8 @@ class _Mocks(pulumi_mocks.Mocks):
         return self._backend.create(reg)
 
     def call(self, args: pulumi_mocks.MockCallArgs):
+        if self._stop.is_set():
+            raise Interrupted(f"interrupted before {args.token} was called")
         return self._backend.call(args.token, dict(args.args))
 
 
@@ -123,7 +134,53 @@ def run(
     stack: str,
     preview: bool = False,
 ) -> list[Registration]:
-    """Run ``program`` under the mock runtime with ``backend``; return every registration in order."""
+    """Run ``program`` under the mock runtime with ``backend``; return every registration in order.
+
+    The program runs on a thread of its own. The SDK records a stack trace with every
+    registration, and its cost grows with the depth of the stack: started from a fresh
+    thread, the stack holds the program's frames only, not the command line's (a tenth of
+    a render's time). A fresh thread also gives every run a fresh context (the SDK's root
+    stack lives in a context variable), released with it. On Ctrl-C no registration
+    starts any more (each fails as :class:`Interrupted`) and KeyboardInterrupt is raised
+    here once the program has ended, or after :data:`INTERRUPT_GRACE_SECONDS`.
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    stop = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["registrations"] = _run(program, backend, stop, project=project, stack=stack, preview=preview)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as is
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # A daemon: after Ctrl-C the caller goes on (and the process may exit) without waiting
+    # for a program that does not stop.
+    thread = threading.Thread(target=target, name="modelops-program", daemon=True)
+    thread.start()
+    try:
+        done.wait()  # an Event, not Thread.join: an interrupted join may report a running thread stopped
+    except KeyboardInterrupt:
+        # No registration starts from now on; the program ends as soon as its code does.
+        stop.set()
+        done.wait(INTERRUPT_GRACE_SECONDS)
+        raise
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["registrations"]
+
+
+def _run(
+    program: Callable[[], None],
+    backend: Backend,
+    stop: threading.Event,
+    *,
+    project: str,
+    stack: str,
+    preview: bool,
+) -> list[Registration]:
     current = threading.local()
     # A render allocates millions of short-lived objects (futures, outputs, protobufs) in
     # few reference cycles: the default collector thresholds spend a fifth of the run in
@@ -131,14 +188,13 @@ def run(
     # collected, below and whenever the larger thresholds are reached).
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], GC_THRESHOLD), max(thresholds[1], 20), thresholds[2])
-    mocks = _Mocks(backend, current)
+    mocks = _Mocks(backend, current, stop)
     monitor = _RecordingMonitor(mocks, current)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        # set_mocks creates this run's root Stack only when none is set, and the root lives in
-        # a context variable of this thread: without a reset, every run after the first in a
-        # process parents its top-level components to the first run's stack.
+        # set_mocks creates the run's root Stack only when none is set in this context (a
+        # fresh thread's is empty): reset it anyway, for a caller on a reused thread.
         pulumi_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         try:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -105,3 +109,61 @@ def test_recording_clients_record_calls_and_pass_them_through(tmp_path: Path, mo
     assert calls[1]["params"]["Body"] == {"__bytes__": "AGJ5dGVz"}
     assert calls[0]["end"] >= calls[0]["start"] and calls[1]["error"] is None
     assert "ETag" in calls[1]["response"]
+
+
+INTERRUPTED_PROGRAM = """
+import asyncio
+import time
+import pulumi
+from modelops.render import RenderBackend
+from modelops.runtime import run
+
+class Counting(RenderBackend):
+    created = 0
+
+    def create(self, reg):
+        Counting.created += 1
+        return super().create(reg)
+
+async def endless():
+    i, started = 0, False
+    while True:  # a program that never ends: only Ctrl-C stops it
+        pulumi.CustomResource("test:index:Thing", f"thing-{i}", {"size": i})
+        i += 1
+        await asyncio.sleep(0.002)  # the SDK registers while the program waits
+        if Counting.created >= 20 and not started:
+            print("started", flush=True)
+            started = True
+
+def program():
+    return endless()
+
+try:
+    run(program, Counting(), project="p", stack="s")
+except KeyboardInterrupt:
+    time.sleep(0.5)  # creates already under way end
+    at = Counting.created
+    time.sleep(1)
+    print("interrupted", "no create since" if Counting.created == at else "still creating", flush=True)
+"""
+
+
+def test_ctrl_c_stops_the_program_thread_and_reaches_the_caller(tmp_path: Path) -> None:
+    # GIVEN a program running on run()'s own thread, in a child process
+    script = tmp_path / "endless.py"
+    script.write_text(INTERRUPTED_PROGRAM)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        # WHEN the user presses Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # THEN run() raises KeyboardInterrupt in the calling thread and no create starts any more
+    assert out.strip() == "interrupted no create since", err
+    assert proc.returncode == 0, err
