@@ -131,6 +131,23 @@ def put(data: bytes, root: Path) -> tuple[str, Path]:
     return digest, path
 
 
+#: (package file as stat'ed, store root) -> (digest, stored path): one spec names one package
+#: for many models, and a diff resolves every model of three environments twice
+_SOURCES: dict[tuple[Any, ...], tuple[str, Path]] = {}
+
+
+def _put_source(source: Path, root: Path) -> tuple[str, Path]:
+    """:func:`put` of a package file, once per process for a file unchanged since (size, mtime, inode)."""
+    st = source.stat()
+    key = (str(source.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, str(Path(root).resolve()))
+    hit = _SOURCES.get(key)
+    if hit is not None and hit[1].is_file():
+        return hit
+    result = put(source.read_bytes(), root)
+    _SOURCES[key] = result
+    return result
+
+
 def lookup(digest: str, root: Path) -> Path | None:
     """The stored package with ``digest``, or None (a corrupted file counts as missing)."""
     path = store_path(digest, root)
@@ -355,7 +372,7 @@ def resolve_artifact(
                 f"models.{model.name}.artifact: {source} does not exist; build the package or fix the path"
             )
         try:
-            digest, path = put(source.read_bytes(), root)
+            digest, path = _put_source(source, root)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             # not a gzipped tar (or unreadable): a mistake in the spec's file, not a crash
             raise UsageError(

@@ -810,16 +810,28 @@ class RenderCache:
             "monitors": sorted((m.name, m.model or "", m.dataset or "", m.metric) for m in env.monitors.values()),
         }
         keys = {("shared", ""): _hash(fp, "shared", settings, shape)}
-        for name, ds in env.datasets.items():
-            readers = sorted(m.name for m in env.models.values() if m.dataset == name)
-            watchers = sorted((m.name, m.metric) for m in env.monitors.values() if m.dataset == name)
-            keys[("dataset", name)] = _hash(fp, "dataset", settings, ds, readers, watchers)
+        # Every entity's key holds the settings and what it depends on: each is made plain
+        # data once (a dataset is read by models and monitors, a model by its monitors).
+        common = _hash(fp, settings)
+        datasets = {name: _plainify(ds) for name, ds in env.datasets.items()}
+        models = {name: _plainify(_keyed(m)) for name, m in env.models.items()}
+        readers: dict[str, list[str]] = {}
+        watchers: dict[str, list[tuple[str, str]]] = {}
+        for m in env.models.values():
+            readers.setdefault(m.dataset, []).append(m.name)
+        for mon in env.monitors.values():
+            if mon.dataset is not None:
+                watchers.setdefault(mon.dataset, []).append((mon.name, mon.metric))
+        for name in env.datasets:
+            keys[("dataset", name)] = _hash(common, "dataset", datasets[name], sorted(readers.get(name, ())),
+                                            sorted(watchers.get(name, ())))
         for name, model in env.models.items():
-            keys[("model", name)] = _hash(fp, "model", settings, _keyed(model), env.datasets.get(model.dataset))
+            keys[("model", name)] = _hash(common, "model", models[name], datasets.get(model.dataset))
         for name, mon in env.monitors.items():
-            target_model = _keyed(env.models[mon.model]) if mon.model in env.models else None
-            target_ds = env.datasets.get(target_model.dataset if target_model else (mon.dataset or ""))
-            keys[("monitor", name)] = _hash(fp, "monitor", settings, mon, target_model, target_ds)
+            target = env.models.get(mon.model) if mon.model is not None else None
+            target_ds = datasets.get(target.dataset if target is not None else (mon.dataset or ""))
+            keys[("monitor", name)] = _hash(common, "monitor", _plainify(mon),
+                                            models[mon.model] if target is not None else None, target_ds)
         return keys
 
     # -- storage ---------------------------------------------------------------------------
