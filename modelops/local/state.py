@@ -165,6 +165,10 @@ class StateStore:
         self._lock = threading.Lock()
         self._lock_handle: Any = None
         self._journal_fd: int | None = None
+        #: group commit: journal lines written in this run, and how many of them are on disk
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._synced = 0
 
     @classmethod
     def open(cls, root: Path, project: str, env: str) -> "StateStore":
@@ -203,7 +207,7 @@ class StateStore:
     def __exit__(self, *exc: Any) -> None:
         try:
             if self._journal_fd is not None:
-                with self._lock:
+                with self._sync_lock, self._lock:  # the order _sync takes them in
                     self._fold()
         finally:
             if self._lock_handle is not None:
@@ -297,19 +301,43 @@ class StateStore:
             raise ValueError(f"unknown journal operation {op!r}")
 
     def _do(self, entry: dict[str, Any]) -> None:
+        """Apply ``entry`` in memory and journal it; returns once its line is on disk.
+
+        The line is encoded before the lock is taken and flushed to disk after it is
+        released (group commit): concurrent registrations do not queue behind each other's
+        encoding and fdatasync, and one fdatasync covers every line written before it. The
+        order of lines is the order of the in-memory operations (both under the lock), and
+        no caller goes on before its own line is durable, so an intent is always on disk
+        before the AWS call it announces.
+        """
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
         with self._lock:
             self._apply(entry)
-            self._append(entry)
+            fd = self._append(line)
+            self._written += 1
+            ticket = self._written
+        self._sync(fd, ticket)
 
-    def _append(self, entry: dict[str, Any]) -> None:
+    def _append(self, line: bytes) -> int:
         if self._lock_handle is None:
             raise RuntimeError(f"{self.path}: a record written outside the run that holds the lock")
         if self._journal_fd is None:
             self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
             os.write(self._journal_fd, json.dumps({"generation": self.generation}).encode() + b"\n")
-        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
         os.write(self._journal_fd, line)
-        os.fdatasync(self._journal_fd)
+        return self._journal_fd
+
+    def _sync(self, fd: int, ticket: int) -> None:
+        """Make every journal line up to the ``ticket``-th of this run durable (one fdatasync for a group)."""
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return  # an fdatasync that started after our write covered it
+            with self._lock:
+                if fd != self._journal_fd:
+                    return  # folded meanwhile: the line is in the state file (fsynced), the journal gone
+                upto = self._written
+            os.fdatasync(fd)
+            self._synced = upto
 
     def get(self, urn: str) -> ResourceState | None:
         with self._lock:
