@@ -188,3 +188,44 @@ def test_a_token_without_handler_is_a_loud_error(emulator: Emulator, tmp_path: P
         backend = MotoBackend(Context(emulator.target().clients("eu-west-1"), "eu-west-1"), state)
         with pytest.raises(ProgramError, match=r"aws:ec2/vpc:Vpc"):
             run(program, backend, project="p", stack="e")
+
+
+def test_smoke_checks_describe_each_topic_once_and_catch_a_deleted_topic(
+    emulator: Emulator, artifact_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from modelops.local.apply import RECORD_CALLS_ENV, RecordingClients, smoke_checks
+
+    # GIVEN the churn project, provisioned, whose alarms notify one topic
+    spec = copy_project("churn", tmp_path / "project")
+    root = spec.parent
+    env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
+    monkeypatch.delenv(RECORD_CALLS_ENV, raising=False)
+    assert all(c.ok for c in up(env, emulator.target(), root).checks)
+    with StateStore.open(root, env.project, env.env) as state:
+        resources = state.snapshot().values()
+        alarms = [r for r in resources if r.type == ALARM]
+        topics = [r for r in resources if r.type == "aws:sns/topic:Topic"]
+        assert alarms and topics
+        # WHEN the smoke checks run (their AWS calls recorded)
+        calls = tmp_path / "calls.jsonl"
+        ctx = Context(RecordingClients(emulator.target().clients(env.region), calls), env.region)
+        checks = smoke_checks(ctx, state)
+        ctx.clients.close()
+        ops = Counter((c["service"], c["operation"]) for c in map(json.loads, calls.read_text().splitlines()))
+        # THEN every check passes with one describe per resource: each alarm once (its
+        # actions with it), each topic (and topic policy) once for itself, and each topic
+        # once more for all the alarms that notify it
+        assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+        assert ops[("cloudwatch", "describe_alarms")] == len(alarms)
+        policies = [r for r in resources if r.type == "aws:sns/topicPolicy:TopicPolicy"]
+        assert ops[("sns", "get_topic_attributes")] == 2 * len(topics) + len(policies)
+        # AND WHEN the topic is deleted behind our back, every alarm wired to it fails its check
+        for topic in topics:
+            emulator.client("sns").delete_topic(TopicArn=topic.id)
+        failed = {c.name for c in smoke_checks(Context(emulator.target().clients(env.region), env.region), state)
+                  if not c.ok}
+    wired = {f"alarm {a.id} wired to its topics" for a in alarms
+             if any(t.id in a.inputs.get("alarmActions", []) for t in topics)}
+    assert wired and wired <= failed

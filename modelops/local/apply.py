@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -90,13 +90,22 @@ class _RecordingClient:
 
 
 class RecordingClients:
-    """The target's boto3 clients, recording every call (see :data:`RECORD_CALLS_ENV`)."""
+    """The target's boto3 clients, recording every call (see :data:`RECORD_CALLS_ENV`).
+
+    Each call is encoded by the thread that made it, outside the lock; the file is opened
+    once, and each line written whole under the lock (and flushed), so concurrent calls
+    neither interleave nor queue behind each other's encoding.
+    """
 
     def __init__(self, clients: Any, path: Path) -> None:
         self._clients, self._path, self._lock = clients, path, threading.Lock()
         self._wrapped: dict[str, _RecordingClient] = {}
+        self._handle: Any = None
 
     def client(self, service: str) -> Any:
+        wrapped = self._wrapped.get(service)
+        if wrapped is not None:
+            return wrapped
         with self._lock:
             if service not in self._wrapped:
                 self._wrapped[service] = _RecordingClient(service, self._clients.client(service), self)
@@ -108,8 +117,17 @@ class RecordingClients:
             response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
         line = json.dumps({"service": service, "operation": operation, "params": _jsonable(params),
                            "response": _jsonable(response), "start": started, "end": ended, "error": error})
-        with self._lock, open(self._path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with self._lock:
+            if self._handle is None:
+                self._handle = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._handle.write(line + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
 
 @dataclass
@@ -221,20 +239,25 @@ def up(
     from modelops.render import program_for
 
     started = time.monotonic()
-    with StateStore.open(root, env.project, env.env) as state:
+    with contextlib.ExitStack() as stack, StateStore.open(root, env.project, env.env) as state:
         note = _check_target(state, target)
         state.set_target(target.identity or target.url)
         clients = target.clients(env.region)
         if os.environ.get(RECORD_CALLS_ENV):
-            clients = RecordingClients(clients, Path(os.environ[RECORD_CALLS_ENV]))
+            clients = recording = RecordingClients(clients, Path(os.environ[RECORD_CALLS_ENV]))
+            stack.callback(recording.close)
         backend = MotoBackend(Context(clients, env.region), state, fail_at=fail_at, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
         try:
-            with _quiet_abandoned_tasks():
+            with _quiet_abandoned_tasks(backend):
                 registrations = run(program_for(env), backend, project=env.project, stack=env.env)
         except ProgramError as exc:
             backend.wait_idle()
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C: no create starts any more; those under way are recorded before the state closes
+            backend.wait_idle()
+            raise
         backend.wait_idle()
         if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
             raise ApplyError(_failure_message(backend, state, target, None))
@@ -317,16 +340,23 @@ def _join(*notes: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_abandoned_tasks() -> Iterator[None]:
+def _quiet_abandoned_tasks(backend: MotoBackend | None = None) -> Iterator[None]:
     """After a failed resource, the SDK leaves tasks whose exception nobody reads; asyncio
-    logs each with a traceback when collected. The failure is reported once, as an ApplyError."""
+    logs each with a traceback when collected. The failure is reported once, as an ApplyError.
+
+    Only a failed run leaves such tasks: a full collection (a noticeable pause after a large
+    program) is made then, not after every successful run.
+    """
     logger = logging.getLogger("asyncio")
     previous = logger.disabled
     logger.disabled = True
+    failed = True
     try:
         yield
+        failed = backend is None or backend.failure is not None
     finally:
-        gc.collect()
+        if failed:
+            gc.collect()
         logger.disabled = previous
 
 
@@ -360,31 +390,69 @@ def _still_there(ctx: Context, resource: Any) -> bool:
 
 
 def smoke_checks(ctx: Context, state: StateStore) -> list[Check]:
-    """Describe every recorded resource back; endpoints InService; alarms wired to live topics."""
+    """Describe every recorded resource back; endpoints InService; alarms wired to live topics.
+
+    One describe per resource: an endpoint's describe gives its status, an alarm's its
+    actions; each topic an alarm points at is described once per run, not once per alarm.
+    """
     resources = state.snapshot()
     topics = {r.id for r in resources.values() if r.type == "aws:sns/topic:Topic"}
     ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
+    live_topics = _TopicsSeen(ctx)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics), ordered))
+        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics, live_topics), ordered))
     return [check for checks in per_resource for check in checks]
 
 
-def _check_one(ctx: Context, resource: Any, topics: set[str]) -> list[Check]:
+class _TopicsSeen:
+    """Whether each SNS topic exists, described once per smoke run (thread-safe)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._known: dict[str, Future[bool]] = {}
+        self._lock = threading.Lock()
+
+    def exists(self, arn: str) -> bool:
+        with self._lock:
+            known = self._known.get(arn)
+            first = known is None
+            if known is None:
+                known = self._known[arn] = Future()
+        if first:  # the first to ask describes it; the others wait for its answer
+            try:
+                known.set_result(_topic_exists(self._ctx, arn))
+            except BaseException as exc:  # noqa: BLE001 - every waiter sees it
+                known.set_exception(exc)
+        return known.result()
+
+
+def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _TopicsSeen | None = None) -> list[Check]:
     handler = handler_for(resource.type)
     label = handler.label(resource.id, resource.outputs)
     kind = resource.type.split(":")[1]
+    described: dict[str, Any] | None = None
     try:
-        ok = handler.exists(ctx, resource.id, resource.outputs)
+        if resource.type == "aws:sagemaker/endpoint:Endpoint":
+            described = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)
+            ok = True
+        elif resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"]
+            described = alarms[0] if alarms else None
+            ok = described is not None
+        else:
+            ok = handler.exists(ctx, resource.id, resource.outputs)
     except (ClientError, BotoCoreError) as exc:
         return [Check(f"{kind} {label} described", False, describe_error(exc))]
     checks = [Check(f"{kind} {label} described", ok, "" if ok else "not found")]
+    if described is None:
+        return checks
     if resource.type == "aws:sagemaker/endpoint:Endpoint":
-        status = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)["EndpointStatus"]
+        status = described["EndpointStatus"]
         checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
     if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
-        alarm = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"][0]
-        actions = [a for a in alarm.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
-        missing = [a for a in actions if a not in topics or not _topic_exists(ctx, a)]
+        live = live_topics or _TopicsSeen(ctx)
+        actions = [a for a in described.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
+        missing = [a for a in actions if a not in topics or not live.exists(a)]
         detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
         checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
                             f"missing: {', '.join(missing)}" if missing else detail))

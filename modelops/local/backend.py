@@ -205,7 +205,7 @@ class MotoBackend:
         operation = "create"
         try:
             if previous is None:
-                id_, outputs = self._create(handler, reg)
+                id_, outputs = self._create(handler, reg, plain_inputs=inputs)
                 action = "created"
             else:
                 operation, id_, outputs = self._change(handler, reg, previous, inputs)
@@ -236,20 +236,23 @@ class MotoBackend:
             if error is not None:
                 raise error
 
-    def _create(self, handler: Handler, reg: Registration, previous_name: str | None = None) -> tuple[str, dict[str, Any]]:
+    def _create(self, handler: Handler, reg: Registration, previous_name: str | None = None,
+                plain_inputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         self._announce("creating", reg)
         self._inject("create", reg.type, reg.name)
         physical = handler.physical_name(reg.name, reg.inputs, previous_name) or reg.name
+        # the inputs as JSON data once (file assets are hashed by to_plain): read-only below
+        plain = to_plain(reg.inputs) if plain_inputs is None else plain_inputs
         # journaled first: if the process dies after AWS created it but before the record,
         # the next run removes what this create left (recover_interrupted)
-        self.state.begin_create(Intent(reg.urn, reg.type, reg.name, physical, to_plain(reg.inputs)))
+        self.state.begin_create(Intent(reg.urn, reg.type, reg.name, physical, plain))
         try:
             id_, computed = handler.create(self.ctx, physical, reg.inputs)
         except ClientError as exc:
             if is_conflict(exc):  # refused as a whole: nothing of ours to recover, maybe someone else's
                 self.state.end_create(reg.urn)
             raise
-        return id_, {**_without_assets(to_plain(reg.inputs)), **computed}
+        return id_, {**_without_assets(plain), **computed}
 
     def _change(
         self, handler: Handler, reg: Registration, previous: ResourceState, inputs: dict[str, Any]
