@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -241,25 +242,57 @@ RESOURCE_RULES: dict[tuple[str, str], tuple[Callable[[dict[str, Any]], list[str]
 # ---------------------------------------------------------------- graph and environment rules
 
 
+class _Companions:
+    """Resources by the bucket they attach to (they depend on it, or name it), indexed once
+    per graph: a lookup per bucket, not a scan of the whole graph per bucket."""
+
+    def __init__(self, graph: list[Registration]) -> None:
+        self._by_dependency: dict[tuple[str, str], list[Registration]] = {}
+        self._by_name: dict[tuple[str, str], list[Registration]] = {}
+        for r in graph:
+            if r.custom and r.type != BUCKET:
+                for urn in set(r.dependencies):
+                    self._by_dependency.setdefault((r.type, urn), []).append(r)
+                name = r.inputs.get("bucket")
+                if isinstance(name, str):
+                    self._by_name.setdefault((r.type, name), []).append(r)
+
+    def of(self, bucket: Registration, type_: str) -> list[Registration]:
+        """Resources of ``type_`` attached to ``bucket`` (they depend on it, or name it)."""
+        bucket_ids = {bucket.id, bucket.inputs.get("bucket"), (bucket.outputs or {}).get("bucket")} - {None, ""}
+        found = {id(r): r for r in self._by_dependency.get((type_, bucket.urn), ())}
+        for name in bucket_ids:
+            if isinstance(name, str):
+                found.update((id(r), r) for r in self._by_name.get((type_, name), ()))
+        return list(found.values())
+
+
+#: the index of the graph checked last, with its length (held, so that its id cannot be reused)
+_INDEXED: tuple[list[Registration], int, _Companions] | None = None
+_INDEX_LOCK = threading.Lock()
+
+
 def _companions(graph: list[Registration], bucket: Registration, type_: str) -> list[Registration]:
     """Resources of ``type_`` attached to ``bucket`` (they depend on it, or name it)."""
-    bucket_ids = {bucket.id, bucket.inputs.get("bucket"), (bucket.outputs or {}).get("bucket")} - {None, ""}
-    return [
-        r for r in graph
-        if r.type == type_ and (bucket.urn in r.dependencies or r.inputs.get("bucket") in bucket_ids)
-    ]
+    global _INDEXED
+    with _INDEX_LOCK:
+        if _INDEXED is None or _INDEXED[0] is not graph or _INDEXED[1] != len(graph):
+            _INDEXED = (graph, len(graph), _Companions(graph))
+        index = _INDEXED[2]
+    return index.of(bucket, type_)
 
 
 def _bucket_rules(graph: list[Registration]) -> list[tuple[str, Registration, str, str]]:
     found = []
+    companions = _Companions(graph)
     for bucket in (r for r in graph if r.type == BUCKET):
-        if not _companions(graph, bucket, BUCKET_SSE):
+        if not companions.of(bucket, BUCKET_SSE):
             found.append(("storage-encrypted", bucket, "the bucket has no server-side encryption configuration",
                           "keep `encryption: kms` (or sse-s3) in the spec"))
-        if not _companions(graph, bucket, BUCKET_PAB):
+        if not companions.of(bucket, BUCKET_PAB):
             found.append(("storage-private", bucket, "the bucket has no public access block",
                           "block all public access on the bucket"))
-        policies = _companions(graph, bucket, BUCKET_POLICY)
+        policies = companions.of(bucket, BUCKET_POLICY)
         if not any(is_tls_only(p.inputs.get("policy")) for p in policies):
             found.append(("storage-private", bucket, "the bucket policy does not deny requests without TLS",
                           "add a Deny statement with Condition Bool aws:SecureTransport false"))
