@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-sizes", default=None,
                         help="sizes for validate with policies (default: sizes up to 100: a cold 1,000-model run "
                              "renders 3 x 20,000 registrations, several minutes)")
-    parser.add_argument("--diff-size", type=int, default=100, help="model count of the diff step")
+    parser.add_argument("--diff-size", type=int, default=1000, help="model count of the diff step (0: skip)")
     parser.add_argument("--memory-resources", type=int, default=10_000,
                         help="resource count of the peak-memory render (0: skip)")
     parser.add_argument("--up-size", type=int, default=100, help="model count of the up step (0: skip)")
