@@ -25,9 +25,10 @@ import json
 import pickle
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelops.ml.build import TrainResult
+if TYPE_CHECKING:  # reading and hashing packages (plan, diff, up) needs no numpy or scikit-learn
+    from modelops.ml.build import TrainResult
 
 INFERENCE_SOURCE = Path(__file__).with_name("inference.py")
 
