@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import threading
@@ -139,7 +140,9 @@ _SOURCES: dict[tuple[Any, ...], tuple[str, Path]] = {}
 def _put_source(source: Path, root: Path) -> tuple[str, Path]:
     """:func:`put` of a package file, once per process for a file unchanged since (size, mtime, inode)."""
     st = source.stat()
-    key = (str(source.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, str(Path(root).resolve()))
+    # (device, inode) is the file wherever the path points from; root as given (another
+    # spelling of the same directory is only a miss)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, str(root))
     hit = _SOURCES.get(key)
     if hit is not None and hit[1].is_file():
         return hit
@@ -173,12 +176,24 @@ def card(digest: str, root: Path) -> dict[str, Any]:
     return json.loads(card_path.read_text(encoding="utf-8"))
 
 
+_FRAMEWORKS: dict[tuple[str, int, int, int], str | None] = {}
+
+
 def framework_of(digest: str, root: Path) -> str | None:
-    card_path = store_path(digest, root).with_name("card.json")
-    if card_path.is_file():
-        value = json.loads(card_path.read_text(encoding="utf-8")).get("framework_version")
-        return str(value) if value else None
-    return None
+    """The framework version on the card of a stored package, or None (no card, or none on it)."""
+    card_path = str(store_path(digest, root).with_name("card.json"))
+    try:
+        st = os.stat(card_path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    # read once per process while the card is unchanged (a model per environment asks again)
+    key = (card_path, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _FRAMEWORKS:
+        value = json.loads(Path(card_path).read_text(encoding="utf-8")).get("framework_version")
+        _FRAMEWORKS[key] = str(value) if value else None
+    return _FRAMEWORKS[key]
 
 
 # ---------------------------------------------------------------------------------------- builds

@@ -73,3 +73,36 @@ def test_disk_cache_is_reused_by_a_new_process_cache(fraud, tmp_path):
     graph = fresh.render(env, tmp_path)
     assert fresh.stats == {"full": 0, "partial": 0, "hit": 1}
     same(graph, render(env))
+
+
+def test_an_unreadable_disk_entry_is_a_miss_and_rendered_again(fraud, tmp_path):
+    # GIVEN a disk cache whose entries are damaged: cut short, or written by another format
+    env, _ = fraud
+    RenderCache().render(env, tmp_path)
+    entries = sorted((tmp_path / "render").rglob("*.pickle"))
+    assert entries, "the render wrote no disk entries"
+    import pickle
+
+    entries[0].write_bytes(entries[0].read_bytes()[:20])
+    entries[1].write_bytes(pickle.dumps({"not": "rows"}))
+    # WHEN a new process's cache reads them
+    fresh = RenderCache()
+    graph = fresh.render(env, tmp_path)
+    # THEN they count as missing (a render ran) and the graph is still the full one
+    assert fresh.stats["hit"] == 0 and fresh.stats["full"] + fresh.stats["partial"] == 1
+    same(graph, render(env))
+
+
+def test_content_keys_are_canonical_json_of_the_resolved_entities(fraud):
+    # The fast plain-data walk behind cache keys and reviews gives what dataclasses.asdict
+    # gives (tuples as lists, keys sorted), for every entity of a real example
+    import json
+
+    from modelops.diff import _blob
+
+    env, _ = fraud
+    entities = [*env.datasets.values(), *env.models.values(), *env.monitors.values(), *env.channels.values()]
+    assert len(entities) > 5
+    for entity in entities:
+        want = json.dumps(dataclasses.asdict(entity), sort_keys=True, default=str, separators=(",", ":"))
+        assert _blob(entity) == want, entity
