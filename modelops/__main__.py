@@ -1,5 +1,3 @@
-import sys
+from modelops.cli import run
 
-from modelops.cli import main
-
-sys.exit(main())
+run()

@@ -167,3 +167,43 @@ def test_ctrl_c_stops_the_program_thread_and_reaches_the_caller(tmp_path: Path) 
     # THEN run() raises KeyboardInterrupt in the calling thread and no create starts any more
     assert out.strip() == "interrupted no create since", err
     assert proc.returncode == 0, err
+
+
+def _modelops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("MODELOPS_VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "modelops", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_the_command_delivers_all_its_output_through_a_pipe_and_its_exit_code(tmp_path: Path) -> None:
+    # The command exits without tearing its heap down: what it printed must still arrive whole
+    # GIVEN a 60-model project, whose resolved spec is far larger than a pipe's buffer
+    spec, _ = _bench_env(tmp_path, 60)
+    # WHEN it is shown as JSON through a pipe
+    shown = _modelops("show", "--env", "dev", "--json", cwd=spec.parent)
+    # THEN every byte arrived: the JSON parses and holds every model
+    assert shown.returncode == 0, shown.stderr
+    assert len(shown.stdout) > 128 * 1024  # a pipe holds 64 KiB
+    assert len(json.loads(shown.stdout)["models"]) == 60
+    # AND bad input still exits 2 with its one-line error
+    bad = _modelops("validate", "--env", "nope", cwd=spec.parent)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown environment 'nope'"), bad.stderr
+
+
+def test_the_fast_exit_runs_exit_handlers_and_waits_for_working_threads(tmp_path: Path) -> None:
+    # GIVEN a process with an exit handler and a (non-daemon) thread still working
+    code = (
+        "import atexit, threading, time\n"
+        "from modelops.cli import exit_now\n"
+        "atexit.register(print, 'handler ran')\n"
+        "t = threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished', flush=True)))\n"
+        "t.start()\n"
+        "print('exiting', flush=True)\n"
+        "exit_now(3)\n"
+    )
+    # WHEN it exits through exit_now
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    # THEN the thread finished, the handler ran, and the code is the one given
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.split("\n")[:3] == ["exiting", "thread finished", "handler ran"], done.stdout
