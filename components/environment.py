@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Awaitable, Callable, Iterator
 
 import pulumi
 import pulumi_aws as aws
@@ -136,8 +136,17 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
     dashboard_name: pulumi.Output[str]
     """The dashboard."""
 
-    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None,
+                 *, stepwise: bool = False) -> None:
         super().__init__(ENVIRONMENT_TYPE, name, None, opts)
+        #: with ``stepwise``, the caller builds the environment by iterating this (one step per
+        #: dataset, model and monitor); otherwise it is built here, before the constructor returns
+        self.steps: Iterator[None] = self._build(name, args)
+        if not stepwise:
+            for _ in self.steps:
+                pass
+
+    def _build(self, name: str, args: EnvironmentArgs) -> Iterator[None]:
         env = args.env
         child = pulumi.ResourceOptions(parent=self)
         tags = env.all_tags()
@@ -200,6 +209,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            yield
 
         # -- models ----------------------------------------------------------------------------------
         self.models: dict[str, ModelEndpoint] = {}
@@ -225,6 +235,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            yield
 
         # -- monitors ----------------------------------------------------------------------------------
         topics = self.notifications.topics
@@ -244,6 +255,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            yield
 
         # -- dashboard ------------------------------------------------------------------------------------
         endpoint_refs = {
@@ -338,6 +350,33 @@ def program(env: Environment) -> Callable[[], None]:
 
     def body() -> None:
         root = ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env))
+        outputs = root.stack_outputs()
+        for key in OUTPUTS:
+            pulumi.export(key, outputs[key])
+
+    return body
+
+
+def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8) -> Callable[[], Awaitable[None]]:
+    """:func:`program`, registering the same resources in the same order, that awaits
+    ``settle()`` after every ``every`` entities (datasets, models, monitors).
+
+    A synchronous program registers the whole graph before the SDK's event loop completes
+    any of it, and every registration in flight holds its resolvers, futures and inputs.
+    The in-process runtime passes a ``settle`` that waits for the registrations made so far:
+    a large environment then never has more than a few entities in flight, and peaks at
+    about half the memory. (``run_pulumi_func`` awaits a program that returns an awaitable.)
+
+    Example::
+
+        run(paced_program(env, settle), RenderBackend(), project=env.project, stack=env.env)
+    """
+
+    async def body() -> None:
+        root = ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env), stepwise=True)
+        for done, _ in enumerate(root.steps, start=1):
+            if done % every == 0:
+                await settle()
         outputs = root.stack_outputs()
         for key in OUTPUTS:
             pulumi.export(key, outputs[key])

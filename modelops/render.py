@@ -23,7 +23,7 @@ import pulumi
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from modelops.resolved import Environment
-from modelops.runtime import Registration, run
+from modelops.runtime import Registration, run, settle
 
 #: the fake account of every render
 ACCOUNT_ID = "123456789012"
@@ -300,11 +300,12 @@ def render(env: Environment, *, preview: bool = False) -> Graph:
 
         render(env).counts()
     """
-    from components.environment import component_entities
+    from components.environment import component_entities, paced_program
     from components.naming import prefix
 
     registrations = run(
-        program_for(env),
+        # the same registrations as program_for(env), a few entities in flight at a time
+        paced_program(env, settle),
         RenderBackend(region=env.region),
         project=env.project,
         stack=env.env,

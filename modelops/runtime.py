@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
 
 COMPONENT_PREFIXES = ("modelops:",)
 #: how long a Ctrl-C waits for the program to end before it is raised anyway
@@ -122,6 +123,27 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+_SETTLED = threading.local()
+
+
+async def settle() -> None:
+    """Wait until every registration the running program has started is done.
+
+    For programs that pace themselves (``components.environment.paced_program``): awaited
+    between entities, it keeps the registrations in flight, and the memory they hold, few.
+    RPC failures are not raised here: the SDK's final wait reports them as it always does.
+    """
+    from pulumi.runtime.settings import _get_rpc_manager
+
+    await asyncio.sleep(0)  # registrations just scheduled start (and list their RPC)
+    rpcs = _get_rpc_manager().rpcs
+    if getattr(_SETTLED, "rpcs", None) is not rpcs:  # a new run (each run has a list of its own)
+        _SETTLED.rpcs, _SETTLED.seen = rpcs, 0
+    pending, _SETTLED.seen = rpcs[_SETTLED.seen:], len(rpcs)
+    if pending:
+        await asyncio.wait(pending)
+
+
 class ProgramError(Exception):
     """The program (or a backend call it triggered) failed; ``__cause__`` holds the original."""
 
@@ -198,7 +220,12 @@ def _run(
         pulumi_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         try:
-            pulumi.runtime.test(program)()
+            # What ``pulumi.runtime.test`` does, without awaiting the program's return value
+            # from inside the loop: that nested wait re-queues one placeholder callback per
+            # callback ready at the time (hundreds of thousands in a large render).
+            pulumi_settings.SETTINGS.rpc_manager.clear()
+            pulumi_settings.SETTINGS.outputs.clear()
+            loop.run_until_complete(run_pulumi_func(program))
         except Exception as exc:  # the SDK wraps failures from any thread; keep the first cause
             raise ProgramError(str(exc)) from exc
     finally:

@@ -19,7 +19,9 @@ from benchmarks.generate import write_project
 from modelops.diff import RenderCache
 from modelops.envs import load_environment
 from modelops.local.apply import RecordingClients
-from modelops.render import render
+from components.environment import paced_program, program
+from modelops.render import RenderBackend, render
+from modelops.runtime import run, settle
 from perf_fixtures import FIXED_ARTIFACT, fixed_environment, graph_json
 
 
@@ -207,3 +209,47 @@ def test_the_fast_exit_runs_exit_handlers_and_waits_for_working_threads(tmp_path
     # THEN the thread finished, the handler ran, and the code is the one given
     assert done.returncode == 3, done.stderr
     assert done.stdout.split("\n")[:3] == ["exiting", "thread finished", "handler ran"], done.stdout
+
+
+class _InFlight(RenderBackend):
+    """Records, at every create, how many registrations were started and not yet done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.most = 0
+
+    def create(self, reg):
+        from pulumi.runtime.settings import _get_rpc_manager
+
+        rpcs = list(_get_rpc_manager().rpcs)
+        self.most = max(self.most, sum(not r.done() for r in rpcs))
+        return super().create(reg)
+
+
+def test_the_paced_program_registers_the_same_graph_with_few_registrations_in_flight(tmp_path: Path) -> None:
+    # GIVEN a 30-model environment, run as the engine runs it (synchronous) and paced
+    _, env = _bench_env(tmp_path, 30)
+    plain_backend, paced_backend = _InFlight(), _InFlight()
+    plain = run(program(env), plain_backend, project=env.project, stack=env.env)
+    paced = run(paced_program(env, settle, every=4), paced_backend, project=env.project, stack=env.env)
+    # THEN the registrations are the same, in every field
+    def fields(regs):  # every field of every registration; a file asset by its path
+        return sorted(json.dumps(dataclasses.asdict(r), sort_keys=True, default=lambda o: ["asset", o.path])
+                      for r in regs)
+
+    assert fields(plain) == fields(paced)
+    # AND the synchronous program had most of the graph in flight at once, the paced one a few entities' worth
+    total = len(plain)
+    assert total > 400
+    assert plain_backend.most > total // 2, plain_backend.most
+    assert paced_backend.most < total // 5, paced_backend.most
+
+
+def test_an_environment_without_entities_renders_paced() -> None:
+    # GIVEN an environment with no dataset, model or monitor (the program never pauses)
+    env = fixed_environment("examples/fraud/modelops.yaml", "prod")
+    empty = dataclasses.replace(env, datasets={}, models={}, monitors={})
+    # THEN the paced program registers what the synchronous one does
+    plain = run(program(empty), RenderBackend(), project=empty.project, stack=empty.env)
+    paced = run(paced_program(empty, settle), RenderBackend(), project=empty.project, stack=empty.env)
+    assert sorted(r.urn for r in plain) == sorted(r.urn for r in paced) and plain
