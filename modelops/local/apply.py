@@ -78,8 +78,8 @@ class _RecordingClient:
             error = None
             try:
                 response = attr(**kwargs)
-            except ClientError as exc:
-                error, response = str(exc), {}
+            except Exception as exc:  # an AWS error or a connection failure: recorded, raised as is
+                error, response = f"{type(exc).__name__}: {exc}", {}
                 raise
             finally:
                 self._sink.write(self._service, name, kwargs, response if error is None else {}, started,
