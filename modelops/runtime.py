@@ -155,6 +155,7 @@ def run(
     project: str,
     stack: str,
     preview: bool = False,
+    collect: bool = True,
 ) -> list[Registration]:
     """Run ``program`` under the mock runtime with ``backend``; return every registration in order.
 
@@ -165,6 +166,10 @@ def run(
     stack lives in a context variable), released with it. On Ctrl-C no registration
     starts any more (each fails as :class:`Interrupted`) and KeyboardInterrupt is raised
     here once the program has ended, or after :data:`INTERRUPT_GRACE_SECONDS`.
+
+    The run's reference cycles are collected when it ends; with ``collect=False`` (a
+    caller about to finish, like ``up``) they are left to the start of the next run, or
+    to the end of the process (a full collection of a large run takes a second or more).
     """
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -172,7 +177,8 @@ def run(
 
     def target() -> None:
         try:
-            outcome["registrations"] = _run(program, backend, stop, project=project, stack=stack, preview=preview)
+            outcome["registrations"] = _run(program, backend, stop, project=project, stack=stack, preview=preview,
+                                            collect=collect)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as is
             outcome["error"] = exc
         finally:
@@ -202,7 +208,12 @@ def _run(
     project: str,
     stack: str,
     preview: bool,
+    collect: bool = True,
 ) -> list[Registration]:
+    global _uncollected
+    if _uncollected:  # an earlier run's cycles, before this run (see the finally clause)
+        _uncollected = False
+        gc.collect()
     current = threading.local()
     # A render allocates millions of short-lived objects (futures, outputs, protobufs) in
     # few reference cycles: the default collector thresholds spend a fifth of the run in
@@ -234,5 +245,13 @@ def _run(
         # finalisers print errors), keeps repeated runs in one process quiet.
         asyncio.set_event_loop(None)
         gc.set_threshold(*thresholds)
-        gc.collect()
+        if collect:
+            gc.collect()
+        else:
+            _uncollected = True
     return monitor.registrations
+
+
+#: a run ended with ``collect=False``: its cycles are collected before the next run (or never,
+#: when the process ends first: the command line exits without a teardown, see cli.exit_now)
+_uncollected = False

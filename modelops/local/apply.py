@@ -250,7 +250,10 @@ def up(
         note = _join(note, _recover(backend, state, target))
         try:
             with _quiet_abandoned_tasks(backend):
-                registrations = run(program_for(env), backend, project=env.project, stack=env.env)
+                # the run's cycles are left to the next run or the process's end: up goes on
+                # to its smoke checks and returns (a full collection here costs a second or more)
+                registrations = run(program_for(env), backend, project=env.project, stack=env.env,
+                                    collect=False)
         except ProgramError as exc:
             backend.wait_idle()
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
