@@ -344,8 +344,17 @@ def _parse(text: str, file: str, absolute: Path, *, strict: bool, allow_empty: b
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = " ".join(part for part in (exc.context, exc.problem) if part)
         raise SpecError([_problem("E-YAML-SYNTAX", file, line, column, f"YAML syntax error: {message}", "fix the YAML at this position")]) from None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML does not allow (a control character): its position in the text
+        at = max(0, min(exc.position, len(text)))
+        line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "\0")
+        raise SpecError([_problem("E-YAML-SYNTAX", file, line, column,
+                                  f"YAML syntax error: unacceptable character #x{char:04x}: {exc.reason}",
+                                  "remove the character or write it as an escape in a quoted string")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([_problem("E-YAML-SYNTAX", file, 1, 1, f"YAML syntax error: {exc}", "fix the YAML")]) from None
+        message = " ".join(str(exc).split())  # one line, whatever the parser's layout
+        raise SpecError([_problem("E-YAML-SYNTAX", file, 1, 1, f"YAML syntax error: {message}", "fix the YAML")]) from None
     except RecursionError:
         raise SpecError([_problem("E-TOO-DEEP", file, 1, 1, "nested too deeply to parse", "flatten the document")]) from None
     if node is None:

@@ -97,3 +97,17 @@ def test_atheris_bounded_run(tmp_path):
     # THEN no input crashed the loader or validator
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 2000 runs" in result.stderr
+
+
+def test_a_character_yaml_refuses_is_one_line_at_its_position(tmp_path):
+    # GIVEN a DEL character (0x7f, not a binary file's control byte, but refused by YAML) in a value
+    spec = tmp_path / "modelops.yaml"
+    spec.write_bytes(b"project: churn\nowner: ml\x7fteam\n")
+    # THEN the error names its line and column, on one line
+    with pytest.raises(SpecError) as caught:
+        load_yaml(spec)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (2, 10)
+    assert problem.message == "YAML syntax error: unacceptable character #x007f: control characters are not allowed"
+    # AND the example with one at its first byte (found by the byte-edit property) is checked as any other input
+    _check(tmp_path, b"\x7f" + EXAMPLE[1:])
