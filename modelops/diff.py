@@ -852,16 +852,21 @@ class RenderCache:
         models = {name: _blob(_keyed(m)) for name, m in env.models.items()}
         readers: dict[str, list[str]] = {}
         watchers: dict[str, list[tuple[str, str]]] = {}
+        model_watchers: dict[str, list[tuple[str, str]]] = {}
         for m in env.models.values():
             readers.setdefault(m.dataset, []).append(m.name)
         for mon in env.monitors.values():
             if mon.dataset is not None:
                 watchers.setdefault(mon.dataset, []).append((mon.name, mon.metric))
+            else:
+                # a model's endpoint rolls back on its monitors' alarms: it depends on their names and metrics
+                model_watchers.setdefault(mon.model or "", []).append((mon.name, mon.metric))
         for name in env.datasets:
             keys[("dataset", name)] = _hash_blobs(common, "dataset", datasets[name],
                                                   _blob([sorted(readers.get(name, ())), sorted(watchers.get(name, ()))]))
         for name, model in env.models.items():
-            keys[("model", name)] = _hash_blobs(common, "model", models[name], datasets.get(model.dataset, "null"))
+            keys[("model", name)] = _hash_blobs(common, "model", models[name], datasets.get(model.dataset, "null"),
+                                                _blob(sorted(model_watchers.get(name, ()))))
         for name, mon in env.monitors.items():
             target = env.models.get(mon.model) if mon.model is not None else None
             target_ds = datasets.get(target.dataset if target is not None else (mon.dataset or ""), "null")
@@ -963,6 +968,8 @@ class RenderCache:
                     ms.add(mon.model)
                 if mon.dataset:
                     ds.add(mon.dataset)
+        # a model's endpoint lists its monitors' alarms (rollback): its monitors render with it
+        mons.update(m.name for m in env.monitors.values() if m.model in ms)
         ds.update(env.models[m].dataset for m in ms if env.models[m].dataset in env.datasets)
         sub = dataclasses.replace(
             env,
@@ -1071,16 +1078,6 @@ def field_changes(old: Any, new: Any) -> list[FieldChange]:
     return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def _mask(value: Any) -> Any:
-    if isinstance(value, str):
-        return _HTTPS.sub("https://***", value)
-    if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_mask(v) for v in value]
-    return value
-
-
 def _viewed(value: Any, roots: tuple[str, ...], mask: bool) -> Any:
     """Plain entity data as a review shows it: URLs masked (``mask``), paths relative to the roots."""
     if isinstance(value, str):
@@ -1116,8 +1113,8 @@ def _entity_view(env: Environment, root: Path) -> dict[str, dict[str, Any]]:
                 ent["https"] = [f"https://*** (#{hashlib.sha256(u.encode()).hexdigest()[:6]})" for u in ent["https"]]
             items[str(name)] = _viewed(ent, roots, mask=kind != "channels")
         views[kind] = items
-    views["settings"] = _mask({k: _plainify(getattr(env, k)) for k in ("region", "encryption", "protect", "tags",
-                                                                        "policies", "owner")})
+    views["settings"] = _viewed({k: _plainify(getattr(env, k)) for k in ("region", "encryption", "protect", "tags",
+                                                                          "policies", "owner")}, (), mask=True)
     return views
 
 

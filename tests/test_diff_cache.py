@@ -106,3 +106,19 @@ def test_content_keys_are_canonical_json_of_the_resolved_entities(fraud):
     for entity in entities:
         want = json.dumps(dataclasses.asdict(entity), sort_keys=True, default=str, separators=(",", ":"))
         assert _blob(entity) == want, entity
+
+
+@pytest.mark.parametrize("model", ["fraud-amount", "fraud-scorer"])
+def test_a_model_missing_alone_from_the_cache_is_rendered_with_its_rollback_alarms(fraud, tmp_path, model):
+    # GIVEN a disk cache that lacks one model's group only (an evicted or deleted entry),
+    # its monitors' groups present: its endpoint rolls back on those monitors' alarms
+    env, _ = fraud
+    RenderCache().render(env, tmp_path)
+    key = RenderCache().keys(env)[("model", model)]
+    (tmp_path / "render" / key[:2] / f"{key}.pickle").unlink()
+    # WHEN it is rendered from that cache
+    fresh = RenderCache()
+    graph = fresh.render(env, tmp_path)
+    # THEN only that part is re-rendered, and the graph (rollback alarms included) is the full one
+    assert fresh.stats["partial"] == 1 and fresh.stats["full"] == 0
+    same(graph, render(env))
