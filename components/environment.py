@@ -349,12 +349,16 @@ def program(env: Environment) -> Callable[[], None]:
     """
 
     def body() -> None:
-        root = ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env))
-        outputs = root.stack_outputs()
-        for key in OUTPUTS:
-            pulumi.export(key, outputs[key])
+        _export(ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env)))
 
     return body
+
+
+def _export(root: ModelOpsEnvironment) -> None:
+    """Every :data:`OUTPUTS` key of a built environment, as a stack output."""
+    outputs = root.stack_outputs()
+    for key in OUTPUTS:
+        pulumi.export(key, outputs[key])
 
 
 def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8) -> Callable[[], Awaitable[None]]:
@@ -377,8 +381,6 @@ def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every
         for done, _ in enumerate(root.steps, start=1):
             if done % every == 0:
                 await settle()
-        outputs = root.stack_outputs()
-        for key in OUTPUTS:
-            pulumi.export(key, outputs[key])
+        _export(root)
 
     return body

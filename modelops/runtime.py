@@ -28,6 +28,9 @@ COMPONENT_PREFIXES = ("modelops:",)
 INTERRUPT_GRACE_SECONDS = 5.0
 #: generation-0 threshold of the garbage collector while a program runs (default 700)
 GC_THRESHOLD = 100_000
+#: a run ended with ``collect=False``: its cycles are collected before the next run (or never,
+#: when the process ends first: the command line exits without a teardown, see cli.exit_now)
+_uncollected = False
 
 
 @dataclass
@@ -133,10 +136,8 @@ async def settle() -> None:
     between entities, it keeps the registrations in flight, and the memory they hold, few.
     RPC failures are not raised here: the SDK's final wait reports them as it always does.
     """
-    from pulumi.runtime.settings import _get_rpc_manager
-
     await asyncio.sleep(0)  # registrations just scheduled start (and list their RPC)
-    rpcs = _get_rpc_manager().rpcs
+    rpcs = pulumi_settings.SETTINGS.rpc_manager.rpcs  # the list _run clears at the start of a run
     if getattr(_SETTLED, "rpcs", None) is not rpcs:  # a new run (each run has a list of its own)
         _SETTLED.rpcs, _SETTLED.seen = rpcs, 0
     pending, _SETTLED.seen = rpcs[_SETTLED.seen:], len(rpcs)
@@ -251,7 +252,3 @@ def _run(
             _uncollected = True
     return monitor.registrations
 
-
-#: a run ended with ``collect=False``: its cycles are collected before the next run (or never,
-#: when the process ends first: the command line exits without a teardown, see cli.exit_now)
-_uncollected = False
