@@ -8,7 +8,8 @@ Steps (see benchmarks/README.md for what each floor is):
 
 * validate, spec checks only (``--no-policies``)  vs  PyYAML's CSafeLoader on the same files
 * validate with policies, cold and warm render cache (reported, no floor)
-* plan --json of one environment  vs  a bare Pulumi program of the same resources
+* plan --json of one environment  vs  a bare Pulumi program of the same resources (and, as a
+  reference, the same program given the plan's inputs), interleaved, --repeat rounds
 * diff, one model changed, 3 environments: per-entity cache warm  vs  full re-render
 * up of the dev environment to the embedded TLS emulator  vs  the same AWS calls by boto3
 * peak memory (ru_maxrss) of the largest plan, and of a 10,000-resource render against its < 1 GiB target
@@ -207,23 +208,38 @@ def bench_validate_policies(results: Results, roots: dict[int, Path], repeat: in
 
 
 def bench_plan(results: Results, roots: dict[int, Path], repeat: int, work: Path) -> None:
-    print("plan --json vs bare Pulumi program of the same resources", flush=True)
+    """``plan --json`` and its two floors, interleaved run by run (``repeat`` rounds at every size).
+
+    The floors: the bare program with required inputs only (the target's), and the bare
+    program with the plan's own inputs (what the SDK costs for the inputs themselves).
+    """
+    print("plan --json vs bare Pulumi programs of the same resources (interleaved)", flush=True)
     scaling = results.scaling.setdefault("plan --json (dev)", {})
     floor_scaling = results.scaling.setdefault("floor: bare program (dev)", {})
+    inputs_scaling = results.scaling.setdefault("floor: bare program, same inputs (dev)", {})
     for n, root in roots.items():
         plan_file = work / f"plan-{n}.json"
-        ours = repeated(f"{n} ours", lambda: timed([*MODELOPS, "plan", "--env", "dev", "--json"], root,
-                                                  stdout_file=plan_file), repeat)
-        floor = repeated(f"{n} floor", lambda: timed([PY, "-m", "benchmarks.floor", "render", str(plan_file)], root),
-                         len(ours))
+        ours: list[Run] = []
+        floor: list[Run] = []
+        inputs: list[Run] = []
+        for _ in range(repeat):
+            ours.append(timed([*MODELOPS, "plan", "--env", "dev", "--json"], root, stdout_file=plan_file))
+            floor.append(timed([PY, "-m", "benchmarks.floor", "render", str(plan_file)], root))
+            inputs.append(timed([PY, "-m", "benchmarks.floor", "render-inputs", str(plan_file)], root))
+            print(f"    {n}: ours {ours[-1].seconds:.2f} s, floor {floor[-1].seconds:.2f} s, "
+                  f"floor with the same inputs {inputs[-1].seconds:.2f} s", flush=True)
         plan = json.loads(plan_file.read_text())
         resources = len(plan["resources"])
         custom = sum(1 for r in plan["resources"] if r["custom"])
-        scaling[n], floor_scaling[n] = median(ours), median(floor)
+        scaling[n], floor_scaling[n], inputs_scaling[n] = median(ours), median(floor), median(inputs)
         if n == max(roots):
-            results.rows.append(Row("plan --json, one environment", f"{n} models ({custom} resources, {resources} registrations)",
-                                    median(ours), median(floor), "<= 1.15", len(ours),
-                                    "floor: same pulumi_aws classes, names, parents; required inputs only"))
+            size = f"{n} models ({custom} resources, {resources} registrations)"
+            results.rows.append(Row("plan --json, one environment", size, median(ours), median(floor), "<= 1.15",
+                                    len(ours), "floor: same pulumi_aws classes, names, parents; required inputs only"))
+            results.rows.append(Row("plan --json vs the same with its own inputs", size, median(ours),
+                                    median(inputs), "", len(ours),
+                                    "reference, no target: the floor program given every resource's inputs as "
+                                    "plain values (no outputs of other resources, no component code)"))
             peak = max(r.maxrss_kb for r in ours)
             floor_peak = max(r.maxrss_kb for r in floor)
             results.memory = f"{peak / 1024:.0f} MiB ru_maxrss of `modelops plan --json` rendering {custom} resources ({resources} registrations)"

@@ -86,16 +86,17 @@ class Dataset(pulumi.ComponentResource):
     Example::
 
         Dataset("churn-dev-dataset-customers", DatasetArgs(dataset=spec, scope=scope, glue_database="churn_dev"))
-    """
 
-    bucket: pulumi.Output[str]
-    """The dataset bucket's physical name."""
-    bucket_arn: pulumi.Output[str]
-    """The dataset bucket's ARN."""
-    table_name: pulumi.Output[str]
-    """The Glue catalogue table of the dataset."""
-    source_key: pulumi.Output[str | None]
-    """Object key of the uploaded source file, or None when the dataset declares no source."""
+    Outputs::
+
+        bucket      Output[str]  The dataset bucket's physical name.
+        bucket_arn  Output[str]  The dataset bucket's ARN.
+        table_name  Output[str]  The Glue catalogue table of the dataset.
+        source_key  Output[str | None]  Object key of the uploaded source file, or None when the dataset declares no source.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: DatasetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(DATASET_TYPE, name, None, opts)

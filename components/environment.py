@@ -113,28 +113,23 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
     Example::
 
         ModelOpsEnvironment("churn-dev", EnvironmentArgs(env=env))
-    """
 
-    artifacts_bucket: pulumi.Output[str]
-    """The model artifact bucket."""
-    kms_key_arn: pulumi.Output[str | None]
-    """The environment key (None under sse-s3)."""
-    glue_database: pulumi.Output[str]
-    """The Glue database."""
-    dataset_buckets: pulumi.Output[dict[str, str]]
-    """Dataset -> bucket."""
-    endpoint_names: pulumi.Output[dict[str, str]]
-    """Model -> endpoint name."""
-    endpoint_config_names: pulumi.Output[dict[str, str]]
-    """Model -> endpoint configuration name."""
-    execution_role_arns: pulumi.Output[dict[str, str]]
-    """Model -> execution role ARN."""
-    topic_arns: pulumi.Output[dict[str, str]]
-    """Channel -> topic ARN."""
-    alarm_names: pulumi.Output[dict[str, str]]
-    """Monitor -> alarm name."""
-    dashboard_name: pulumi.Output[str]
-    """The dashboard."""
+    Outputs::
+
+        artifacts_bucket       Output[str]  The model artifact bucket.
+        kms_key_arn            Output[str | None]  The environment key (None under sse-s3).
+        glue_database          Output[str]  The Glue database.
+        dataset_buckets        Output[dict[str, str]]  Dataset -> bucket.
+        endpoint_names         Output[dict[str, str]]  Model -> endpoint name.
+        endpoint_config_names  Output[dict[str, str]]  Model -> endpoint configuration name.
+        execution_role_arns    Output[dict[str, str]]  Model -> execution role ARN.
+        topic_arns             Output[dict[str, str]]  Channel -> topic ARN.
+        alarm_names            Output[dict[str, str]]  Monitor -> alarm name.
+        dashboard_name         Output[str]  The dashboard.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None,
                  *, stepwise: bool = False) -> None:

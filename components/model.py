@@ -86,22 +86,20 @@ class ModelEndpoint(pulumi.ComponentResource):
     Example::
 
         ModelEndpoint("churn-dev-model-churn-classifier", args)
-    """
 
-    endpoint_name: pulumi.Output[str]
-    """The endpoint's name (stable across versions)."""
-    endpoint_arn: pulumi.Output[str]
-    """The endpoint's ARN."""
-    endpoint_config_name: pulumi.Output[str]
-    """The current endpoint configuration (content-addressed)."""
-    model_name: pulumi.Output[str]
-    """The primary variant's SageMaker model (content-addressed)."""
-    role_arn: pulumi.Output[str]
-    """The execution role SageMaker assumes."""
-    artifact_key: pulumi.Output[str]
-    """Object key of the primary artifact in the artifacts bucket."""
-    package_group_name: pulumi.Output[str]
-    """The model registry group of this model."""
+    Outputs::
+
+        endpoint_name         Output[str]  The endpoint's name (stable across versions).
+        endpoint_arn          Output[str]  The endpoint's ARN.
+        endpoint_config_name  Output[str]  The current endpoint configuration (content-addressed).
+        model_name            Output[str]  The primary variant's SageMaker model (content-addressed).
+        role_arn              Output[str]  The execution role SageMaker assumes.
+        artifact_key          Output[str]  Object key of the primary artifact in the artifacts bucket.
+        package_group_name    Output[str]  The model registry group of this model.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(MODEL_ENDPOINT_TYPE, name, None, opts)

@@ -64,10 +64,14 @@ class Notifications(pulumi.ComponentResource):
     Example::
 
         Notifications("churn-dev-notifications", NotificationsArgs(channels=(oncall,), scope=scope))
-    """
 
-    topic_arns: pulumi.Output[dict[str, str]]
-    """Channel name -> SNS topic ARN."""
+    Outputs::
+
+        topic_arns  Output[dict[str, str]]  Channel name -> SNS topic ARN.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(NOTIFICATIONS_TYPE, name, None, opts)
@@ -199,12 +203,15 @@ class Monitor(pulumi.ComponentResource):
     Example::
 
         Monitor("churn-dev-monitor-churn-latency", MonitorArgs(monitor=spec, scope=scope, metric=m))
-    """
 
-    alarm_name: pulumi.Output[str]
-    """The alarm's name (``naming.alarm_name``)."""
-    alarm_arn: pulumi.Output[str]
-    """The alarm's ARN."""
+    Outputs::
+
+        alarm_name  Output[str]  The alarm's name (``naming.alarm_name``).
+        alarm_arn   Output[str]  The alarm's ARN.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: MonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(MONITOR_TYPE, name, None, opts)

@@ -131,12 +131,15 @@ class SecureBucket(pulumi.ComponentResource):
     Example::
 
         SecureBucket("churn-dev-customers", SecureBucketArgs(scope=scope, role="customers"))
-    """
 
-    bucket: pulumi.Output[str]
-    """The bucket's physical name."""
-    arn: pulumi.Output[str]
-    """The bucket's ARN."""
+    Outputs::
+
+        bucket  Output[str]  The bucket's physical name.
+        arn     Output[str]  The bucket's ARN.
+
+    (Not class annotations: the SDK evaluates a resource class's annotations as its
+    output types at every registration of it.)
+    """
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(SECURE_BUCKET_TYPE, name, None, opts)

@@ -293,8 +293,11 @@ def program_for(env: Environment) -> Callable[[], None]:
     return program(env)
 
 
-def render(env: Environment, *, preview: bool = False) -> Graph:
+def render(env: Environment, *, preview: bool = False, collect: bool = True) -> Graph:
     """Render ``env`` (artifacts attached) to its resource graph, no cloud involved.
+
+    ``collect=False``: for a caller about to exit (``plan``), the run's reference cycles
+    are not collected at its end (see :func:`modelops.runtime.run`).
 
     Example::
 
@@ -310,6 +313,7 @@ def render(env: Environment, *, preview: bool = False) -> Graph:
         project=env.project,
         stack=env.env,
         preview=preview,
+        collect=collect,
     )
     return Graph(
         project=env.project,

@@ -253,3 +253,24 @@ def test_an_environment_without_entities_renders_paced() -> None:
     plain = run(program(empty), RenderBackend(), project=empty.project, stack=empty.env)
     paced = run(paced_program(empty, settle), RenderBackend(), project=empty.project, stack=empty.env)
     assert sorted(r.urn for r in plain) == sorted(r.urn for r in paced) and plain
+
+
+def test_the_plan_floors_register_the_plans_resources_and_the_inputs_floor_its_inputs(tmp_path: Path) -> None:
+    # GIVEN the plan JSON of a 3-model environment, as `modelops plan --json` prints it
+    from benchmarks.floor import bare_render
+    from modelops.render import masked_inputs
+
+    _, env = _bench_env(tmp_path, 3)
+    plan = render(env).to_json()
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    want = {r["urn"]: r for r in plan["resources"]}
+    # WHEN both floor programs register it
+    bare = {r.urn: r for r in bare_render(str(plan_file))}
+    with_inputs = {r.urn: r for r in bare_render(str(plan_file), with_inputs=True)}
+    # THEN both register the plan's resources (same URNs: types, names, parents)
+    assert sorted(bare) == sorted(with_inputs) == sorted(want)
+    # AND the reference floor sends every custom resource's inputs as the plan shows them, the bare one far fewer
+    custom = [urn for urn, r in want.items() if r["custom"]]
+    assert all(masked_inputs(with_inputs[urn]) == want[urn]["inputs"] for urn in custom)
+    assert sum(len(bare[urn].inputs) for urn in custom) < sum(len(want[urn]["inputs"]) for urn in custom) / 3
