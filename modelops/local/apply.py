@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gc
@@ -236,7 +237,7 @@ def up(
     on_event: Callable[[str, Action], None] | None = None,
 ) -> Outcome:
     """Provision ``env`` (artifacts attached) to ``target``; apply only what changed."""
-    from modelops.render import program_for
+    from components.environment import paced_program
 
     started = time.monotonic()
     with contextlib.ExitStack() as stack, StateStore.open(root, env.project, env.env) as state:
@@ -252,8 +253,10 @@ def up(
             with _quiet_abandoned_tasks(backend):
                 # the run's cycles are left to the next run or the process's end: up goes on
                 # to its smoke checks and returns (a full collection here costs a second or more)
-                registrations = run(program_for(env), backend, project=env.project, stack=env.env,
-                                    collect=False)
+                # The program yields to the SDK after each entity, so the first creates go out
+                # while it builds the rest (a synchronous program builds the whole graph first).
+                registrations = run(paced_program(env, _next_round, every=1), backend, project=env.project,
+                                    stack=env.env, collect=False)
         except ProgramError as exc:
             backend.wait_idle()
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
@@ -278,6 +281,11 @@ def up(
         outcome.checks = smoke_checks(backend.ctx, state)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+async def _next_round() -> None:
+    """One round of the event loop: the registrations made so far take their next step."""
+    await asyncio.sleep(0)
 
 
 def destroy(
