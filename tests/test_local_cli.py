@@ -51,11 +51,16 @@ def test_up_then_up_then_destroy_with_endpoint_url(
         del os.environ["AWS_CA_BUNDLE"]
     assert code == 0
     assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in capsys.readouterr().out
-    # AND destroy removes it all
-    gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, "--json",
-                    ca_bundle=emulator.ca_bundle)
+    # AND destroy removes it all, with a plain table in a log (stdout not a terminal): one line per resource
+    gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
     assert gone.returncode == 0, gone.stderr
-    assert json.loads(gone.stdout)["counts"] == {"deleted": len(result["resources"])}
+    lines = gone.stdout.splitlines()
+    assert lines[0] == f"churn-dev at the moto server {emulator.url}"
+    assert lines[1].split() == ["spec", "entity", "type", "AWS", "name", "or", "ARN", "action"]
+    deleted = [line for line in lines[3:] if line.endswith(" deleted")]
+    assert len(deleted) == len(result["resources"])
+    assert all(r["label"] in gone.stdout for r in result["resources"])
+    assert f"{len(result['resources'])} deleted in " in gone.stdout
     assert emulator.client("s3").list_buckets()["Buckets"] == []
     assert emulator.client("sagemaker").list_endpoints()["Endpoints"] == []
 

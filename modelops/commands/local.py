@@ -120,13 +120,18 @@ def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
         console.print(f"{outcome.project}-{outcome.env}: no changes; {len(outcome.actions)} resources up to date at "
                       f"{where} {outcome.target}", markup=False)
     else:
-        table = Table(title=f"{outcome.project}-{outcome.env} at {where} {outcome.target}", title_justify="left")
-        for column in ("spec entity", "type", "AWS name or ARN", "action"):
-            table.add_column(column, overflow="fold")
-        for a in shown:
-            action = a.action + (f" ({a.note})" if a.note else "")
-            table.add_row(a.entity or "-", a.type, a.label, action)
-        console.print(table)
+        title = f"{outcome.project}-{outcome.env} at {where} {outcome.target}"
+        columns = ("spec entity", "type", "AWS name or ARN", "action")
+        rows = [(a.entity or "-", a.type, a.label, a.action + (f" ({a.note})" if a.note else "")) for a in shown]
+        if console.is_terminal:
+            table = Table(title=title, title_justify="left")
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        else:  # a log (CI): aligned columns, one line per resource (rich takes 0.6 s for 1,500 rows)
+            sys.stdout.write(_columns(title, columns, rows))
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts().items()))
         console.print(f"{counts} in {outcome.seconds:.1f}s", markup=False)
     failed = [c for c in outcome.checks if not c.ok]
@@ -136,6 +141,14 @@ def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
         console.print(f"  FAILED {check.name}: {check.detail}", markup=False)
     if outcome.command == "up" and not failed:
         console.print(f"inspect: {cli} sagemaker list-endpoints", markup=False)
+
+
+def _columns(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A plain text table: the title, the header, then one left-aligned line per row."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = [title] + ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                       for row in (header, tuple("-" * w for w in widths), *rows)]
+    return "\n".join(lines) + "\n"
 
 
 def _target(spec: Path, endpoint_url: Optional[str]) -> Any:
