@@ -23,7 +23,7 @@ from components.documents import json_document
 from components.metrics import s3_object_count
 from components.dataset import Dataset, DatasetArgs
 from components.model import ModelEndpoint, ModelEndpointArgs, partition
-from components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_body
+from components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_bodies
 from components.storage import Scope, SecureBucket, SecureBucketArgs
 from modelops.resolved import Environment
 from modelops.resolved import Monitor as MonitorSpec
@@ -125,7 +125,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         execution_role_arns    Output[dict[str, str]]  Model -> execution role ARN.
         topic_arns             Output[dict[str, str]]  Channel -> topic ARN.
         alarm_names            Output[dict[str, str]]  Monitor -> alarm name.
-        dashboard_name         Output[str]  The dashboard.
+        dashboard_name         Output[str]  The dashboard (its first page, over 166 models).
 
     (Not class annotations: the SDK evaluates a resource class's annotations as its
     output types at every registration of it.)
@@ -261,12 +261,17 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             d: (ds.metric_put_requests() if ds.request_metrics is not None else _object_count(ds))
             for d, ds in self.datasets.items()
         }
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard",
-            dashboard_name=naming.dashboard_name(env.project, env.env),
-            dashboard_body=dashboard_body(env.region, endpoint_refs, dataset_refs),
-            opts=child,
-        )
+        # one dashboard, or pages of at most 500 widgets (CloudWatch's limit) for a large environment
+        self.dashboards = [
+            aws.cloudwatch.Dashboard(
+                f"{name}-dashboard" if page == 1 else f"{name}-dashboard-{page}",
+                dashboard_name=naming.dashboard_name(env.project, env.env, page),
+                dashboard_body=body,
+                opts=child,
+            )
+            for page, body in enumerate(dashboard_bodies(env.region, endpoint_refs, dataset_refs), start=1)
+        ]
+        self.dashboard = self.dashboards[0]
 
         self.artifacts_bucket = self.artifacts.bucket
         self.kms_key_arn = self.key.arn if self.key is not None else pulumi.Output.from_input(None)

@@ -309,28 +309,41 @@ def _widget(title: str, region: str, refs: list[metrics.MetricRef], x: int, y: i
     }
 
 
-def dashboard_body(
+#: what CloudWatch accepts in one dashboard body ("between 0 and 500 widget objects")
+MAX_WIDGETS = 500
+
+
+def dashboard_bodies(
     region: str,
     endpoints: dict[str, dict[str, metrics.MetricRef]],
     datasets: dict[str, metrics.MetricRef],
-) -> pulumi.Input[str]:
-    """The dashboard JSON: per model a row of latency, errors, invocations; per dataset freshness.
+    max_widgets: int = MAX_WIDGETS,
+) -> list[pulumi.Input[str]]:
+    """The dashboard JSON, in pages of at most ``max_widgets`` widgets (CloudWatch's limit).
 
-    ``endpoints`` maps a model name to its ``latency``/``errors``/``invocations`` metrics;
-    dimension values may be Outputs (bucket names), hence an Output result.
+    Per model a row of latency, errors and invocations; per dataset its freshness, three to
+    a row. Rows are never split between pages, and an environment that fits one dashboard
+    (up to 166 models) gets one. ``endpoints`` maps a model name to its
+    ``latency``/``errors``/``invocations`` metrics; dimension values may be Outputs (bucket
+    names), hence Output results.
 
     Example::
 
-        dashboard_body("eu-west-1", {"churn": {"latency": ..., "errors": ..., "invocations": ...}}, {})
+        dashboard_bodies("eu-west-1", {"churn": {"latency": ..., "errors": ..., "invocations": ...}}, {})
     """
-    widgets: list[dict] = []
-    y = 0
+    rows: list[list[tuple[str, list[metrics.MetricRef], str | None]]] = []
     for model, refs in sorted(endpoints.items()):
-        widgets.append(_widget(f"{model}: latency p99 (µs)", region, [refs["latency"]], 0, y, "p99"))
-        widgets.append(_widget(f"{model}: 5XX errors", region, [refs["errors"]], 8, y))
-        widgets.append(_widget(f"{model}: invocations", region, [refs["invocations"]], 16, y))
-        y += 6
-    for i, (dataset, ref) in enumerate(sorted(datasets.items())):
-        widgets.append(_widget(f"{dataset}: writes (freshness)", region, [ref], (i % 3) * 8, y + (i // 3) * 6))
-    return json_document({"widgets": widgets})
-
+        rows.append([(f"{model}: latency p99 (µs)", [refs["latency"]], "p99"),
+                     (f"{model}: 5XX errors", [refs["errors"]], None),
+                     (f"{model}: invocations", [refs["invocations"]], None)])
+    freshness = [(f"{dataset}: writes (freshness)", [ref], None) for dataset, ref in sorted(datasets.items())]
+    rows += [freshness[i:i + 3] for i in range(0, len(freshness), 3)]
+    per_page = max(1, max_widgets // 3)
+    pages = [rows[i:i + per_page] for i in range(0, len(rows), per_page)] or [[]]
+    return [
+        json_document({"widgets": [
+            _widget(title, region, refs, 8 * x, 6 * y, stat)
+            for y, row in enumerate(page) for x, (title, refs, stat) in enumerate(row)
+        ]})
+        for page in pages
+    ]

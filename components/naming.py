@@ -80,8 +80,9 @@ def glue_table_name(dataset: str) -> str:
     return dataset.replace("-", "_")
 
 
-def dashboard_name(project: str, env: str) -> str:
-    return f"{project}-{env}"
+def dashboard_name(project: str, env: str, page: int = 1) -> str:
+    """The environment's dashboard; its further pages (over 166 models) get ``-2``, ``-3``..."""
+    return f"{project}-{env}" if page == 1 else f"{project}-{env}-{page}"
 
 
 def autoscaling_resource_id(endpoint: str, variant: str) -> str:

@@ -167,3 +167,50 @@ def test_freshness_window_covers_the_threshold_within_cloudwatch_limits(threshol
     assert (got_period, periods) == expected
     assert got_period * periods >= threshold
     assert got_period * periods <= (7 * 86400 if got_period >= 3600 else 86400)
+
+
+def test_dashboard_pages_stay_within_cloudwatchs_widget_limit_and_show_every_model_once() -> None:
+    # GIVEN 7 models and 4 datasets, and a page limit of 9 widgets (3 rows)
+    from components.metrics import MetricRef
+    from components.monitor import dashboard_bodies
+
+    def ref(name: str) -> MetricRef:
+        return MetricRef("AWS/SageMaker", name, (("EndpointName", "e"),))
+
+    endpoints = {f"m{i}": {"latency": ref("ModelLatency"), "errors": ref("Invocation5XXErrors"),
+                           "invocations": ref("Invocations")} for i in range(7)}
+    datasets = {f"d{i}": ref("PutRequests") for i in range(4)}
+    # WHEN the bodies are built
+    pages = [json.loads(body) for body in dashboard_bodies("eu-west-1", endpoints, datasets, max_widgets=9)]
+    # THEN 9 rows (7 models, 2 rows of datasets) make 3 pages of at most 9 widgets, rows whole, laid out from the top
+    assert [len(p["widgets"]) for p in pages] == [9, 9, 7]
+    titles = [w["properties"]["title"] for p in pages for w in p["widgets"]]
+    assert len(titles) == len(set(titles)) == 7 * 3 + 4
+    assert all(min(w["y"] for w in p["widgets"]) == 0 for p in pages)
+    assert {(w["x"], w["y"]) for w in pages[2]["widgets"]} == {(0, 0), (8, 0), (16, 0), (0, 6), (8, 6), (16, 6), (0, 12)}
+    # AND the CloudWatch limit is the default: one page up to 166 models
+    assert len(dashboard_bodies("eu-west-1", {f"m{i}": endpoints["m0"] for i in range(166)}, {})) == 1
+    assert len(dashboard_bodies("eu-west-1", {f"m{i}": endpoints["m0"] for i in range(167)}, {})) == 2
+
+
+def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path) -> None:
+    # GIVEN a generated 170-model environment (510 model widgets: more than one dashboard holds)
+    import dataclasses
+
+    from benchmarks.generate import write_project
+    from modelops.envs import load_environment
+    from modelops.render import render
+    from perf_fixtures import FIXED_ARTIFACT
+
+    artifact = tmp_path / "src.tar.gz"
+    artifact.write_bytes(b"unused")
+    env = load_environment(write_project(170, tmp_path / "proj", artifact), "dev")
+    env = dataclasses.replace(env, models={k: dataclasses.replace(m, artifact=FIXED_ARTIFACT)
+                                           for k, m in env.models.items()})
+    # WHEN it is rendered
+    dashboards = render(env).by_type("aws:cloudwatch/dashboard:Dashboard")
+    # THEN it has two dashboards, the first keeping the environment's name, each within the limit
+    assert [d.inputs["dashboardName"] for d in dashboards] == [f"{env.project}-dev", f"{env.project}-dev-2"]
+    widgets = [json.loads(d.inputs["dashboardBody"])["widgets"] for d in dashboards]
+    assert all(len(w) <= 500 for w in widgets)
+    assert sum(len(w) for w in widgets) == 170 * 3 + len(env.datasets)
