@@ -241,7 +241,11 @@ def _run(
         except Exception as exc:  # the SDK wraps failures from any thread; keep the first cause
             raise ProgramError(str(exc)) from exc
     finally:
-        # The SDK's worker threads keep loops of their own that reference this run's
+        # The run's worker threads (the loop's default executor) end with it: a process
+        # that renders several times (diff, validate) does not accumulate them.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        # The SDK's worker threads kept loops of their own that reference this run's
         # objects; collecting them now, not in the middle of the next run (where their
         # finalisers print errors), keeps repeated runs in one process quiet.
         asyncio.set_event_loop(None)

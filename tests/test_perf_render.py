@@ -274,3 +274,16 @@ def test_the_plan_floors_register_the_plans_resources_and_the_inputs_floor_its_i
     custom = [urn for urn, r in want.items() if r["custom"]]
     assert all(masked_inputs(with_inputs[urn]) == want[urn]["inputs"] for urn in custom)
     assert sum(len(bare[urn].inputs) for urn in custom) < sum(len(want[urn]["inputs"]) for urn in custom) / 3
+
+
+def test_repeated_renders_leave_no_worker_threads_behind() -> None:
+    # GIVEN the threads of this process before (pytest's own, any earlier fixture's)
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    env = fixed_environment("examples/fraud/modelops.yaml", "prod")
+    # WHEN the environment is rendered three times, as diff and validate do in one process
+    for _ in range(3):
+        render(env)
+    # THEN every thread a run started (its program thread, the SDK's worker pool) has ended
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
