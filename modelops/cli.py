@@ -86,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Rows as left-aligned columns under their headers: tables for logs and pipes."""
+    cells = [list(headers)] + [list(row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
 def exit_now(code: int) -> None:
     """Exit with ``code`` without tearing the heap down object by object.
 

@@ -57,7 +57,7 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     lines = gone.stdout.splitlines()
     assert lines[0] == f"churn-dev at the moto server {emulator.url}"
     assert lines[1].split() == ["spec", "entity", "type", "AWS", "name", "or", "ARN", "action"]
-    deleted = [line for line in lines[3:] if line.endswith(" deleted")]
+    deleted = [line for line in lines[2:] if line.endswith(" deleted")]
     assert len(deleted) == len(result["resources"])
     assert all(r["label"] in gone.stdout for r in result["resources"])
     assert f"{len(result['resources'])} deleted in " in gone.stdout

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from modelops.cli import app
+from modelops.cli import app, text_table
 from modelops.errors import UsageError
 
 SPEC_ARG = typer.Argument(Path("modelops.yaml"), help="The spec file.")
@@ -34,9 +34,7 @@ def _fmt(value: Any) -> str:
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [headers] + [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return text_table(headers, [[_fmt(c) for c in row] for row in rows])
 
 
 def _gate_rows(env: Any, model: str, metrics: dict[str, float]) -> list[list[Any]]:
