@@ -81,6 +81,20 @@ def test_pr_workflow_comments_once_and_gates_on_policy_and_data_loss():
     assert workflow["jobs"]["review"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
+def test_pr_review_reuses_its_earlier_renders_and_only_its_own():
+    # the render cache of the PR's earlier runs is restored before validate and diff render
+    review = load("pr.yml")["jobs"]["review"]["steps"]
+    names = [step.get("name", "") for step in review]
+    cache = next(step for step in review if step.get("uses", "").startswith("actions/cache@"))
+    assert names.index(cache["name"]) < names.index(next(n for n in names if n.startswith("Validate")))
+    assert cache["with"]["path"] == ".modelops/cache"
+    # scoped to the pull request: keyed by its number, restored only from its own runs
+    assert cache["with"]["key"].startswith("modelops-render-pr${{ github.event.pull_request.number }}-")
+    assert cache["with"]["restore-keys"] == "modelops-render-pr${{ github.event.pull_request.number }}-"
+    # the deploy and promote workflows never read a cache a pull request could have written
+    assert all("actions/cache@" not in (WORKFLOWS / name).read_text() for name in ("deploy.yml", "promote.yml"))
+
+
 def test_deploy_runs_dev_then_staging_with_oidc():
     workflow = load("deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
