@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from components import naming
 from components.documents import json_document
-from components.metrics import s3_object_count
+from components import metrics
 from components.dataset import Dataset, DatasetArgs
 from components.model import ModelEndpoint, ModelEndpointArgs, partition
 from components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_bodies
@@ -61,6 +61,30 @@ class EnvironmentArgs:
     """
 
     env: Environment
+    #: build the components of these datasets only, with the models reading them and the
+    #: monitors watching either: one shard of a parallel render (``modelops.render``), which
+    #: puts the shards' graphs together. None: every entity. The shared pieces are always built.
+    only: frozenset[str] | None = None
+    #: register the dashboards (a parallel render registers them in one shard)
+    dashboards: bool = True
+
+    def builds(self, dataset: str) -> bool:
+        """Whether the components of ``dataset``'s entities are built here."""
+        return self.only is None or dataset in self.only
+
+
+def dataset_of(env: Environment, kind: str, name: str) -> str:
+    """The dataset a spec entity belongs to: itself, a model's, a monitor's (via its model).
+
+    Every entity belongs to exactly one dataset, and references nothing of another
+    dataset's entities: the sets of entities of disjoint datasets render independently.
+    """
+    if kind == "dataset":
+        return name
+    if kind == "model":
+        return env.models[name].dataset
+    mon = env.monitors[name]
+    return mon.dataset if mon.dataset is not None else env.models[mon.model].dataset
 
 
 def component_entities(name: str, env: Environment) -> dict[str, tuple[str, str]]:
@@ -194,6 +218,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
         self.datasets: dict[str, Dataset] = {}
         for ds_name in sorted(env.datasets):
+            if not args.builds(ds_name):
+                continue
             self.datasets[ds_name] = Dataset(
                 f"{name}-dataset-{ds_name}",
                 DatasetArgs(
@@ -215,6 +241,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 rollbacks.setdefault(m.model, []).append(naming.alarm_name(env.project, env.env, m.name))
         for model_name in sorted(env.models):
             model = env.models[model_name]
+            if not args.builds(model.dataset):
+                continue
             dataset = self.datasets[model.dataset]
             rollback = tuple(rollbacks.get(model_name, ()))
             self.models[model_name] = ModelEndpoint(
@@ -237,6 +265,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         self.monitors: dict[str, Monitor] = {}
         for mon_name in sorted(env.monitors):
             spec = env.monitors[mon_name]
+            if not args.builds(dataset_of(env, "monitor", mon_name)):
+                continue
             channels = spec.notify or tuple(sorted(topics))
             metric, denominator = self._metric_of(spec)
             self.monitors[mon_name] = Monitor(
@@ -253,25 +283,33 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             yield
 
         # -- dashboard ------------------------------------------------------------------------------------
-        endpoint_refs = {
-            m: {"latency": ep.metric_latency("p99"), "errors": ep.metric_errors(), "invocations": ep.metric_invocations()}
-            for m, ep in self.models.items()
-        }
-        dataset_refs = {
-            d: (ds.metric_put_requests() if ds.request_metrics is not None else _object_count(ds))
-            for d, ds in self.datasets.items()
-        }
-        # one dashboard, or pages of at most 500 widgets (CloudWatch's limit) for a large environment
-        self.dashboards = [
-            aws.cloudwatch.Dashboard(
-                f"{name}-dashboard" if page == 1 else f"{name}-dashboard-{page}",
-                dashboard_name=naming.dashboard_name(env.project, env.env, page),
-                dashboard_body=body,
-                opts=child,
-            )
-            for page, body in enumerate(dashboard_bodies(env.region, endpoint_refs, dataset_refs), start=1)
-        ]
-        self.dashboard = self.dashboards[0]
+        # Built from names (the bucket's carries the account ID), not from the components: the
+        # dashboards need no component of any entity, and a shard of a parallel render that
+        # builds some entities registers them whole.
+        self.dashboards: list[aws.cloudwatch.Dashboard] = []
+        if args.dashboards:
+            endpoint_refs = {}
+            for m in env.models:
+                endpoint = naming.endpoint_name(env.project, env.env, m)
+                endpoint_refs[m] = {"latency": metrics.endpoint_latency(endpoint, "p99"),
+                                    "errors": metrics.endpoint_errors(endpoint),
+                                    "invocations": metrics.endpoint_invocations(endpoint)}
+            dataset_refs = {}
+            for d in env.datasets:
+                bucket = account_id.apply(lambda account, d=d: naming.bucket_name(env.project, env.env, d, account))
+                # request metrics only where a freshness monitor asked for them (they are billed)
+                dataset_refs[d] = metrics.s3_put_requests(bucket) if d in fresh else metrics.s3_object_count(bucket)
+            # one dashboard, or pages of at most 500 widgets (CloudWatch's limit) for a large environment
+            self.dashboards = [
+                aws.cloudwatch.Dashboard(
+                    f"{name}-dashboard" if page == 1 else f"{name}-dashboard-{page}",
+                    dashboard_name=naming.dashboard_name(env.project, env.env, page),
+                    dashboard_body=body,
+                    opts=child,
+                )
+                for page, body in enumerate(dashboard_bodies(env.region, endpoint_refs, dataset_refs), start=1)
+            ]
+        self.dashboard = self.dashboards[0] if self.dashboards else None
 
         self.artifacts_bucket = self.artifacts.bucket
         self.kms_key_arn = self.key.arn if self.key is not None else pulumi.Output.from_input(None)
@@ -282,7 +320,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         self.execution_role_arns = _all({m: ep.role_arn for m, ep in self.models.items()})
         self.topic_arns = _all({c: t.arn for c, t in topics.items()})
         self.alarm_names = _all({m: mon.alarm_name for m, mon in self.monitors.items()})
-        self.dashboard_name = self.dashboard.dashboard_name
+        self.dashboard_name = (self.dashboard.dashboard_name if self.dashboard is not None
+                               else pulumi.Output.from_input(naming.dashboard_name(env.project, env.env)))
         self.register_outputs(
             {
                 "artifacts_bucket": self.artifacts_bucket,
@@ -335,11 +374,6 @@ def _all(values: dict[str, pulumi.Output]) -> pulumi.Output[dict]:
     return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
 
 
-def _object_count(ds: Dataset):
-    # Datasets without a freshness monitor have no (billed) request metrics: show object counts.
-    return s3_object_count(ds.bucket)
-
-
 def program(env: Environment) -> Callable[[], None]:
     """The Pulumi program of one environment: build it, export every :data:`OUTPUTS` key.
 
@@ -361,9 +395,12 @@ def _export(root: ModelOpsEnvironment) -> None:
         pulumi.export(key, outputs[key])
 
 
-def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8) -> Callable[[], Awaitable[None]]:
+def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8, *,
+                  only: frozenset[str] | None = None, dashboards: bool = True) -> Callable[[], Awaitable[None]]:
     """:func:`program`, registering the same resources in the same order, that awaits
     ``settle()`` after every ``every`` entities (datasets, models, monitors).
+
+    ``only`` and ``dashboards``: one shard of a parallel render (see :class:`EnvironmentArgs`).
 
     A synchronous program registers the whole graph before the SDK's event loop completes
     any of it, and every registration in flight holds its resolvers, futures and inputs.
@@ -377,7 +414,8 @@ def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every
     """
 
     async def body() -> None:
-        root = ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env), stepwise=True)
+        args = EnvironmentArgs(env=env, only=only, dashboards=dashboards)
+        root = ModelOpsEnvironment(naming.prefix(env.project, env.env), args, stepwise=True)
         for done, _ in enumerate(root.steps, start=1):
             if done % every == 0:
                 await settle()

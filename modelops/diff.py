@@ -792,9 +792,6 @@ def _unmask_secrets(regs: list[Registration], table: dict[str, str]) -> list[Reg
     return [dataclasses.replace(r, inputs=_swap(r.inputs, table), outputs=_swap(r.outputs, table)) for r in regs]
 
 
-_REGISTRATION_FIELDS = tuple(f.name for f in dataclasses.fields(Registration))
-
-
 class RenderCache:
     """Renders cached by content, per spec entity, so a one-model change re-renders one model.
 
@@ -917,7 +914,7 @@ class RenderCache:
                     # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
                     # the spec being rendered supplies the value when the entry is read back
                     # as rows of field values: read back about six times faster than the objects
-                    rows = [tuple(getattr(r, name) for name in _REGISTRATION_FIELDS) for r in _mask_secrets(regs, secrets)]
+                    rows = [r.row() for r in _mask_secrets(regs, secrets)]
                     pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
             except (OSError, pickle.PicklingError, TypeError, AttributeError):

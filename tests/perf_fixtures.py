@@ -9,7 +9,9 @@ checkout lives.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,14 @@ def graph_json(graph) -> dict[str, Any]:
 
 def golden_path(spec: str, env: str) -> Path:
     return GOLDEN_DIR / f"{spec.replace('/', '_').removesuffix('.yaml')}-{env}.json"
+
+
+def write_minimal_package(path: Path) -> None:
+    """A minimal model package: a gzipped tar holding card.json with the framework version."""
+    data = json.dumps({"framework_version": "1.2-1"}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("card.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(buffer.getvalue())

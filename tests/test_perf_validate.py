@@ -4,8 +4,6 @@ Pulumi only when a command renders."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +16,7 @@ import pytest
 import modelops.diff as diff_mod
 from modelops.envs import check
 from modelops.policy import check_policies
+from perf_fixtures import write_minimal_package
 
 FULL = Path(__file__).resolve().parent / "fixtures" / "specs" / "valid" / "full"
 CLI = [sys.executable, "-m", "modelops"]
@@ -28,23 +27,12 @@ def _modelops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _real_package(path: Path) -> None:
-    """A minimal model package: a gzipped tar holding card.json with the framework version."""
-    data = json.dumps({"framework_version": "1.2-1"}).encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("card.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(buffer.getvalue())
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the full example spec whose package file is a real tarball."""
     root = tmp_path / "full"
     shutil.copytree(FULL, root, ignore=shutil.ignore_patterns(".modelops"))
-    _real_package(root / "models" / "model.tar.gz")
+    write_minimal_package(root / "models" / "model.tar.gz")
     return root
 
 

@@ -1,0 +1,191 @@
+"""A large environment renders in several processes at once: the graph is the one a single
+process renders, in every field; a failing shard reports the program's error as a single
+process does; Ctrl-C leaves no render process behind; ``MODELOPS_RENDER_JOBS`` is checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.generate import spec as bench_spec
+from components.environment import dataset_of
+from modelops.envs import load_environment
+from modelops.errors import UsageError
+from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
+from modelops.runtime import ProgramError
+from perf_fixtures import FIXED_ARTIFACT, graph_json, write_minimal_package
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write_rich_project(root: Path, n_models: int) -> Path:
+    """A generated spec with every cross-entity link a shard must keep whole: KMS, a secret
+    https channel, freshness monitors on datasets (request metrics, dashboard widgets), a
+    rolling-back error-rate monitor, a model without monitors."""
+    data = bench_spec(n_models)
+    data["encryption"] = "kms"
+    data["notifications"]["chat"] = {"https": ["https://hooks.example.com/services/ml-alerts"]}
+    for i, ds in enumerate(sorted(data["datasets"])[:3]):
+        data["monitors"][f"{ds}-fresh"] = {"dataset": ds, "metric": "freshness", "above": "48h", "period": "1d",
+                                           "for": "1d", "notify": ["chat"] if i % 2 else ["oncall", "chat"]}
+    data["monitors"]["m0007-errors"] = {"model": "model-0007", "metric": "error_rate", "above": "2%"}
+    for name in [m for m in data["monitors"] if m.startswith("m0011-")]:
+        del data["monitors"][name]
+    root.mkdir(parents=True)
+    (root / "stacks").mkdir()
+    (root / "artifacts").mkdir()
+    write_minimal_package(root / "artifacts" / "model.tar.gz")
+    (root / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (root / "stacks" / "prod.yaml").write_text(yaml.safe_dump({"protect": True}))
+    return root / "modelops.yaml"
+
+
+def _env(spec: Path, env: str = "prod"):
+    resolved = load_environment(spec, env)
+    models = {k: dataclasses.replace(m, artifact=FIXED_ARTIFACT) for k, m in resolved.models.items()}
+    return dataclasses.replace(resolved, models=models)
+
+
+def _every_field(regs) -> list[str]:
+    """Every field of every registration (outputs too), a file asset by its path."""
+    return sorted(json.dumps(dataclasses.asdict(r), sort_keys=True, default=lambda o: ["asset", o.path]) for r in regs)
+
+
+def test_a_parallel_render_registers_exactly_the_single_process_graph(tmp_path: Path) -> None:
+    # GIVEN a 40-model environment with secrets, freshness monitors, KMS and rollbacks
+    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    # WHEN it is rendered in one process, and in three
+    single = render(env, jobs=1)
+    parallel = render_parallel(env, 3)
+    # THEN the parallel path ran (no fallback) and registered the same resources, every field equal
+    assert parallel is not None
+    assert len(parallel) == len(single.registrations) > 500
+    assert _every_field(parallel) == _every_field(single.registrations)
+    # AND the graph as plan prints it is the same, secrets masked the same way
+    assert graph_json(render(env, jobs=3)) == graph_json(single)
+    dumped = json.dumps(graph_json(render(env, jobs=3)))
+    assert "hooks.example.com" not in dumped and "[secret]" in dumped
+
+
+def test_shards_split_the_datasets_with_all_their_entities_and_balance_the_work(tmp_path: Path) -> None:
+    # GIVEN a 43-model environment (9 datasets of up to 5 models, with their monitors)
+    env = _env(_write_rich_project(tmp_path / "proj", 43))
+    # WHEN it is split for 4 processes
+    parts = shards(env, 4)
+    # THEN every dataset is in exactly one shard
+    assert len(parts) == 4
+    assert sorted(d for p in parts for d in p) == sorted(env.datasets)
+    # AND each shard's models and monitors are those of its datasets, the shards about even
+    sizes = []
+    for part in parts:
+        models = [m for m in env.models if dataset_of(env, "model", m) in part]
+        monitors = [m for m in env.monitors if dataset_of(env, "monitor", m) in part]
+        sizes.append(len(models) * 10 + len(monitors) * 3 + len(part) * 9)
+    assert max(sizes) - min(sizes) <= 10 * 5 + 3 * 12 + 9, sizes  # within one dataset's entities
+    # AND asking for more processes than datasets gives a shard per dataset
+    assert len(shards(env, 50)) == len(env.datasets)
+
+
+def test_a_program_error_in_any_shard_is_the_single_process_error(tmp_path: Path) -> None:
+    # GIVEN an environment whose last model (in a forked shard, not the first) has no artifact
+    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    last = sorted(env.models)[-1]
+    assert all(dataset_of(env, "model", last) not in part for part in shards(env, 3)[:1])
+    broken = dataclasses.replace(env, models={**env.models, last: dataclasses.replace(env.models[last], artifact=None)})
+    # WHEN it is rendered in one process and in three
+    with pytest.raises(ProgramError) as single:
+        render(broken, jobs=1)
+    # THEN the parallel path gives up, and the render reports the same error
+    assert render_parallel(broken, 3) is None
+    with pytest.raises(ProgramError) as parallel:
+        render(broken, jobs=3)
+    assert str(parallel.value) == str(single.value) and last in str(single.value)
+
+
+def test_the_jobs_variable_is_checked_and_small_environments_render_in_one_process(tmp_path: Path, monkeypatch) -> None:
+    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    monkeypatch.setenv(RENDER_JOBS_ENV, "3")
+    assert render_jobs(env) == 3
+    monkeypatch.setenv(RENDER_JOBS_ENV, "500")  # no more processes than datasets
+    assert render_jobs(env) == len(env.datasets)
+    for bad in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv(RENDER_JOBS_ENV, bad)
+        with pytest.raises(UsageError, match=RENDER_JOBS_ENV):
+            render_jobs(env)
+    monkeypatch.delenv(RENDER_JOBS_ENV)
+    small = dataclasses.replace(env, models=dict(list(env.models.items())[:5]))
+    assert render_jobs(small) == 1
+
+
+def _modelops(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", **extra}
+    env.pop("MODELOPS_VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "modelops", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_plan_prints_the_same_json_in_one_process_and_in_several(tmp_path: Path) -> None:
+    # GIVEN a 40-model project with its (small) artifact in place
+    spec = _write_rich_project(tmp_path / "proj", 40)
+    # WHEN the command plans it with one render process and with two
+    one = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "1"})
+    two = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "2"})
+    # THEN both succeed with byte-identical output
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert json.loads(one.stdout)["counts"]["aws:sagemaker/endpoint:Endpoint"] == 40
+    assert one.stdout == two.stdout
+    # AND a bad value is a one-line usage error, exit 2, nothing printed on stdout
+    bad = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "many"})
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stdout == "" and bad.stderr.count("\n") == 1 and RENDER_JOBS_ENV in bad.stderr, bad.stderr
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parallel renders fork: Linux only")
+def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path) -> None:
+    # GIVEN a 120-model plan rendering in three processes
+    spec = _write_rich_project(tmp_path / "proj", 120)
+    env = {**os.environ, RENDER_JOBS_ENV: "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "modelops", "plan", "--env", "prod", "--json"], cwd=spec.parent,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        forked: set[int] = set()
+        while len(forked) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            forked = _children(proc.pid)
+            time.sleep(0.05)
+        assert len(forked) == 2, "the render did not fork its two shards"
+        # WHEN the user presses Ctrl-C (the command alone receives it, as from `kill -INT`)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # THEN the command stops with the interrupt's exit code, prints no plan, and its shards are gone
+    assert proc.returncode == 130, err
+    assert out == ""
+    for pid in forked:
+        assert not Path(f"/proc/{pid}").exists(), f"render process {pid} still exists"
