@@ -1,8 +1,8 @@
 """Fixtures of the local-AWS tests: one TLS moto server per module, reset before each test.
 
-The server is :class:`modelops.local.emulator.EmulatorServer` — moto's
-``ThreadedMotoServer`` on 127.0.0.1 and a free port, serving TLS and evaluating bucket-policy
-conditions, exactly like the embedded emulator ``modelops up`` starts. Results are checked
+The server is :class:`modelops.local.emulator.EmulatorServer` — moto's server application
+on 127.0.0.1 and a free port, serving TLS and evaluating bucket-policy conditions, exactly
+like the embedded emulator ``modelops up`` starts. Results are checked
 with plain boto3 clients.
 """
 

@@ -32,18 +32,22 @@ import fnmatch
 import ipaddress
 import json
 import os
-import socket
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
+#: request threads of the server (a client's connection pool holds up to 32 per service)
+THREADS = 16
+#: idle kept-alive connections the server holds open (cheroot's default, 10, closes most of
+#: a client's pooled connections between calls: a new TLS handshake for nearly every call)
+KEEP_ALIVE_CONNECTIONS = 512
 
 _request = threading.local()
 
@@ -226,49 +230,56 @@ def install_missing_operations() -> None:
         SageMakerResponse.delete_model_package_group = _delete_model_package_group  # type: ignore[attr-defined]
 
 
-class _KeepAliveHandler(MotoRequestHandler):
-    # keep TLS connections open between requests: a handshake per call triples latency
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK
-        # add ~40 ms to every response on a kept-alive connection
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        return None  # one line per request drowns the log; errors are still logged
-
-
 def make_app() -> Any:
     install_condition_aware_policies()
     install_missing_operations()
     return _TransportAware(DomainDispatcherApplication(create_backend_app))
 
 
-class EmulatorServer(ThreadedMotoServer):
-    """moto's threaded server, over TLS, with condition-aware bucket policies (in-process).
+def make_server(host: str, port: int, cert: Path, key: Path) -> wsgi.Server:
+    """The emulator's HTTPS server, bound (``port`` 0: a free one), not yet serving.
+
+    cheroot, not moto's werkzeug server: werkzeug's development server closes the
+    connection after every response, so every AWS call paid a TLS handshake (a third of a
+    100-model ``up``); cheroot keeps HTTP/1.1 connections open between calls.
+    """
+    server = wsgi.Server((host, port), make_app(), numthreads=THREADS, server_name="modelops-emulator")
+    server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
+    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
+    server.prepare()  # binds the socket and starts the request threads
+    return server
+
+
+class EmulatorServer:
+    """The emulator in this process (on a thread of its own), over TLS, for tests.
 
     Example::
 
         server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=tmp / "tls"); server.start()
     """
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, *, tls_dir: Path, verbose: bool = False):
-        super().__init__(ip_address=ip_address, port=port, verbose=verbose)
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, *, tls_dir: Path) -> None:
+        self._ip_address = ip_address
+        self._port = port
         self.cert, self.key = ensure_certificate(tls_dir)
+        self._server: wsgi.Server | None = None
+        self._thread: threading.Thread | None = None
 
-    def _server_entry(self) -> None:
-        self._server = make_server(
-            self._ip_address,
-            self._port,
-            make_app(),
-            True,
-            request_handler=_KeepAliveHandler,
-            ssl_context=(str(self.cert), str(self.key)),
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+    def start(self) -> None:
+        self._server = make_server(self._ip_address, self._port, self.cert, self.key)
+        self._thread = threading.Thread(target=self._server.serve, name="modelops-emulator", daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        assert self._server is not None, "call start() first"
+        host, port = self._server.bind_addr[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()  # closes the socket, ends the request threads
+        if self._thread is not None:
+            self._thread.join()
 
     @property
     def url(self) -> str:
@@ -283,10 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
     args = parser.parse_args(argv)
     cert, key = ensure_certificate(args.tls_dir)
-    server = make_server(
-        "127.0.0.1", args.port, make_app(), True, request_handler=_KeepAliveHandler, ssl_context=(str(cert), str(key))
-    )
-    port = server.server_address[1]
+    server = make_server("127.0.0.1", args.port, cert, key)
+    port = server.bind_addr[1]
     info = {"pid": os.getpid(), "port": port, "url": f"https://127.0.0.1:{port}", "ca_bundle": str(cert.resolve())}
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
@@ -295,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(json.dumps(info), flush=True)
     try:
-        server.serve_forever()
+        server.serve()
     except KeyboardInterrupt:
         pass
+    finally:
+        server.stop()
     return 0
 
 

@@ -1,0 +1,76 @@
+"""The emulator keeps TLS connections open between calls: a client pays one handshake per
+pooled connection, not one per AWS call (what made a 100-model ``up`` a third handshakes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_fixtures import Emulator, emulator, emulator_server  # noqa: F401
+
+
+class _Connections(logging.Handler):
+    """Counts the connections urllib3 opens: new ones, and reopened ones the server had closed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.opened = 0
+        self.reopened = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Starting new HTTPS connection"):
+            self.opened += 1
+        elif message.startswith("Resetting dropped connection"):
+            self.reopened += 1
+
+
+@pytest.fixture
+def connections() -> Iterator[_Connections]:
+    logger = logging.getLogger("urllib3.connectionpool")
+    handler, level = _Connections(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _client(emulator: Emulator, service: str):
+    return boto3.client(service, endpoint_url=emulator.url, verify=emulator.ca_bundle, region_name="eu-west-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(max_pool_connections=8, retries={"mode": "standard", "max_attempts": 1}))
+
+
+def test_calls_reuse_their_tls_connections(emulator: Emulator, connections: _Connections) -> None:
+    # GIVEN clients of three services, and 8 threads calling them at once
+    s3, cloudwatch, sagemaker = (_client(emulator, s) for s in ("s3", "cloudwatch", "sagemaker"))
+    s3.create_bucket(Bucket="reuse", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
+    def calls(i: int) -> None:
+        # requests with bodies, responses with bodies, empty responses and errors
+        s3.put_object(Bucket="reuse", Key=f"k{i}", Body=b"x" * 2048)
+        s3.head_object(Bucket="reuse", Key=f"k{i}")
+        cloudwatch.put_metric_alarm(AlarmName=f"a{i}", MetricName="m", Namespace="n", Statistic="Sum", Period=60,
+                                    EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+        cloudwatch.describe_alarms(AlarmNames=[f"a{i}"])
+        with pytest.raises(ClientError):
+            sagemaker.describe_endpoint(EndpointName=f"missing-{i}")
+
+    # WHEN 40 rounds of 5 calls run (200 calls)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(calls, range(40)))
+    # THEN every call was answered over a connection the server kept open: at most one per
+    # thread and service was ever opened, and none had to be reopened
+    assert connections.reopened == 0
+    assert connections.opened <= 3 * 8, connections.opened
+    assert len(json.loads(json.dumps(cloudwatch.describe_alarms()["MetricAlarms"], default=str))) == 40
