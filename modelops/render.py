@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -436,12 +437,12 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
         except ProgramError:
             return None
         seen = {r.urn for r in registrations}
-        while children:
-            pid, read_end = children[0]
+        for index, (pid, read_end) in enumerate(children):
             with os.fdopen(read_end, "rb") as handle:
+                children[index] = (pid, -1)  # the handle closes it
                 data = handle.read()
-            children.pop(0)
             _, status = os.waitpid(pid, 0)
+            children[index] = (-1, -1)  # reaped
             if os.waitstatus_to_exitcode(status) != 0 or not data:
                 return None
             with no_gc():  # tens of thousands of acyclic rows
@@ -450,13 +451,14 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
                         registrations.append(Registration(*row))
         return registrations
     finally:
-        for pid, read_end in children:  # on a failure or Ctrl-C: none of them is needed any more
-            os.close(read_end)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+        # on a failure or Ctrl-C: the processes still running are not needed any more
+        for pid, read_end in children:
+            if read_end >= 0:
+                os.close(read_end)
+            if pid > 0:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
 
 
 def _render_shard(env: Environment, only: frozenset[str], preview: bool, read_end: int, write_end: int) -> None:
