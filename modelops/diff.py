@@ -545,13 +545,16 @@ def _fetch_referenced_files(spec: Path, out: Path, top: Path, sha: str) -> None:
     import yaml
 
     try:
+        text = spec.read_text(encoding="utf-8")
+        if ".." not in text:
+            return  # every relative path stays under the spec's directory: extracted with it
         # the C loader when PyYAML has it: the same data, parsed in C (the pure-Python loader showed in profiles)
-        data = yaml.load(spec.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except (yaml.YAMLError, OSError):
         return  # loading reports the problem with its position
-    refs = [d.get("source") for d in (data.get("datasets") or {}).values() if isinstance(d, dict)]
-    refs += [m.get("artifact") for m in (data.get("models") or {}).values() if isinstance(m, dict)]
-    for ref in refs:
+    refs = {d.get("source") for d in (data.get("datasets") or {}).values() if isinstance(d, dict)}
+    refs |= {m.get("artifact") for m in (data.get("models") or {}).values() if isinstance(m, dict)}
+    for ref in sorted(r for r in refs if isinstance(r, str)):
         if not isinstance(ref, str) or not ref:
             continue
         target = (spec.parent / ref).resolve()

@@ -309,6 +309,10 @@ def _env_rules(env: Environment) -> list[tuple[str, str, str, str]]:
     if not is_production(env):
         return []
     found = []
+    by_model: dict[str, list[Any]] = {}  # one pass over the monitors, not one per model
+    for mon in env.monitors.values():
+        if mon.model is not None:
+            by_model.setdefault(mon.model, []).append(mon)
     for name, model in sorted(env.models.items()):
         serving = model.serving
         if serving.serverless is None:
@@ -318,7 +322,7 @@ def _env_rules(env: Environment) -> list[tuple[str, str, str, str]]:
                 found.append(("prod-min-instances", f"models.{name}",
                               f"production model runs {floor} instance ({what}); one failure takes it down",
                               f"set models.{name}.serving.{what}: 2 in the {env.env} overlay"))
-        monitors = [m for m in env.monitors.values() if m.model == name]
+        monitors = by_model.get(name, [])
         for label, test in (("latency", lambda m: m.metric.startswith("latency_")),
                             ("error", lambda m: m.metric == "error_rate")):
             watching = [m for m in monitors if test(m)]

@@ -287,3 +287,26 @@ def test_repeated_renders_leave_no_worker_threads_behind() -> None:
         render(env)
     # THEN every thread a run started (its program thread, the SDK's worker pool) has ended
     assert [t.name for t in threading.enumerate() if t.ident not in before] == []
+
+
+def test_a_render_leaves_the_collector_as_it_found_it() -> None:
+    # GIVEN objects the process holds before a render (a diff's cached graphs), one of them
+    # a reference cycle that becomes garbage during the render
+    import gc
+
+    class Node:
+        pass
+
+    held = [Node() for _ in range(1000)]
+    cycle = Node()
+    cycle.self = cycle
+    thresholds = gc.get_threshold()
+    env = fixed_environment("examples/fraud/modelops.yaml", "prod")
+    # WHEN an environment is rendered (the objects it did not make are frozen meanwhile)
+    graph = render(env)
+    # THEN nothing is left frozen, the thresholds are back, and the old cycle is collectable
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
+    del cycle
+    assert gc.collect() >= 1
+    assert held and graph.registrations
