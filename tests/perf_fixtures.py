@@ -8,12 +8,14 @@ checkout lives.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from modelops.envs import list_environments, load_environment
 from modelops.resolved import Artifact, Environment
@@ -67,3 +69,14 @@ def write_minimal_package(path: Path) -> None:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     path.write_bytes(buffer.getvalue())
+
+
+@contextlib.contextmanager
+def ending(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """``proc``, killed on leaving the block if it is still running (a failed test leaves nothing)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

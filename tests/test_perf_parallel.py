@@ -22,7 +22,7 @@ from modelops.envs import load_environment
 from modelops.errors import UsageError
 from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.runtime import ProgramError
-from perf_fixtures import FIXED_ARTIFACT, graph_json, write_minimal_package
+from perf_fixtures import FIXED_ARTIFACT, ending, graph_json, write_minimal_package
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,7 +170,7 @@ def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path
     env = {**os.environ, RENDER_JOBS_ENV: "3"}
     proc = subprocess.Popen([sys.executable, "-m", "modelops", "plan", "--env", "prod", "--json"], cwd=spec.parent,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with ending(proc):
         deadline = time.monotonic() + 120
         forked: set[int] = set()
         while len(forked) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -180,10 +180,6 @@ def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path
         # WHEN the user presses Ctrl-C (the command alone receives it, as from `kill -INT`)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # THEN the command stops with the interrupt's exit code, prints no plan, and its shards are gone
     assert proc.returncode == 130, err
     assert out == ""

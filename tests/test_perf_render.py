@@ -22,7 +22,7 @@ from modelops.local.apply import RecordingClients
 from components.environment import paced_program, program
 from modelops.render import RenderBackend, render
 from modelops.runtime import run, settle
-from perf_fixtures import FIXED_ARTIFACT, fixed_environment, graph_json
+from perf_fixtures import FIXED_ARTIFACT, ending, fixed_environment, graph_json
 
 
 def _bench_env(tmp_path: Path, n: int, env: str = "dev"):
@@ -157,15 +157,11 @@ def test_ctrl_c_stops_the_program_thread_and_reaches_the_caller(tmp_path: Path) 
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(root)})
-    try:
+    with ending(proc):
         assert proc.stdout.readline().strip() == "started"
         # WHEN the user presses Ctrl-C
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # THEN run() raises KeyboardInterrupt in the calling thread and no create starts any more
     assert out.strip() == "interrupted no create since", err
     assert proc.returncode == 0, err
