@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import signal
 import subprocess
 import tarfile
 from pathlib import Path
@@ -80,3 +81,12 @@ def ending(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts: Ctrl-C's signal at its default.
+
+    A process started with SIGINT ignored (a job run in the background by a shell script,
+    as CI may run the tests) passes that on, and Python then never raises KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

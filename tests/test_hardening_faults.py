@@ -121,6 +121,23 @@ def inventory(emulator: Emulator) -> Counter:
     return +found  # drop zero counts
 
 
+def settled(emulator: Emulator, quiet: float = 0.3, limit: float = 30.0) -> Counter:
+    """The inventory once the requests a killed process had sent have all been served.
+
+    A request in flight when its client dies is still served, by a server thread that may
+    run it after the next ``up`` has started: the same inventory twice, ``quiet`` seconds
+    apart, says none is left.
+    """
+    before = inventory(emulator)
+    deadline = time.monotonic() + limit
+    while True:
+        time.sleep(quiet)
+        now = inventory(emulator)
+        if now == before or time.monotonic() > deadline:
+            return now
+        before = now
+
+
 def recorded(root: Path) -> Counter:
     """What the state records (the file plus the journal of a run in progress or killed)."""
     state = StateStore.read(root, "tiny", "dev")
@@ -245,8 +262,9 @@ def test_a_killed_up_is_recovered_by_the_next_run(emulator, tmp_path):
     # THEN the state left behind (file and journal) reads back, and each record exists
     killed = StateStore.read(project, "tiny", "dev")
     assert 5 <= len(killed.resources) < len(NAMES)
-    assert set(recorded(project).items()) <= set(inventory(emulator).items()) | {
-        (k, v) for k, v in recorded(project).items() if inventory(emulator)[k] >= v}
+    found = settled(emulator)
+    assert set(recorded(project).items()) <= set(found.items()) | {
+        (k, v) for k, v in recorded(project).items() if found[k] >= v}
     # AND the lock died with the process: the next up runs, and completes the environment
     again = subprocess.run(cmd + ["--json"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert "another modelops up/destroy is running" not in again.stderr
@@ -301,7 +319,7 @@ def test_a_crash_between_an_aws_create_and_its_record_is_recovered(emulator, tmp
     assert died.returncode == 9, died.stderr[-2000:]
     # THEN it exists but is not recorded (the window the next run must close)
     assert name not in _ids(tmp_path)
-    assert inventory(emulator) != recorded(tmp_path)
+    assert settled(emulator) != recorded(tmp_path)
     # WHEN up runs again THEN it removes the unrecorded one first, says so, and completes
     again = up(env, emulator.target(), tmp_path)
     if CRASH_AT[name]:  # (creates in flight beside it were cut short too, and are named with it)

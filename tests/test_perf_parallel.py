@@ -22,7 +22,7 @@ from modelops.envs import load_environment
 from modelops.errors import UsageError
 from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.runtime import ProgramError
-from perf_fixtures import FIXED_ARTIFACT, ending, graph_json, write_minimal_package
+from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_minimal_package
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,8 @@ def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path
     spec = _write_rich_project(tmp_path / "proj", 120)
     env = {**os.environ, RENDER_JOBS_ENV: "3"}
     proc = subprocess.Popen([sys.executable, "-m", "modelops", "plan", "--env", "prod", "--json"], cwd=spec.parent,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     with ending(proc):
         deadline = time.monotonic() + 120
         forked: set[int] = set()

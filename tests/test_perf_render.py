@@ -22,7 +22,7 @@ from modelops.local.apply import RecordingClients
 from components.environment import paced_program, program
 from modelops.render import RenderBackend, render
 from modelops.runtime import run, settle
-from perf_fixtures import FIXED_ARTIFACT, ending, fixed_environment, graph_json
+from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, fixed_environment, graph_json
 
 
 def _bench_env(tmp_path: Path, n: int, env: str = "dev"):
@@ -156,7 +156,7 @@ def test_ctrl_c_stops_the_program_thread_and_reaches_the_caller(tmp_path: Path) 
     script.write_text(INTERRUPTED_PROGRAM)
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(root)})
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)}, preexec_fn=default_sigint)
     with ending(proc):
         assert proc.stdout.readline().strip() == "started"
         # WHEN the user presses Ctrl-C
