@@ -296,7 +296,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                                     "invocations": metrics.endpoint_invocations(endpoint)}
             dataset_refs = {}
             for d in env.datasets:
-                bucket = account_id.apply(lambda account, d=d: naming.bucket_name(env.project, env.env, d, account))
+                bucket = scope.bucket_name(d)
                 # request metrics only where a freshness monitor asked for them (they are billed)
                 dataset_refs[d] = metrics.s3_put_requests(bucket) if d in fresh else metrics.s3_object_count(bucket)
             # one dashboard, or pages of at most 500 widgets (CloudWatch's limit) for a large environment

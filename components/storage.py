@@ -54,6 +54,10 @@ class Scope:
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)
 
+    def bucket_name(self, role: str) -> pulumi.Output[str]:
+        """The physical name of the bucket of ``role`` (a dataset, or ``artifacts``): it carries the account ID."""
+        return self.account_id.apply(lambda account: naming.bucket_name(self.project, self.env, role, account))
+
     def stateful_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
         """Options of stateful resources (buckets, the key): protected in protected environments.
 
@@ -146,9 +150,7 @@ class SecureBucket(pulumi.ComponentResource):
         scope = args.scope
         self.scope = scope
         child = pulumi.ResourceOptions(parent=self)
-        physical = scope.account_id.apply(
-            lambda account: naming.bucket_name(scope.project, scope.env, args.role, account)
-        )
+        physical = scope.bucket_name(args.role)
         self.resource = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=physical,

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import pickle
@@ -471,7 +470,6 @@ def _render_shard(env: Environment, only: frozenset[str], preview: bool, read_en
     try:
         os.close(read_end)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once: the parent cleans up
-        gc.freeze()  # the parent's objects: never scanned (nor copied by scanning them) here
         regs = _registrations(env, preview=preview, collect=False, only=only, dashboards=False)
         with no_gc():
             data = pickle.dumps([r.row() for r in regs], protocol=pickle.HIGHEST_PROTOCOL)
