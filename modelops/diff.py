@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, SpecError, UsageError
@@ -644,9 +644,13 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
             digest = placeholder_digest(env, name)
             # a stable place (not a temporary directory) keeps render cache keys stable across runs
             path = store_root / ".modelops" / "cache" / "placeholders" / digest.removeprefix("sha256:")[:16] / "model.tar.gz"
-            path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
-                path.write_bytes(f"placeholder {digest}\n".encode())
+                # written whole or not at all: reviews of other environments may read it meanwhile
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(f"placeholder {digest}\n".encode())
+                os.replace(tmp, path)
             artifact = Artifact(path=str(path), digest=digest,
                                 framework_version=model.framework_version or _default_framework())
             unbuilt.append(name)
@@ -662,13 +666,14 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
 RENDER_CACHE_ENV = "MODELOPS_RENDER_CACHE"
 
 
-def render_graph(env: Environment, cache_dir: Path | None = None) -> list[Registration]:
-    """The rendered graph of a resolved environment, through the render cache."""
+def render_graph(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None) -> list[Registration]:
+    """The rendered graph of a resolved environment, through the render cache; a render
+    uses up to ``jobs`` processes (default :func:`modelops.render.render_jobs`)."""
     if os.environ.get(RENDER_CACHE_ENV) == "off":
         from modelops.render import render
 
-        return render(env).registrations
-    return RENDER_CACHE.render(env, cache_dir).registrations
+        return render(env, jobs=jobs).registrations
+    return RENDER_CACHE.render(env, cache_dir, jobs=jobs).registrations
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -985,8 +990,9 @@ class RenderCache:
         }
         return sub, complete
 
-    def render(self, env: Environment, cache_dir: Path | None = None) -> Any:
-        """The :class:`~modelops.render.Graph` of ``env``, re-rendering only groups not cached."""
+    def render(self, env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None) -> Any:
+        """The :class:`~modelops.render.Graph` of ``env``, re-rendering only groups not cached
+        (in up to ``jobs`` processes, see :func:`modelops.render.render`)."""
         from components.environment import component_entities
         from components.naming import prefix
         from modelops.render import Graph, render
@@ -997,7 +1003,7 @@ class RenderCache:
             found = {group: self._get(key, cache_dir, secrets) for group, key in keys.items()}
         missing = {g for g, regs in found.items() if regs is None}
         if ("shared", "") in missing:
-            graph = render(env)
+            graph = render(env, jobs=jobs)
             self.stats["full"] += 1
             for group, regs in self._groups(graph).items():
                 if group in keys:
@@ -1006,7 +1012,7 @@ class RenderCache:
         if missing:
             sub, complete = self._closure(env, missing)
             self.stats["partial"] += 1
-            for group, regs in self._groups(render(sub)).items():
+            for group, regs in self._groups(render(sub, jobs=jobs)).items():
                 if group in complete and group in keys:
                     self._put(keys[group], regs, cache_dir, secrets)
                     if group in missing:
@@ -1377,14 +1383,42 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
             if missing:
                 raise UsageError(f"--env {', '.join(missing)}: no such environment in {spec} or at {base}")
         report = DiffReport(spec=str(spec), base=base, head="working tree")
-        for name in sorted(set(head_envs) | set(base_envs)):
-            report.envs.append(_diff_env(name, base_envs.get(name), head_envs.get(name),
-                                         base_root.resolve(), head_root, store_root, scratch))
+        pairs = [(name, base_envs.get(name), head_envs.get(name)) for name in sorted(set(head_envs) | set(base_envs))]
+        base_root = base_root.resolve()
+
+        def review(chunk: list[tuple[str, Environment | None, Environment | None]], jobs: int | None) -> list[EnvDiff]:
+            return [_diff_env(name, before, after, base_root, head_root, store_root, scratch, jobs=jobs)
+                    for name, before, after in chunk]
+
+        report.envs = _each_environment(review, pairs)
     return report
 
 
+def _each_environment(review: Callable[[list[Any], int | None], list[EnvDiff]], pairs: list[Any]) -> list[EnvDiff]:
+    """``review`` of every (name, before, after), in order: the environments shared out
+    over one process per CPU and one more (three reviews on two CPUs finish together, not
+    two after one: a review from a cold cache is two full renders), each render in its
+    share of the CPUs; in this process when the environments are small or there is one
+    (see :func:`modelops.render.process_budget`). Any failed forked review makes every
+    review run here (and report its error as usual)."""
+    from modelops.forked import fork_map
+    from modelops.render import process_budget
+
+    models = max((len(env.models) for _, *sides in pairs for env in sides if env is not None), default=0)
+    budget = process_budget(models) if len(pairs) > 1 else 1
+    processes = min(len(pairs), budget + 1) if budget > 1 else 1
+    if processes > 1:
+        chunks = [pairs[i::processes] for i in range(processes)]
+        jobs = max(1, budget // processes)
+        done = fork_map(lambda chunk: review(chunk, jobs), chunks)
+        if done is not None:
+            by_name = {e.env: e for chunk in done for e in chunk}
+            return [by_name[name] for name, *_ in pairs]
+    return review(pairs, None)
+
+
 def _diff_env(name: str, before: Environment | None, after: Environment | None, base_root: Path, head_root: Path,
-              store_root: Path, scratch: Path) -> EnvDiff:
+              store_root: Path, scratch: Path, *, jobs: int | None = None) -> EnvDiff:
     status = "added" if before is None else "removed" if after is None else "changed"
     result = EnvDiff(env=name, status=status)
     unbuilt: list[str] = []
@@ -1401,14 +1435,16 @@ def _diff_env(name: str, before: Environment | None, after: Environment | None, 
     cache_dir = store_root / ".modelops" / "cache"
     roots_before = (str(base_root), str(scratch))
     roots_after = (str(head_root), str(scratch))
-    graph_after = render_graph(after, cache_dir) if after is not None else []
+    graph_after = render_graph(after, cache_dir, jobs=jobs) if after is not None else []
     with no_gc():
-        same = before is not None and after is not None and _content(before, roots_before) == _content(after, roots_after)
+        # a changed entity or setting is a changed content: the comparison is for the rest
+        same = before is not None and after is not None and not (result.entities or result.settings) \
+            and _content(before, roots_before) == _content(after, roots_after)
     if same:
         # the same content at another place (paths differ only by their root): the same graph
         graph_before = graph_after
     else:
-        graph_before = render_graph(before, cache_dir) if before is not None else []
+        graph_before = render_graph(before, cache_dir, jobs=jobs) if before is not None else []
     with no_gc():
         result.resources, pairs = resource_changes(graph_before, graph_after, roots_before, roots_after, after, before)
         result.flags = risk_flags(result.resources, pairs, result.entities, result.settings)

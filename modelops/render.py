@@ -13,14 +13,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import pickle
-import signal
 import sys
 import threading
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -355,12 +351,18 @@ def _registrations(env: Environment, *, preview: bool, collect: bool, only: froz
 
 
 def render_jobs(env: Environment) -> int:
-    """How many processes rendering ``env`` uses.
+    """How many processes rendering ``env`` uses: :func:`process_budget` of its models, never
+    more than its datasets (a shard is a set of datasets)."""
+    return max(1, min(process_budget(len(env.models)), len(env.datasets)))
 
-    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for an
-    environment of :data:`PARALLEL_MIN_MODELS` models or more with no other thread running
-    (a forked process inherits other threads' locks as they were). 1 where processes are
-    not forked (anything but Linux), and never more than the environment's datasets.
+
+def process_budget(models: int) -> int:
+    """How many processes a piece of work over ``models`` models may use.
+
+    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for
+    :data:`PARALLEL_MIN_MODELS` models or more with no other thread running (a forked
+    process inherits other threads' locks as they were). 1 where processes are not forked
+    (anything but Linux).
     """
     from modelops.errors import UsageError
 
@@ -371,12 +373,10 @@ def render_jobs(env: Environment) -> int:
         if not raw.isdigit() or int(raw) < 1:
             raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
                              f"(1 renders in this process); unset it to use every CPU")
-        jobs = int(raw)
-    elif len(env.models) < PARALLEL_MIN_MODELS or threading.active_count() > 1:
+        return int(raw)
+    if models < PARALLEL_MIN_MODELS or threading.active_count() > 1:
         return 1
-    else:
-        jobs = len(os.sched_getaffinity(0))
-    return max(1, min(jobs, len(env.datasets)))
+    return len(os.sched_getaffinity(0))
 
 
 def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
@@ -408,73 +408,38 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
     """Every registration of ``env``, rendered in up to ``jobs`` processes; None if a shard failed.
 
     The program runs once per shard of :func:`shards`, the first in this process, the others
-    in forked ones that send their registrations back: each builds the shared pieces (key,
-    buckets, topics: its entities use them) and its datasets' entities; the first one the
-    dashboards too (they are built from names). The shards' registrations together, the
-    shared pieces once, are the single program's. A failed shard (a program error, a
-    process killed) gives None: the caller renders in one process, which reports the error
-    as it always does. On Ctrl-C the forked processes are killed.
+    in forked ones that send their registrations back (:func:`modelops.forked.fork_map`):
+    each builds the shared pieces (key, buckets, topics: its entities use them) and its
+    datasets' entities; the first one the dashboards too (they are built from names). The
+    shards' registrations together, the shared pieces once, are the single program's. A
+    failed shard (a program error, a process killed) gives None: the caller renders in one
+    process, which reports the error as it always does. On Ctrl-C the forked processes are
+    killed.
     """
+    from modelops.forked import fork_map
+
     parts = shards(env, jobs)
     if len(parts) < 2:
         return None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    children: list[tuple[int, int]] = []
-    try:
-        for only in parts[1:]:
-            read_end, write_end = os.pipe()
-            with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside other threads
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:  # pragma: no cover - the forked process (its coverage is not collected)
-                _render_shard(env, only, preview, read_end, write_end)
-            os.close(write_end)
-            children.append((pid, read_end))
-        try:
-            registrations = _registrations(env, preview=preview, collect=collect, only=parts[0])
-        except ProgramError:
-            return None
-        seen = {r.urn for r in registrations}
-        for index, (pid, read_end) in enumerate(children):
-            with os.fdopen(read_end, "rb") as handle:
-                children[index] = (pid, -1)  # the handle closes it
-                data = handle.read()
-            _, status = os.waitpid(pid, 0)
-            children[index] = (-1, -1)  # reaped
-            if os.waitstatus_to_exitcode(status) != 0 or not data:
-                return None
-            with no_gc():  # tens of thousands of acyclic rows
-                for row in pickle.loads(data):
-                    if row[0] not in seen:  # the shared pieces: the first shard's are the same
-                        registrations.append(Registration(*row))
-        return registrations
-    finally:
-        # on a failure or Ctrl-C: the processes still running are not needed any more
-        for pid, read_end in children:
-            if read_end >= 0:
-                os.close(read_end)
-            if pid > 0:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
 
+    def here(only: frozenset[str]) -> list[Registration]:
+        return _registrations(env, preview=preview, collect=collect, only=only)
 
-def _render_shard(env: Environment, only: frozenset[str], preview: bool, read_end: int, write_end: int) -> None:
-    """In a forked process: render one shard, write its registrations' rows to ``write_end``, exit.
-
-    Exits 0 once everything is written, 1 on any failure (the parent renders in one process
-    then); never returns, and runs none of the parent's exit handlers.
-    """
-    code = 1
-    try:
-        os.close(read_end)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once: the parent cleans up
+    def forked(only: frozenset[str]) -> list[tuple[Any, ...]]:
         regs = _registrations(env, preview=preview, collect=False, only=only, dashboards=False)
-        with no_gc():
-            data = pickle.dumps([r.row() for r in regs], protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write_end, "wb") as handle:
-            handle.write(data)
-        code = 0
-    finally:
-        os._exit(code)
+        return [r.row() for r in regs]  # rows of field values: pickled and read back faster
+
+    try:
+        results = fork_map(forked, parts, here=here)
+    except ProgramError:
+        return None
+    if results is None:
+        return None
+    registrations: list[Registration] = results[0]
+    seen = {r.urn for r in registrations}
+    with no_gc():  # tens of thousands of acyclic rows
+        for rows in results[1:]:
+            for row in rows:
+                if row[0] not in seen:  # the shared pieces: the first shard's are the same
+                    registrations.append(Registration(*row))
+    return registrations

@@ -1,25 +1,31 @@
 """A large environment renders in several processes at once: the graph is the one a single
 process renders, in every field; a failing shard reports the program's error as a single
-process does; Ctrl-C leaves no render process behind; ``MODELOPS_RENDER_JOBS`` is checked."""
+process does; Ctrl-C leaves no render process behind; ``MODELOPS_RENDER_JOBS`` is checked.
+A review of several large environments shares them out over processes: the same review."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from benchmarks.generate import spec as bench_spec
 from components.environment import dataset_of
+from diff_fixtures import git
+from modelops.diff import EnvDiff, _each_environment
 from modelops.envs import load_environment
 from modelops.errors import UsageError
+from modelops.forked import fork_map
 from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.runtime import ProgramError
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_minimal_package
@@ -186,3 +192,111 @@ def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path
     assert out == ""
     for pid in forked:
         assert not Path(f"/proc/{pid}").exists(), f"render process {pid} still exists"
+
+
+# ------------------------------------------------------------ forked work, reviews
+
+
+def test_forked_work_comes_back_in_order_from_other_processes() -> None:
+    # WHEN three items are worked on, the first here
+    results = fork_map(lambda item: (item * 2, os.getpid()), [1, 2, 3], here=lambda item: (item * 2, "here"))
+    # THEN the results are in the items' order, the first made here, the others each in a process of its own
+    assert results is not None
+    assert [r[0] for r in results] == [2, 4, 6]
+    assert results[0][1] == "here"
+    assert len({results[1][1], results[2][1], os.getpid()}) == 3
+
+
+def test_a_failed_forked_item_asks_the_caller_to_do_the_work_itself() -> None:
+    def work(item: int) -> int:
+        if item == 3:
+            raise ValueError("item 3 cannot be done")
+        return item
+
+    # WHEN a forked item raises, or its process dies
+    assert fork_map(work, [1, 2, 3]) is None
+    assert fork_map(lambda item: os._exit(9) if item == 2 else item, [1, 2]) is None
+    # THEN the caller is told (None); an error of the item done here is raised as it is
+    with pytest.raises(ValueError, match="item 3"):
+        fork_map(work, [3, 1])
+
+
+def test_an_error_here_leaves_no_forked_process_behind(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+
+    def slow(item: int) -> int:
+        (pids / str(os.getpid())).write_text("")
+        time.sleep(60)
+        return item
+
+    def failing(item: int) -> int:
+        deadline = time.monotonic() + 30
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise RuntimeError("the work here failed")
+
+    # GIVEN two forked items still at work WHEN the item done here fails
+    with pytest.raises(RuntimeError, match="failed"):
+        fork_map(slow, [0, 1, 2], here=failing)
+    # THEN its error is raised and both forked processes are gone (killed and reaped)
+    forked = [int(p.name) for p in pids.iterdir()]
+    assert len(forked) == 2
+    for pid in forked:
+        assert not Path(f"/proc/{pid}").exists(), f"forked process {pid} still exists"
+
+
+def test_environments_are_reviewed_in_several_processes_and_reported_in_order(monkeypatch) -> None:
+    # GIVEN four environments to review and two CPUs' worth of processes allowed
+    monkeypatch.setenv(RENDER_JOBS_ENV, "2")
+    names = ["dev", "prod", "qa", "staging"]
+    pairs = [(name, None, SimpleNamespace(models={})) for name in names]
+
+    def review(chunk, jobs):
+        return [EnvDiff(env=name, status=f"{os.getpid()}/{jobs}") for name, _, _ in chunk]
+
+    # WHEN they are reviewed
+    reviews = _each_environment(review, pairs)
+    # THEN the reviews come back in the environments' order
+    assert [r.env for r in reviews] == names
+    # AND they were shared out over three processes (one per CPU and one more), this one
+    # included, each render in one process
+    made_in = [r.status for r in reviews]
+    assert len(set(made_in)) == 3
+    assert made_in[0] == f"{os.getpid()}/1" and made_in[3] == made_in[0]
+    assert all(status.endswith("/1") for status in made_in)
+    # AND with one process allowed, they are all reviewed here, renders left to their default
+    monkeypatch.setenv(RENDER_JOBS_ENV, "1")
+    assert {r.status for r in _each_environment(review, pairs)} == {f"{os.getpid()}/None"}
+
+
+def test_diff_of_three_environments_prints_the_same_review_in_one_process_and_in_several(tmp_path: Path) -> None:
+    # GIVEN a 40-model project in git with three environments, and a change touching each
+    spec = _write_rich_project(tmp_path / "proj", 40)
+    root = spec.parent
+    (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
+    (root / "stacks" / "staging.yaml").write_text(yaml.safe_dump({"tags": {"stage": "staging"}}))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    data = yaml.safe_load(spec.read_text())
+    first = sorted(data["models"])[0]
+    data["models"][first]["description"] = "scoring, second version"
+    data["models"].pop(sorted(data["models"])[-1])
+    data["monitors"] = {k: v for k, v in data["monitors"].items() if v.get("model") in data["models"] or "dataset" in v}
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    (root / "stacks" / "staging.yaml").write_text(yaml.safe_dump({"tags": {"stage": "staging", "team": "ml"}}))
+    # WHEN it is reviewed in one process and in two (each from a cold render cache)
+    one = _modelops("diff", "--base", "HEAD", "--format", "json", cwd=root, **{RENDER_JOBS_ENV: "1"})
+    shutil.rmtree(root / ".modelops" / "cache")
+    two = _modelops("diff", "--base", "HEAD", "--format", "json", cwd=root, **{RENDER_JOBS_ENV: "2"})
+    # THEN both print the same review, byte for byte, and it shows each environment's change
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert one.stdout == two.stdout
+    review = {e["env"]: e for e in json.loads(one.stdout)["environments"]}
+    assert sorted(review) == ["dev", "prod", "staging"]
+    for env in review.values():
+        assert {(e["kind"], e["name"], e["action"]) for e in env["entities"]} >= {("models", first, "changed")}
+        assert env["counts"]["delete"] > 0
+    assert any(s["path"].startswith("tags") for s in review["staging"]["settings"])
