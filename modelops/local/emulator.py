@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fnmatch
+import io
 import ipaddress
 import json
 import os
@@ -213,6 +214,34 @@ class _TransportAware:
             _request.secure = False
 
 
+class _WholeBody:
+    """WSGI middleware: a request is served only once its whole body arrived.
+
+    A client that dies while sending (a killed ``up``) leaves a body shorter than its
+    ``Content-Length``; the server hands the application what came, and moto would act on
+    the torn form (e.g. create an alarm named ``None``) where AWS refuses the request.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > 0:
+            expected, stream, chunks, got = int(length), environ["wsgi.input"], [], 0
+            while got < expected:
+                chunk = stream.read(min(expected - got, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            if got < expected:
+                start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Connection", "close")])
+                return [f"IncompleteBody: {got} of {expected} bytes arrived\n".encode()]
+            environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+        return self._app(environ, start_response)
+
+
 def _delete_model_package_group(self: Any) -> Any:
     from moto.core.responses import EmptyResult
 
@@ -233,7 +262,7 @@ def install_missing_operations() -> None:
 def make_app() -> Any:
     install_condition_aware_policies()
     install_missing_operations()
-    return _TransportAware(DomainDispatcherApplication(create_backend_app))
+    return _WholeBody(_TransportAware(DomainDispatcherApplication(create_backend_app)))
 
 
 def make_server(host: str, port: int, cert: Path, key: Path) -> wsgi.Server:
