@@ -47,10 +47,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, SpecError, UsageError
+from modelops.forked import share_out
 from modelops.policy import Finding, entity_of, evaluate
 from modelops.resolved import Artifact, Environment
 from modelops.loader import no_gc
@@ -1383,6 +1384,7 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
             if missing:
                 raise UsageError(f"--env {', '.join(missing)}: no such environment in {spec} or at {base}")
         report = DiffReport(spec=str(spec), base=base, head="working tree")
+        # environments of 32 models or more are reviewed in several processes (Linux): the same review
         pairs = [(name, base_envs.get(name), head_envs.get(name)) for name in sorted(set(head_envs) | set(base_envs))]
         base_root = base_root.resolve()
 
@@ -1390,31 +1392,9 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
             return [_diff_env(name, before, after, base_root, head_root, store_root, scratch, jobs=jobs)
                     for name, before, after in chunk]
 
-        report.envs = _each_environment(review, pairs)
+        models = max((len(env.models) for _, *sides in pairs for env in sides if env is not None), default=0)
+        report.envs = share_out(review, pairs, models)
     return report
-
-
-def _each_environment(review: Callable[[list[Any], int | None], list[EnvDiff]], pairs: list[Any]) -> list[EnvDiff]:
-    """``review`` of every (name, before, after), in order: the environments shared out
-    over one process per CPU and one more (three reviews on two CPUs finish together, not
-    two after one: a review from a cold cache is two full renders), each render in its
-    share of the CPUs; in this process when the environments are small or there is one
-    (see :func:`modelops.render.process_budget`). Any failed forked review makes every
-    review run here (and report its error as usual)."""
-    from modelops.forked import fork_map
-    from modelops.render import process_budget
-
-    models = max((len(env.models) for _, *sides in pairs for env in sides if env is not None), default=0)
-    budget = process_budget(models) if len(pairs) > 1 else 1
-    processes = min(len(pairs), budget + 1) if budget > 1 else 1
-    if processes > 1:
-        chunks = [pairs[i::processes] for i in range(processes)]
-        jobs = max(1, budget // processes)
-        done = fork_map(lambda chunk: review(chunk, jobs), chunks)
-        if done is not None:
-            by_name = {e.env: e for chunk in done for e in chunk}
-            return [by_name[name] for name, *_ in pairs]
-    return review(pairs, None)
 
 
 def _diff_env(name: str, before: Environment | None, after: Environment | None, base_root: Path, head_root: Path,

@@ -88,3 +88,34 @@ def _child(work: Callable[[T], Any], item: T, read_end: int, write_end: int) -> 
         code = 0
     finally:
         os._exit(code)
+
+
+def share_out(work: Callable[[list[T], int | None], list[Any]], items: list[T], models: int) -> list[Any]:
+    """``work(chunk, jobs)`` over ``items`` shared out over processes: one result per item, in
+    the items' order.
+
+    Items of work over ``models`` models (the largest) are shared out over one process per
+    CPU and one more (three environments on two CPUs finish together, not two after one),
+    and ``jobs`` is each one's share of the CPUs for its renders; with one item, small
+    ones, or one process allowed (:func:`modelops.render.process_budget`), ``work`` gets
+    them all here with ``jobs`` None (renders use their default). A failed forked chunk
+    makes all the work run here, which reports its error as usual.
+
+    Example::
+
+        reviews = share_out(lambda chunk, jobs: [review(e, jobs) for e in chunk], envs, 1000)
+    """
+    from modelops.render import process_budget
+
+    budget = process_budget(models) if len(items) > 1 else 1
+    processes = min(len(items), budget + 1) if budget > 1 else 1
+    if processes > 1:
+        jobs = max(1, budget // processes)
+        chunks = [items[i::processes] for i in range(processes)]
+        done = fork_map(lambda chunk: work(chunk, jobs), chunks)
+        if done is not None:
+            results: list[Any] = [None] * len(items)
+            for i, chunk_results in enumerate(done):
+                results[i::processes] = chunk_results
+            return results
+    return work(items, None)

@@ -406,7 +406,8 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
 
     Renders each environment without training (cached builds, else placeholder artifacts)
     and points each problem at the entity in the overlay when the overlay sets it, else in
-    the spec: ``FILE:LINE:COL: models.churn: [policy] message; fix``.
+    the spec: ``FILE:LINE:COL: models.churn: [policy] message; fix``. Large environments
+    are checked in several processes at once (:func:`modelops.forked.share_out`).
 
     Example::
 
@@ -416,6 +417,7 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
     from pathlib import Path
 
     from modelops.diff import attach_without_training, render_graph
+    from modelops.forked import share_out
     from modelops.loader import display_name, load_yaml
 
     problems: list[Problem] = []
@@ -439,17 +441,25 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
         return display_name(file), line, col
 
     with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
-        for name, env in environments.items():
-            root = Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
-            attached, _ = attach_without_training(env, root, Path(tmp))
-            graph = render_graph(attached, root / ".modelops" / "cache")
-            for finding in evaluate(attached, graph):
-                if finding.level != "mandatory":
-                    continue
-                place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
-                    or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
-                problems.append(Problem(
-                    f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",
-                    f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
-                ))
+
+        def mandatory(chunk: list[Environment], jobs: int | None) -> list[list[Finding]]:
+            found = []
+            for env in chunk:
+                root = Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
+                attached, _ = attach_without_training(env, root, Path(tmp))
+                graph = render_graph(attached, root / ".modelops" / "cache", jobs=jobs)
+                found.append([f for f in evaluate(attached, graph) if f.level == "mandatory"])
+            return found
+
+        # environments of 32 models or more are checked in several processes (Linux)
+        envs = list(environments.values())
+        findings = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
+    for (name, env), env_findings in zip(environments.items(), findings):
+        for finding in env_findings:
+            place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
+                or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
+            problems.append(Problem(
+                f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",
+                f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
+            ))
     return sorted(set(problems))

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -22,10 +21,9 @@ import yaml
 from benchmarks.generate import spec as bench_spec
 from components.environment import dataset_of
 from diff_fixtures import git
-from modelops.diff import EnvDiff, _each_environment
 from modelops.envs import load_environment
 from modelops.errors import UsageError
-from modelops.forked import fork_map
+from modelops.forked import fork_map, share_out
 from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.runtime import ProgramError
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_minimal_package
@@ -246,28 +244,30 @@ def test_an_error_here_leaves_no_forked_process_behind(tmp_path: Path) -> None:
         assert not Path(f"/proc/{pid}").exists(), f"forked process {pid} still exists"
 
 
-def test_environments_are_reviewed_in_several_processes_and_reported_in_order(monkeypatch) -> None:
+def test_environments_are_shared_out_over_processes_and_come_back_in_order(monkeypatch) -> None:
     # GIVEN four environments to review and two CPUs' worth of processes allowed
     monkeypatch.setenv(RENDER_JOBS_ENV, "2")
     names = ["dev", "prod", "qa", "staging"]
-    pairs = [(name, None, SimpleNamespace(models={})) for name in names]
 
     def review(chunk, jobs):
-        return [EnvDiff(env=name, status=f"{os.getpid()}/{jobs}") for name, _, _ in chunk]
+        return [(name, f"{os.getpid()}/{jobs}") for name in chunk]
 
     # WHEN they are reviewed
-    reviews = _each_environment(review, pairs)
-    # THEN the reviews come back in the environments' order
-    assert [r.env for r in reviews] == names
+    reviews = share_out(review, names, 40)
+    # THEN the results come back in the environments' order
+    assert [name for name, _ in reviews] == names
     # AND they were shared out over three processes (one per CPU and one more), this one
     # included, each render in one process
-    made_in = [r.status for r in reviews]
+    made_in = [where for _, where in reviews]
     assert len(set(made_in)) == 3
     assert made_in[0] == f"{os.getpid()}/1" and made_in[3] == made_in[0]
-    assert all(status.endswith("/1") for status in made_in)
-    # AND with one process allowed, they are all reviewed here, renders left to their default
+    assert all(where.endswith("/1") for where in made_in)
+    # AND with one process allowed, or small environments, they are all reviewed here,
+    # renders left to their default
     monkeypatch.setenv(RENDER_JOBS_ENV, "1")
-    assert {r.status for r in _each_environment(review, pairs)} == {f"{os.getpid()}/None"}
+    assert {where for _, where in share_out(review, names, 40)} == {f"{os.getpid()}/None"}
+    monkeypatch.delenv(RENDER_JOBS_ENV)
+    assert {where for _, where in share_out(review, names, 5)} == {f"{os.getpid()}/None"}
 
 
 def test_diff_of_three_environments_prints_the_same_review_in_one_process_and_in_several(tmp_path: Path) -> None:
@@ -300,3 +300,30 @@ def test_diff_of_three_environments_prints_the_same_review_in_one_process_and_in
         assert {(e["kind"], e["name"], e["action"]) for e in env["entities"]} >= {("models", first, "changed")}
         assert env["counts"]["delete"] > 0
     assert any(s["path"].startswith("tags") for s in review["staging"]["settings"])
+    # AND the pull-request comment (its diagrams drawn from both sides' specs) is the same too
+    comments = [_modelops("diff", "--base", "HEAD", "--format", "markdown", cwd=root, **{RENDER_JOBS_ENV: jobs})
+                for jobs in ("1", "2")]
+    assert comments[0].returncode == 0, comments[0].stderr
+    assert "```mermaid" in comments[0].stdout and comments[0].stdout == comments[1].stdout
+
+
+def test_validate_of_three_environments_reports_the_same_policy_problems_in_one_process_and_in_several(
+        tmp_path: Path) -> None:
+    # GIVEN a 40-model project whose staging overlay breaks a mandatory policy for every model
+    spec = _write_rich_project(tmp_path / "proj", 40)
+    root = spec.parent
+    (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
+    (root / "stacks" / "staging.yaml").write_text(yaml.safe_dump({"encryption": "sse-s3"}))
+    # WHEN every environment is validated with one process and with two
+    runs = []
+    for jobs in ("1", "2"):
+        shutil.rmtree(root / ".modelops", ignore_errors=True)
+        runs.append(_modelops("validate", cwd=root, **{RENDER_JOBS_ENV: jobs}))
+    # THEN both exit 2 with the same problems, one line each, all of staging and naming its overlay
+    one, two = runs
+    assert one.returncode == two.returncode == 2, one.stderr
+    assert one.stderr == two.stderr and one.stdout == two.stdout
+    lines = one.stderr.strip().splitlines()
+    assert len(lines) >= 40 and "Traceback" not in one.stderr
+    assert all("[endpoint-encrypted] (staging)" in line for line in lines), lines[:3]
+    assert all(line.startswith("stacks/staging.yaml:") or line.startswith("modelops.yaml:") for line in lines)
