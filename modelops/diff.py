@@ -51,7 +51,7 @@ from typing import Any, Iterable
 
 from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, SpecError, UsageError
-from modelops.forked import share_out
+from modelops.forked import fork_map, share_out
 from modelops.policy import Finding, entity_of, evaluate
 from modelops.resolved import Artifact, Environment
 from modelops.loader import no_gc
@@ -661,6 +661,10 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
 
 # ---------------------------------------------------------------- rendering (cached)
 
+
+#: a spec of this size or more (about 200 models) takes a tenth of a second or more to load:
+#: a diff loads the base side in a forked process while it loads the working tree's
+PARALLEL_LOAD_BYTES = 128 * 1024
 
 #: environment variable: ``off`` renders every environment in full, bypassing the render
 #: cache (the benchmarks' reference for the incremental path, and a way to rule the cache out)
@@ -1364,6 +1368,8 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
         report = diff("modelops.yaml", "origin/main", envs=["prod"])
         report.failed_conditions(["data-loss"])
     """
+    from modelops.render import PARALLEL_MIN_MODELS, process_budget
+
     head_spec = Path(spec).resolve()
     if not head_spec.is_file():
         raise UsageError(f"{spec}: no such spec file; pass the path of modelops.yaml")
@@ -1371,14 +1377,31 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
     store_root = store_root or head_root
     with tempfile.TemporaryDirectory(prefix="modelops-diff-") as tmp:
         scratch = Path(tmp)
-        base_spec, base_root = materialise_base(base, head_spec, scratch)
-        head_envs = _environments(head_spec, envs)
-        try:
-            base_envs = _environments(base_spec, envs)
-        except ModelOpsError as exc:
-            # name the base version, not the temporary directory it was extracted to
-            first = str(exc).splitlines()[0].replace(str(scratch / "base"), f"<{base}>")
-            raise UsageError(f"the base version ({base}) does not load: {first}; compare with another --base") from exc
+
+        def load_base(base_spec: Path) -> dict[str, Environment]:
+            try:
+                return _environments(base_spec, envs)
+            except ModelOpsError as exc:
+                # name the base version, not the temporary directory it was extracted to
+                first = str(exc).splitlines()[0].replace(str(scratch / "base"), f"<{base}>")
+                raise UsageError(f"the base version ({base}) does not load: {first}; "
+                                 "compare with another --base") from exc
+
+        def base_side() -> tuple[Path, dict[str, Environment]]:
+            base_spec, base_root = materialise_base(base, head_spec, scratch)
+            return base_root, load_base(base_spec)
+
+        sides = None
+        if head_spec.stat().st_size >= PARALLEL_LOAD_BYTES and process_budget(PARALLEL_MIN_MODELS) > 1:
+            # a large spec: the base is checked out and loaded in a forked process meanwhile
+            # (any failure there: the same steps again here, which report it as usual)
+            sides = fork_map(lambda side: side(), [lambda: _environments(head_spec, envs), base_side])
+        if sides is None:
+            base_spec, base_root = materialise_base(base, head_spec, scratch)
+            head_envs = _environments(head_spec, envs)
+            base_envs = load_base(base_spec)
+        else:
+            head_envs, (base_root, base_envs) = sides
         if envs:
             missing = [e for e in envs if e not in head_envs and e not in base_envs]
             if missing:
@@ -1392,7 +1415,7 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
             return [_diff_env(name, before, after, base_root, head_root, store_root, scratch, jobs=jobs)
                     for name, before, after in chunk]
 
-        models = max((len(env.models) for _, *sides in pairs for env in sides if env is not None), default=0)
+        models = max((len(env.models) for _, *both in pairs for env in both if env is not None), default=0)
         report.envs = share_out(review, pairs, models)
     return report
 

@@ -21,6 +21,7 @@ import yaml
 from benchmarks.generate import spec as bench_spec
 from components.environment import dataset_of
 from diff_fixtures import git
+import modelops.diff as diff_module
 from modelops.envs import load_environment
 from modelops.errors import UsageError
 from modelops.forked import fork_map, share_out
@@ -327,3 +328,51 @@ def test_validate_of_three_environments_reports_the_same_policy_problems_in_one_
     assert len(lines) >= 40 and "Traceback" not in one.stderr
     assert all("[endpoint-encrypted] (staging)" in line for line in lines), lines[:3]
     assert all(line.startswith("stacks/staging.yaml:") or line.startswith("modelops.yaml:") for line in lines)
+
+
+def _project_in_git(root: Path, n_models: int) -> Path:
+    spec = _write_rich_project(root, n_models)
+    (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return spec
+
+
+def test_a_large_spec_loads_its_base_side_in_a_forked_process_with_the_same_review(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    # GIVEN a project in git with one model changed in the working tree, two processes allowed
+    spec = _project_in_git(tmp_path / "proj", 8)
+    data = yaml.safe_load(spec.read_text())
+    first = sorted(data["models"])[0]
+    data["models"][first]["description"] = "scoring, second version"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(RENDER_JOBS_ENV, "2")
+    # WHEN it is reviewed with both sides loaded here, and with the base loaded in a forked process
+    monkeypatch.setattr(diff_module, "PARALLEL_LOAD_BYTES", 1 << 40)
+    here = diff_module.diff(spec, "HEAD")
+    monkeypatch.setattr(diff_module, "PARALLEL_LOAD_BYTES", 0)
+    forked = diff_module.diff(spec, "HEAD")
+    # THEN the reviews are the same, and show the change
+    assert forked.to_json() == here.to_json()
+    assert ("models", first, "changed") in {(e.kind, e.name, e.action) for env in forked.envs for e in env.entities}
+
+
+def test_a_base_that_does_not_load_in_the_forked_process_is_reported_as_usual(tmp_path: Path, monkeypatch) -> None:
+    # GIVEN a base commit whose spec does not load (a misspelt key), fixed in the working tree
+    spec = _project_in_git(tmp_path / "proj", 8)
+    good = spec.read_text()
+    spec.write_text(good.replace("project:", "projekt:", 1))
+    git(spec.parent, "commit", "-q", "-am", "broken")
+    spec.write_text(good)
+    monkeypatch.setenv(RENDER_JOBS_ENV, "2")
+    # WHEN it is reviewed with the base loaded in a forked process, and here
+    errors = []
+    for threshold in (0, 1 << 40):
+        monkeypatch.setattr(diff_module, "PARALLEL_LOAD_BYTES", threshold)
+        with pytest.raises(UsageError) as raised:
+            diff_module.diff(spec, "HEAD")
+        errors.append(str(raised.value))
+    # THEN both name the base version and its problem, the same way
+    assert errors[0] == errors[1]
+    assert errors[0].startswith("the base version (HEAD) does not load: <HEAD>/modelops.yaml:1:1: project: required")
