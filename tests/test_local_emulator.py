@@ -113,3 +113,42 @@ def test_a_request_cut_short_by_a_dying_client_is_refused_not_half_applied(emula
     answer = _send(emulator, head + body, read=True)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     assert [a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]] == ["torn"]
+
+
+def test_the_emulator_builds_the_backends_modelops_calls_once_it_listens(tmp_path) -> None:
+    """moto builds a backend on its first request, holding the lock every request needs
+    (application-autoscaling: most of a second): the emulator builds them as it starts."""
+    from modelops.local.emulator import BACKENDS, EmulatorServer, dispatcher_of
+
+    server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=tmp_path / "tls")
+    server.start()
+    try:
+        assert server._server is not None
+        dispatcher = dispatcher_of(server._server.wsgi_app)
+        deadline = time.monotonic() + 60
+        while not set(BACKENDS) <= set(dispatcher.app_instances) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        built = dict(dispatcher.app_instances)
+        assert set(BACKENDS) <= set(built), f"not built without a request: {set(BACKENDS) - set(built)}"
+        host, port = server.get_host_and_port()
+        client = boto3.client("application-autoscaling", endpoint_url=f"https://{host}:{port}",
+                              region_name="eu-west-1", verify=str(server.cert),
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+        assert dispatcher.app_instances["applicationautoscaling"] is built["applicationautoscaling"]
+    finally:
+        server.stop()
+
+
+def test_the_backends_built_at_start_cover_every_service_modelops_calls() -> None:
+    import re
+    from pathlib import Path
+
+    import modelops
+    from modelops.local.emulator import BACKENDS
+
+    package = Path(modelops.__file__).parent
+    services = {s for path in package.rglob("*.py") for s in re.findall(r'client\("([a-z0-9-]+)"\)', path.read_text())}
+    assert "sagemaker" in services and "application-autoscaling" in services  # the scan finds them
+    # moto names its backends as boto3 names the services, without the dashes
+    assert {s.replace("-", "") for s in services} <= set(BACKENDS)

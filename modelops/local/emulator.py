@@ -50,6 +50,12 @@ THREADS = 16
 #: a client's pooled connections between calls: a new TLS handshake for nearly every call)
 KEEP_ALIVE_CONNECTIONS = 512
 
+#: the moto backends ModelOps calls, in the order a first ``up`` first calls them. moto
+#: builds a backend's application (importing its modules) on the first request for it,
+#: holding its dispatcher's lock, so every request waits meanwhile (applicationautoscaling
+#: alone takes about 0.75 s). The emulator builds them once it listens (:func:`warm`).
+BACKENDS = ("sts", "kms", "s3", "glue", "iam", "sagemaker", "cloudwatch", "sns", "applicationautoscaling")
+
 _request = threading.local()
 
 
@@ -265,6 +271,27 @@ def make_app() -> Any:
     return _WholeBody(_TransportAware(DomainDispatcherApplication(create_backend_app)))
 
 
+def dispatcher_of(app: Any) -> DomainDispatcherApplication:
+    """The moto dispatcher inside :func:`make_app`'s middleware."""
+    while not isinstance(app, DomainDispatcherApplication):
+        app = app._app
+    return app
+
+
+def warm(dispatcher: DomainDispatcherApplication, backends: tuple[str, ...] = BACKENDS) -> None:
+    """Build the application of each of ``backends`` now rather than on its first request.
+
+    Each is built outside the dispatcher's lock (requests for backends already built go on
+    meanwhile) and kept unless a request built it first, exactly as moto would have on demand.
+    """
+    for backend in backends:
+        if backend in dispatcher.app_instances:
+            continue
+        app = dispatcher.create_app(backend)
+        with dispatcher.lock:
+            dispatcher.app_instances.setdefault(backend, app)
+
+
 def make_server(host: str, port: int, cert: Path, key: Path) -> wsgi.Server:
     """The emulator's HTTPS server, bound (``port`` 0: a free one), not yet serving.
 
@@ -272,10 +299,13 @@ def make_server(host: str, port: int, cert: Path, key: Path) -> wsgi.Server:
     connection after every response, so every AWS call paid a TLS handshake (a third of a
     100-model ``up``); cheroot keeps HTTP/1.1 connections open between calls.
     """
-    server = wsgi.Server((host, port), make_app(), numthreads=THREADS, server_name="modelops-emulator")
+    app = make_app()
+    server = wsgi.Server((host, port), app, numthreads=THREADS, server_name="modelops-emulator")
     server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
     server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
     server.prepare()  # binds the socket and starts the request threads
+    # the backends are built while the first client gets going (an `up` checks its spec first)
+    threading.Thread(target=warm, args=(dispatcher_of(app),), name="modelops-emulator-warm", daemon=True).start()
     return server
 
 
