@@ -51,11 +51,13 @@ def replay(calls: list[dict[str, Any]], url: str, region: str, verify: str | boo
     from botocore.config import Config
 
     calls = sorted(calls, key=lambda c: c["start"])
-    ends = sorted(c["end"] for c in calls)
-    # how many recorded calls had ended before each call started
+    by_end = sorted(range(len(calls)), key=lambda i: calls[i]["end"])
+    end_rank = {index: rank for rank, index in enumerate(by_end)}
+    # how many recorded calls had ended before each call started: the first waits[i] calls
+    # in order of their recorded end are the ones call i waits for
     waits, j = [], 0
     for c in calls:
-        while j < len(ends) and ends[j] <= c["start"]:
+        while j < len(by_end) and calls[by_end[j]]["end"] <= c["start"]:
             j += 1
         waits.append(j)
     in_flight = max(w_i - 0 for w_i in [0]) or 1
@@ -71,7 +73,8 @@ def replay(calls: list[dict[str, Any]], url: str, region: str, verify: str | boo
     lock = threading.Lock()
     mapping: dict[str, str] = {}
     done = threading.Condition()
-    finished = 0
+    ended = [False] * len(calls)  # by recorded end rank
+    prefix = 0  # the first `prefix` calls in recorded end order have all ended in the replay
     errors = 0
 
     def client(service: str) -> Any:
@@ -93,10 +96,10 @@ def replay(calls: list[dict[str, Any]], url: str, region: str, verify: str | boo
         return value
 
     def one(index: int) -> None:
-        nonlocal finished, errors
+        nonlocal prefix, errors
         call = calls[index]
         with done:
-            done.wait_for(lambda: finished >= waits[index])
+            done.wait_for(lambda: prefix >= waits[index])
         with lock:
             params = substitute(_restore(call["params"]))
         try:
@@ -113,7 +116,9 @@ def replay(calls: list[dict[str, Any]], url: str, region: str, verify: str | boo
                 if new and new != old and len(old) >= 8:
                     mapping[old] = new
         with done:
-            finished += 1
+            ended[end_rank[index]] = True
+            while prefix < len(ended) and ended[prefix]:
+                prefix += 1
             done.notify_all()
 
     started = time.monotonic()
