@@ -60,7 +60,8 @@ def replay(calls: list[dict[str, Any]], url: str, region: str, verify: str | boo
         while j < len(by_end) and calls[by_end[j]]["end"] <= c["start"]:
             j += 1
         waits.append(j)
-    in_flight = max(w_i - 0 for w_i in [0]) or 1
+    # as many threads as the recording ever had calls in flight
+    in_flight = 1
     events = sorted([(c["start"], 1) for c in calls] + [(c["end"], -1) for c in calls], key=lambda e: (e[0], e[1]))
     current = 0
     for _, delta in events:
