@@ -31,10 +31,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -674,11 +676,24 @@ RENDER_CACHE_ENV = "MODELOPS_RENDER_CACHE"
 def render_graph(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None) -> list[Registration]:
     """The rendered graph of a resolved environment, through the render cache; a render
     uses up to ``jobs`` processes (default :func:`modelops.render.render_jobs`)."""
+    return cached_render(env, cache_dir, jobs=jobs).registrations
+
+
+def cached_render(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None,
+                  collect: bool = True) -> Any:
+    """The :class:`~modelops.render.Graph` of ``env`` through the render cache (in this
+    process and under ``cache_dir``), unless :data:`RENDER_CACHE_ENV` is ``off``.
+    ``collect=False``: see :func:`modelops.render.render`.
+
+    Example::
+
+        graph = cached_render(env, Path(".modelops/cache"))   # a second call: no render
+    """
     if os.environ.get(RENDER_CACHE_ENV) == "off":
         from modelops.render import render
 
-        return render(env, jobs=jobs).registrations
-    return RENDER_CACHE.render(env, cache_dir, jobs=jobs).registrations
+        return render(env, jobs=jobs, collect=collect)
+    return RENDER_CACHE.render(env, cache_dir, jobs=jobs, collect=collect)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -805,6 +820,10 @@ def _unmask_secrets(regs: list[Registration], table: dict[str, str]) -> list[Reg
     return [dataclasses.replace(r, inputs=_swap(r.inputs, table), outputs=_swap(r.outputs, table)) for r in regs]
 
 
+#: names of entries being written (with the process id): no two writers share one
+_TMP_NAMES = itertools.count()
+
+
 class RenderCache:
     """Renders cached by content, per spec entity, so a one-model change re-renders one model.
 
@@ -911,27 +930,43 @@ class RenderCache:
         return None
 
     def _put(self, key: str, regs: list[Registration], cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> None:
+        self._put_many([(key, regs)], cache_dir, secrets)
+
+    def _put_many(self, entries: list[tuple[str, list[Registration]]], cache_dir: Path | None,
+                  secrets: tuple[str, ...] = ()) -> None:
+        """Keep ``entries`` (key, group) in the LRU and, with a ``cache_dir``, on disk: each
+        written whole under a name of its own, then renamed into place (a reader never sees
+        half an entry). Plain string paths and one directory check per directory: a
+        1,000-model render writes some 5,000 entries."""
         with self._lock:
-            self._lru[key] = regs
-            self._lru.move_to_end(key)
+            for key, regs in entries:
+                self._lru[key] = regs
+                self._lru.move_to_end(key)
             while len(self._lru) > self._max:
                 self._lru.popitem(last=False)
-        if cache_dir is not None:
-            import pickle
+        if cache_dir is None:
+            return
+        import pickle
 
-            path = cache_dir / "render" / key[:2] / f"{key}.pickle"
+        base = os.path.join(cache_dir, "render")
+        made: set[str] = set()
+        for key, regs in entries:
+            folder = os.path.join(base, key[:2])
+            tmp = os.path.join(folder, f".{key}.{os.getpid()}.{next(_TMP_NAMES)}.tmp")
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as handle:
-                    # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
-                    # the spec being rendered supplies the value when the entry is read back
-                    # as rows of field values: read back about six times faster than the objects
-                    rows = [r.row() for r in _mask_secrets(regs, secrets)]
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
+                # the spec being rendered supplies the value when the entry is read back;
+                # as rows of field values: read back about six times faster than the objects
+                rows = [r.row() for r in _mask_secrets(regs, secrets)]
+                with open(tmp, "xb") as handle:
                     pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)
+                os.replace(tmp, os.path.join(folder, key + ".pickle"))
             except (OSError, pickle.PicklingError, TypeError, AttributeError):
-                pass  # the cache is an optimisation: an unwritable one only costs time
+                with contextlib.suppress(OSError):  # the cache is an optimisation: an unwritable one only costs time
+                    os.unlink(tmp)
 
     # -- rendering -------------------------------------------------------------------------
 
@@ -995,9 +1030,10 @@ class RenderCache:
         }
         return sub, complete
 
-    def render(self, env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None) -> Any:
+    def render(self, env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None,
+               collect: bool = True) -> Any:
         """The :class:`~modelops.render.Graph` of ``env``, re-rendering only groups not cached
-        (in up to ``jobs`` processes, see :func:`modelops.render.render`)."""
+        (in up to ``jobs`` processes; ``collect`` as in :func:`modelops.render.render`)."""
         from components.environment import component_entities
         from components.naming import prefix
         from modelops.render import Graph, render
@@ -1005,23 +1041,26 @@ class RenderCache:
         with no_gc():  # thousands of acyclic lists and dicts: collections would only rescan them
             keys = self.keys(env)
             secrets = _secrets_of(env)
-            found = {group: self._get(key, cache_dir, secrets) for group, key in keys.items()}
+            # without the shared group the render is a full one: the entities' entries are not read
+            shared = self._get(keys[("shared", "")], cache_dir, secrets)
+            found = {group: self._get(key, cache_dir, secrets) if shared is not None else None
+                     for group, key in keys.items()}
         missing = {g for g, regs in found.items() if regs is None}
-        if ("shared", "") in missing:
-            graph = render(env, jobs=jobs)
+        if shared is None:
+            graph = render(env, jobs=jobs, collect=collect)
             self.stats["full"] += 1
-            for group, regs in self._groups(graph).items():
-                if group in keys:
-                    self._put(keys[group], regs, cache_dir, secrets)
+            self._put_many([(keys[group], regs) for group, regs in self._groups(graph).items() if group in keys],
+                           cache_dir, secrets)
             return graph
         if missing:
             sub, complete = self._closure(env, missing)
             self.stats["partial"] += 1
-            for group, regs in self._groups(render(sub, jobs=jobs)).items():
-                if group in complete and group in keys:
-                    self._put(keys[group], regs, cache_dir, secrets)
-                    if group in missing:
-                        found[group] = regs
+            rendered = [(group, regs) for group, regs in self._groups(render(sub, jobs=jobs, collect=collect)).items()
+                        if group in complete and group in keys]
+            self._put_many([(keys[group], regs) for group, regs in rendered], cache_dir, secrets)
+            for group, regs in rendered:
+                if group in missing:
+                    found[group] = regs
         else:
             self.stats["hit"] += 1
         with no_gc():

@@ -103,13 +103,17 @@ def describe(reg) -> str:
 def plan_graph(spec: Path, env_name: str, *, build: bool = True, collect: bool = True) -> Graph:
     """Load, attach artifacts (building them when needed), render, estimate cost.
 
-    ``collect=False``: the caller exits next (see :func:`modelops.render.render`).
+    The render goes through the project's render cache (``.modelops/cache``): what is
+    rendered here is not rendered again by a later ``plan``, ``validate``, ``diff`` or the
+    policy check of ``up`` of the same content, and a plan after a one-model change
+    renders that model only. ``collect=False``: the caller exits next (see
+    :func:`modelops.render.render`).
     """
     from modelops.artifacts import attach_artifacts
-    from modelops.render import render
+    from modelops.diff import cached_render
 
     env = attach_artifacts(load_environment(spec, env_name), build=build)
-    graph = render(env, collect=collect)
+    graph = cached_render(env, spec.resolve().parent / ".modelops" / "cache", collect=collect)
     try:
         from modelops.cost import estimate
     except ImportError:  # the cost estimate is optional: the graph is the plan
