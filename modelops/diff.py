@@ -689,9 +689,10 @@ def cached_render(env: Environment, cache_dir: Path | None = None, *, jobs: int 
 
         graph = cached_render(env, Path(".modelops/cache"))   # a second call: no render
     """
-    if os.environ.get(RENDER_CACHE_ENV) == "off":
-        from modelops.render import render
+    from modelops.render import jobs_setting, render
 
+    jobs_setting()  # a bad MODELOPS_RENDER_JOBS is an error whether or not a render is needed
+    if os.environ.get(RENDER_CACHE_ENV) == "off":
         return render(env, jobs=jobs, collect=collect)
     return RENDER_CACHE.render(env, cache_dir, jobs=jobs, collect=collect)
 

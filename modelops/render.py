@@ -364,19 +364,29 @@ def process_budget(models: int) -> int:
     process inherits other threads' locks as they were). 1 where processes are not forked
     (anything but Linux).
     """
-    from modelops.errors import UsageError
-
     if not sys.platform.startswith("linux"):
         return 1
-    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
-                             f"(1 renders in this process); unset it to use every CPU")
-        return int(raw)
+    setting = jobs_setting()
+    if setting is not None:
+        return setting
     if models < PARALLEL_MIN_MODELS or threading.active_count() > 1:
         return 1
     return len(os.sched_getaffinity(0))
+
+
+def jobs_setting() -> int | None:
+    """The process count :data:`RENDER_JOBS_ENV` sets, None when unset; a UsageError when it
+    is not a whole number of 1 or more (checked by every command that renders, even when the
+    render cache spares it the render)."""
+    from modelops.errors import UsageError
+
+    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
+                         f"(1 renders in this process); unset it to use every CPU")
+    return int(raw)
 
 
 def shards(env: Environment, jobs: int) -> list[frozenset[str]]:

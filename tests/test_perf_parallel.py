@@ -141,18 +141,25 @@ def _modelops(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProces
 def test_plan_prints_the_same_json_in_one_process_and_in_several(tmp_path: Path) -> None:
     # GIVEN a 40-model project with its (small) artifact in place
     spec = _write_rich_project(tmp_path / "proj", 40)
-    # WHEN the command plans it with one render process and with two
-    one = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "1"})
-    two = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "2"})
+    # WHEN the command plans it with one render process and with two (each rendering: no cache)
+    one = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "1"},
+                    MODELOPS_RENDER_CACHE="off")
+    two = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "2"},
+                    MODELOPS_RENDER_CACHE="off")
     # THEN both succeed with byte-identical output
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
     assert json.loads(one.stdout)["counts"]["aws:sagemaker/endpoint:Endpoint"] == 40
     assert one.stdout == two.stdout
-    # AND a bad value is a one-line usage error, exit 2, nothing printed on stdout
-    bad = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "many"})
-    assert bad.returncode == 2, bad.stderr
-    assert bad.stdout == "" and bad.stderr.count("\n") == 1 and RENDER_JOBS_ENV in bad.stderr, bad.stderr
+    # AND a bad value is a one-line usage error, exit 2, nothing printed on stdout, with the
+    # render cache on too (a plan of this content is cached by then: no render would run)
+    one_cached = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent)
+    assert one_cached.returncode == 0 and one_cached.stdout == one.stdout, one_cached.stderr
+    for cache in ("on", "off"):
+        bad = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "many"},
+                        MODELOPS_RENDER_CACHE=cache)
+        assert bad.returncode == 2, bad.stderr
+        assert bad.stdout == "" and bad.stderr.count("\n") == 1 and RENDER_JOBS_ENV in bad.stderr, bad.stderr
 
 
 def _children(pid: int) -> set[int]:
