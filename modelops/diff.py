@@ -40,6 +40,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -842,7 +843,8 @@ class RenderCache:
     plus :func:`code_fingerprint`. A miss of the shared group renders the environment in
     full; otherwise only the missing entities are rendered, together, in a sub-environment
     holding them and what they depend on. Groups live in an in-process LRU and, with a
-    ``cache_dir``, on disk (``.modelops/cache/render``).
+    ``cache_dir``, on disk (``.modelops/cache/render/FINGERPRINT``); writing removes the
+    entries other code versions left there.
 
     Example::
 
@@ -853,6 +855,7 @@ class RenderCache:
         self._lru: OrderedDict[str, list[Registration]] = OrderedDict()
         self._max = max_groups
         self._lock = threading.Lock()
+        self._pruned: set[str] = set()
         #: renders done (full, partial): lets tests see which path a render took
         self.stats = {"full": 0, "partial": 0, "hit": 0}
 
@@ -906,6 +909,31 @@ class RenderCache:
 
     # -- storage ---------------------------------------------------------------------------
 
+    @staticmethod
+    def entry_path(cache_dir: Path | str, key: str) -> str:
+        """Where the entry ``key`` lives: under the fingerprint of the code that renders
+        (:func:`code_fingerprint`), so entries of other code versions can be removed whole."""
+        return os.path.join(cache_dir, "render", code_fingerprint()[:16], key[:2], key + ".pickle")
+
+    def _prune(self, cache_dir: Path | str) -> None:
+        """Remove what other code versions left under ``cache_dir/render`` (their entries are
+        never read again: every key holds the code's fingerprint). Once per process and
+        directory, when entries are written; a directory another process is still writing
+        into only costs that process its entries."""
+        base = os.path.join(cache_dir, "render")
+        with self._lock:
+            if base in self._pruned:
+                return
+            self._pruned.add(base)
+        current = code_fingerprint()[:16]
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        for name in names:
+            if name != current and not name.startswith("."):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
     def _get(self, key: str, cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> list[Registration] | None:
         with self._lock:
             if key in self._lru:
@@ -915,7 +943,7 @@ class RenderCache:
             import pickle
 
             try:
-                with open(os.path.join(cache_dir, "render", key[:2], key + ".pickle"), "rb") as handle:
+                with open(self.entry_path(cache_dir, key), "rb") as handle:
                     raw = handle.read()
             except OSError:  # not cached (or unreadable): a miss
                 return None
@@ -949,10 +977,11 @@ class RenderCache:
             return
         import pickle
 
-        base = os.path.join(cache_dir, "render")
+        self._prune(cache_dir)
         made: set[str] = set()
         for key, regs in entries:
-            folder = os.path.join(base, key[:2])
+            final = self.entry_path(cache_dir, key)
+            folder = os.path.dirname(final)
             tmp = os.path.join(folder, f".{key}.{os.getpid()}.{next(_TMP_NAMES)}.tmp")
             try:
                 if folder not in made:
@@ -964,7 +993,7 @@ class RenderCache:
                 rows = [r.row() for r in _mask_secrets(regs, secrets)]
                 with open(tmp, "xb") as handle:
                     pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, os.path.join(folder, key + ".pickle"))
+                os.replace(tmp, final)
             except (OSError, pickle.PicklingError, TypeError, AttributeError):
                 with contextlib.suppress(OSError):  # the cache is an optimisation: an unwritable one only costs time
                     os.unlink(tmp)

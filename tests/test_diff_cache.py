@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -115,10 +116,34 @@ def test_a_model_missing_alone_from_the_cache_is_rendered_with_its_rollback_alar
     env, _ = fraud
     RenderCache().render(env, tmp_path)
     key = RenderCache().keys(env)[("model", model)]
-    (tmp_path / "render" / key[:2] / f"{key}.pickle").unlink()
+    Path(RenderCache.entry_path(tmp_path, key)).unlink()
     # WHEN it is rendered from that cache
     fresh = RenderCache()
     graph = fresh.render(env, tmp_path)
     # THEN only that part is re-rendered, and the graph (rollback alarms included) is the full one
     assert fresh.stats["partial"] == 1 and fresh.stats["full"] == 0
     same(graph, render(env))
+
+
+def test_entries_of_other_code_versions_are_removed_and_this_versions_kept(fraud, tmp_path):
+    env, _ = fraud
+    other = changed_model(env)
+    # GIVEN a disk cache with this code's entries of one spec version...
+    RenderCache().render(other, tmp_path)
+    # ... and entries another code version left (its fingerprint's directory, and the
+    # layout before entries were filed by fingerprint)
+    stale = [tmp_path / "render" / "0123456789abcdef" / "ab" / "ab12.pickle", tmp_path / "render" / "cd" / "cd34.pickle"]
+    for path in stale:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"rows of another code version")
+    # WHEN a new process renders another spec version there (its changed model is written)
+    fresh = RenderCache()
+    same(fresh.render(env, tmp_path), render(env))
+    assert fresh.stats["partial"] == 1
+    # THEN the other code version's entries are gone, and this code's of both spec versions are read back
+    assert not any(path.exists() for path in stale)
+    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == [Path(RenderCache.entry_path(tmp_path, "k")).parent.parent.name]
+    for version in (env, other):
+        again = RenderCache()
+        same(again.render(version, tmp_path), render(version))
+        assert again.stats == {"full": 0, "partial": 0, "hit": 1}
