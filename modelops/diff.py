@@ -954,12 +954,9 @@ class RenderCache:
                     regs = _unmask_secrets(regs, {_placeholder(v): v for v in secrets})
             except Exception:  # noqa: BLE001 - a damaged cache entry (or an unknown secret) is a miss
                 return None
-            self._put(key, regs, None)
+            self._put_many([(key, regs)], None)
             return regs
         return None
-
-    def _put(self, key: str, regs: list[Registration], cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> None:
-        self._put_many([(key, regs)], cache_dir, secrets)
 
     def _put_many(self, entries: list[tuple[str, list[Registration]]], cache_dir: Path | None,
                   secrets: tuple[str, ...] = ()) -> None:
