@@ -1070,8 +1070,8 @@ class RenderCache:
             secrets = _secrets_of(env)
             # without the shared group the render is a full one: the entities' entries are not read
             shared = self._get(keys[("shared", "")], cache_dir, secrets)
-            found = {group: self._get(key, cache_dir, secrets) if shared is not None else None
-                     for group, key in keys.items()}
+            found = ({group: self._get(key, cache_dir, secrets) for group, key in keys.items()}
+                     if shared is not None else dict.fromkeys(keys))
         missing = {g for g, regs in found.items() if regs is None}
         if shared is None:
             graph = render(env, jobs=jobs, collect=collect)

@@ -18,6 +18,9 @@ import tarfile
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
+
+from benchmarks.generate import spec as bench_spec
 from modelops.envs import list_environments, load_environment
 from modelops.resolved import Artifact, Environment
 
@@ -90,3 +93,25 @@ def default_sigint() -> None:
     as CI may run the tests) passes that on, and Python then never raises KeyboardInterrupt.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def write_rich_project(root: Path, n_models: int) -> Path:
+    """A generated spec with every cross-entity link a shard must keep whole: KMS, a secret
+    https channel, freshness monitors on datasets (request metrics, dashboard widgets), a
+    rolling-back error-rate monitor, a model without monitors."""
+    data = bench_spec(n_models)
+    data["encryption"] = "kms"
+    data["notifications"]["chat"] = {"https": ["https://hooks.example.com/services/ml-alerts"]}
+    for i, ds in enumerate(sorted(data["datasets"])[:3]):
+        data["monitors"][f"{ds}-fresh"] = {"dataset": ds, "metric": "freshness", "above": "48h", "period": "1d",
+                                           "for": "1d", "notify": ["chat"] if i % 2 else ["oncall", "chat"]}
+    data["monitors"]["m0007-errors"] = {"model": "model-0007", "metric": "error_rate", "above": "2%"}
+    for name in [m for m in data["monitors"] if m.startswith("m0011-")]:
+        del data["monitors"][name]
+    root.mkdir(parents=True)
+    (root / "stacks").mkdir()
+    (root / "artifacts").mkdir()
+    write_minimal_package(root / "artifacts" / "model.tar.gz")
+    (root / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (root / "stacks" / "prod.yaml").write_text(yaml.safe_dump({"protect": True}))
+    return root / "modelops.yaml"

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.generate import spec as bench_spec
 from components.environment import dataset_of
 from diff_fixtures import git
 import modelops.diff as diff_module
@@ -27,31 +26,9 @@ from modelops.errors import UsageError
 from modelops.forked import fork_map, share_out
 from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.runtime import ProgramError
-from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_minimal_package
+from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _write_rich_project(root: Path, n_models: int) -> Path:
-    """A generated spec with every cross-entity link a shard must keep whole: KMS, a secret
-    https channel, freshness monitors on datasets (request metrics, dashboard widgets), a
-    rolling-back error-rate monitor, a model without monitors."""
-    data = bench_spec(n_models)
-    data["encryption"] = "kms"
-    data["notifications"]["chat"] = {"https": ["https://hooks.example.com/services/ml-alerts"]}
-    for i, ds in enumerate(sorted(data["datasets"])[:3]):
-        data["monitors"][f"{ds}-fresh"] = {"dataset": ds, "metric": "freshness", "above": "48h", "period": "1d",
-                                           "for": "1d", "notify": ["chat"] if i % 2 else ["oncall", "chat"]}
-    data["monitors"]["m0007-errors"] = {"model": "model-0007", "metric": "error_rate", "above": "2%"}
-    for name in [m for m in data["monitors"] if m.startswith("m0011-")]:
-        del data["monitors"][name]
-    root.mkdir(parents=True)
-    (root / "stacks").mkdir()
-    (root / "artifacts").mkdir()
-    write_minimal_package(root / "artifacts" / "model.tar.gz")
-    (root / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    (root / "stacks" / "prod.yaml").write_text(yaml.safe_dump({"protect": True}))
-    return root / "modelops.yaml"
 
 
 def _env(spec: Path, env: str = "prod"):
@@ -67,7 +44,7 @@ def _every_field(regs) -> list[str]:
 
 def test_a_parallel_render_registers_exactly_the_single_process_graph(tmp_path: Path) -> None:
     # GIVEN a 40-model environment with secrets, freshness monitors, KMS and rollbacks
-    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    env = _env(write_rich_project(tmp_path / "proj", 40))
     # WHEN it is rendered in one process, and in three
     single = render(env, jobs=1)
     parallel = render_parallel(env, 3)
@@ -83,7 +60,7 @@ def test_a_parallel_render_registers_exactly_the_single_process_graph(tmp_path: 
 
 def test_shards_split_the_datasets_with_all_their_entities_and_balance_the_work(tmp_path: Path) -> None:
     # GIVEN a 43-model environment (9 datasets of up to 5 models, with their monitors)
-    env = _env(_write_rich_project(tmp_path / "proj", 43))
+    env = _env(write_rich_project(tmp_path / "proj", 43))
     # WHEN it is split for 4 processes
     parts = shards(env, 4)
     # THEN every dataset is in exactly one shard
@@ -102,7 +79,7 @@ def test_shards_split_the_datasets_with_all_their_entities_and_balance_the_work(
 
 def test_a_program_error_in_any_shard_is_the_single_process_error(tmp_path: Path) -> None:
     # GIVEN an environment whose last model (in a forked shard, not the first) has no artifact
-    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    env = _env(write_rich_project(tmp_path / "proj", 40))
     last = sorted(env.models)[-1]
     assert all(dataset_of(env, "model", last) not in part for part in shards(env, 3)[:1])
     broken = dataclasses.replace(env, models={**env.models, last: dataclasses.replace(env.models[last], artifact=None)})
@@ -117,7 +94,7 @@ def test_a_program_error_in_any_shard_is_the_single_process_error(tmp_path: Path
 
 
 def test_the_jobs_variable_is_checked_and_small_environments_render_in_one_process(tmp_path: Path, monkeypatch) -> None:
-    env = _env(_write_rich_project(tmp_path / "proj", 40))
+    env = _env(write_rich_project(tmp_path / "proj", 40))
     monkeypatch.setenv(RENDER_JOBS_ENV, "3")
     assert render_jobs(env) == 3
     monkeypatch.setenv(RENDER_JOBS_ENV, "500")  # no more processes than datasets
@@ -140,7 +117,7 @@ def _modelops(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProces
 
 def test_plan_prints_the_same_json_in_one_process_and_in_several(tmp_path: Path) -> None:
     # GIVEN a 40-model project with its (small) artifact in place
-    spec = _write_rich_project(tmp_path / "proj", 40)
+    spec = write_rich_project(tmp_path / "proj", 40)
     # WHEN the command plans it with one render process and with two (each rendering: no cache)
     one = _modelops("plan", "--env", "prod", "--json", cwd=spec.parent, **{RENDER_JOBS_ENV: "1"},
                     MODELOPS_RENDER_CACHE="off")
@@ -178,7 +155,7 @@ def _children(pid: int) -> set[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parallel renders fork: Linux only")
 def test_ctrl_c_during_a_parallel_render_leaves_no_render_process(tmp_path: Path) -> None:
     # GIVEN a 120-model plan rendering in three processes
-    spec = _write_rich_project(tmp_path / "proj", 120)
+    spec = write_rich_project(tmp_path / "proj", 120)
     env = {**os.environ, RENDER_JOBS_ENV: "3"}
     proc = subprocess.Popen([sys.executable, "-m", "modelops", "plan", "--env", "prod", "--json"], cwd=spec.parent,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -280,7 +257,7 @@ def test_environments_are_shared_out_over_processes_and_come_back_in_order(monke
 
 def test_diff_of_three_environments_prints_the_same_review_in_one_process_and_in_several(tmp_path: Path) -> None:
     # GIVEN a 40-model project in git with three environments, and a change touching each
-    spec = _write_rich_project(tmp_path / "proj", 40)
+    spec = write_rich_project(tmp_path / "proj", 40)
     root = spec.parent
     (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
     (root / "stacks" / "staging.yaml").write_text(yaml.safe_dump({"tags": {"stage": "staging"}}))
@@ -318,7 +295,7 @@ def test_diff_of_three_environments_prints_the_same_review_in_one_process_and_in
 def test_validate_of_three_environments_reports_the_same_policy_problems_in_one_process_and_in_several(
         tmp_path: Path) -> None:
     # GIVEN a 40-model project whose staging overlay breaks a mandatory policy for every model
-    spec = _write_rich_project(tmp_path / "proj", 40)
+    spec = write_rich_project(tmp_path / "proj", 40)
     root = spec.parent
     (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
     (root / "stacks" / "staging.yaml").write_text(yaml.safe_dump({"encryption": "sse-s3"}))
@@ -338,7 +315,7 @@ def test_validate_of_three_environments_reports_the_same_policy_problems_in_one_
 
 
 def _project_in_git(root: Path, n_models: int) -> Path:
-    spec = _write_rich_project(root, n_models)
+    spec = write_rich_project(root, n_models)
     (root / "stacks" / "dev.yaml").write_text(yaml.safe_dump({"tags": {"stage": "dev"}}))
     git(root, "init", "-q")
     git(root, "add", "-A")

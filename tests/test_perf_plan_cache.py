@@ -13,30 +13,16 @@ from pathlib import Path
 import yaml
 
 import modelops.diff as diff_module
-from benchmarks.generate import spec as bench_spec
 from modelops.envs import load_environment
 from modelops.policy import check_policies
-from perf_fixtures import write_minimal_package
+from perf_fixtures import write_rich_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _project(root: Path, n_models: int = 6) -> Path:
-    """A generated spec with package-file artifacts (nothing to train) and a secret https channel."""
-    data = bench_spec(n_models)
-    data["encryption"] = "kms"
-    data["notifications"]["chat"] = {"https": ["https://hooks.example.com/services/ml-alerts"]}
-    root.mkdir(parents=True)
-    (root / "stacks").mkdir()
-    (root / "artifacts").mkdir()
-    write_minimal_package(root / "artifacts" / "model.tar.gz")
-    (root / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return root / "modelops.yaml"
-
-
 def _plan(spec: Path, **env: str) -> bytes:
     proc = subprocess.run(
-        [sys.executable, "-m", "modelops", "plan", str(spec), "--env", "dev", "--json"],
+        [sys.executable, "-m", "modelops", "plan", str(spec), "--env", "prod", "--json"],
         cwd=spec.parent, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
     assert proc.returncode == 0, proc.stderr.decode()
@@ -50,7 +36,7 @@ def _entries(spec: Path) -> dict[str, int]:
 
 def test_a_second_plan_reads_the_cache_the_first_left_and_prints_the_same_bytes(tmp_path: Path) -> None:
     # GIVEN a project planned once (a cold cache)
-    spec = _project(tmp_path / "proj")
+    spec = write_rich_project(tmp_path / "proj", 8)
     first = _plan(spec)
     written = _entries(spec)
     assert len(written) > 6, "the plan left its render groups in .modelops/cache"
@@ -69,14 +55,14 @@ def test_a_second_plan_reads_the_cache_the_first_left_and_prints_the_same_bytes(
 
 def test_a_plan_after_one_model_changed_renders_that_models_groups_only(tmp_path: Path) -> None:
     # GIVEN a planned project, then one model's instance type changed in the spec
-    spec = _project(tmp_path / "proj")
+    spec = write_rich_project(tmp_path / "proj", 8)
     _plan(spec)
     before = _entries(spec)
     data = yaml.safe_load(spec.read_text())
     data["models"]["model-0003"].setdefault("serving", {})["instance_type"] = "ml.c5.2xlarge"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     # (the spec's monitors of the model and the default ones the model gets)
-    watchers = [m.name for m in load_environment(spec, "dev").monitors.values() if m.model == "model-0003"]
+    watchers = [m.name for m in load_environment(spec, "prod").monitors.values() if m.model == "model-0003"]
     assert len(watchers) == 4
     # WHEN it is planned again
     incremental = _plan(spec)
@@ -91,12 +77,12 @@ def test_a_plan_after_one_model_changed_renders_that_models_groups_only(tmp_path
 
 def test_the_policy_check_of_up_after_a_plan_renders_nothing(tmp_path: Path, monkeypatch) -> None:
     # GIVEN a project planned by the CLI (another process)
-    spec = _project(tmp_path / "proj")
+    spec = write_rich_project(tmp_path / "proj", 8)
     _plan(spec)
     # WHEN up's mandatory policy check runs in a new process (a fresh in-process cache)
     fresh = diff_module.RenderCache()
     monkeypatch.setattr(diff_module, "RENDER_CACHE", fresh)
-    problems = check_policies({"dev": load_environment(spec, "dev")})
+    problems = check_policies({"prod": load_environment(spec, "prod")})
     # THEN it passed, every group read from the plan's cache: no render at all
     assert problems == []
     assert fresh.stats == {"full": 0, "partial": 0, "hit": 1}
