@@ -43,8 +43,8 @@ def bare_render(plan_json: str, with_inputs: bool = False) -> list:
     import pulumi
     import pulumi_aws  # noqa: F401 - a real program imports the provider SDK
 
-    from modelops.render import RenderBackend
-    from modelops.runtime import run
+    from modelops.graph.render import RenderBackend
+    from modelops.graph.runtime import run
 
     required: dict[str, tuple[type, list[str]]] = {}
 
@@ -129,6 +129,6 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
     # the same exit as the modelops command (no object-by-object teardown): only the work compared
-    from modelops.cli import exit_now
+    from modelops.cli.app import exit_now
 
     exit_now(0)

@@ -192,8 +192,8 @@ def prebuilt_artifact(work: Path) -> Path:
     """One model package, built once by ``modelops build`` on the root example (cached there)."""
     spec = REPO / "modelops.yaml"
     code = (
-        "import sys; from pathlib import Path; from modelops.envs import load_environment;"
-        "from modelops.artifacts import resolve_artifact;"
+        "import sys; from pathlib import Path; from modelops.spec.envs import load_environment;"
+        "from modelops.ml.artifacts import resolve_artifact;"
         f"env = load_environment({str(spec)!r}, 'dev'); m = next(iter(env.models.values()));"
         "print(resolve_artifact(env, m, build=True).path)"
     )

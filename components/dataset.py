@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import metrics, naming
-from components.storage import Scope, SecureBucket, SecureBucketArgs, kms_statements, policy_document
-from modelops.resolved import Dataset as DatasetSpec
+from modelops.components import metrics, naming
+from modelops.components.storage import Scope, SecureBucket, SecureBucketArgs, kms_statements, policy_document
+from modelops.spec.resolved import Dataset as DatasetSpec
 
 DATASET_TYPE = "modelops:index:Dataset"
 

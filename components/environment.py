@@ -18,15 +18,15 @@ from typing import Awaitable, Callable, Iterator
 import pulumi
 import pulumi_aws as aws
 
-from components import naming
-from components.documents import json_document
-from components import metrics
-from components.dataset import Dataset, DatasetArgs
-from components.model import ModelEndpoint, ModelEndpointArgs, partition
-from components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_bodies
-from components.storage import Scope, SecureBucket, SecureBucketArgs
-from modelops.resolved import Environment
-from modelops.resolved import Monitor as MonitorSpec
+from modelops.components import naming
+from modelops.components.documents import json_document
+from modelops.components import metrics
+from modelops.components.dataset import Dataset, DatasetArgs
+from modelops.components.model import ModelEndpoint, ModelEndpointArgs, partition
+from modelops.components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_bodies
+from modelops.components.storage import Scope, SecureBucket, SecureBucketArgs
+from modelops.spec.resolved import Environment
+from modelops.spec.resolved import Monitor as MonitorSpec
 
 ENVIRONMENT_TYPE = "modelops:index:Environment"
 
@@ -62,7 +62,7 @@ class EnvironmentArgs:
 
     env: Environment
     #: build the components of these datasets only, with the models reading them and the
-    #: monitors watching either: one shard of a parallel render (``modelops.render``), which
+    #: monitors watching either: one shard of a parallel render (``modelops.graph.render``), which
     #: puts the shards' graphs together. None: every entity. The shared pieces are always built.
     only: frozenset[str] | None = None
     #: register the dashboards (a parallel render registers them in one shard)
@@ -379,7 +379,7 @@ def program(env: Environment) -> Callable[[], None]:
 
     Example::
 
-        program(env)()      # in stacks/__main__.py, or under modelops.runtime.run
+        program(env)()      # in stacks/__main__.py, or under modelops.graph.runtime.run
     """
 
     def body() -> None:

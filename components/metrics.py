@@ -54,7 +54,7 @@ def drift_metric(endpoint_name: str) -> MetricRef:
     )
 
 
-# -- additions: endpoint and dataset metrics (used by components.model / components.dataset) --
+# -- additions: endpoint and dataset metrics (used by modelops.components.model / modelops.components.dataset) --
 
 CANARY_VARIANT = "canary"
 SHADOW_VARIANT = "shadow"

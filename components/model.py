@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import metrics, naming, serving_images
-from components.documents import json_document
-from components.storage import Scope, kms_statements, policy_document
-from modelops.resolved import Model as ModelSpec
+from modelops.components import metrics, naming, serving_images
+from modelops.components.documents import json_document
+from modelops.components.storage import Scope, kms_statements, policy_document
+from modelops.spec.resolved import Model as ModelSpec
 
 MODEL_ENDPOINT_TYPE = "modelops:index:ModelEndpoint"
 
@@ -108,7 +108,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         if model.artifact is None:
             raise ValueError(
                 f"model {model.name!r} has no artifact: attach one first "
-                "(modelops.artifacts.attach_artifacts builds or locates it)"
+                "(modelops.ml.artifacts.attach_artifacts builds or locates it)"
             )
         artifact = model.artifact
         self.spec = model
@@ -434,7 +434,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    # -- metrics (defaults documented in components.metrics) -----------------------------------
+    # -- metrics (defaults documented in modelops.components.metrics) -----------------------------------
 
     def metric_latency(self, statistic: str = "p99") -> metrics.MetricRef:
         """ModelLatency of the primary variant, in MICROseconds (period 1 minute).

@@ -3,7 +3,7 @@
 :class:`Notifications` makes one KMS-encrypted SNS topic per notification channel (with a
 topic policy that lets CloudWatch publish for this account only) and its subscriptions;
 :class:`Monitor` makes the alarm of one resolved monitor from a
-:class:`~components.metrics.MetricRef` that the watched component provides.
+:class:`~modelops.components.metrics.MetricRef` that the watched component provides.
 
 Example::
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import metrics, naming
-from components.documents import json_document
-from components.storage import Scope
-from modelops.resolved import Channel
-from modelops.resolved import Monitor as MonitorSpec
+from modelops.components import metrics, naming
+from modelops.components.documents import json_document
+from modelops.components.storage import Scope
+from modelops.spec.resolved import Channel
+from modelops.spec.resolved import Monitor as MonitorSpec
 
 NOTIFICATIONS_TYPE = "modelops:index:Notifications"
 MONITOR_TYPE = "modelops:index:Monitor"

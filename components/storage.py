@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming
-from components.documents import json_document
-from modelops.resolved import Encryption, Retention
+from modelops.components import naming
+from modelops.components.documents import json_document
+from modelops.spec.resolved import Encryption, Retention
 
 SECURE_BUCKET_TYPE = "modelops:index:SecureBucket"
 

@@ -1,3 +1,3 @@
-from modelops.cli import run
+from modelops.cli.main import run
 
 run()

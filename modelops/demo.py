@@ -29,8 +29,8 @@ def _project_root() -> Path:
 
 def run(keep: bool = False, root: Path | None = None) -> int:
     """Provision, show, (unless ``keep``) destroy and stop; returns the exit code."""
-    from components import naming
-    from modelops.commands.local import Progress, prepare, print_outcome
+    from modelops.components import naming
+    from modelops.cli.local import Progress, prepare, print_outcome
     from modelops.local import server
     from modelops.local.apply import destroy, up
     from modelops.local.server import Target

@@ -44,9 +44,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from components import naming
+from modelops.components import naming
 from modelops.errors import ApplyError, GateFailed, ModelOpsError, UsageError
-from modelops.resolved import Environment, Gate, Model
+from modelops.spec.resolved import Environment, Gate, Model
 
 __all__ = [
     "GATES",
@@ -460,8 +460,8 @@ def policies_gate(target_env: Environment, model: str, digest: str, attach: Call
     """
     details: dict[str, Any] = {"digest": digest}
     try:
-        from modelops.policy import evaluate as evaluate_policies
-        from modelops.render import render
+        from modelops.checks.policy import evaluate as evaluate_policies
+        from modelops.graph.render import render
     except ImportError as exc:
         return GateResult("policies", False, f"policy checks unavailable ({exc}); cannot promote without them", details)
     pinned = _with_pin(target_env, model, digest)
@@ -545,7 +545,7 @@ def _spec(spec_path: str | os.PathLike[str], source: str, target: str) -> Path:
 
 
 def _load(spec: Path, model: str, source: str, target: str) -> _Context:
-    from modelops.envs import load_environment, overlay_path
+    from modelops.spec.envs import load_environment, overlay_path
 
     source_env = load_environment(spec, source)
     target_env = load_environment(spec, target)
@@ -557,7 +557,7 @@ def _load(spec: Path, model: str, source: str, target: str) -> _Context:
         )
     overlay = Path(found)
     if model not in source_env.models:
-        from modelops.validate import suggest
+        from modelops.spec.validate import suggest
 
         close = suggest(model, sorted(source_env.models))
         hint = f"did you mean '{close}'? " if close else ""
@@ -569,21 +569,21 @@ def _load(spec: Path, model: str, source: str, target: str) -> _Context:
 
 
 def _attach(env: Environment) -> Environment:
-    from modelops.artifacts import attach_artifacts
+    from modelops.ml.artifacts import attach_artifacts
 
     return attach_artifacts(env, build=False)
 
 
 def _source_digest(source_env: Environment, model: str) -> str:
     # only this model's artifact: another model of SOURCE being unbuilt is not our concern
-    from modelops.artifacts import resolve_artifact
+    from modelops.ml.artifacts import resolve_artifact
 
     artifact = resolve_artifact(source_env, source_env.models[model], build=False)
     return artifact.digest
 
 
 def _base_digest(env: Environment, model: str) -> str | None:
-    from modelops.artifacts import resolve_artifact
+    from modelops.ml.artifacts import resolve_artifact
 
     try:
         return resolve_artifact(env, env.models[model], build=False).digest
@@ -593,7 +593,7 @@ def _base_digest(env: Environment, model: str) -> str | None:
 
 def _card(digest: str, root: Path) -> dict[str, Any] | str:
     """The model card of ``digest``, or why there is none."""
-    from modelops.artifacts import card
+    from modelops.ml.artifacts import card
 
     try:
         return card(digest, root)
@@ -858,7 +858,7 @@ def promote(
 
         promote("modelops.yaml", "churn-classifier", "staging", "prod", check=True).written   # False
     """
-    from modelops.envs import load_environment
+    from modelops.spec.envs import load_environment
 
     spec = _spec(spec_path, source, target)
     url = _endpoint(spec.parent, endpoint_url)

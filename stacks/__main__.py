@@ -10,19 +10,18 @@ against the local emulator), so what is reviewed is what is deployed.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pulumi
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # the project's packages, when the engine runs this file directly
-    sys.path.insert(0, str(ROOT))
+# the project is installed in the stack's virtualenv (`pip install -c constraints.txt -e .`):
+# the components are the package modelops.components, kept in the top-level components/
+from modelops.components.environment import program
+from modelops.errors import ModelOpsError
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
 
-from components.environment import program  # noqa: E402
-from modelops.artifacts import attach_artifacts  # noqa: E402
-from modelops.envs import load_environment  # noqa: E402
-from modelops.errors import ModelOpsError  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

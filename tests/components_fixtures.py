@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from modelops.envs import load_environment
-from modelops.render import Graph, render
-from modelops.resolved import Artifact, Environment
-from modelops.runtime import Registration
+from modelops.spec.envs import load_environment
+from modelops.graph.render import Graph, render
+from modelops.spec.resolved import Artifact, Environment
+from modelops.graph.runtime import Registration
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "components"

@@ -17,11 +17,11 @@ import boto3
 import pytest
 import requests
 
-from modelops.artifacts import attach_artifacts
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
 from modelops.local.emulator import EmulatorServer
 from modelops.local.server import Target
-from modelops.resolved import Environment
+from modelops.spec.resolved import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 #: every example spec and its environments

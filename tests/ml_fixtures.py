@@ -18,10 +18,10 @@ from typing import Iterator
 
 import pytest
 
-from modelops import resolved
+from modelops.spec import resolved
 from moto_fixtures import Moto, serve_moto
-from modelops.artifacts import BuildOutcome, build_model
-from modelops.envs import load_environment
+from modelops.ml.artifacts import BuildOutcome, build_model
+from modelops.spec.envs import load_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ml"

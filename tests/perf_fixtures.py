@@ -21,8 +21,8 @@ from typing import Any, Iterator
 import yaml
 
 from benchmarks.generate import spec as bench_spec
-from modelops.envs import list_environments, load_environment
-from modelops.resolved import Artifact, Environment
+from modelops.spec.envs import list_environments, load_environment
+from modelops.spec.resolved import Artifact, Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "perf" / "golden"

@@ -13,9 +13,9 @@ from typing import Iterator
 
 import pytest
 
-from components import naming
+from modelops.components import naming
 from moto_fixtures import Moto, serve_moto
-from modelops.resolved import Environment
+from modelops.spec.resolved import Environment
 
 ACCOUNT = "123456789012"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"

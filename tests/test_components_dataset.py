@@ -7,13 +7,13 @@ import pulumi_aws as aws
 import pytest
 from components_fixtures import EXAMPLE_CASES, Renders, as_list, load, one, render, shared_renders, statements, tiny_artifact, variants_spec
 
-from components.dataset import Dataset, DatasetArgs
-from components.model import ModelEndpoint, ModelEndpointArgs
-from components.storage import Scope
-from modelops.render import RenderBackend
-from modelops.resolved import Dataset as DatasetSpec
-from modelops.resolved import Model, Retention
-from modelops.runtime import run
+from modelops.components.dataset import Dataset, DatasetArgs
+from modelops.components.model import ModelEndpoint, ModelEndpointArgs
+from modelops.components.storage import Scope
+from modelops.graph.render import RenderBackend
+from modelops.spec.resolved import Dataset as DatasetSpec
+from modelops.spec.resolved import Model, Retention
+from modelops.graph.runtime import run
 
 TABLE = "aws:glue/catalogTable:CatalogTable"
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"

@@ -14,13 +14,13 @@ import pytest
 import yaml
 from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, render, shared_renders
 
-from components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEnvironment
-from modelops.artifacts import attach_artifacts
-from modelops.commands.plan import plan_graph, summarize
-from modelops.envs import load_environment
+from modelops.components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEnvironment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.cli.plan import plan_graph, summarize
+from modelops.spec.envs import load_environment
 from modelops.errors import ModelOpsError
-from modelops.render import RenderBackend
-from modelops.runtime import ProgramError, run
+from modelops.graph.render import RenderBackend
+from modelops.graph.runtime import ProgramError, run
 
 STACK_PROGRAM = ROOT / "stacks" / "__main__.py"
 INVALID = ROOT / "tests" / "fixtures" / "components" / "invalid" / "modelops.yaml"

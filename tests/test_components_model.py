@@ -26,8 +26,8 @@ from components_fixtures import (
     variants_spec,
 )
 
-from components import naming
-from modelops.runtime import ProgramError
+from modelops.components import naming
+from modelops.graph.runtime import ProgramError
 
 ROLE = "aws:iam/role:Role"
 TARGET = "aws:appautoscaling/target:Target"

@@ -22,7 +22,7 @@ from components_fixtures import (
     variants_spec,
 )
 
-from components import naming
+from modelops.components import naming
 
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
@@ -161,7 +161,7 @@ def test_dashboard_has_a_row_per_model_and_a_widget_per_dataset(variants):
     [(48 * 3600, 86400, (86400, 2)), (6 * 3600, 3600, (3600, 6)), (2 * 86400, 60, (3600, 48)), (3600, 300, (300, 12))],
 )
 def test_freshness_window_covers_the_threshold_within_cloudwatch_limits(threshold, period, expected):
-    from components.monitor import freshness_window
+    from modelops.components.monitor import freshness_window
 
     got_period, periods = freshness_window(threshold, period)
     assert (got_period, periods) == expected
@@ -171,8 +171,8 @@ def test_freshness_window_covers_the_threshold_within_cloudwatch_limits(threshol
 
 def test_dashboard_pages_stay_within_cloudwatchs_widget_limit_and_show_every_model_once() -> None:
     # GIVEN 7 models and 4 datasets, and a page limit of 9 widgets (3 rows)
-    from components.metrics import MetricRef
-    from components.monitor import dashboard_bodies
+    from modelops.components.metrics import MetricRef
+    from modelops.components.monitor import dashboard_bodies
 
     def ref(name: str) -> MetricRef:
         return MetricRef("AWS/SageMaker", name, (("EndpointName", "e"),))
@@ -198,8 +198,8 @@ def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path
     import dataclasses
 
     from benchmarks.generate import write_project
-    from modelops.envs import load_environment
-    from modelops.render import render
+    from modelops.spec.envs import load_environment
+    from modelops.graph.render import render
     from perf_fixtures import FIXED_ARTIFACT
 
     artifact = tmp_path / "src.tar.gz"

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from modelops.cost import estimate, instance_hourly, prices
-from modelops.runtime import Registration
+from modelops.review.cost import estimate, instance_hourly, prices
+from modelops.graph.runtime import Registration
 
 REGION = "us-east-1"
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from modelops.diff import RenderCache, attach_without_training
-from modelops.envs import load_environment
-from modelops.render import render
-from modelops.resolved import Threshold
+from modelops.graph.cache import RenderCache
+from modelops.ml.placeholders import attach_without_training
+from modelops.spec.envs import load_environment
+from modelops.graph.render import render
+from modelops.spec.resolved import Threshold
 
 from diff_fixtures import ROOT
 
@@ -99,7 +100,7 @@ def test_content_keys_are_canonical_json_of_the_resolved_entities(fraud):
     # gives (tuples as lists, keys sorted), for every entity of a real example
     import json
 
-    from modelops.diff import _blob
+    from modelops.plain import canonical as _blob
 
     env, _ = fraud
     entities = [*env.datasets.values(), *env.models.values(), *env.monitors.values(), *env.channels.values()]

@@ -64,7 +64,7 @@ def test_invalid_head_spec_exits_2(repo, tmp_path):
 
 def test_git_base_reads_data_files_outside_the_spec_directory(tmp_path):
     # GIVEN a spec in ml/ whose dataset source lives in ../data, committed
-    from modelops.diff import diff
+    from modelops.review.diff import diff
 
     root = tmp_path / "repo"
     shutil.copytree(BASE, root / "ml")

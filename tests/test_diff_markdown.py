@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modelops.diff import MARKDOWN_LIMIT, DiffReport, EntityChange, EnvDiff, FieldChange, Flag, ResourceChange
+from modelops.review.formats import MARKDOWN_LIMIT, md_env, to_markdown, to_text
+from modelops.review.report import DiffReport, EntityChange, EnvDiff, FieldChange, Flag, ResourceChange
 
 TYPES = ("aws:sagemaker/model:Model", "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:iam/rolePolicy:RolePolicy")
 
@@ -24,10 +25,10 @@ def huge_report(models: int) -> DiffReport:
 def test_huge_change_stays_under_64kb_and_keeps_the_summary():
     report = huge_report(2000)
     full = "\n".join(
-        __import__("modelops.diff", fromlist=["_md_env"])._md_env(e) for e in report.envs
+        md_env(e) for e in report.envs
     )
     assert len(full.encode()) > MARKDOWN_LIMIT, "the case must really be too big"
-    md = report.to_markdown()
+    md = to_markdown(report)
     assert len(md.encode()) <= MARKDOWN_LIMIT
     for line in report.summary_lines():
         assert line.split(":", 1)[1] in md
@@ -37,14 +38,14 @@ def test_huge_change_stays_under_64kb_and_keeps_the_summary():
 
 
 def test_small_change_keeps_every_section():
-    md = huge_report(3).to_markdown()
+    md = to_markdown(huge_report(3))
     assert md.count("<details>") == 3 and "cut to fit" not in md
 
 
 def test_nothing_changed_is_one_line():
     report = DiffReport(spec="modelops.yaml", base="origin/main", head="working tree",
                         envs=[EnvDiff(env="dev", status="unchanged")])
-    assert report.to_markdown().strip().splitlines() == ["<!-- modelops-review -->",
+    assert to_markdown(report).strip().splitlines() == ["<!-- modelops-review -->",
                                                          "modelops diff: no changes (origin/main → working tree)"]
-    assert report.to_text() == "modelops diff: no changes (origin/main → working tree)"
+    assert to_text(report) == "modelops diff: no changes (origin/main → working tree)"
     assert report.failed_conditions(["any", "data-loss", "cost>0"]) == []

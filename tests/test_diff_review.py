@@ -8,8 +8,9 @@ import shutil
 import pytest
 
 from diff_fixtures import BASE, spec_pair
-from modelops.cost import prices
-from modelops.diff import diff
+from modelops.review.cost import prices
+from modelops.review.diff import diff
+from modelops.review.formats import to_markdown, to_text
 
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
@@ -117,12 +118,12 @@ def test_lowering_instances_is_a_capacity_reset(reviews):
 def test_unbuilt_artifacts_are_placeholders_and_said_so(reviews):
     report = reviews["instance-type"]
     assert env_of(report, "dev").unbuilt == ["ranker"]
-    assert "(artifact not built)" in report.to_markdown() and "(artifact not built)" in report.to_text()
+    assert "(artifact not built)" in to_markdown(report) and "(artifact not built)" in to_text(report)
 
 
 def test_markdown_and_json_carry_the_same_review(reviews):
     report = reviews["remove-dataset"]
-    md = report.to_markdown()
+    md = to_markdown(report)
     assert md.startswith("<!-- modelops-review -->") and "**DATA LOSS**" in md
     assert "<details>" in md and "```mermaid" in md and "flowchart LR" in md
     data = json.loads(report.to_json())
@@ -137,5 +138,5 @@ def test_webhook_urls_are_never_printed(reviews):
     [change] = [c for c in dev.entities if c.kind == "channels"]
     assert change.fields[0].path == "https" and str(change.fields[0].new[0]).startswith("https://*** (#")
     assert any(r.type == "aws:sns/topicSubscription:TopicSubscription" and r.action == "create" for r in dev.resources)
-    for text in (report.to_text(), report.to_markdown(), report.to_json()):
+    for text in (to_text(report), to_markdown(report), report.to_json()):
         assert "SECRET-WEBHOOK-TOKEN" not in text and "hooks.example.com" not in text

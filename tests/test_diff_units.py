@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from modelops.diff import field_changes, parse_fail_on, replace_keys, replacement_table, widened
+from modelops.graph.resource_types import replace_keys, replacement_table
+from modelops.review.compare import field_changes
+from modelops.review.report import parse_fail_on
+from modelops.review.risks import widened
 from modelops.errors import UsageError
 
 

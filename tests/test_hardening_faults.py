@@ -21,13 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_fixtures import Emulator, emulator, emulator_server  # noqa: F401
-from modelops.artifacts import attach_artifacts
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.state import StateStore
-from modelops.render import RenderBackend, program_for
-from modelops.runtime import run
+from modelops.graph.render import RenderBackend, program_for
+from modelops.graph.runtime import run
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -308,7 +308,7 @@ def test_a_crash_between_an_aws_create_and_its_record_is_recovered(emulator, tmp
         "import os, sys; from pathlib import Path; from modelops.local.state import StateStore;"
         "real = StateStore.put;"
         f"StateStore.put = lambda self, r: os._exit(9) if r.name == {name!r} else real(self, r);"
-        "from modelops.artifacts import attach_artifacts; from modelops.envs import load_environment;"
+        "from modelops.ml.artifacts import attach_artifacts; from modelops.spec.envs import load_environment;"
         "from modelops.local.apply import up; from modelops.local.server import Target;"
         f"root = Path({str(tmp_path)!r});"
         f"env = attach_artifacts(load_environment({str(MINIMAL)!r}, 'dev'), build=True, root=root);"

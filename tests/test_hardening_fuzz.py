@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelops.envs import validate
+from modelops.spec.envs import validate
 from modelops.errors import Problem, SpecError, UsageError
-from modelops.loader import load_yaml
+from modelops.spec.loader import load_yaml
 from spec_fixtures import ROOT
 
 EXAMPLE = (ROOT / "examples" / "fraud" / "modelops.yaml").read_bytes()

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from components import naming
-from modelops.envs import validate
+from modelops.components import naming
+from modelops.spec.envs import validate
 from modelops.errors import SpecError
-from modelops.loader import MAX_BYTES, load_yaml
+from modelops.spec.loader import MAX_BYTES, load_yaml
 from spec_fixtures import INVALID, ROOT, expected_lines, invalid_cases, invalid_spec
 
 CASES = invalid_cases()

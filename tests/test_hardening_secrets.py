@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from local_fixtures import Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
-from modelops.artifacts import attach_artifacts
-from modelops.diff import RenderCache
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.graph.cache import RenderCache
+from modelops.spec.envs import load_environment
 from modelops.local.state import StateStore, to_plain
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]

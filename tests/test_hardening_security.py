@@ -16,10 +16,11 @@ from typing import Callable
 
 import pytest
 
-from modelops.diff import attach_without_training, render_graph
-from modelops.envs import list_environments, load_environment
-from modelops.runtime import Registration
-from modelops.security import CONTROLS, evaluate_graph
+from modelops.graph.cache import render_graph
+from modelops.ml.placeholders import attach_without_training
+from modelops.spec.envs import list_environments, load_environment
+from modelops.graph.runtime import Registration
+from modelops.checks.security import CONTROLS, evaluate_graph
 from spec_fixtures import ROOT, run_cli
 
 EXAMPLES = [ROOT / "modelops.yaml", ROOT / "examples" / "fraud" / "modelops.yaml"]

@@ -18,14 +18,14 @@ from local_fixtures import (  # noqa: F401 - fixtures
     emulator_server,
     environment,
 )
-from modelops.artifacts import attach_artifacts
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.backend import MotoBackend, handler_for
 from modelops.local.handlers import Context
 from modelops.local.state import StateStore
-from modelops.runtime import ProgramError, run
+from modelops.graph.runtime import ProgramError, run
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

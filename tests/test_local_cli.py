@@ -13,7 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from local_fixtures import ROOT, Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
-from modelops.cli import main
+from modelops.cli.main import main
 from modelops.local import server
 from modelops.local.emulator import install_missing_operations
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from local_fixtures import Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
-from modelops.artifacts import attach_artifacts
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError
 from modelops.local.apply import destroy, up
 

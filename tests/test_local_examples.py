@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from components import naming
-from components.metrics import drift_metric
+from modelops.components import naming
+from modelops.components.metrics import drift_metric
 from local_fixtures import CASES, EXAMPLES, Emulator, artifact_root, emulator, emulator_server, environment  # noqa: F401
 from modelops.errors import UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.handlers import HANDLERS
-from modelops.render import render
-from modelops.resolved import Environment
+from modelops.graph.render import render
+from modelops.spec.resolved import Environment
 
 ACCOUNT = "123456789012"
 

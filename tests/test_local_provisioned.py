@@ -13,7 +13,7 @@ import pytest
 from local_fixtures import ROOT, Emulator, artifact_root, emulator_server, environment  # noqa: F401 - fixtures
 from modelops.local.apply import Outcome, up
 from modelops.local.emulator import evaluate_bucket_policy
-from modelops.resolved import Environment
+from modelops.spec.resolved import Environment
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from components.serving_images import framework_for_sklearn
+from modelops.components.serving_images import framework_for_sklearn
 from ml_fixtures import Project, built_project, fresh_project, make_project, read_csv, run_cli  # noqa: F401 - fixtures
-from modelops import resolved
-from modelops.artifacts import (
+from modelops.spec import resolved
+from modelops.ml.artifacts import (
     attach_artifacts,
     build_model,
     card,
@@ -31,7 +31,7 @@ from modelops.artifacts import (
     resolve_artifact,
     store_path,
 )
-from modelops.envs import load_environment
+from modelops.spec.envs import load_environment
 from modelops.errors import UsageError
 from modelops.ml.build import split_indices, target_values
 from modelops.ml.table import read_table

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from components import metrics, naming
+from modelops.components import metrics, naming
 from ml_fixtures import (  # noqa: F401 - fixtures
     ACCOUNT,
     MotoClients,

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from modelops.render import render
+from modelops.graph.render import render
 from perf_fixtures import EXAMPLES, fixed_environment, golden_path, graph_json
 
 

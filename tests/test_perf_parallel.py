@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.environment import dataset_of
+from modelops.components.environment import dataset_of
 from diff_fixtures import git
-import modelops.diff as diff_module
-from modelops.envs import load_environment
+import modelops.review.diff as diff_module
+from modelops.spec.envs import load_environment
 from modelops.errors import UsageError
-from modelops.forked import fork_map, share_out
-from modelops.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
-from modelops.runtime import ProgramError
+from modelops.graph.forked import fork_map, share_out
+from modelops.graph.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
+from modelops.graph.runtime import ProgramError
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
 
 ROOT = Path(__file__).resolve().parent.parent

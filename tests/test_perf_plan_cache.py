@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-import modelops.diff as diff_module
-from modelops.envs import load_environment
-from modelops.policy import check_policies
+import modelops.graph.cache as diff_module
+from modelops.spec.envs import load_environment
+from modelops.checks.pipeline import check_policies
 from perf_fixtures import write_rich_project
 
 ROOT = Path(__file__).resolve().parent.parent

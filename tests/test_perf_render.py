@@ -16,12 +16,12 @@ import boto3
 from moto import mock_aws
 
 from benchmarks.generate import write_project
-from modelops.diff import RenderCache
-from modelops.envs import load_environment
+from modelops.graph.cache import RenderCache
+from modelops.spec.envs import load_environment
 from modelops.local.apply import RecordingClients
-from components.environment import paced_program, program
-from modelops.render import RenderBackend, render
-from modelops.runtime import run, settle
+from modelops.components.environment import paced_program, program
+from modelops.graph.render import RenderBackend, render
+from modelops.graph.runtime import run, settle
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, fixed_environment, graph_json
 
 
@@ -117,8 +117,8 @@ INTERRUPTED_PROGRAM = """
 import asyncio
 import time
 import pulumi
-from modelops.render import RenderBackend
-from modelops.runtime import run
+from modelops.graph.render import RenderBackend
+from modelops.graph.runtime import run
 
 class Counting(RenderBackend):
     created = 0
@@ -193,7 +193,7 @@ def test_the_fast_exit_runs_exit_handlers_and_waits_for_working_threads(tmp_path
     # GIVEN a process with an exit handler and a (non-daemon) thread still working
     code = (
         "import atexit, threading, time\n"
-        "from modelops.cli import exit_now\n"
+        "from modelops.cli.app import exit_now\n"
         "atexit.register(print, 'handler ran')\n"
         "t = threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished', flush=True)))\n"
         "t.start()\n"
@@ -254,7 +254,7 @@ def test_an_environment_without_entities_renders_paced() -> None:
 def test_the_plan_floors_register_the_plans_resources_and_the_inputs_floor_its_inputs(tmp_path: Path) -> None:
     # GIVEN the plan JSON of a 3-model environment, as `modelops plan --json` prints it
     from benchmarks.floor import bare_render
-    from modelops.render import masked_inputs
+    from modelops.graph.render import masked_inputs
 
     _, env = _bench_env(tmp_path, 3)
     plan = render(env).to_json()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import modelops.diff as diff_mod
-from modelops.envs import check
-from modelops.policy import check_policies
+import modelops.graph.cache as diff_mod
+from modelops.spec.envs import check
+from modelops.checks.pipeline import check_policies
 from perf_fixtures import write_minimal_package
 
 FULL = Path(__file__).resolve().parent / "fixtures" / "specs" / "valid" / "full"
@@ -78,7 +78,7 @@ def test_no_policies_still_reports_spec_errors(project: Path) -> None:
 def test_commands_that_do_not_render_do_not_import_pulumi(project: Path) -> None:
     # GIVEN the CLI in a fresh interpreter
     code = (
-        "import sys; from modelops.cli import main; rc = main(sys.argv[1:]);"
+        "import sys; from modelops.cli.main import main; rc = main(sys.argv[1:]);"
         " print('PULUMI' if 'pulumi' in sys.modules else 'NO-PULUMI', rc)"
     )
     # WHEN a spec-only validate and --help run

@@ -6,9 +6,11 @@ import shutil
 from pathlib import Path
 
 from diff_fixtures import BASE, cli
-from modelops.diff import attach_without_training, render_graph
-from modelops.envs import load_environment
-from modelops.policy import check_policies, evaluate
+from modelops.graph.cache import render_graph
+from modelops.ml.placeholders import attach_without_training
+from modelops.spec.envs import load_environment
+from modelops.checks.pipeline import check_policies
+from modelops.checks.policy import evaluate
 
 
 def rendered(spec: Path, env: str, tmp: Path):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from modelops.policy import evaluate, levels, wildcard_problems
-from modelops.resolved import Autoscaling, Channel, Environment, Model, Monitor, Serverless, Serving
-from modelops.runtime import Registration
+from modelops.checks.policy import evaluate, levels, wildcard_problems
+from modelops.spec.resolved import Autoscaling, Channel, Environment, Model, Monitor, Serverless, Serving
+from modelops.graph.runtime import Registration
 
 TLS_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from modelops.envs import list_environments
+from modelops.spec.envs import list_environments
 
 ROOT = Path(__file__).resolve().parent.parent
 

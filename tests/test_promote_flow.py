@@ -22,8 +22,8 @@ import boto3
 import pytest
 import requests
 
-from modelops.artifacts import attach_artifacts, card, store_path
-from modelops.envs import load_environment
+from modelops.ml.artifacts import attach_artifacts, card, store_path
+from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.promote import PromotionRefused, evaluate_gates, promote
 from promote_fixtures import deploy_evidence, moto, moto_server, set_alarm  # noqa: F401 - fixtures
@@ -302,19 +302,19 @@ def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
 
 def test_an_overlay_that_no_longer_resolves_after_the_rewrite_is_restored(moto, project, monkeypatch):
     # GIVEN a loader that rejects the rewritten overlay (the verification step after writing)
-    import modelops.envs
+    import modelops.spec.envs
 
     digest = deploy_staging(moto, project)
     overlay = project / "stacks" / "prod.yaml"
     before = overlay.read_bytes()
-    real_load = modelops.envs.load_environment
+    real_load = modelops.spec.envs.load_environment
 
     def load(spec, env):
         if env == "prod" and digest in overlay.read_text():
             raise UsageError("stacks/prod.yaml: rejected for the test")
         return real_load(spec, env)
 
-    monkeypatch.setattr(modelops.envs, "load_environment", load)
+    monkeypatch.setattr(modelops.spec.envs, "load_environment", load)
     # WHEN promoting THEN it fails with exit 1, the original bytes are back and nothing is logged
     with pytest.raises(ApplyError, match="does not resolve .*restored the original"):
         promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from modelops.promote import Evidence, deployed_gate, metrics_gate, policies_gate, quiet_gate
-from modelops.resolved import Environment, Gate, Model, Monitor, Threshold
+from modelops.spec.resolved import Environment, Gate, Model, Monitor, Threshold
 from promote_fixtures import deploy_evidence, moto, moto_server, put_alarm, set_alarm  # noqa: F401 - fixtures
 
 MODEL = "churn-classifier"
@@ -96,7 +96,7 @@ def test_deployed_gate_fails_when_the_endpoint_serves_another_version(moto):
 
 
 def result_location(env: Environment, digest: str) -> tuple[str, str]:
-    from components import naming
+    from modelops.components import naming
 
     return naming.artifacts_bucket_name(env.project, env.env, "123456789012"), naming.artifact_key(MODEL, digest)
 
@@ -169,7 +169,7 @@ def test_policies_gate_fails_loudly_when_the_target_cannot_be_rendered():
     result = policies_gate(env, MODEL, "sha256:" + "a" * 64, attach)
     assert not result.passed
     # the gate never passes without its evidence: no renderer/policy engine, or no render
-    expected = "does not render: " if importlib.util.find_spec("modelops.render") else "policy checks unavailable"
+    expected = "does not render: " if importlib.util.find_spec("modelops.graph.render") else "policy checks unavailable"
     assert expected in result.evidence
 
 

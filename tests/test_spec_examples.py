@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelops.envs import list_environments, load_environment, validate
+from modelops.spec.envs import list_environments, load_environment, validate
 from spec_fixtures import EXAMPLES, ROOT, run_cli
 
 EXAMPLE_ENVS = [(spec, env) for spec in EXAMPLES for env in list_environments(spec)]

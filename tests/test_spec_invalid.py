@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelops.envs import validate
+from modelops.spec.envs import validate
 from spec_fixtures import INVALID, expected_lines, invalid_cases, invalid_spec, run_cli
 
 CASES = invalid_cases()

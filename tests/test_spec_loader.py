@@ -7,7 +7,7 @@ import os
 import pytest
 
 from modelops.errors import SpecError
-from modelops.loader import MAX_BYTES, load_yaml
+from modelops.spec.loader import MAX_BYTES, load_yaml
 from spec_fixtures import ROOT
 
 

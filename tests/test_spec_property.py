@@ -16,10 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelops.envs import list_environments, load_environment, validate
+from modelops.spec.envs import list_environments, load_environment, validate
 from modelops.errors import Problem, SpecError
-from modelops.loader import load_yaml
-from modelops.validate import is_valid, validator
+from modelops.spec.loader import load_yaml
+from modelops.spec.validate import is_valid, validator
 from spec_fixtures import ROOT
 
 EXAMPLE = ROOT / "examples" / "fraud"

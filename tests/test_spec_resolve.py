@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from modelops import resolved as r
-from modelops.envs import deep_merge, list_environments, load_environment, validate
+from modelops.spec import resolved as r
+from modelops.spec.envs import deep_merge, list_environments, load_environment, validate
 from modelops.errors import SpecError, UsageError
 from spec_fixtures import VALID, run_cli
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelops.resolved import Threshold
-from modelops.units import format_duration, parse_duration, parse_gate, parse_threshold
+from modelops.spec.resolved import Threshold
+from modelops.spec.units import format_duration, parse_duration, parse_gate, parse_threshold
 
 
 @pytest.mark.parametrize(

@@ -35,8 +35,8 @@ from modelops.local.backend import Action, FailHook, MotoBackend, describe_error
 from modelops.local.handlers import Context
 from modelops.local.server import Target
 from modelops.local.state import StateStore
-from modelops.resolved import Environment
-from modelops.runtime import ProgramError, Registration, run
+from modelops.spec.resolved import Environment
+from modelops.graph.runtime import ProgramError, Registration, run
 
 #: the embedded emulator serves TLS; a plain moto server denies object requests under the
 #: TLS-only bucket policy (it does not evaluate conditions), see docs/local.md
@@ -186,8 +186,8 @@ class Outcome:
 
 
 def _entity_labels(env: Environment, registrations: list[Registration]) -> dict[str, str]:
-    from components.environment import component_entities
-    from components.naming import prefix
+    from modelops.components.environment import component_entities
+    from modelops.components.naming import prefix
 
     entities = component_entities(prefix(env.project, env.env), env)
     by_urn = {r.urn: r for r in registrations}
@@ -237,7 +237,7 @@ def up(
     on_event: Callable[[str, Action], None] | None = None,
 ) -> Outcome:
     """Provision ``env`` (artifacts attached) to ``target``; apply only what changed."""
-    from components.environment import paced_program
+    from modelops.components.environment import paced_program
 
     started = time.monotonic()
     with contextlib.ExitStack() as stack, StateStore.open(root, env.project, env.env) as state:

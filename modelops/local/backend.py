@@ -38,8 +38,8 @@ from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
 from modelops.local.handlers.base import error_code, is_conflict, is_not_found
 from modelops.local.state import Intent, ResourceState, StateStore, deletion_order, fingerprint, to_plain
-from modelops.render import unwrap_secrets
-from modelops.runtime import Registration
+from modelops.graph.render import unwrap_secrets
+from modelops.graph.runtime import Registration
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 

@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from components import serving_images
-from modelops import resolved
+from modelops.components import serving_images
+from modelops.spec import resolved
 from modelops.errors import UsageError
 from modelops.ml import baseline as baseline_mod
 from modelops.ml.table import Table, read_table
 
 
 def _file_digest(path: str) -> str:
-    from modelops.artifacts import file_digest
+    from modelops.ml.artifacts import file_digest
 
     return file_digest(path)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from components import metrics, naming
+from modelops.components import metrics, naming
 
 _ENCODINGS = {"text/csv": "CSV", "application/json": "JSON"}
 

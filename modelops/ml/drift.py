@@ -17,7 +17,7 @@ Sample size matters:
 
 The threshold is the model's ``data_drift`` monitor's (``above: 0.2``), else
 :data:`DEFAULT_THRESHOLD`. The published value is the largest per-feature PSI, to the
-metric :func:`components.metrics.drift_metric` defines (the one the monitor's alarm watches).
+metric :func:`modelops.components.metrics.drift_metric` defines (the one the monitor's alarm watches).
 
 Example::
 
@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from components import metrics as metric_defs
-from components import naming
-from modelops import resolved
+from modelops.components import metrics as metric_defs
+from modelops.components import naming
+from modelops.spec import resolved
 from modelops.errors import UsageError
 from modelops.ml import baseline as base
 from modelops.ml import inference
@@ -184,7 +184,7 @@ def threshold_for(env: resolved.Environment, model: str) -> float:
 
 
 def publish(cloudwatch: Any, endpoint: str, value: float, when: datetime) -> dict[str, Any]:
-    """Put the drift metric (namespace, name, dimensions from components.metrics) and return its description."""
+    """Put the drift metric (namespace, name, dimensions from modelops.components.metrics) and return its description."""
     ref = metric_defs.drift_metric(endpoint)
     datum: dict[str, Any] = {
         "MetricName": ref.name,
@@ -210,7 +210,7 @@ def drift_for_environment(
     publish_metric: bool = True,
 ) -> DriftReport:
     """Drift of ``model_name``'s endpoint in ``env`` on the target behind ``clients`` (``.client(svc)``)."""
-    from modelops.artifacts import resolve_artifact
+    from modelops.ml.artifacts import resolve_artifact
     from modelops.ml.package import read_member
 
     model = env.models.get(model_name)
@@ -279,8 +279,8 @@ def run_drift(
     publish_metric: bool = True,
 ) -> DriftReport:
     """``modelops drift``: load the environment, read its capture from the target, publish, report."""
-    from modelops.artifacts import default_root
-    from modelops.envs import load_environment
+    from modelops.ml.artifacts import default_root
+    from modelops.spec.envs import load_environment
     from modelops.local.server import Target
 
     env = load_environment(spec, env_name)

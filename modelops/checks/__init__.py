@@ -1,0 +1,3 @@
+"""Policy checks over a rendered graph, and the FSBP mapping."""
+
+__all__: list[str] = []

@@ -1,0 +1,99 @@
+"""The one way a command checks a spec against the policies: attach artifacts without
+training, render (through the render cache), evaluate.
+
+``validate``, ``up``, ``security``, ``diff`` and promotion's policy gate all go through
+:func:`render_for_checks`; ``validate`` and ``up`` report mandatory findings as spec
+problems with :func:`check_policies`.
+
+Example::
+
+    attached, graph = render_for_checks(env, Path("."), Path(tmp), Path(".modelops/cache"))
+    findings = evaluate(attached, graph)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelops.checks.policy import Finding, evaluate
+from modelops.errors import Problem
+from modelops.graph.cache import render_graph
+from modelops.graph.forked import share_out
+from modelops.graph.runtime import Registration
+from modelops.ml.placeholders import attach_without_training
+from modelops.spec.loader import display_name, load_yaml
+from modelops.spec.resolved import Environment
+
+__all__ = ["check_policies", "project_root", "render_for_checks"]
+
+
+def project_root(env: Environment) -> Path:
+    """The directory of the environment's spec: where its builds and caches live."""
+    return Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
+
+
+def render_for_checks(env: Environment, root: Path, scratch: Path, cache_dir: Path | None, *,
+                      jobs: int | None = None) -> tuple[Environment, list[Registration]]:
+    """``env`` with an artifact on every model (cached builds under ``root``, else
+    placeholders written under ``scratch``: never training) and its rendered graph
+    (through the render cache at ``cache_dir``; ``None``: this process's only)."""
+    attached, _ = attach_without_training(env, root, scratch)
+    return attached, render_graph(attached, cache_dir, jobs=jobs)
+
+
+def check_policies(environments: dict[str, Environment]) -> list[Problem]:
+    """Mandatory findings of every environment as spec problems (what ``validate`` prints, exit 2).
+
+    Renders each environment without training (cached builds, else placeholder artifacts)
+    and points each problem at the entity in the overlay when the overlay sets it, else in
+    the spec: ``FILE:LINE:COL: models.churn: [policy] message; fix``. Large environments
+    are checked in several processes at once (:func:`modelops.graph.forked.share_out`).
+
+    Example::
+
+        problems = check_policies({"prod": load_environment("modelops.yaml", "prod")})
+    """
+    problems: list[Problem] = []
+    docs: dict[str, Any] = {}
+
+    def where(file: str | None, entity: str) -> tuple[str, int, int] | None:
+        if not file:
+            return None
+        if file not in docs:
+            try:
+                docs[file] = load_yaml(file, strict=False)
+            except Exception:  # noqa: BLE001 - positions are a nicety; the message still names the file
+                docs[file] = None
+        doc = docs[file]
+        parts = tuple(entity.split(".", 1)) if entity else ()
+        if doc is None:
+            return display_name(file), 0, 0
+        if parts and parts not in doc.positions:
+            return None
+        line, col = doc.position(parts)
+        return display_name(file), line, col
+
+    with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
+
+        def mandatory(chunk: list[Environment], jobs: int | None) -> list[list[Finding]]:
+            found = []
+            for env in chunk:
+                root = project_root(env)
+                attached, graph = render_for_checks(env, root, Path(tmp), root / ".modelops" / "cache", jobs=jobs)
+                found.append([f for f in evaluate(attached, graph) if f.level == "mandatory"])
+            return found
+
+        # environments of 32 models or more are checked in several processes (Linux)
+        envs = list(environments.values())
+        findings = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
+    for (name, env), env_findings in zip(environments.items(), findings):
+        for finding in env_findings:
+            place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
+                or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
+            problems.append(Problem(
+                f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",
+                f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
+            ))
+    return sorted(set(problems))

@@ -1,0 +1,173 @@
+"""``modelops plan``: the resource graph one environment becomes, without any cloud.
+
+Example::
+
+    $ modelops plan --env prod
+    $ modelops plan examples/fraud/modelops.yaml --env dev --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from modelops.cli.app import app
+from modelops.spec.envs import list_environments, load_environment
+from modelops.errors import UsageError
+from modelops.perf import no_gc
+
+if TYPE_CHECKING:  # the render pulls in Pulumi: imported by the commands that render, not at start-up
+    from modelops.graph.render import Graph
+
+__all__ = ["plan", "plan_graph", "summarize"]
+
+DEFAULT_SPEC = Path("modelops.yaml")
+
+#: per type: the properties a reviewer wants to see in the tree (dotted paths into inputs)
+KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "aws:s3/bucket:Bucket": ("bucket",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm",
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": ("versioningConfiguration.status",),
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("key",),
+    "aws:sagemaker/model:Model": ("name", "primaryContainer.image"),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("name",),
+    "aws:sagemaker/endpoint:Endpoint": ("name",),
+    "aws:appautoscaling/target:Target": ("minCapacity", "maxCapacity"),
+    "aws:appautoscaling/policy:Policy": ("targetTrackingScalingPolicyConfiguration.targetValue",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "comparisonOperator", "threshold"),
+    "aws:sns/topic:Topic": ("name",),
+    "aws:sns/topicSubscription:TopicSubscription": ("protocol", "endpoint"),
+    "aws:iam/role:Role": ("name",),
+    "aws:kms/key:Key": ("enableKeyRotation",),
+    "aws:glue/catalogTable:CatalogTable": ("name",),
+}
+
+
+def _get(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _variants(inputs: dict[str, Any]) -> str:
+    parts = []
+    for key, label in (("productionVariants", ""), ("shadowProductionVariants", "shadow ")):
+        for v in inputs.get(key) or []:
+            if v.get("serverlessConfig"):
+                sls = v["serverlessConfig"]
+                size = f"serverless {_fmt(sls.get('memorySizeInMb'))}MB x{_fmt(sls.get('maxConcurrency'))}"
+            else:
+                size = f"{v.get('instanceType')} x{_fmt(v.get('initialInstanceCount'))}"
+            parts.append(f"{label}{v.get('variantName')}: {size} weight {v.get('initialVariantWeight')}")
+    return "; ".join(parts)
+
+
+def _fmt(value: Any) -> Any:
+    # Numbers cross the Pulumi wire as doubles: show 2, not 2.0.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def describe(reg) -> str:
+    """One line of key properties of a resource (secrets masked)."""
+    from modelops.graph.render import masked_inputs
+
+    inputs = masked_inputs(reg)
+    if reg.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+        return f"name={inputs.get('name')} {_variants(inputs)}"
+    if reg.type == "aws:cloudwatch/metricAlarm:MetricAlarm" and inputs.get("metricQueries"):
+        expr = next((q.get("expression") for q in inputs["metricQueries"] if q.get("expression")), "")
+        return f"name={inputs.get('name')} expression={expr!r} {inputs.get('comparisonOperator')} {_fmt(inputs.get('threshold'))}"
+    shown = []
+    for path in KEY_PROPERTIES.get(reg.type, ()):
+        value = _get(inputs, path)
+        if value is not None:
+            shown.append(f"{path.split('.')[-1]}={_fmt(value)}")
+    if reg.protect:
+        shown.append("protected")
+    return " ".join(shown)
+
+
+def plan_graph(spec: Path, env_name: str, *, build: bool = True, collect: bool = True) -> Graph:
+    """Load, attach artifacts (building them when needed), render, estimate cost.
+
+    The render goes through the project's render cache (``.modelops/cache``): what is
+    rendered here is not rendered again by a later ``plan``, ``validate``, ``diff`` or the
+    policy check of ``up`` of the same content, and a plan after a one-model change
+    renders that model only. ``collect=False``: the caller exits next (see
+    :func:`modelops.graph.render.render`).
+    """
+    # the render pulls in Pulumi: imported by the commands that render (see cli.app)
+    from modelops.graph.cache import cached_render
+    from modelops.ml.artifacts import attach_artifacts
+    from modelops.review.cost import estimate
+
+    env = attach_artifacts(load_environment(spec, env_name), build=build)
+    graph = cached_render(env, spec.resolve().parent / ".modelops" / "cache", collect=collect)
+    graph.cost = estimate(graph.registrations, env.region).to_dict()
+    return graph
+
+
+def summarize(graph: Graph) -> str:
+    """The human plan: a tree grouped by spec entity, then counts by type (and cost)."""
+    lines = [f"Plan for {graph.project}/{graph.stack}: {len(graph.resources)} resources"]
+    for (kind, entity), regs in graph.by_entity().items():
+        lines.append("")
+        lines.append(f"{kind} {entity}")
+        for reg in regs:
+            detail = describe(reg)
+            lines.append(f"  + {reg.type.split(':')[-1]:<42} {reg.name}" + (f"  [{detail}]" if detail else ""))
+    lines.append("")
+    lines.append("Resources by type:")
+    for type_, count in graph.counts().items():
+        lines.append(f"  {count:>3}  {type_}")
+    if isinstance(graph.cost, dict):
+        approx = " (approximate)" if graph.cost.get("approximate") else ""
+        lines.append("")
+        lines.append(
+            f"Estimated fixed monthly cost: {graph.cost.get('total_monthly')} {graph.cost.get('currency')}{approx}"
+            " plus usage-based charges"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def plan(
+    spec: Path = typer.Argument(DEFAULT_SPEC, help="The spec file.", show_default=True),
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (required when there are several)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole graph as JSON (secrets masked)."),
+) -> None:
+    """Show the AWS resources one environment becomes: no cloud, no credentials.
+
+    Models are built first when their artifact is not in the local store.
+
+    Example: ``modelops plan --env prod --json``
+    """
+    if env is None:
+        available = list_environments(spec)
+        if len(available) != 1:
+            raise UsageError(f"pass --env: this spec has several environments: {', '.join(available)}")
+        env = available[0]
+    # The command ends here: the render's reference cycles are not collected, and printing
+    # (acyclic data) runs without the collector, which would rescan all the render's objects
+    # every few thousand allocations. With one write, not one per JSON token: the output of
+    # a 1,000-model plan took 4.4 s, now 1.2 s.
+    graph = plan_graph(spec, env, collect=False)
+    with no_gc():
+        if as_json:
+            sys.stdout.write(json.dumps(graph.to_json(), indent=2))  # one write, not one per token
+            sys.stdout.write("\n")
+            return
+        print(summarize(graph))

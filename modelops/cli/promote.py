@@ -1,0 +1,85 @@
+"""``modelops promote``: gates, evidence, then the target's pin rewritten in place.
+
+Example::
+
+    $ modelops promote churn-classifier --from staging --to prod --check
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from modelops.cli.app import app
+from modelops.errors import UsageError
+
+if TYPE_CHECKING:  # the promotion module is imported by the command, not at start-up
+    from modelops.promote import PromotionReport, PromotionResult
+
+
+def _marks() -> tuple[str, str]:
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "[ok]", "[FAIL]"
+    return "✓", "✗"
+
+
+def _render(report: PromotionReport) -> str:
+    ok, bad = _marks()
+    lines = [f"promote {report.model} {report.digest}", f"  from {report.source} to {report.target}"]
+    if report.previous_digest:
+        kind = "its pin" if report.previous_pinned else "the base artifact, unpinned"
+        lines.append(f"  {report.target} ran {report.previous_digest} ({kind})")
+    for gate in report.gates:
+        lines.append(f"{ok if gate.passed else bad} {gate.name}: {gate.evidence}")
+    return "\n".join(lines)
+
+
+@app.command()
+def promote(
+    model: str = typer.Argument(..., help="The model to promote, as named in the spec."),
+    spec: Path = typer.Argument(Path("modelops.yaml"), help="The spec file."),
+    source: str = typer.Option(..., "--from", help="The environment whose running version is promoted."),
+    target: str = typer.Option(..., "--to", help="The environment whose overlay pin is rewritten."),
+    check: bool = typer.Option(False, "--check", help="Evaluate and report the gates; write nothing."),
+    endpoint_url: Optional[str] = typer.Option(
+        None, "--endpoint-url", help="A loopback moto server; default: the project's local emulator."
+    ),
+    use_aws: bool = typer.Option(
+        False, "--aws", help="Read the evidence from real AWS with the ambient credentials (CI), not the emulator."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Promote MODEL's version from one environment to the next once its gates pass.
+
+    Exit 0 promoted (or, with --check, would be), 3 a gate failed, 2 bad input.
+
+    Example: modelops promote churn-classifier --from staging --to prod
+    """
+    if use_aws and endpoint_url:
+        raise UsageError("--aws and --endpoint-url exclude each other; give one")
+    from modelops.promote import PromotionRefused
+    from modelops.promote import promote as run_promotion
+
+    try:
+        result: PromotionResult = run_promotion(
+            spec, model, source, target, endpoint_url="aws" if use_aws else endpoint_url, check=check
+        )
+    except PromotionRefused as refused:
+        typer.echo(json.dumps(refused.report.to_dict(), indent=2) if as_json else _render(refused.report))
+        raise
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    typer.echo(_render(result.report))
+    if result.written:
+        typer.echo(result.diff.rstrip("\n"))
+        typer.echo(f"promoted: {Path(result.report.overlay_file).name} pins {result.report.digest}; logged to {result.log_file}")
+    else:
+        typer.echo(f"all gates pass; {result.note}")

@@ -1,0 +1,149 @@
+"""``modelops validate`` and ``modelops show``: the spec, checked and resolved.
+
+Example::
+
+    $ modelops validate --all-envs
+    ✓ modelops.yaml is valid
+      dev      1 datasets  1 models  4 monitors
+    $ modelops show --env prod --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+
+from modelops.cli.app import app
+from modelops.spec.envs import check, list_environments, load_environment
+from modelops.errors import UsageError
+from modelops.spec.loader import display_name
+
+__all__ = ["mask_secrets", "show", "validate"]
+
+DEFAULT_SPEC = Path("modelops.yaml")
+MASK = "https://****"
+
+SpecArg = typer.Argument(DEFAULT_SPEC, help="The spec file.", show_default=True)
+
+
+def _existing_envs(spec: Path) -> list[str]:
+    return list_environments(spec)
+
+
+@app.command()
+def validate(
+    spec: Path = SpecArg,
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="Validate one environment (default: all)."),
+    all_envs: bool = typer.Option(False, "--all-envs", help="Validate every environment (the default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    policies: bool = typer.Option(
+        True, "--policies/--no-policies",
+        help="Also render every environment and check the built-in policies (the default). "
+        "--no-policies checks the spec only (schema, references, semantics): fast, for pre-commit hooks.",
+    ),
+) -> None:
+    """Check the spec and its environment overlays: schema, references, policies.
+
+    Exit 0 when valid, 2 with every problem (one line each, in file order) when not.
+    The policy check renders each environment through the per-entity render cache
+    (``.modelops/cache``): after a one-model change only that model is rendered again.
+
+    Example: ``modelops validate modelops.yaml --env prod`` or, in a pre-commit hook on a
+    large spec, ``modelops validate --no-policies``
+    """
+    if env is not None and all_envs:
+        raise UsageError("--env and --all-envs are exclusive; pass one of them")
+    envs = [env] if env is not None else None
+    problems, resolved = check(spec, envs)
+    if not problems and policies:  # mandatory findings of the built-in policies (modelops.checks.policy), one line each
+        from modelops.checks.pipeline import check_policies  # Pulumi: only when rendering (see cli.app)
+
+        problems = check_policies(resolved)
+    if problems:
+        if as_json:
+            json.dump({"valid": False, "problems": [p.to_dict() for p in problems]}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            for problem in problems:
+                print(problem, file=sys.stderr)
+        raise typer.Exit(2)
+    names = list(resolved)
+    counts = {name: {"datasets": len(e.datasets), "models": len(e.models), "monitors": len(e.monitors)} for name, e in resolved.items()}
+    if as_json:
+        json.dump({"valid": True, "spec": display_name(spec), "environments": counts}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    print(f"✓ {display_name(spec)} is valid")
+    width = max(len(n) for n in names)
+    for name, count in counts.items():
+        print(f"  {name:<{width}}  {count['datasets']} datasets  {count['models']} models  {count['monitors']} monitors")
+
+
+def mask_secrets(data: Any) -> Any:
+    """A copy of ``Environment.to_dict()`` data with every https subscription URL masked."""
+    if isinstance(data, dict):
+        return {key: ([MASK for _ in value] if key == "https" and isinstance(value, (list, tuple)) else mask_secrets(value)) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [mask_secrets(item) for item in data]
+    return data
+
+
+def _plain(data: Any) -> Any:
+    """Tuples as lists, so YAML and JSON print them plainly."""
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_plain(item) for item in data]
+    return data
+
+
+@app.command()
+def show(
+    spec: Path = SpecArg,
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (required when there are several)."),
+    as_json: bool = typer.Option(False, "--json", help="Print Environment.to_dict() as JSON."),
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="With --json: print https subscription URLs unmasked."),
+) -> None:
+    """Print the resolved spec of one environment, every default filled in.
+
+    https subscription URLs are secrets: always masked in human output, and in --json
+    unless --show-secrets.
+
+    Example: ``modelops show --env prod --json``
+    """
+    if env is None:
+        available = _existing_envs(spec)
+        if len(available) != 1:
+            raise UsageError(f"pass --env: this spec has several environments: {', '.join(available)}")
+        env = available[0]
+    if show_secrets and not as_json:
+        raise UsageError("--show-secrets only applies to --json output")
+    resolved = load_environment(spec, env)
+    data = _plain(resolved.to_dict())
+    if as_json:
+        json.dump(data if show_secrets else mask_secrets(data), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    sys.stdout.write(f"# {display_name(spec)}, environment {env}\n")
+    sys.stdout.write(yaml.safe_dump(_readable(mask_secrets(data)), sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+
+def _readable(data: dict[str, Any]) -> dict[str, Any]:
+    """Pairs (tags, columns, estimator params) as mappings: how a person reads them."""
+    data = dict(data, tags=dict(data["tags"]))
+    data["datasets"] = {name: dict(d, columns=dict(d["columns"])) for name, d in data["datasets"].items()}
+    models = {}
+    for name, model in data["models"].items():
+        if model.get("train"):
+            model = dict(model, train=dict(model["train"], params=dict(model["train"]["params"])))
+        models[name] = model
+    data["models"] = models
+    return data
+
+
+

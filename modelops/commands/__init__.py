@@ -1,3 +1,0 @@
-"""CLI command modules; each registers its commands on ``modelops.cli.app``."""
-
-__all__: list[str] = []

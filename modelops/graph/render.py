@@ -1,0 +1,456 @@
+"""Render: run the ModelOps program against a recording backend, get the resource graph.
+
+No cloud and no credentials: every registration gets a deterministic fake ID and the
+outputs its dependants read (ARNs, names, key IDs...), all derived from its URN and inputs,
+so the same spec always renders the same graph. ``plan`` prints it; ``diff`` compares two.
+
+Example::
+
+    graph = render(env)                     # env: resolved, artifacts attached
+    graph.counts()["aws:s3/bucket:Bucket"]  # 2
+    graph.to_json()["resources"][0]["urn"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from modelops.spec.resolved import Environment
+from modelops.perf import no_gc
+from modelops.graph.runtime import ProgramError, Registration, run, settle
+
+#: the fake account of every render
+ACCOUNT_ID = "123456789012"
+#: what a secret input is shown as (https subscription endpoints, ...)
+SECRET_MASK = "[secret]"
+UNKNOWN_MASK = "[unknown]"
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+
+#: the groups a graph splits into: one per spec entity of each kind, and the shared pieces
+GROUP_KINDS = ("dataset", "model", "monitor", "shared")
+
+#: environment variable: how many processes one render may use (1: this process only).
+#: Unset: the CPUs this process may run on, for environments of PARALLEL_MIN_MODELS models or more.
+RENDER_JOBS_ENV = "MODELOPS_RENDER_JOBS"
+#: smaller environments render in one process: below it a shard's fixed costs (a fork, a run
+#: of the mock runtime, its graph sent back) outweigh its share of the work
+PARALLEL_MIN_MODELS = 32
+#: registrations per entity of each kind (components included): balances the shards
+_WEIGHTS = {"dataset": 9, "model": 10, "monitor": 3}
+
+
+def _digest(text: str, n: int = 12) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _plain(value: Any, reveal: bool) -> Any:
+    """Inputs as JSON-able data: secrets masked (or revealed), assets as their path."""
+    if is_rpc_secret(value):
+        return _plain(unwrap_rpc_secret(value), reveal) if reveal else SECRET_MASK
+    if isinstance(value, dict):
+        return {k: _plain(v, reveal) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, reveal) for v in value]
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": value.path}
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return {"asset": type(value).__name__}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    # Unknowns (preview) and anything else the SDK hands us.
+    return UNKNOWN_MASK
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs with Pulumi secret markers removed (the real values): for backends that apply them.
+
+    Secret inputs (https subscription endpoints) reach a backend wrapped, as the engine sees
+    them; a backend that calls AWS needs the value, a printer needs :func:`masked_inputs`.
+    """
+    if is_rpc_secret(value):
+        return unwrap_secrets(unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+class RenderBackend:
+    """A :class:`modelops.graph.runtime.Backend` that records: deterministic IDs and outputs, no cloud.
+
+    Thread-safe: it keeps no state beyond a lock-guarded count of what it created.
+
+    Example::
+
+        run(program_for(env), RenderBackend(region=env.region), project=env.project, stack=env.env)
+    """
+
+    def __init__(self, region: str = "us-east-1", account_id: str = ACCOUNT_ID, partition: str = "aws") -> None:
+        self.region = region
+        self.account_id = account_id
+        self.partition = partition
+        self._lock = threading.Lock()
+        self.created = 0
+
+    # -- Backend protocol ---------------------------------------------------------------------
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == CALLER_IDENTITY:
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/modelops-render",
+                "userId": "AIDAMODELOPSRENDER",
+                "id": self.account_id,
+            }
+        raise ValueError(f"render backend: unsupported invoke {token}")
+
+    def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+        inputs = unwrap_secrets(dict(reg.inputs))
+        rid, computed = self._computed(reg, inputs)
+        with self._lock:
+            self.created += 1
+        if not pulumi.runtime.is_dry_run():
+            # The SDK resolves every output a resource does not report from its input (what
+            # a provider echoes back): reporting the computed ones only spares serialising
+            # each resource's inputs a second time, and the outputs read are the same.
+            return rid, computed
+        # A preview resolves unreported outputs as unknown: echo the inputs.
+        return rid, {**inputs, **computed}
+
+    # -- what each type computes ------------------------------------------------------------------
+
+    def _arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account_id if account else ''}:{resource}"
+        )
+
+    def _computed(self, reg: Registration, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        t = reg.type
+        fake = _digest(reg.urn)
+        name = inputs.get("name") or f"{reg.name}-{fake[:7]}"
+        if t == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or f"{reg.name}-{fake[:7]}"
+            return bucket, {
+                "bucket": bucket,
+                "arn": f"arn:{self.partition}:s3:::{bucket}",
+                "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+                "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+                "region": self.region,
+            }
+        if t == "aws:kms/key:Key":
+            key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(reg.urn + '1', 3)}-8{_digest(reg.urn + '2', 3)}-{_digest(reg.urn + '3', 12)}"
+            return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
+        if t == "aws:kms/alias:Alias":
+            return name, {"name": name, "arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")}
+        if t == "aws:iam/role:Role":
+            return name, {"name": name, "arn": self._arn("iam", f"role/{name}", region=False), "uniqueId": f"AROA{fake.upper()}"}
+        if t == "aws:iam/rolePolicy:RolePolicy":
+            return f"{inputs.get('role')}:{name}", {"name": name}
+        if t == "aws:sagemaker/model:Model":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"model/{name}")}
+        if t == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint-config/{name}")}
+        if t == "aws:sagemaker/endpoint:Endpoint":
+            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint/{name}")}
+        if t == "aws:sagemaker/modelPackageGroup:ModelPackageGroup":
+            group = inputs.get("modelPackageGroupName") or name
+            return group, {"modelPackageGroupName": group, "arn": self._arn("sagemaker", f"model-package-group/{group}")}
+        if t == "aws:appautoscaling/target:Target":
+            return inputs.get("resourceId", fake), {
+                "arn": self._arn("application-autoscaling", f"scalable-target/{fake}")
+            }
+        if t == "aws:appautoscaling/policy:Policy":
+            return name, {"name": name, "arn": self._arn("autoscaling", f"scalingPolicy:{fake}:resource/{inputs.get('resourceId')}:policyName/{name}"), "alarmArns": []}
+        if t == "aws:sns/topic:Topic":
+            arn = self._arn("sns", name)
+            return arn, {"name": name, "arn": arn}
+        if t == "aws:sns/topicPolicy:TopicPolicy":
+            return inputs.get("arn", fake), {"owner": self.account_id}
+        if t == "aws:sns/topicSubscription:TopicSubscription":
+            arn = f"{inputs.get('topic')}:{fake[:8]}-{fake[8:12]}"
+            return arn, {"arn": arn, "ownerId": self.account_id}
+        if t == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return name, {"name": name, "arn": self._arn("cloudwatch", f"alarm:{name}")}
+        if t == "aws:cloudwatch/dashboard:Dashboard":
+            dashboard = inputs.get("dashboardName") or name
+            return dashboard, {"dashboardName": dashboard, "dashboardArn": self._arn("cloudwatch", f"dashboard/{dashboard}", region=False)}
+        if t == "aws:glue/catalogDatabase:CatalogDatabase":
+            return f"{self.account_id}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"database/{name}")}
+        if t == "aws:glue/catalogTable:CatalogTable":
+            db = inputs.get("databaseName")
+            return f"{self.account_id}:{db}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"table/{db}/{name}")}
+        if t == "aws:s3/bucketObjectv2:BucketObjectv2":
+            key = inputs.get("key", fake)
+            return key, {
+                "key": key,
+                "etag": _digest(reg.urn + "etag", 32),
+                "versionId": _digest(reg.urn + "version", 32),
+                "arn": f"arn:{self.partition}:s3:::{inputs.get('bucket')}/{key}",
+            }
+        if t == "aws:s3/bucketMetric:BucketMetric":
+            return f"{inputs.get('bucket')}:{name}", {"name": name}
+        if "bucket" in inputs:  # the bucket settings resources: their ID is the bucket name
+            return str(inputs["bucket"]), {}
+        return f"{reg.name}-{fake}", {}
+
+
+@dataclass
+class Graph:
+    """The rendered resources of one environment, sorted by URN.
+
+    Example::
+
+        graph.by_entity()[("model", "churn-classifier")]   # the model's resources
+    """
+
+    project: str
+    stack: str
+    registrations: list[Registration]
+    #: component name -> (kind, entity), see modelops.components.environment.component_entities
+    entities: dict[str, tuple[str, str]] = field(default_factory=dict)
+    preview: bool = False
+    #: the monthly cost estimate (filled by modelops.review.cost when available)
+    cost: Any = None
+
+    @property
+    def resources(self) -> list[Registration]:
+        """Custom resources only (what AWS would hold), sorted by URN."""
+        return [r for r in self.registrations if r.custom]
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def counts(self) -> dict[str, int]:
+        """Resource type -> count (custom resources), sorted by type."""
+        return dict(sorted(Counter(r.type for r in self.resources).items()))
+
+    def entity_of(self, reg: Registration, by_urn: dict[str, Registration] | None = None) -> tuple[str, str]:
+        """The spec entity a resource belongs to: its nearest entity component, else shared."""
+        by_urn = by_urn if by_urn is not None else {r.urn: r for r in self.registrations}
+        current: Registration | None = reg
+        while current is not None:
+            if not current.custom and current.name in self.entities:
+                return self.entities[current.name]
+            current = by_urn.get(current.parent)
+        return ("shared", self.project)
+
+    def by_entity(self) -> dict[tuple[str, str], list[Registration]]:
+        """(kind, entity) -> custom resources, kinds in order dataset, model, monitor, shared.
+
+        Example::
+
+            for (kind, entity), regs in graph.by_entity().items(): ...
+        """
+        by_urn = {r.urn: r for r in self.registrations}
+        groups: dict[tuple[str, str], list[Registration]] = {}
+        for reg in self.resources:
+            groups.setdefault(self.entity_of(reg, by_urn), []).append(reg)
+        return dict(sorted(groups.items(), key=lambda kv: (GROUP_KINDS.index(kv[0][0]), kv[0][1])))
+
+    def to_json(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """The whole graph as JSON-able data; secret inputs masked unless ``reveal_secrets``."""
+        entity_of = {}
+        for (kind, entity), regs in self.by_entity().items():
+            for reg in regs:
+                entity_of[reg.urn] = {"kind": kind, "name": entity}
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "preview": self.preview,
+            "counts": self.counts(),
+            "cost": self.cost,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "custom": r.custom,
+                    "parent": r.parent,
+                    "entity": entity_of.get(r.urn),
+                    "dependencies": list(r.dependencies),
+                    "id": r.id,
+                    "inputs": _plain(r.inputs, reveal_secrets),
+                    "options": {
+                        "protect": r.protect,
+                        "retainOnDelete": r.retain_on_delete,
+                        "deleteBeforeReplace": r.delete_before_replace,
+                        "ignoreChanges": list(r.ignore_changes),
+                        "replaceOnChanges": list(r.replace_on_changes),
+                    },
+                }
+                for r in self.registrations
+            ],
+        }
+
+
+def masked_inputs(reg: Registration) -> dict[str, Any]:
+    """A registration's inputs as plain data with secrets masked (for printing)."""
+    return _plain(reg.inputs, False)
+
+
+def program_for(env: Environment) -> Callable[[], None]:
+    """The Pulumi program of ``env``: the one the engine, render and the local target all run."""
+    from modelops.components.environment import program
+
+    return program(env)
+
+
+def render(env: Environment, *, preview: bool = False, collect: bool = True, jobs: int | None = None) -> Graph:
+    """Render ``env`` (artifacts attached) to its resource graph, no cloud involved.
+
+    A large environment renders in several processes at once (``jobs``, default
+    :func:`render_jobs`), each running the program for a shard of the datasets (see
+    :func:`render_parallel`); the graph is the same.
+
+    ``collect=False``: for a caller about to exit (``plan``), the run's reference cycles
+    are not collected at its end (see :func:`modelops.graph.runtime.run`).
+
+    Example::
+
+        render(env).counts()
+    """
+    from modelops.components.environment import component_entities
+    from modelops.components.naming import prefix
+
+    jobs = render_jobs(env) if jobs is None else jobs
+    registrations = render_parallel(env, jobs, preview=preview, collect=collect) if jobs > 1 else None
+    if registrations is None:
+        registrations = _registrations(env, preview=preview, collect=collect)
+    return Graph(
+        project=env.project,
+        stack=env.env,
+        registrations=sorted(registrations, key=lambda r: r.urn),
+        entities=component_entities(prefix(env.project, env.env), env),
+        preview=preview,
+    )
+
+
+def _registrations(env: Environment, *, preview: bool, collect: bool, only: frozenset[str] | None = None,
+                   dashboards: bool = True) -> list[Registration]:
+    from modelops.components.environment import paced_program
+
+    return run(
+        # the same registrations as program_for(env), a few entities in flight at a time
+        paced_program(env, settle, only=only, dashboards=dashboards),
+        RenderBackend(region=env.region),
+        project=env.project,
+        stack=env.env,
+        preview=preview,
+        collect=collect,
+    )
+
+
+def render_jobs(env: Environment) -> int:
+    """How many processes rendering ``env`` uses: :func:`process_budget` of its models, never
+    more than its datasets (a shard is a set of datasets)."""
+    return max(1, min(process_budget(len(env.models)), len(env.datasets)))
+
+
+def process_budget(models: int) -> int:
+    """How many processes a piece of work over ``models`` models may use.
+
+    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for
+    :data:`PARALLEL_MIN_MODELS` models or more with no other thread running (a forked
+    process inherits other threads' locks as they were). 1 where processes are not forked
+    (anything but Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return 1
+    setting = jobs_setting()
+    if setting is not None:
+        return setting
+    if models < PARALLEL_MIN_MODELS or threading.active_count() > 1:
+        return 1
+    return len(os.sched_getaffinity(0))
+
+
+def jobs_setting() -> int | None:
+    """The process count :data:`RENDER_JOBS_ENV` sets, None when unset; a UsageError when it
+    is not a whole number of 1 or more (checked by every command that renders, even when the
+    render cache spares it the render)."""
+    from modelops.errors import UsageError
+
+    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
+                         f"(1 renders in this process); unset it to use every CPU")
+    return int(raw)
+
+
+def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
+    """The datasets in at most ``jobs`` sets of about equal work, largest first.
+
+    A dataset carries its entities (the models reading it, the monitors watching it or
+    them), which reference nothing of another dataset's: the sets render independently.
+
+    Example::
+
+        shards(env, 2)     # [frozenset({'customers', ...}), frozenset({...})]
+    """
+    from modelops.components.environment import dataset_of
+
+    weight = {name: _WEIGHTS["dataset"] for name in env.datasets}
+    for kind, entities in (("model", env.models), ("monitor", env.monitors)):
+        for name in entities:
+            weight[dataset_of(env, kind, name)] += _WEIGHTS[kind]
+    loads: list[tuple[int, int, set[str]]] = [(0, i, set()) for i in range(max(1, jobs))]
+    for name in sorted(weight, key=lambda d: (-weight[d], d)):  # largest first, onto the lightest shard
+        load, i, names = min(loads)
+        names.add(name)
+        loads[i] = (load + weight[name], i, names)
+    return [frozenset(names) for _, _, names in sorted(loads, key=lambda x: (-x[0], x[1])) if names]
+
+
+def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
+                    collect: bool = True) -> list[Registration] | None:
+    """Every registration of ``env``, rendered in up to ``jobs`` processes; None if a shard failed.
+
+    The program runs once per shard of :func:`shards`, the first in this process, the others
+    in forked ones that send their registrations back (:func:`modelops.graph.forked.fork_map`):
+    each builds the shared pieces (key, buckets, topics: its entities use them) and its
+    datasets' entities; the first one the dashboards too (they are built from names). The
+    shards' registrations together, the shared pieces once, are the single program's. A
+    failed shard (a program error, a process killed) gives None: the caller renders in one
+    process, which reports the error as it always does. On Ctrl-C the forked processes are
+    killed.
+    """
+    from modelops.graph.forked import fork_map
+
+    parts = shards(env, jobs)
+    if len(parts) < 2:
+        return None
+
+    def here(only: frozenset[str]) -> list[Registration]:
+        return _registrations(env, preview=preview, collect=collect, only=only)
+
+    def forked(only: frozenset[str]) -> list[tuple[Any, ...]]:
+        regs = _registrations(env, preview=preview, collect=False, only=only, dashboards=False)
+        return [r.row() for r in regs]  # rows of field values: pickled and read back faster
+
+    try:
+        results = fork_map(forked, parts, here=here)
+    except ProgramError:
+        return None
+    if results is None:
+        return None
+    registrations: list[Registration] = results[0]
+    seen = {r.urn for r in registrations}
+    with no_gc():  # tens of thousands of acyclic rows
+        for rows in results[1:]:
+            for row in rows:
+                if row[0] not in seen:  # the shared pieces: the first shard's are the same
+                    registrations.append(Registration(*row))
+    return registrations

@@ -1,0 +1,3 @@
+"""The spec: load (positions), schema, semantics, overlays, resolve."""
+
+__all__: list[str] = []

@@ -1,0 +1,455 @@
+"""Environments: the base spec, one overlay per environment, and the resolved result.
+
+Overlays live beside the Pulumi stack configs: ``<spec dir>/stacks/<env>.yaml`` (files
+named ``Pulumi.*.yaml`` are stack configs, not overlays). Without a ``stacks/`` directory
+(or without any overlay in it) there is one implicit environment, ``dev``, with no overlay.
+
+An overlay is deep-merged on the base: mappings merge key by key; scalars and lists
+replace. It is validated with the spec's schema with every ``required`` removed, and it
+may only adjust the notifications, datasets, models and monitors the base declares.
+
+Example::
+
+    list_environments("modelops.yaml")                 # ['dev', 'prod', 'staging']
+    env = load_environment("modelops.yaml", "prod")
+    env.models["churn-classifier"].serving.instance_count   # 2
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelops.spec import resolved as r
+from modelops.spec import units
+from modelops.errors import Problem, SpecError, UsageError
+from modelops.spec.loader import LoadedDocument, display_name, load_yaml
+from modelops.perf import no_gc
+from modelops.spec.validate import (
+    Locator,
+    csv_columns,
+    resolved_path,
+    schema,
+    schema_problems,
+    semantic_problems,
+    suggest,
+)
+
+#: the spec's named collections (``datasets``, ..., ``notifications``)
+SPEC_KEYS = tuple(k.key for k in r.ENTITY_KINDS)
+
+__all__ = [
+    "DEFAULT_ENV",
+    "check",
+    "deep_merge",
+    "list_environments",
+    "load_environment",
+    "overlay_path",
+    "validate",
+]
+
+DEFAULT_ENV = "dev"
+STACKS_DIR = "stacks"
+
+
+def _stacks(spec_path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(spec_path)).parent / STACKS_DIR
+
+
+def _overlays(spec_path: str | os.PathLike[str]) -> dict[str, Path]:
+    stacks = _stacks(spec_path)
+    if not stacks.is_dir():
+        return {}
+    return {
+        item.name[: -len(".yaml")]: item
+        for item in sorted(stacks.iterdir())
+        if item.name.endswith(".yaml") and not item.name.startswith("Pulumi.") and not item.is_dir()
+    }
+
+
+def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
+    """The environments of a spec: one per ``stacks/<env>.yaml`` overlay, sorted; else ``['dev']``.
+
+    Example::
+
+        list_environments("examples/fraud/modelops.yaml")   # ['dev', 'prod']
+    """
+    return sorted(_overlays(spec_path)) or [DEFAULT_ENV]
+
+
+def overlay_path(spec_path: str | os.PathLike[str], env: str) -> Path | None:
+    """The overlay file of ``env`` (absolute), or None for the implicit ``dev``."""
+    return _overlays(spec_path).get(env)
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """``overlay`` on ``base``: mappings merge key by key, anything else replaces.
+
+    Neither argument is modified. Example::
+
+        deep_merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}})   # {'a': {'b': 1, 'c': [2]}}
+    """
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+@dataclass
+class _Checked:
+    """One environment after validation: what resolution needs."""
+
+    env: str
+    data: dict[str, Any]
+    base: LoadedDocument
+    overlay: LoadedDocument | None
+
+
+def _unknown_env(env: str, available: list[str], spec_path: str | os.PathLike[str]) -> UsageError:
+    close = suggest(env, available)
+    hint = f" (did you mean '{close}'?)" if close else ""
+    where = f"{display_name(_stacks(spec_path))}/<env>.yaml" if _stacks(spec_path).is_dir() else "no stacks/ directory: only the implicit environment"
+    return UsageError(f"unknown environment '{env}'{hint}; available: {', '.join(available)} ({where})")
+
+
+def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[list[Problem], dict[str, _Checked]]:
+    """Validate the base and each environment; every problem, and each valid-shaped environment."""
+    problems: list[Problem] = []
+    try:
+        base = load_yaml(spec_path, strict=False)
+    except SpecError as exc:
+        return list(exc.problems), {}
+    available = list_environments(spec_path)
+    if envs is None:
+        envs = available
+    for env in envs:
+        if env not in available:
+            raise _unknown_env(env, available, spec_path)
+    problems.extend(base.problems)
+    problems.extend(schema_problems(base.data, Locator([base])))
+    spec_dir = Path(base.path).parent
+    checked: dict[str, _Checked] = {}
+    for env in envs:
+        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir)
+        problems.extend(env_problems)
+        if result is not None:
+            checked[env] = result
+    unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
+    return unique, checked
+
+
+def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path) -> tuple[list[Problem], _Checked | None]:
+    from modelops.components.naming import ENV_PATTERN
+
+    problems: list[Problem] = []
+    overlay: LoadedDocument | None = None
+    if not ENV_PATTERN.match(env):
+        file = display_name(overlay_file) if overlay_file else base.file
+        problems.append(
+            Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")
+        )
+    if overlay_file is None:
+        layers = [base]
+        merged = base.data
+    else:
+        try:
+            overlay = load_yaml(overlay_file, strict=False, allow_empty=True)
+        except SpecError as exc:
+            return problems + list(exc.problems), None
+        problems.extend(overlay.problems)
+        problems.extend(schema_problems(overlay.data, Locator([overlay]), overlay=True))
+        undeclared = _undeclared(base, overlay)
+        problems.extend(undeclared)
+        layers = [overlay, base]
+        # an undeclared name is reported once, not again for everything it lacks
+        adjusting = dict(overlay.data)
+        for kind in SPEC_KEYS:
+            if isinstance(adjusting.get(kind), dict):
+                declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+                adjusting[kind] = {name: body for name, body in adjusting[kind].items() if name in declared}
+        merged = deep_merge(base.data, adjusting)
+        # the merged whole can break what neither file breaks alone (a canary without a
+        # version): re-check the entries the overlay touched, not the whole spec again
+        touched = dict(merged)
+        for kind in SPEC_KEYS:
+            changed = adjusting.get(kind)
+            if isinstance(changed, dict) and isinstance(merged.get(kind), dict):
+                touched[kind] = {name: merged[kind][name] for name in changed if name in merged[kind]}
+            elif isinstance(merged.get(kind), dict):
+                touched[kind] = {}
+        problems.extend(schema_problems(touched, Locator(layers)))
+    problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
+    return problems, _Checked(env, merged, base, overlay)
+
+
+def _undeclared(base: LoadedDocument, overlay: LoadedDocument) -> list[Problem]:
+    problems = []
+    for kind in SPEC_KEYS:
+        names = overlay.data.get(kind)
+        if not isinstance(names, dict):
+            continue
+        declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+        for name in names:
+            if name in declared:
+                continue
+            line, column = overlay.positions[(kind, name)]
+            close = suggest(name, declared)
+            fix = f"did you mean '{close}'?" if close else f"declare it in {base.file} first; an overlay only adjusts what the base declares"
+            problems.append(Problem("E-OVERLAY-UNDECLARED", overlay.file, line, column, f"{kind}.{name}", f"not declared in {base.file}", fix))
+    return problems
+
+
+def validate(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -> list[Problem]:
+    """Every problem of the base spec and of each environment (``None``: all), in file order.
+
+    Raises :class:`~modelops.errors.UsageError` for an environment that does not exist.
+
+    Example::
+
+        for problem in validate("modelops.yaml"):
+            print(problem)   # modelops.yaml:12:7: models.churn...: unknown key; did you mean ...
+    """
+    problems, _ = _check(spec_path, envs)
+    return problems
+
+
+def load_environment(spec_path: str | os.PathLike[str], env: str) -> r.Environment:
+    """The resolved spec of one environment; raises SpecError (invalid) or UsageError.
+
+    Example::
+
+        load_environment("modelops.yaml", "dev").monitors["churn-latency"].threshold.value   # 0.25
+    """
+    problems, resolved = check(spec_path, [env])
+    if problems:
+        raise SpecError(problems)
+    return resolved[env]
+
+
+def check(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -> tuple[list[Problem], dict[str, r.Environment]]:
+    """Validate once and resolve: every problem, and (when there are none) each environment.
+
+    What ``validate`` does, without parsing the files a second time to resolve them.
+
+    Example::
+
+        problems, resolved = check("modelops.yaml")
+        if not problems:
+            print({name: len(env.models) for name, env in resolved.items()})
+    """
+    with no_gc():
+        problems, checked = _check(spec_path, envs)
+        if problems:
+            return problems, {}
+        return [], {name: resolve(item) for name, item in checked.items()}
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@functools.cache
+def _defaults(definition: str) -> dict[str, Any]:
+    """Defaults of the properties of one ``$defs`` entry (or the root, for ``""``)."""
+    node = schema() if not definition else schema()["$defs"][definition]
+    return {key: prop["default"] for key, prop in node.get("properties", {}).items() if isinstance(prop, dict) and "default" in prop}
+
+
+def _with_defaults(definition: str, value: Any) -> dict[str, Any]:
+    return {**_defaults(definition), **(value if isinstance(value, dict) else {})}
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return f"sha256:{hasher.hexdigest()}"
+
+
+def _digest(path: str) -> str:
+    """``sha256:<hex>`` of a file's bytes (memoised while the file is unchanged)."""
+    stat = os.stat(path)
+    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+def _ref_default(definition: str) -> dict[str, Any]:
+    """The default of a ``$defs`` entry as a whole (e.g. retention ``{noncurrent_days: 90}``)."""
+    value = schema()["$defs"][definition].get("default", {})
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def resolve(checked: _Checked) -> r.Environment:
+    """Build the frozen :class:`~modelops.spec.resolved.Environment` of a validated environment."""
+    data = checked.data
+    spec_dir = Path(checked.base.path).parent
+    top = _with_defaults("", data)
+    channels = {name: _channel(name, body) for name, body in (data.get("notifications") or {}).items()}
+    datasets = {name: _dataset(name, body, spec_dir) for name, body in (data.get("datasets") or {}).items()}
+    models = {name: _model(name, body, spec_dir) for name, body in (data.get("models") or {}).items()}
+    every_channel = tuple(channels)
+    monitors = {name: _monitor(name, body, every_channel) for name, body in (data.get("monitors") or {}).items()}
+    taken = set(datasets) | set(models) | set(monitors)
+    watched: dict[str, set[str]] = {}
+    for monitor in monitors.values():
+        if monitor.model is not None:
+            watched.setdefault(monitor.model, set()).add(monitor.metric)
+    for model in models.values():
+        if not model.default_monitors:
+            continue
+        declared = watched.get(model.name, set())
+        for suffix, metric, threshold in (
+            ("latency-p99", "latency_p99", r.Threshold(1.0, "seconds", "1s")),
+            ("error-rate", "error_rate", r.Threshold(0.01, "ratio", "1%")),
+        ):
+            name = f"{model.name}-{suffix}"
+            if metric in declared or name in taken:
+                continue
+            monitors[name] = r.Monitor(
+                name=name,
+                metric=metric,
+                model=model.name,
+                threshold=threshold,
+                period_seconds=60,
+                evaluation_periods=5,
+                notify=every_channel,
+                description=f"Default {metric} monitor of {model.name}",
+                default=True,
+            )
+            taken.add(name)
+    return r.Environment(
+        project=data["project"],
+        env=checked.env,
+        owner=data["owner"],
+        region=data["region"],
+        encryption=top["encryption"],
+        protect=bool(top["protect"]),
+        tags=tuple((str(k), str(v)) for k, v in (data.get("tags") or {}).items()),
+        channels=channels,
+        datasets=datasets,
+        models=models,
+        monitors=monitors,
+        policies=dict(data.get("policies") or {}),
+        spec_file=checked.base.path,
+        overlay_file=checked.overlay.path if checked.overlay else None,
+    )
+
+
+def _channel(name: str, body: dict[str, Any]) -> r.Channel:
+    return r.Channel(name=name, email=tuple(body.get("email", ())), https=tuple(body.get("https", ())), sqs=tuple(body.get("sqs", ())))
+
+
+def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
+    spec = _with_defaults("dataset", body)
+    retention = {**_ref_default("retention"), **spec.get("retention", {})}
+    source = str(resolved_path(str(spec_dir / spec["source"]))) if spec.get("source") else None
+    if spec.get("columns") is not None:
+        columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
+    elif source and spec["format"] == "csv":
+        columns = tuple(csv_columns(Path(source)))
+    else:
+        columns = ()
+    return r.Dataset(
+        name=name,
+        format=spec["format"],
+        description=spec.get("description", ""),
+        source=source,
+        source_digest=_digest(source) if source else None,
+        columns=columns,
+        retention=r.Retention(
+            noncurrent_days=retention.get("noncurrent_days", 90),
+            archive_after_days=retention.get("archive_after_days"),
+            expire_after_days=retention.get("expire_after_days"),
+        ),
+    )
+
+
+def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
+    spec = _with_defaults("model", body)
+    train = None
+    if isinstance(spec.get("train"), dict):
+        t = _with_defaults("train", spec["train"])
+        train = r.Train(
+            estimator=t["estimator"],
+            target=t["target"],
+            features=tuple(t["features"]) if t.get("features") is not None else None,
+            params=tuple(t.get("params", {}).items()),
+            test_size=float(t["test_size"]),
+            random_state=int(t["random_state"]),
+        )
+    gates = []
+    for metric, text in (spec.get("gates") or {}).items():
+        op, value = units.parse_gate(text)
+        gates.append(r.Gate(metric=metric, op=op, value=value))  # type: ignore[arg-type]
+    return r.Model(
+        name=name,
+        dataset=spec["dataset"],
+        description=spec.get("description", ""),
+        train=train,
+        artifact_source=str(resolved_path(str(spec_dir / spec["artifact"]))) if spec.get("artifact") else None,
+        version=spec.get("version"),
+        framework_version=spec.get("framework_version"),
+        serving=_serving(spec.get("serving") or {}),
+        gates=tuple(gates),
+        default_monitors=bool(spec["default_monitors"]),
+        soak_seconds=int(units.parse_duration(spec["soak"])),
+    )
+
+
+def _serving(body: dict[str, Any]) -> r.Serving:
+    spec = _with_defaults("serving", body)
+    autoscaling = None
+    if isinstance(body.get("autoscaling"), dict):
+        a = _with_defaults("autoscaling", body["autoscaling"])
+        autoscaling = r.Autoscaling(min=a["min"], max=a["max"], target_invocations=a["target_invocations"])
+    serverless = None
+    if isinstance(body.get("serverless"), dict):
+        s = _with_defaults("serverless", body["serverless"])
+        serverless = r.Serverless(memory_mb=s["memory_mb"], max_concurrency=s["max_concurrency"])
+    canary = None
+    if isinstance(body.get("canary"), dict):
+        c = _with_defaults("canary", body["canary"])
+        canary = r.Canary(version=c["version"], weight=float(c["weight"]))
+    shadow = None
+    if isinstance(body.get("shadow"), dict):
+        s = _with_defaults("shadow", body["shadow"])
+        shadow = r.Shadow(version=s["version"], sample_percent=s["sample_percent"])
+    capture = {**_ref_default("data_capture"), **_with_defaults("data_capture", body.get("data_capture"))}
+    # serverless endpoints cannot capture data (validation refuses an explicit request)
+    enabled = bool(capture["enabled"]) and serverless is None
+    # with autoscaling, an unset instance count starts at the autoscaling minimum
+    count = body.get("instance_count", autoscaling.min if autoscaling else spec["instance_count"])
+    return r.Serving(
+        instance_type=spec["instance_type"],
+        instance_count=count,
+        autoscaling=autoscaling,
+        serverless=serverless,
+        canary=canary,
+        shadow=shadow,
+        data_capture=r.DataCapture(enabled=enabled, sample_percent=capture["sample_percent"]),
+    )
+
+
+def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) -> r.Monitor:
+    spec = _with_defaults("monitor", body)
+    side = "above" if "above" in body else "below"
+    period = int(units.parse_duration(spec["period"]))
+    length = int(units.parse_duration(spec["for"]))
+    return r.Monitor(
+        name=name,
+        metric=spec["metric"],
+        model=spec.get("model"),
+        dataset=spec.get("dataset"),
+        comparison=side,  # type: ignore[arg-type]
+        threshold=units.parse_threshold(spec["metric"], body[side]),
+        period_seconds=period,
+        evaluation_periods=length // period,
+        notify=tuple(body["notify"]) if "notify" in body else every_channel,
+        description=spec.get("description", ""),
+    )

@@ -1,0 +1,236 @@
+"""The resolved spec of one environment: plain, frozen data, defaults filled in.
+
+This is the only thing components ever receive. It is built by :func:`modelops.spec.envs.resolve`
+from a validated base spec and the environment's overlay; nothing here reads files or the
+environment, and every value is already parsed (durations in seconds, thresholds in the
+metric's own unit).
+
+Example::
+
+    env = resolve(load_spec("modelops.yaml"), "dev")
+    env.models["churn-classifier"].serving.instance_type   # 'ml.m5.large'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, NamedTuple
+
+
+class EntityKind(NamedTuple):
+    """One named collection of a spec, in each vocabulary that names it."""
+
+    #: the key in the spec (``notifications``)
+    key: str
+    #: one of them, in messages and graph groups (``notification``)
+    singular: str
+    #: the attribute of a resolved :class:`Environment` (``channels``)
+    attr: str
+
+
+#: the named collections of a spec, in the order reviews and messages list them
+ENTITY_KINDS = (
+    EntityKind("datasets", "dataset", "datasets"),
+    EntityKind("models", "model", "models"),
+    EntityKind("monitors", "monitor", "monitors"),
+    EntityKind("notifications", "notification", "channels"),
+)
+
+Encryption = Literal["kms", "sse-s3"]
+PolicyLevel = Literal["mandatory", "advisory", "off"]
+
+MODEL_METRICS = (
+    "latency_p50",
+    "latency_p90",
+    "latency_p99",
+    "latency_avg",
+    "error_rate",
+    "invocations",
+    "cpu_utilization",
+    "memory_utilization",
+    "data_drift",
+)
+DATASET_METRICS = ("freshness",)
+
+
+@dataclass(frozen=True)
+class Retention:
+    noncurrent_days: int = 90
+    archive_after_days: int | None = None
+    expire_after_days: int | None = None
+    abort_multipart_days: int = 7
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    format: Literal["csv", "jsonl", "parquet"] = "csv"
+    description: str = ""
+    #: absolute path of the local data file, or None
+    source: str | None = None
+    #: ``sha256:<hex>`` of ``source`` (the object key is content-addressed), or None
+    source_digest: str | None = None
+    #: (column, glue type) in declared order
+    columns: tuple[tuple[str, str], ...] = ()
+    retention: Retention = field(default_factory=Retention)
+
+
+@dataclass(frozen=True)
+class Train:
+    estimator: str
+    target: str
+    features: tuple[str, ...] | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    test_size: float = 0.2
+    random_state: int = 0
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min: int
+    max: int
+    target_invocations: int = 100
+
+
+@dataclass(frozen=True)
+class Serverless:
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+
+
+@dataclass(frozen=True)
+class Canary:
+    version: str
+    weight: float = 0.1
+
+
+@dataclass(frozen=True)
+class Shadow:
+    version: str
+    sample_percent: int = 100
+
+
+@dataclass(frozen=True)
+class DataCapture:
+    enabled: bool = True
+    sample_percent: int = 100
+
+
+@dataclass(frozen=True)
+class Serving:
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    autoscaling: Autoscaling | None = None
+    serverless: Serverless | None = None
+    canary: Canary | None = None
+    shadow: Shadow | None = None
+    data_capture: DataCapture = field(default_factory=DataCapture)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A packaged model (``model.tar.gz``) on local disk, content-addressed."""
+
+    #: absolute path of the ``model.tar.gz``
+    path: str
+    #: ``sha256:<hex>`` of the file's bytes
+    digest: str
+    #: SageMaker scikit-learn serving image version, e.g. ``1.9-0``
+    framework_version: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    op: Literal[">=", "<=", ">", "<"]
+    value: float
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    dataset: str
+    description: str = ""
+    train: Train | None = None
+    #: the prebuilt artifact path from the spec (absolute), when the model is not trained
+    artifact_source: str | None = None
+    #: the pinned version (``sha256:…``) of this environment, if any
+    version: str | None = None
+    framework_version: str | None = None
+    serving: Serving = field(default_factory=Serving)
+    gates: tuple[Gate, ...] = ()
+    default_monitors: bool = True
+    soak_seconds: int = 86400
+    #: the artifact this environment serves; filled by the toolchain before rendering
+    artifact: Artifact | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A parsed alarm threshold in the metric's unit (seconds, a ratio 0-1, or a count)."""
+
+    value: float
+    #: ``seconds`` for durations, ``ratio`` for percentages, ``number`` otherwise
+    unit: Literal["seconds", "ratio", "number"]
+    #: as written in the spec, for messages
+    text: str
+
+
+@dataclass(frozen=True)
+class Monitor:
+    name: str
+    metric: str
+    #: exactly one of model / dataset is set
+    model: str | None = None
+    dataset: str | None = None
+    comparison: Literal["above", "below"] = "above"
+    threshold: Threshold = Threshold(0.0, "number", "0")
+    period_seconds: int = 60
+    evaluation_periods: int = 5
+    notify: tuple[str, ...] = ()
+    description: str = ""
+    #: True for the latency/error monitors added by ``default_monitors``
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    email: tuple[str, ...] = ()
+    https: tuple[str, ...] = ()
+    sqs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment of one project, fully resolved."""
+
+    project: str
+    env: str
+    owner: str
+    region: str
+    encryption: Encryption = "kms"
+    protect: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    channels: dict[str, Channel] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    monitors: dict[str, Monitor] = field(default_factory=dict)
+    policies: dict[str, PolicyLevel] = field(default_factory=dict)
+    #: the spec file this came from and the overlay applied (for messages), absolute paths
+    spec_file: str = ""
+    overlay_file: str | None = None
+
+    def all_tags(self) -> dict[str, str]:
+        """Tags for every resource: the spec's, then the ones ModelOps always sets."""
+        return {
+            **dict(self.tags),
+            "modelops:project": self.project,
+            "modelops:environment": self.env,
+            "modelops:owner": self.owner,
+            "managed-by": "modelops",
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``show --json`` and for content hashing."""
+        return asdict(self)

@@ -1,0 +1,284 @@
+"""Generate ``docs/spec.md``, the spec reference, from the JSON Schema.
+
+Every field with its type, default, description and an example comes from
+``schemas/modelops.schema.json`` (the single definition); the rules a schema cannot say
+(environments, merge rules, units, limits) are written here once, next to the code that
+enforces them, with numbers taken from that code. A test checks that the committed file
+is what this module generates.
+
+Example::
+
+    $ python -m modelops.spec.schema_docs --write      # rewrite docs/spec.md
+    $ python -m modelops.spec.schema_docs --check      # exit 1 when docs/spec.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelops.components import naming
+from modelops.spec import loader
+from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
+from modelops.spec.validate import MAX_ALARM_SECONDS, schema
+
+__all__ = ["DOC_PATH", "generate", "main"]
+
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
+
+#: object definitions in the order a reader meets them, with the path they appear at
+SECTIONS = (
+    ("", "Top level", "modelops.yaml"),
+    ("notification", "Notification channel", "notifications.<name>"),
+    ("dataset", "Dataset", "datasets.<name>"),
+    ("retention", "Retention", "datasets.<name>.retention"),
+    ("model", "Model", "models.<name>"),
+    ("train", "Training", "models.<name>.train"),
+    ("serving", "Serving", "models.<name>.serving"),
+    ("autoscaling", "Autoscaling", "models.<name>.serving.autoscaling"),
+    ("serverless", "Serverless", "models.<name>.serving.serverless"),
+    ("canary", "Canary variant", "models.<name>.serving.canary"),
+    ("shadow", "Shadow variant", "models.<name>.serving.shadow"),
+    ("data_capture", "Data capture", "models.<name>.serving.data_capture"),
+    ("monitor", "Monitor", "monitors.<name>"),
+)
+VALUE_TYPES = ("name", "duration", "digest", "gate")
+
+
+def _code(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def _type(node: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in node:
+        target = node["$ref"].rsplit("/", 1)[-1]
+        if target in VALUE_TYPES:
+            return f"[{target}](#{target})"
+        title = next((title for key, title, _ in SECTIONS if key == target), target)
+        return f"mapping ([{title.lower()}](#{_anchor(title)}))"
+    if "const" in node:
+        return _code(node["const"])
+    if "enum" in node:
+        return "one of " + ", ".join(_code(v) for v in node["enum"])
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array":
+        items = node.get("items", {})
+        return f"list of {_type(items, defs)}" if items else "list"
+    if kind == "object":
+        values = node.get("additionalProperties")
+        if isinstance(values, dict):
+            names = node.get("propertyNames", {})
+            key = "name" if names.get("$ref") else "key"
+            if "enum" in names:
+                key = "one of " + ", ".join(_code(v) for v in names["enum"])
+            return f"mapping of {key} → {_type(values, defs)}"
+        return "mapping"
+    extra = []
+    if "pattern" in node:
+        extra.append(f"matching {_code(node['pattern'])}")
+    for word, key in (("≥", "minimum"), ("≤", "maximum"), (">", "exclusiveMinimum"), ("<", "exclusiveMaximum")):
+        if key in node:
+            extra.append(f"{word} {node[key]}")
+    if "minLength" in node or "maxLength" in node:
+        extra.append(f"{node.get('minLength', 0)}-{node.get('maxLength', '∞')} characters")
+    return f"{kind or 'any'}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _anchor(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _object_section(key: str, title: str, where: str, defs: dict[str, Any]) -> list[str]:
+    node = schema() if not key else defs[key]
+    required = set(node.get("required", ()))
+    lines = [f"### {title}", "", f"At `{where}`. {node.get('description', '')}".rstrip(), ""]
+    lines += ["| key | type | default | description | example |", "| --- | --- | --- | --- | --- |"]
+    for name, prop in node.get("properties", {}).items():
+        target = defs.get(prop.get("$ref", "").rsplit("/", 1)[-1], {}) if "$ref" in prop else {}
+        description = prop.get("description") or target.get("description", "")
+        default = "**required**" if name in required else (_code(prop["default"]) if "default" in prop else (_code(target["default"]) if "default" in target else "unset"))
+        examples = prop.get("examples") or target.get("examples") or []
+        example = _code(examples[0]) if examples else ""
+        lines.append(f"| `{name}` | {_cell(_type(prop, defs))} | {default} | {_cell(description)} | {_cell(example)} |")
+    example = node.get("examples", [None])[0] if node.get("examples") else None
+    if example is not None:
+        lines += ["", "Example:", "", "```yaml", _yaml(example, where).rstrip(), "```"]
+    return lines + [""]
+
+
+def _yaml(example: Any, where: str) -> str:
+    import yaml
+
+    wrapped: Any = example
+    for part in reversed(where.split(".")) if where != "modelops.yaml" else ():
+        wrapped = {part.replace("<name>", "example"): wrapped}
+    return yaml.safe_dump(wrapped, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+STATIC_HEAD = """# The ModelOps spec
+
+<!-- Generated by `python -m modelops.spec.schema_docs --write` from schemas/modelops.schema.json; do not edit by hand. -->
+
+A project describes its datasets, models and monitors in one file, `modelops.yaml`;
+each environment adjusts it with an overlay, `stacks/<env>.yaml`. The JSON Schema
+`schemas/modelops.schema.json` is the single definition of this language (editors that
+read the `# yaml-language-server: $schema=...` comment complete and check it as you type);
+`modelops validate` checks the schema and every rule below, and reports all problems at
+once, in file order, as `FILE:LINE:COL: path: message; fix`.
+
+```yaml
+# yaml-language-server: $schema=schemas/modelops.schema.json
+apiVersion: modelops/v1
+project: churn
+owner: ml-platform@example.com
+region: eu-west-1
+notifications:
+  oncall: {{email: [ml-oncall@example.com]}}
+datasets:
+  customers: {{source: data/customers.csv}}
+models:
+  churn-classifier:
+    dataset: customers
+    train: {{estimator: sklearn.ensemble.RandomForestClassifier, target: churned}}
+monitors:
+  churn-latency: {{model: churn-classifier, metric: latency_p99, above: 250ms}}
+```
+
+## Environments and overlays
+
+* Every `stacks/<env>.yaml` beside the spec is one environment, named after the file
+  (`Pulumi.<env>.yaml` files are Pulumi stack configurations, not overlays). Without a
+  `stacks/` directory, or without any overlay in it, there is one environment, `dev`,
+  with no overlay. `--env` with another name is a usage error that lists the available
+  environments.
+* An environment name is 2-10 lowercase letters and digits, starting with a letter
+  (`{env_pattern}`).
+* An overlay is deep-merged on the base spec: **mappings merge key by key; scalars and
+  lists replace** the base's value. An overlay cannot delete a key.
+* An overlay is validated with the same schema with every `required` removed, then the
+  merged result is validated like a spec.
+* An overlay adjusts what the base declares: a notification, dataset, model or monitor
+  name it sets that the base does not declare is an error naming both files, so that a
+  typo never creates a second model:
+  `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
+* An empty overlay (or `{{}}`) is the base as it is.
+* Paths in the spec (`source`, `artifact`) are relative to the directory of
+  `modelops.yaml`, also when an overlay sets them.
+
+## Rules beyond the schema
+
+* Names are unique across datasets, models and monitors, and are not reserved
+  ({reserved}).
+* References resolve: a model's `dataset`, a monitor's `model` or `dataset`, and every
+  channel in `notify`.
+* A model has exactly one of `train` and `artifact`; `source` and `artifact` files exist.
+* Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
+  starts at `min`).
+* `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,
+  `canary` and `shadow`. Serverless endpoints cannot capture data: `data_capture.enabled:
+  true` with `serverless` is an error, capture is off for serverless models, and a
+  `data_drift` monitor on a serverless model (or one whose capture is disabled) is an error.
+* A monitor has exactly one of `model` and `dataset`, and exactly one of `above` and
+  `below`; its metric applies to its target (models: {model_metrics}; datasets:
+  {dataset_metrics}).
+* Thresholds are written in the metric's unit:
+
+  | metrics | unit | examples |
+  | --- | --- | --- |
+  | {durations} | a duration | `250ms`, `1.5s`, `48h` |
+  | {percents} | a percentage (a ratio once parsed: `2%` is 0.02) | `2%`, `80%` |
+  | {numbers} | a plain number ≥ 0 (a count, or the drift PSI) | `1`, `0.2` |
+
+  `below` applies only to `invocations` (a traffic floor).
+* `period` is a whole number of minutes, from `1m` to `1d`; `for` is a whole multiple of
+  `period`, at most `1d` (CloudWatch evaluates at most {max_alarm} seconds).
+* Every AWS name derived for every environment fits its limit ({limits}).
+* With `default_monitors` (the default), each model gets `<model>-latency-p99` (latency_p99
+  above `1s`, period `1m`, for `5m`) and `<model>-error-rate` (error_rate above `1%`,
+  `1m`/`5m`), notifying every channel; each is skipped when a monitor of the same metric is
+  declared on that model or the name is taken. A monitor without `notify` notifies every
+  channel.
+
+## Limits of a spec file
+
+| limit | value |
+| --- | --- |
+| file size | {max_bytes:,} bytes |
+| nesting depth | {max_depth} levels |
+| nodes after expanding aliases | {max_nodes:,} |
+| nodes produced by aliases (alias bombs) | {max_alias_nodes:,} |
+| encoding | UTF-8 (a byte-order mark is allowed), no control characters |
+| documents | exactly one; not empty; the top level is a mapping |
+| keys | unique in each mapping (a duplicate is an error, not "last one wins") |
+| YAML tags | none beyond the core types (`!!python/...`, `!!binary`, ... are errors); anchors, aliases and `<<` merges work |
+
+Dates (`2024-01-31`) are read as text.
+
+## Reference
+"""
+
+
+def generate() -> str:
+    """The full text of ``docs/spec.md``."""
+    definition = schema()
+    defs = definition["$defs"]
+    head = STATIC_HEAD.format(
+        env_pattern=naming.ENV_PATTERN.pattern,
+        reserved=", ".join(f"`{n}`" for n in sorted(naming.RESERVED_NAMES)),
+        model_metrics=", ".join(f"`{m}`" for m in definition["$defs"]["monitor"]["properties"]["metric"]["enum"] if m != "freshness"),
+        dataset_metrics="`freshness`",
+        durations=", ".join(f"`{m}`" for m in sorted(DURATION_METRICS)),
+        percents=", ".join(f"`{m}`" for m in sorted(PERCENT_METRICS)),
+        numbers=", ".join(f"`{m}`" for m in sorted(NUMBER_METRICS)),
+        max_alarm=MAX_ALARM_SECONDS,
+        limits=", ".join(f"{k} {v}" for k, v in naming.LIMITS.items()),
+        max_bytes=loader.MAX_BYTES,
+        max_depth=loader.MAX_DEPTH,
+        max_nodes=loader.MAX_NODES,
+        max_alias_nodes=loader.MAX_ALIAS_NODES,
+    )
+    lines = [head]
+    for key, title, where in SECTIONS:
+        lines += _object_section(key, title, where, defs)
+    lines += ["## Value types", ""]
+    for key in VALUE_TYPES:
+        node = defs[key]
+        lines += [f"### {key}", "", f"{node.get('description', '')} Type: {_type({k: v for k, v in node.items() if k != 'description'}, defs)}."]
+        if node.get("examples"):
+            lines += ["", "Examples: " + ", ".join(_code(e) for e in node["examples"]) + "."]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {DOC_PATH.name}")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
+    args = parser.parse_args(argv)
+    text = generate()
+    if args.write:
+        DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
+        DOC_PATH.write_text(text, encoding="utf-8")
+        return 0
+    if args.check:
+        current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
+        if current != text:
+            print(f"{DOC_PATH} is out of date: run python -m modelops.spec.schema_docs --write", file=sys.stderr)
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
