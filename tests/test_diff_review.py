@@ -136,7 +136,7 @@ def test_webhook_urls_are_never_printed(reviews):
     report = reviews["add-webhook"]
     dev = env_of(report, "dev")
     [change] = [c for c in dev.entities if c.kind == "channels"]
-    assert change.fields[0].path == "https" and str(change.fields[0].new[0]).startswith("https://*** (#")
+    assert change.fields[0].path == "https" and str(change.fields[0].new[0]).startswith("https://**** (#")
     assert any(r.type == "aws:sns/topicSubscription:TopicSubscription" and r.action == "create" for r in dev.resources)
     for text in (to_text(report), to_markdown(report), report.to_json()):
         assert "SECRET-WEBHOOK-TOKEN" not in text and "hooks.example.com" not in text

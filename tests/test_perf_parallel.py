@@ -24,7 +24,8 @@ import modelops.review.diff as diff_module
 from modelops.spec.envs import load_environment
 from modelops.errors import UsageError
 from modelops.graph.forked import fork_map, share_out
-from modelops.graph.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
+from modelops.graph.forked import RENDER_JOBS_ENV
+from modelops.graph.render import render, render_jobs, render_parallel, shards
 from modelops.graph.runtime import ProgramError
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
 

@@ -21,12 +21,12 @@ import yaml
 from modelops.cli.app import app
 from modelops.spec.envs import check, list_environments, load_environment
 from modelops.errors import UsageError
+from modelops.secrets import MASK
 from modelops.spec.loader import display_name
 
 __all__ = ["mask_secrets", "show", "validate"]
 
 DEFAULT_SPEC = Path("modelops.yaml")
-MASK = "https://****"
 
 SpecArg = typer.Argument(DEFAULT_SPEC, help="The spec file.", show_default=True)
 

@@ -20,7 +20,8 @@ from typing import Any
 import modelops.components as components
 from modelops.components.environment import component_entities
 from modelops.components.naming import prefix
-from modelops.graph.render import Graph, jobs_setting, render
+from modelops.graph.forked import jobs_setting
+from modelops.graph.render import Graph, render
 from modelops.graph.runtime import Registration
 from modelops.perf import no_gc
 from modelops.plain import canonical, plain

@@ -15,12 +15,53 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import warnings
 from typing import Any, Callable, Sequence, TypeVar
 
+from modelops.errors import UsageError
 from modelops.perf import no_gc
 
 T = TypeVar("T")
+
+
+#: environment variable: how many processes one render may use (1: this process only).
+#: Unset: the CPUs this process may run on, for environments of PARALLEL_MIN_MODELS models or more.
+RENDER_JOBS_ENV = "MODELOPS_RENDER_JOBS"
+#: smaller environments render in one process: below it a shard's fixed costs (a fork, a run
+#: of the mock runtime, its graph sent back) outweigh its share of the work
+PARALLEL_MIN_MODELS = 32
+
+
+def process_budget(models: int) -> int:
+    """How many processes a piece of work over ``models`` models may use.
+
+    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for
+    :data:`PARALLEL_MIN_MODELS` models or more with no other thread running (a forked
+    process inherits other threads' locks as they were). 1 where processes are not forked
+    (anything but Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return 1
+    setting = jobs_setting()
+    if setting is not None:
+        return setting
+    if models < PARALLEL_MIN_MODELS or threading.active_count() > 1:
+        return 1
+    return len(os.sched_getaffinity(0))
+
+
+def jobs_setting() -> int | None:
+    """The process count :data:`RENDER_JOBS_ENV` sets, None when unset; a UsageError when it
+    is not a whole number of 1 or more (checked by every command that renders, even when the
+    render cache spares it the render)."""
+    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
+                         f"(1 renders in this process); unset it to use every CPU")
+    return int(raw)
 
 
 def fork_map(work: Callable[[T], Any], items: Sequence[T], *,
@@ -97,7 +138,7 @@ def share_out(work: Callable[[list[T], int | None], list[Any]], items: list[T], 
     Items of work over ``models`` models (the largest) are shared out over one process per
     CPU and one more (three environments on two CPUs finish together, not two after one),
     and ``jobs`` is each one's share of the CPUs for its renders; with one item, small
-    ones, or one process allowed (:func:`modelops.graph.render.process_budget`), ``work`` gets
+    ones, or one process allowed (:func:`process_budget`), ``work`` gets
     them all here with ``jobs`` None (renders use their default). A failed forked chunk
     makes all the work run here, which reports its error as usual.
 
@@ -105,8 +146,6 @@ def share_out(work: Callable[[list[T], int | None], list[Any]], items: list[T], 
 
         reviews = share_out(lambda chunk, jobs: [review(e, jobs) for e in chunk], envs, 1000)
     """
-    from modelops.graph.render import process_budget
-
     budget = process_budget(models) if len(items) > 1 else 1
     processes = min(len(items), budget + 1) if budget > 1 else 1
     if processes > 1:

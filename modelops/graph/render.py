@@ -14,8 +14,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +24,13 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from modelops.spec.resolved import Environment
 from modelops.perf import no_gc
+from modelops.graph.forked import fork_map, process_budget
 from modelops.graph.runtime import ProgramError, Registration, run, settle
+from modelops.components.environment import program
+from modelops.components.environment import component_entities
+from modelops.components.naming import prefix
+from modelops.components.environment import paced_program
+from modelops.components.environment import dataset_of
 
 #: the fake account of every render
 ACCOUNT_ID = "123456789012"
@@ -38,12 +42,6 @@ CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 #: the groups a graph splits into: one per spec entity of each kind, and the shared pieces
 GROUP_KINDS = ("dataset", "model", "monitor", "shared")
 
-#: environment variable: how many processes one render may use (1: this process only).
-#: Unset: the CPUs this process may run on, for environments of PARALLEL_MIN_MODELS models or more.
-RENDER_JOBS_ENV = "MODELOPS_RENDER_JOBS"
-#: smaller environments render in one process: below it a shard's fixed costs (a fork, a run
-#: of the mock runtime, its graph sent back) outweigh its share of the work
-PARALLEL_MIN_MODELS = 32
 #: registrations per entity of each kind (components included): balances the shards
 _WEIGHTS = {"dataset": 9, "model": 10, "monitor": 3}
 
@@ -301,8 +299,6 @@ def masked_inputs(reg: Registration) -> dict[str, Any]:
 
 def program_for(env: Environment) -> Callable[[], None]:
     """The Pulumi program of ``env``: the one the engine, render and the local target all run."""
-    from modelops.components.environment import program
-
     return program(env)
 
 
@@ -320,9 +316,6 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True, job
 
         render(env).counts()
     """
-    from modelops.components.environment import component_entities
-    from modelops.components.naming import prefix
-
     jobs = render_jobs(env) if jobs is None else jobs
     registrations = render_parallel(env, jobs, preview=preview, collect=collect) if jobs > 1 else None
     if registrations is None:
@@ -338,8 +331,6 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True, job
 
 def _registrations(env: Environment, *, preview: bool, collect: bool, only: frozenset[str] | None = None,
                    dashboards: bool = True) -> list[Registration]:
-    from modelops.components.environment import paced_program
-
     return run(
         # the same registrations as program_for(env), a few entities in flight at a time
         paced_program(env, settle, only=only, dashboards=dashboards),
@@ -357,39 +348,6 @@ def render_jobs(env: Environment) -> int:
     return max(1, min(process_budget(len(env.models)), len(env.datasets)))
 
 
-def process_budget(models: int) -> int:
-    """How many processes a piece of work over ``models`` models may use.
-
-    :data:`RENDER_JOBS_ENV` when set; else the CPUs available to this process, for
-    :data:`PARALLEL_MIN_MODELS` models or more with no other thread running (a forked
-    process inherits other threads' locks as they were). 1 where processes are not forked
-    (anything but Linux).
-    """
-    if not sys.platform.startswith("linux"):
-        return 1
-    setting = jobs_setting()
-    if setting is not None:
-        return setting
-    if models < PARALLEL_MIN_MODELS or threading.active_count() > 1:
-        return 1
-    return len(os.sched_getaffinity(0))
-
-
-def jobs_setting() -> int | None:
-    """The process count :data:`RENDER_JOBS_ENV` sets, None when unset; a UsageError when it
-    is not a whole number of 1 or more (checked by every command that renders, even when the
-    render cache spares it the render)."""
-    from modelops.errors import UsageError
-
-    raw = os.environ.get(RENDER_JOBS_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise UsageError(f"{RENDER_JOBS_ENV}={raw!r}: expected a whole number of processes, 1 or more "
-                         f"(1 renders in this process); unset it to use every CPU")
-    return int(raw)
-
-
 def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
     """The datasets in at most ``jobs`` sets of about equal work, largest first.
 
@@ -400,8 +358,6 @@ def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
 
         shards(env, 2)     # [frozenset({'customers', ...}), frozenset({...})]
     """
-    from modelops.components.environment import dataset_of
-
     weight = {name: _WEIGHTS["dataset"] for name in env.datasets}
     for kind, entities in (("model", env.models), ("monitor", env.monitors)):
         for name in entities:
@@ -427,7 +383,6 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
     process, which reports the error as it always does. On Ctrl-C the forked processes are
     killed.
     """
-    from modelops.graph.forked import fork_map
 
     parts = shards(env, jobs)
     if len(parts) < 2:

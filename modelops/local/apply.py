@@ -37,6 +37,9 @@ from modelops.local.server import Target
 from modelops.local.state import StateStore
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
+from modelops.components.environment import component_entities
+from modelops.components.naming import prefix
+from modelops.components.environment import paced_program
 
 #: the embedded emulator serves TLS; a plain moto server denies object requests under the
 #: TLS-only bucket policy (it does not evaluate conditions), see docs/local.md
@@ -186,9 +189,6 @@ class Outcome:
 
 
 def _entity_labels(env: Environment, registrations: list[Registration]) -> dict[str, str]:
-    from modelops.components.environment import component_entities
-    from modelops.components.naming import prefix
-
     entities = component_entities(prefix(env.project, env.env), env)
     by_urn = {r.urn: r for r in registrations}
     labels: dict[str, str] = {}
@@ -237,8 +237,6 @@ def up(
     on_event: Callable[[str, Action], None] | None = None,
 ) -> Outcome:
     """Provision ``env`` (artifacts attached) to ``target``; apply only what changed."""
-    from modelops.components.environment import paced_program
-
     started = time.monotonic()
     with contextlib.ExitStack() as stack, StateStore.open(root, env.project, env.env) as state:
         note = _check_target(state, target)

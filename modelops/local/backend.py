@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from modelops.local.handlers.base import error_code, is_conflict, is_not_found
 from modelops.local.state import Intent, ResourceState, StateStore, deletion_order, fingerprint, to_plain
 from modelops.graph.render import unwrap_secrets
 from modelops.graph.runtime import Registration
+from modelops.secrets import mask
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
@@ -116,10 +116,7 @@ def handler_for(token: str) -> Handler:
 
 def describe_error(exc: BaseException) -> str:
     """The AWS error in one line; https URLs (subscription endpoints are secrets) masked."""
-    return _HTTPS.sub("https://****", _describe(exc))
-
-
-_HTTPS = re.compile(r"https://(?!127\.0\.0\.1|localhost)[^\s'\",}]+")
+    return mask(_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

@@ -34,7 +34,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
@@ -44,17 +43,11 @@ from typing import Any
 import pulumi
 
 from modelops.errors import UsageError
+from modelops.files import file_digest as _file_digest
+from modelops.secrets import is_secret_url
 
 STATE_DIR = Path(".modelops") / "state"
 STATE_VERSION = 1
-
-
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 #: the salt of the state opened last in this process (one ``up``/``destroy`` at a time);
@@ -62,8 +55,6 @@ def _file_digest(path: str) -> str:
 _salt: bytes = secrets.token_bytes(16)
 _salt_lock = threading.Lock()
 SECRET_PREFIX = "secret:hmac-sha256:"
-#: URLs that may carry credentials; loopback ones are the emulator's own addresses
-SECRET_URL = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])", re.IGNORECASE)
 
 
 def _set_salt(salt: bytes) -> None:
@@ -79,10 +70,6 @@ def secret_digest(value: str) -> str:
     return SECRET_PREFIX + hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
-def _is_secret_url(value: Any) -> bool:
-    return isinstance(value, str) and value.lower().startswith("https://") and bool(SECRET_URL.match(value))
-
-
 def to_plain(value: Any) -> Any:
     """Inputs as JSON data: assets become ``{"__asset": kind, "path", "sha256"}`` (content counts).
 
@@ -92,7 +79,7 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, dict) and str(value.get("protocol", "")).lower() in ("http", "https") \
             and isinstance(value.get("endpoint"), str) and not value["endpoint"].startswith(SECRET_PREFIX):
         value = {**value, "endpoint": secret_digest(value["endpoint"])}
-    if _is_secret_url(value):
+    if is_secret_url(value):
         return secret_digest(value)
     if isinstance(value, pulumi.FileAsset):
         path = str(value.path)

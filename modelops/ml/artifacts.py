@@ -30,7 +30,6 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass
@@ -39,6 +38,9 @@ from typing import Any, Iterator
 
 from modelops.spec import resolved
 from modelops.errors import UsageError
+from modelops.files import atomic_write, file_digest
+from modelops.ml.build import library_versions, train_model
+from modelops.ml.package import INFERENCE_SOURCE, digest_of, package_bytes, read_member
 
 STATE_DIR = ".modelops"
 STORE_DIR = "artifacts"
@@ -93,42 +95,17 @@ def _hex(digest: str) -> str:
     return hexpart
 
 
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return f"sha256:{h.hexdigest()}"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def put(data: bytes, root: Path) -> tuple[str, Path]:
     """Add package bytes to the store (idempotent); returns (digest, path)."""
-    from modelops.ml.package import digest_of, read_member
-
     digest = digest_of(data)
     path = store_path(digest, root)
     if not (path.is_file() and file_digest(path) == digest):
-        _atomic_write(path, data)
+        atomic_write(path, data)
     card_path = path.with_name("card.json")
     if not card_path.is_file():
         member = read_member(path, "card.json")
         if member is not None:
-            _atomic_write(card_path, member)
+            atomic_write(card_path, member)
     return digest, path
 
 
@@ -209,9 +186,6 @@ def _plain(value: Any) -> Any:
 
 def build_key(train: resolved.Train, dataset: resolved.Dataset, source_digest: str) -> str:
     """Cache key of a build: the train spec, the data, and every version that changes the bytes."""
-    from modelops.ml.build import library_versions
-    from modelops.ml.package import INFERENCE_SOURCE
-
     material = {
         "format": PACKAGE_FORMAT,
         "train": _plain(dataclasses.asdict(train)),
@@ -297,9 +271,6 @@ def build_model(
     >>> build_model(env, "churn-classifier").artifact.digest   # doctest: +SKIP
     'sha256:…'
     """
-    from modelops.ml.build import train_model
-    from modelops.ml.package import package_bytes
-
     root = Path(root) if root is not None else default_root(env)
     model = _model(env, name)
     if model.train is None:
@@ -318,7 +289,7 @@ def build_model(
         data = package_bytes(result)
         digest, path = put(data, root)
         record = {"digest": digest, "model": name, "estimator": model.train.estimator, "dataset_digest": source_digest}
-        _atomic_write(
+        atomic_write(
             Path(root) / STATE_DIR / BUILDS_DIR / f"{key}.json",
             (json.dumps(record, sort_keys=True, indent=2) + "\n").encode("utf-8"),
         )

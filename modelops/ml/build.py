@@ -28,13 +28,12 @@ import numpy as np
 from modelops.components import serving_images
 from modelops.spec import resolved
 from modelops.errors import UsageError
+from modelops.files import file_digest
 from modelops.ml import baseline as baseline_mod
 from modelops.ml.table import Table, read_table
 
 
 def _file_digest(path: str) -> str:
-    from modelops.ml.artifacts import file_digest
-
     return file_digest(path)
 
 ESTIMATOR_PATTERN = re.compile(r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)+$")

@@ -42,6 +42,11 @@ from modelops.errors import UsageError
 from modelops.ml import baseline as base
 from modelops.ml import inference
 from modelops.ml.capture import Captured, read_captures
+from modelops.ml.artifacts import resolve_artifact
+from modelops.ml.package import read_member
+from modelops.ml.artifacts import default_root
+from modelops.spec.envs import load_environment
+from modelops.local.server import Target
 
 MIN_SAMPLE = 100
 DEFAULT_THRESHOLD = 0.2
@@ -210,9 +215,6 @@ def drift_for_environment(
     publish_metric: bool = True,
 ) -> DriftReport:
     """Drift of ``model_name``'s endpoint in ``env`` on the target behind ``clients`` (``.client(svc)``)."""
-    from modelops.ml.artifacts import resolve_artifact
-    from modelops.ml.package import read_member
-
     model = env.models.get(model_name)
     if model is None:
         known = ", ".join(sorted(env.models)) or "none"
@@ -279,10 +281,6 @@ def run_drift(
     publish_metric: bool = True,
 ) -> DriftReport:
     """``modelops drift``: load the environment, read its capture from the target, publish, report."""
-    from modelops.ml.artifacts import default_root
-    from modelops.spec.envs import load_environment
-    from modelops.local.server import Target
-
     env = load_environment(spec, env_name)
     root = default_root(env)
     target = Target.for_project(root, endpoint_url, allow_aws=True)

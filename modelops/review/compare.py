@@ -20,6 +20,7 @@ from modelops.graph.resource_types import replace_keys
 from modelops.graph.runtime import Registration
 from modelops.plain import canonical, plain
 from modelops.review.report import EntityChange, FieldChange, ResourceChange
+from modelops.secrets import MASK
 from modelops.secrets import mask as secrets_mask
 from modelops.spec.resolved import ENTITY_KINDS, Environment
 
@@ -119,7 +120,7 @@ def _entity_view(env: Environment, root: Path) -> dict[str, dict[str, Any]]:
                                    "framework_version": ent["artifact"]["framework_version"]}
             if kind == "channels" and ent.get("https"):
                 # a changed webhook is visible as changed, never as its URL
-                ent["https"] = [f"https://*** (#{hashlib.sha256(u.encode()).hexdigest()[:6]})" for u in ent["https"]]
+                ent["https"] = [f"{MASK} (#{hashlib.sha256(u.encode()).hexdigest()[:6]})" for u in ent["https"]]
             items[str(name)] = _viewed(ent, roots, mask=kind != "channels")
         views[kind] = items
     views["settings"] = _viewed({k: plain(getattr(env, k)) for k in ("region", "encryption", "protect", "tags",

@@ -37,8 +37,7 @@ from pathlib import Path
 from modelops.checks.policy import evaluate
 from modelops.errors import ModelOpsError, UsageError
 from modelops.graph.cache import render_graph
-from modelops.graph.forked import fork_map, share_out
-from modelops.graph.render import PARALLEL_MIN_MODELS, process_budget
+from modelops.graph.forked import PARALLEL_MIN_MODELS, fork_map, process_budget, share_out
 from modelops.ml.placeholders import attach_without_training
 from modelops.perf import no_gc
 from modelops.review.base import environments, materialise_base

@@ -38,6 +38,7 @@ from modelops.spec.validate import (
     semantic_problems,
     suggest,
 )
+from modelops.components.naming import ENV_PATTERN
 
 #: the spec's named collections (``datasets``, ..., ``notifications``)
 SPEC_KEYS = tuple(k.key for k in r.ENTITY_KINDS)
@@ -145,8 +146,6 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
 
 
 def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path) -> tuple[list[Problem], _Checked | None]:
-    from modelops.components.naming import ENV_PATTERN
-
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
     if not ENV_PATTERN.match(env):

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from modelops.local.handlers.base import Context, Handler, drop_none, handler, plain, tag_list
+from modelops.local.handlers.base import is_not_found
 
 #: pulumi_aws topic inputs that are SNS topic attributes
 _TOPIC_ATTRIBUTES = {
@@ -93,8 +94,6 @@ class TopicPolicy(Handler):
             }],
         }
         from botocore.exceptions import ClientError
-
-        from modelops.local.handlers.base import is_not_found
 
         try:
             ctx.client("sns").set_topic_attributes(TopicArn=id_, AttributeName="Policy", AttributeValue=json.dumps(default))
