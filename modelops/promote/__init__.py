@@ -1,22 +1,27 @@
-"""Promotion: move a model's pinned version from one environment to the next, on evidence."""
+"""Promotion: move a model's pinned version from one environment to the next, on evidence.
 
-from modelops.promote.gates import (
-    GATES,
-    LOG_NAME,
-    Evidence,
-    GateResult,
+``gates`` evaluates the evidence, ``pin`` rewrites the target overlay, ``log`` keeps the
+audit trail, ``git`` says who promotes, and ``flow`` ties them together (see docs/promote.md).
+"""
+
+from modelops.promote.flow import (
     PromotionRefused,
     PromotionReport,
     PromotionResult,
-    append_record,
-    deployed_gate,
     evaluate_gates,
+    promote,
+)
+from modelops.promote.gates import (
+    GATES,
+    Evidence,
+    GateResult,
+    deployed_gate,
     metrics_gate,
     policies_gate,
-    promote,
     quiet_gate,
-    rewrite_pin,
 )
+from modelops.promote.log import LOG_NAME, append_record
+from modelops.promote.pin import rewrite_pin
 
 __all__ = [
     "GATES",
