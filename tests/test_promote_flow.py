@@ -172,6 +172,25 @@ def test_evaluate_gates_reports_the_digest_staging_runs_and_the_policies_of_prod
     assert "prod with the new pin: no mandatory policy finding" in policies.evidence
 
 
+def test_an_edited_card_beside_the_package_does_not_pass_the_metrics_gate(moto, project):
+    # GIVEN prod demanding accuracy >= 0.95, which the model does not reach, and the card
+    # copy beside the stored package edited to claim it does
+    use_overlay(project, "prod", "prod-strict-gates.yaml")
+    digest = deploy_staging(moto, project)
+    sidecar = store_path(digest, project).with_name("card.json")
+    edited = json.loads(sidecar.read_text())
+    actual = edited["metrics"]["accuracy"]
+    edited["metrics"]["accuracy"] = 0.99
+    sidecar.write_text(json.dumps(edited))
+    # WHEN promoting THEN the gate reads the card inside the digest-verified package
+    with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert f"accuracy {actual:.4g} fails >= 0.95" in refused.value.report.gates[0].evidence
+    # AND the edited copy is replaced by the package's own card
+    assert json.loads(sidecar.read_text())["metrics"]["accuracy"] == actual
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
 @pytest.mark.parametrize(
     "model,source,target,message",
     [

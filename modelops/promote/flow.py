@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -206,7 +207,7 @@ def _card(digest: str, root: Path) -> dict[str, Any] | str:
         return card(digest, root)
     except ModelOpsError as exc:
         return str(exc)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, tarfile.TarError) as exc:
         return f"the model card of {digest} cannot be read ({exc})"
 
 
