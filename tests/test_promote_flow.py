@@ -191,6 +191,20 @@ def test_an_edited_card_beside_the_package_does_not_pass_the_metrics_gate(moto, 
     assert not (project / "stacks" / "promotions.jsonl").exists()
 
 
+def test_the_soak_is_the_targets_even_when_the_source_declares_none(moto, project):
+    # GIVEN staging declaring `soak: 0s` and prod keeping the default 24h
+    use_overlay(project, "staging", "staging-no-soak.yaml")
+    deploy_staging(moto, project)
+    endpoint = moto.client("sagemaker").describe_endpoint(EndpointName="churn-staging-churn-classifier")
+    # WHEN promoting to prod 3h after staging's deployment THEN prod's 24h soak is waited for
+    with pytest.raises(PromotionRefused, match="failed: quiet$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url,
+                now=endpoint["LastModifiedTime"] + timedelta(hours=3))
+    quiet = refused.value.report.gates[2]
+    assert "last changed 3h ago; 21h of 1d remaining" in quiet.evidence
+    assert quiet.details["soak_seconds"] == 86400
+
+
 @pytest.mark.parametrize(
     "model,source,target,message",
     [
@@ -222,7 +236,7 @@ def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.Completed
 
 
 def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     deploy_staging(moto, project)
     set_alarm(moto, load_environment(project / "modelops.yaml", "staging"), "churn-latency", "ALARM", "p99 900ms")
     time.sleep(1.1)
@@ -241,7 +255,7 @@ def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
 
 
 def test_cli_check_json_reports_and_writes_nothing(moto, project):
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     digest = deploy_staging(moto, project)
     time.sleep(1.1)
     before = (project / "stacks" / "prod.yaml").read_bytes()
@@ -279,7 +293,7 @@ def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
     # bucket policies: the artifacts bucket's TLS-only policy is enforced as in AWS)
     from modelops.local.emulator import EmulatorServer
 
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=project / ".modelops" / "local" / "tls")
     server.start()
     try:

@@ -10,7 +10,8 @@ An environment overlay (``stacks/<env>.yaml``) pins the exact artifact it serves
     SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
     sha256, an endpoint variant serves it, and the endpoint is ``InService``;
 ``quiet``
-    the endpoint has soaked for the model's ``soak`` and none of the model's alarms is in
+    the endpoint has soaked for the ``soak`` TARGET's model requires (the base spec or
+    TARGET's overlay; never SOURCE's) and none of the model's alarms in SOURCE is in
     ALARM or changed state during the soak;
 ``policies``
     TARGET, rendered with the new pin, passes every mandatory policy.
@@ -255,7 +256,8 @@ def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
     gates = (
         metrics_gate(ctx.model, target_model.gates, _card(ctx.digest, ctx.root), ctx.digest),
         deployed_gate(evidence, ctx.source_env, ctx.model, ctx.digest),
-        quiet_gate(evidence, ctx.source_env, ctx.model, now),
+        # the wait is the target's requirement: staging's overlay must not shorten prod's soak
+        quiet_gate(evidence, ctx.source_env, ctx.model, now, soak_seconds=target_model.soak_seconds),
         policies_gate(ctx.target_env, ctx.model, ctx.digest, _attach),
     )
     return PromotionReport(

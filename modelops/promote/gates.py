@@ -6,8 +6,8 @@
     SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
     sha256, an endpoint variant serves it, and the endpoint is ``InService``;
 ``quiet``
-    the endpoint has soaked for the model's ``soak`` and none of the model's alarms is in
-    ALARM or changed state during the soak;
+    the endpoint has soaked for the ``soak`` TARGET's model requires and none of the
+    model's alarms in SOURCE is in ALARM or changed state during the soak;
 ``policies``
     TARGET, rendered with the new pin, passes every mandatory policy.
 
@@ -253,19 +253,22 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
     return GateResult("deployed", passed, "; ".join(problems if problems else facts), details)
 
 
-def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime) -> GateResult:
-    """No alarm of the model in SOURCE fired during the soak, and the soak has elapsed.
+def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, *, soak_seconds: int) -> GateResult:
+    """No alarm of the model in SOURCE (``env``) fired during the soak, and the soak has elapsed.
 
+    ``soak_seconds`` is what the environment promoted *to* requires (its resolved model's
+    ``soak``): the source's own overlay must not be able to shorten the wait for prod.
     moto implements no alarm history, so this reads each alarm's state and the time of its
     last change: an alarm OK (or without data) since before the soak began has been so for
     the whole soak; one that changed state within it, is in ALARM, or is missing fails.
 
     Example::
 
-        quiet_gate(Evidence.at(url, env.region), env, "churn", now=datetime.now(timezone.utc)).passed
+        quiet_gate(Evidence.at(url, env.region), env, "churn", now=datetime.now(timezone.utc),
+                   soak_seconds=prod_env.models["churn"].soak_seconds).passed
     """
     now = utc(now)
-    soak = env.models[model].soak_seconds
+    soak = soak_seconds
     soak_start = now - timedelta(seconds=soak)
     details: dict[str, Any] = {"soak_seconds": soak, "soak_start": iso(soak_start), "now": iso(now), "alarms": []}
     problems: list[str] = []
