@@ -9,6 +9,7 @@ them. The repository's own stacks/*.yaml are never touched.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import requests
 from modelops.artifacts import attach_artifacts, card, store_path
 from modelops.envs import load_environment
 from modelops.errors import ApplyError, UsageError
-from modelops.promote import PromotionRefused, evaluate_gates, promote
+from modelops.promote import PromotionRefused, append_record, evaluate_gates, promote
 from promote_fixtures import deploy_evidence, moto, moto_server, set_alarm  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,13 +49,32 @@ def built(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def project(built: Path, tmp_path: Path) -> Path:
+    """A git repository of the built project with everything committed (promotions are made from commits)."""
     copy = tmp_path / "project"
     shutil.copytree(built, copy)
+    (copy / ".gitignore").write_text(".modelops/\n")
+    git(copy, "init", "-q")
+    commit(copy, "the example project")
     return copy
+
+
+def git(project: Path, *args: str) -> str:
+    run = subprocess.run(
+        ["git", "-c", "user.name=Tester", "-c", "user.email=tester@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=project, capture_output=True, text=True, check=True, timeout=60,
+    )
+    return run.stdout.strip()
+
+
+def commit(project: Path, message: str) -> str:
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--allow-empty", "-m", message)
+    return git(project, "rev-parse", "HEAD")
 
 
 def use_overlay(project: Path, env: str, fixture: str) -> None:
     shutil.copy(FIXTURES / fixture, project / "stacks" / f"{env}.yaml")
+    commit(project, f"stacks/{env}.yaml: {fixture}")
 
 
 def deploy_staging(moto, project: Path) -> str:
@@ -203,6 +223,57 @@ def test_the_soak_is_the_targets_even_when_the_source_declares_none(moto, projec
     quiet = refused.value.report.gates[2]
     assert "last changed 3h ago; 21h of 1d remaining" in quiet.evidence
     assert quiet.details["soak_seconds"] == 86400
+
+
+def test_the_log_records_the_commit_and_chains_each_record_to_the_previous(moto, project):
+    deploy_staging(moto, project)
+    head = git(project, "rev-parse", "HEAD")
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    log = project / "stacks" / "promotions.jsonl"
+    record = json.loads(log.read_text())
+    assert record == result.record
+    assert (record["commit"], record["allow_dirty"], record["uncommitted"]) == (head, False, [])
+    assert record["previous_record"] is None
+    # the next record carries the hash of this line, and the CLI checks the chain
+    earlier = log.read_bytes()
+    append_record(log, {"model": MODEL, "from": "dev", "to": "staging"})
+    assert json.loads(log.read_text().splitlines()[1])["previous_record"] == (
+        "sha256:" + hashlib.sha256(earlier.rstrip(b"\n")).hexdigest()
+    )
+    run = modelops(project, "promote", "--verify-log", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout) | {"log": ""} == {
+        "log": "", "valid": True, "records": 2, "unchained": 0, "line": None, "problem": ""
+    }
+
+
+def test_an_uncommitted_overlay_is_refused_before_any_gate_and_allowed_dirty_is_logged(moto, project):
+    deploy_staging(moto, project)
+    overlay = project / "stacks" / "prod.yaml"
+    overlay.write_text(overlay.read_text().replace("instance_count: 2", "instance_count: 3"))
+    edited = overlay.read_bytes()
+    # WHEN promoting from the dirty tree THEN it is a usage error naming the file; nothing written
+    with pytest.raises(UsageError, match=r"stacks/prod\.yaml: uncommitted changes; .*commit them, or pass --allow-dirty"):
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert overlay.read_bytes() == edited
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+    # WHEN allowed THEN it promotes and the log says from what
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED),
+                     allow_dirty=True)
+    assert result.written
+    assert (result.record["allow_dirty"], result.record["uncommitted"]) == (True, ["stacks/prod.yaml"])
+    assert result.record["commit"] == git(project, "rev-parse", "HEAD")
+
+
+def test_a_project_outside_a_git_repository_is_refused_unless_allowed_dirty(moto, project):
+    # GIVEN the project without a repository: no commit could be recorded
+    shutil.rmtree(project / ".git")
+    deploy_staging(moto, project)
+    with pytest.raises(UsageError, match="not in a git repository with a commit"):
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED),
+                     allow_dirty=True)
+    assert (result.record["commit"], result.record["uncommitted"], result.record["allow_dirty"]) == (None, None, True)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from modelops.promote.flow import (
     PromotionResult,
     evaluate_gates,
     promote,
+    verify_promotions,
 )
 from modelops.promote.gates import (
     GATES,
@@ -20,7 +21,7 @@ from modelops.promote.gates import (
     policies_gate,
     quiet_gate,
 )
-from modelops.promote.log import LOG_NAME, append_record
+from modelops.promote.log import LOG_NAME, LogBroken, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "LOG_NAME",
     "Evidence",
     "GateResult",
+    "LogBroken",
+    "LogVerification",
     "PromotionRefused",
     "PromotionReport",
     "PromotionResult",
@@ -39,4 +42,6 @@ __all__ = [
     "promote",
     "quiet_gate",
     "rewrite_pin",
+    "verify_log",
+    "verify_promotions",
 ]

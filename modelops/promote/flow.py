@@ -52,8 +52,8 @@ from modelops.promote.gates import (
     quiet_gate,
     utc,
 )
-from modelops.promote.git import who as git_who
-from modelops.promote.log import LOG_NAME, append_record
+from modelops.promote import git
+from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin, write_atomically
 from modelops.resolved import Environment, Model
 from modelops.validate import suggest
@@ -146,6 +146,8 @@ class _Context:
     spec: Path
     root: Path
     overlay: Path
+    #: SOURCE's overlay (None for an implicit dev without one)
+    source_overlay: Path | None
     model: str
     source_env: Environment
     target_env: Environment
@@ -182,7 +184,10 @@ def _load(spec: Path, model: str, source: str, target: str) -> _Context:
         raise UsageError(f"{spec}: models.{model}: unknown model; {hint}models: {known}")
     digest = _source_digest(source_env, model)
     pin = target_env.models[model].version
-    return _Context(spec, spec.parent, overlay, model, source_env, target_env, digest, pin, pin or _base_digest(target_env, model))
+    return _Context(
+        spec, spec.parent, overlay, envs.overlay_path(spec, source), model, source_env, target_env,
+        digest, pin, pin or _base_digest(target_env, model),
+    )
 
 
 def _attach(env: Environment) -> Environment:
@@ -284,11 +289,16 @@ def promote(
     check: bool = False,
     now: datetime | None = None,
     who: str | None = None,
+    allow_dirty: bool = False,
 ) -> PromotionResult:
     """Evaluate the gates; when all pass (and not ``check``), rewrite TARGET's pin and log it.
 
+    The spec and both overlays must be committed (the log records the commit), unless
+    ``allow_dirty``, which the log records with the files that were not.
+
     Raises :class:`PromotionRefused` (exit 3) carrying the report when a gate fails,
-    :class:`~modelops.errors.UsageError` (exit 2) for an unknown model or environment.
+    :class:`~modelops.errors.UsageError` (exit 2) for an unknown model or environment, or
+    uncommitted changes.
 
     Example::
 
@@ -297,6 +307,8 @@ def promote(
     spec = _spec(spec_path, source, target)
     url = _endpoint(spec.parent, endpoint_url)
     ctx = _load(spec, model, source, target)
+    # before the gates (they take a while): a promotion that could not be written fails fast
+    commit, dirty = (None, None) if check else _provenance(ctx, allow_dirty)
     report = _evaluate(ctx, url, _resolve_now(now))
     if not report.passed:
         raise PromotionRefused(report)
@@ -335,9 +347,50 @@ def promote(
         "previous_digest": ctx.previous_digest,
         "previous_pinned": ctx.previous is not None,
         "gates": [g.to_dict() for g in report.gates],
-        "who": who or git_who(ctx.root),
+        "who": who or git.who(ctx.root),
         "when": report.evaluated_at,
+        "commit": commit,
+        "allow_dirty": allow_dirty,
+        "uncommitted": dirty,
     }
-    append_record(log, record)
+    record = append_record(log, record)
     return PromotionResult(report, written=True, diff=diff, record=record, log_file=str(log))
 
+
+def _provenance(ctx: _Context, allow_dirty: bool) -> tuple[str | None, list[str] | None]:
+    """(the commit the spec and overlays come from, which of them differ from it).
+
+    Without ``allow_dirty`` an uncommitted file, or no repository at all, is refused: the
+    log must name the commit a reviewer can check the promotion against. With it, the
+    files that differ are recorded (None: not known, outside a repository).
+    """
+    files = [ctx.spec, *([ctx.source_overlay] if ctx.source_overlay else []), ctx.overlay]
+    commit = git.head_commit(ctx.root)
+    changed = git.uncommitted(ctx.root, files) if commit is not None else None
+    if changed is None:
+        if allow_dirty:
+            return commit, None
+        raise UsageError(
+            f"{ctx.root}: not in a git repository with a commit; a promotion records the commit its spec and "
+            "overlays come from: commit them, or pass --allow-dirty (recorded in the log)"
+        )
+    names = [os.path.relpath(path, ctx.root) for path in changed]
+    if names and not allow_dirty:
+        raise UsageError(
+            f"{changed[0]}: uncommitted changes{' (also ' + ', '.join(names[1:]) + ')' if names[1:] else ''}; "
+            "a promotion is made from committed files: commit them, or pass --allow-dirty (recorded in the log)"
+        )
+    return commit, names
+
+
+def verify_promotions(spec_path: str | os.PathLike[str]) -> LogVerification:
+    """Check the hash chain of the promotion log beside the spec's overlays (``stacks/promotions.jsonl``).
+
+    Example::
+
+        verify_promotions("modelops.yaml").valid      # False names .line and .problem
+    """
+    spec = Path(spec_path)
+    if not spec.is_file():
+        raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
+    return verify_log(Path(os.path.abspath(spec)).parent / envs.STACKS_DIR / LOG_NAME)
