@@ -9,6 +9,7 @@ them. The repository's own stacks/*.yaml are never touched.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import requests
 from modelops.ml.artifacts import attach_artifacts, card, store_path
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
-from modelops.promote import PromotionRefused, evaluate_gates, promote
+from modelops.promote import PromotionRefused, append_record, evaluate_gates, promote
 from promote_fixtures import deploy_evidence, moto, moto_server, set_alarm  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,13 +49,32 @@ def built(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def project(built: Path, tmp_path: Path) -> Path:
+    """A git repository of the built project with everything committed (promotions are made from commits)."""
     copy = tmp_path / "project"
     shutil.copytree(built, copy)
+    (copy / ".gitignore").write_text(".modelops/\n")
+    git(copy, "init", "-q")
+    commit(copy, "the example project")
     return copy
+
+
+def git(project: Path, *args: str) -> str:
+    run = subprocess.run(
+        ["git", "-c", "user.name=Tester", "-c", "user.email=tester@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=project, capture_output=True, text=True, check=True, timeout=60,
+    )
+    return run.stdout.strip()
+
+
+def commit(project: Path, message: str) -> str:
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--allow-empty", "-m", message)
+    return git(project, "rev-parse", "HEAD")
 
 
 def use_overlay(project: Path, env: str, fixture: str) -> None:
     shutil.copy(FIXTURES / fixture, project / "stacks" / f"{env}.yaml")
+    commit(project, f"stacks/{env}.yaml: {fixture}")
 
 
 def deploy_staging(moto, project: Path) -> str:
@@ -172,6 +192,90 @@ def test_evaluate_gates_reports_the_digest_staging_runs_and_the_policies_of_prod
     assert "prod with the new pin: no mandatory policy finding" in policies.evidence
 
 
+def test_an_edited_card_beside_the_package_does_not_pass_the_metrics_gate(moto, project):
+    # GIVEN prod demanding accuracy >= 0.95, which the model does not reach, and the card
+    # copy beside the stored package edited to claim it does
+    use_overlay(project, "prod", "prod-strict-gates.yaml")
+    digest = deploy_staging(moto, project)
+    sidecar = store_path(digest, project).with_name("card.json")
+    edited = json.loads(sidecar.read_text())
+    actual = edited["metrics"]["accuracy"]
+    edited["metrics"]["accuracy"] = 0.99
+    sidecar.write_text(json.dumps(edited))
+    # WHEN promoting THEN the gate reads the card inside the digest-verified package
+    with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert f"accuracy {actual:.4g} fails >= 0.95" in refused.value.report.gates[0].evidence
+    # AND the edited copy is replaced by the package's own card
+    assert json.loads(sidecar.read_text())["metrics"]["accuracy"] == actual
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
+def test_the_soak_is_the_targets_even_when_the_source_declares_none(moto, project):
+    # GIVEN staging declaring `soak: 0s` and prod keeping the default 24h
+    use_overlay(project, "staging", "staging-no-soak.yaml")
+    deploy_staging(moto, project)
+    endpoint = moto.client("sagemaker").describe_endpoint(EndpointName="churn-staging-churn-classifier")
+    # WHEN promoting to prod 3h after staging's deployment THEN prod's 24h soak is waited for
+    with pytest.raises(PromotionRefused, match="failed: quiet$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url,
+                now=endpoint["LastModifiedTime"] + timedelta(hours=3))
+    quiet = refused.value.report.gates[2]
+    assert "last changed 3h ago; 21h of 1d remaining" in quiet.evidence
+    assert quiet.details["soak_seconds"] == 86400
+
+
+def test_the_log_records_the_commit_and_chains_each_record_to_the_previous(moto, project):
+    deploy_staging(moto, project)
+    head = git(project, "rev-parse", "HEAD")
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    log = project / "stacks" / "promotions.jsonl"
+    record = json.loads(log.read_text())
+    assert record == result.record
+    assert (record["commit"], record["allow_dirty"], record["uncommitted"]) == (head, False, [])
+    assert record["previous_record"] is None
+    # the next record carries the hash of this line, and the CLI checks the chain
+    earlier = log.read_bytes()
+    append_record(log, {"model": MODEL, "from": "dev", "to": "staging"})
+    assert json.loads(log.read_text().splitlines()[1])["previous_record"] == (
+        "sha256:" + hashlib.sha256(earlier.rstrip(b"\n")).hexdigest()
+    )
+    run = modelops(project, "promote", "--verify-log", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout) | {"log": ""} == {
+        "log": "", "valid": True, "records": 2, "unchained": 0, "line": None, "problem": ""
+    }
+
+
+def test_an_uncommitted_overlay_is_refused_before_any_gate_and_allowed_dirty_is_logged(moto, project):
+    deploy_staging(moto, project)
+    overlay = project / "stacks" / "prod.yaml"
+    overlay.write_text(overlay.read_text().replace("instance_count: 2", "instance_count: 3"))
+    edited = overlay.read_bytes()
+    # WHEN promoting from the dirty tree THEN it is a usage error naming the file; nothing written
+    with pytest.raises(UsageError, match=r"stacks/prod\.yaml: uncommitted changes; .*commit them, or pass --allow-dirty"):
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert overlay.read_bytes() == edited
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+    # WHEN allowed THEN it promotes and the log says from what
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED),
+                     allow_dirty=True)
+    assert result.written
+    assert (result.record["allow_dirty"], result.record["uncommitted"]) == (True, ["stacks/prod.yaml"])
+    assert result.record["commit"] == git(project, "rev-parse", "HEAD")
+
+
+def test_a_project_outside_a_git_repository_is_refused_unless_allowed_dirty(moto, project):
+    # GIVEN the project without a repository: no commit could be recorded
+    shutil.rmtree(project / ".git")
+    deploy_staging(moto, project)
+    with pytest.raises(UsageError, match="not in a git repository with a commit"):
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED),
+                     allow_dirty=True)
+    assert (result.record["commit"], result.record["uncommitted"], result.record["allow_dirty"]) == (None, None, True)
+
+
 @pytest.mark.parametrize(
     "model,source,target,message",
     [
@@ -203,7 +307,7 @@ def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.Completed
 
 
 def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     deploy_staging(moto, project)
     set_alarm(moto, load_environment(project / "modelops.yaml", "staging"), "churn-latency", "ALARM", "p99 900ms")
     time.sleep(1.1)
@@ -222,7 +326,7 @@ def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
 
 
 def test_cli_check_json_reports_and_writes_nothing(moto, project):
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     digest = deploy_staging(moto, project)
     time.sleep(1.1)
     before = (project / "stacks" / "prod.yaml").read_bytes()
@@ -260,7 +364,7 @@ def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
     # bucket policies: the artifacts bucket's TLS-only policy is enforced as in AWS)
     from modelops.local.emulator import EmulatorServer
 
-    use_overlay(project, "staging", "staging-short-soak.yaml")
+    use_overlay(project, "prod", "prod-short-soak.yaml")
     server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=project / ".modelops" / "local" / "tls")
     server.start()
     try:

@@ -14,6 +14,8 @@ from promote_fixtures import deploy_evidence, moto, moto_server, put_alarm, set_
 MODEL = "churn-classifier"
 ARTIFACT = b"model.tar.gz bytes of churn-classifier v1"
 DAY = timedelta(days=1)
+#: what the target (prod) requires by default
+SOAK = 86400
 
 
 def environment(env: str = "staging", soak_seconds: int = 86400) -> Environment:
@@ -107,7 +109,7 @@ def result_location(env: Environment, digest: str) -> tuple[str, str]:
 def test_quiet_gate_passes_after_the_soak_with_every_alarm_ok(moto):
     env = environment()
     deploy_evidence(moto, env, MODEL, ARTIFACT)
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(DAY + timedelta(hours=1)))
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(DAY + timedelta(hours=1)), soak_seconds=SOAK)
     assert result.passed, result.evidence
     assert "2/2 alarms quiet" in result.evidence
     assert {a["alarm"] for a in result.details["alarms"]} == {"churn-staging-churn-latency", "churn-staging-churn-errors"}
@@ -117,7 +119,7 @@ def test_quiet_gate_fails_naming_the_alarm_in_alarm(moto):
     env = environment()
     deploy_evidence(moto, env, MODEL, ARTIFACT)
     name = set_alarm(moto, env, "churn-errors", "ALARM", "error rate 5% > 2%")
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(DAY + timedelta(hours=1)))
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(DAY + timedelta(hours=1)), soak_seconds=SOAK)
     assert not result.passed
     assert f"alarm {name} is in ALARM" in result.evidence and "error rate 5% > 2%" in result.evidence
     assert "churn-latency" not in result.evidence
@@ -130,7 +132,7 @@ def test_quiet_gate_fails_for_an_alarm_that_changed_state_during_the_soak(moto):
     set_alarm(moto, env, "churn-latency", "ALARM")
     name = set_alarm(moto, env, "churn-latency", "OK")
     # WHEN evaluated 1h later
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(timedelta(hours=1)))
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(timedelta(hours=1)), soak_seconds=SOAK)
     # THEN the state change inside the soak window fails the gate with its time
     assert not result.passed
     assert f"alarm {name} changed to OK at" in result.evidence and "within the soak" in result.evidence
@@ -140,7 +142,7 @@ def test_quiet_gate_refuses_before_the_soak_elapsed_with_the_time_remaining(moto
     env = environment(soak_seconds=86400)
     deploy_evidence(moto, env, MODEL, ARTIFACT)
     modified = moto.client("sagemaker").describe_endpoint(EndpointName="churn-staging-churn-classifier")["LastModifiedTime"]
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=modified + timedelta(hours=2))
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=modified + timedelta(hours=2), soak_seconds=SOAK)
     assert not result.passed
     assert "soak not elapsed: churn-staging-churn-classifier last changed 2h ago; 22h of 1d remaining" in result.evidence
     assert result.details["soak_remaining_seconds"] == 22 * 3600
@@ -150,7 +152,7 @@ def test_quiet_gate_fails_when_a_monitors_alarm_is_not_deployed(moto):
     env = environment()
     deploy_evidence(moto, env, MODEL, ARTIFACT, alarms=False)
     put_alarm(moto, env, "churn-latency")
-    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(2 * DAY))
+    result = quiet_gate(Evidence.at(moto.url, env.region), env, MODEL, now=later(2 * DAY), soak_seconds=SOAK)
     assert not result.passed
     assert "alarm churn-staging-churn-errors (monitor churn-errors) is not deployed in staging" in result.evidence
 

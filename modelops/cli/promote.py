@@ -3,6 +3,7 @@
 Example::
 
     $ modelops promote churn-classifier --from staging --to prod --check
+    $ modelops promote --verify-log
 """
 
 from __future__ import annotations
@@ -43,11 +44,17 @@ def _render(report: PromotionReport) -> str:
 
 @app.command()
 def promote(
-    model: str = typer.Argument(..., help="The model to promote, as named in the spec."),
+    model: Optional[str] = typer.Argument(None, help="The model to promote, as named in the spec."),
     spec: Path = typer.Argument(Path("modelops.yaml"), help="The spec file."),
-    source: str = typer.Option(..., "--from", help="The environment whose running version is promoted."),
-    target: str = typer.Option(..., "--to", help="The environment whose overlay pin is rewritten."),
+    source: Optional[str] = typer.Option(None, "--from", help="The environment whose running version is promoted."),
+    target: Optional[str] = typer.Option(None, "--to", help="The environment whose overlay pin is rewritten."),
     check: bool = typer.Option(False, "--check", help="Evaluate and report the gates; write nothing."),
+    allow_dirty: bool = typer.Option(
+        False, "--allow-dirty", help="Promote although the spec or an overlay has uncommitted changes (logged)."
+    ),
+    verify_log: bool = typer.Option(
+        False, "--verify-log", help="Check the hash chain of stacks/promotions.jsonl instead of promoting: [SPEC] only."
+    ),
     endpoint_url: Optional[str] = typer.Option(
         None, "--endpoint-url", help="A loopback moto server; default: the project's local emulator."
     ),
@@ -59,9 +66,19 @@ def promote(
     """Promote MODEL's version from one environment to the next once its gates pass.
 
     Exit 0 promoted (or, with --check, would be), 3 a gate failed, 2 bad input.
+    With --verify-log: exit 0 the log's chain is intact, 3 it is broken (the line is named).
 
     Example: modelops promote churn-classifier --from staging --to prod
     """
+    if verify_log:
+        _verify(model, spec, source, target, as_json)
+        return
+    if model is None:
+        raise UsageError("Missing argument 'MODEL': name the model to promote, e.g. modelops promote churn-classifier")
+    if source is None:
+        raise UsageError("Missing option '--from': give the environment whose version is promoted, e.g. --from staging")
+    if target is None:
+        raise UsageError("Missing option '--to': give the environment whose pin is rewritten, e.g. --to prod")
     if use_aws and endpoint_url:
         raise UsageError("--aws and --endpoint-url exclude each other; give one")
     from modelops.promote import PromotionRefused
@@ -69,7 +86,8 @@ def promote(
 
     try:
         result: PromotionResult = run_promotion(
-            spec, model, source, target, endpoint_url="aws" if use_aws else endpoint_url, check=check
+            spec, model, source, target, endpoint_url="aws" if use_aws else endpoint_url, check=check,
+            allow_dirty=allow_dirty,
         )
     except PromotionRefused as refused:
         typer.echo(json.dumps(refused.report.to_dict(), indent=2) if as_json else _render(refused.report))
@@ -83,3 +101,22 @@ def promote(
         typer.echo(f"promoted: {Path(result.report.overlay_file).name} pins {result.report.digest}; logged to {result.log_file}")
     else:
         typer.echo(f"all gates pass; {result.note}")
+
+
+def _verify(model: Optional[str], spec: Path, source: Optional[str], target: Optional[str], as_json: bool) -> None:
+    """``--verify-log [SPEC]``: the one positional argument is the spec (no model is promoted)."""
+    if source or target:
+        raise UsageError("--verify-log checks the log and promotes nothing; drop --from/--to")
+    if model is not None:
+        if spec != Path("modelops.yaml"):
+            raise UsageError(f"--verify-log takes one argument, the spec; got {model!r} and {str(spec)!r}")
+        spec = Path(model)
+    from modelops.promote import LogBroken, verify_promotions
+
+    result = verify_promotions(spec)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    elif result.valid:
+        typer.echo(str(result))
+    if not result.valid:
+        raise LogBroken(result)

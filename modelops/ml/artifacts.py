@@ -101,12 +101,15 @@ def put(data: bytes, root: Path) -> tuple[str, Path]:
     path = store_path(digest, root)
     if not (path.is_file() and file_digest(path) == digest):
         atomic_write(path, data)
-    card_path = path.with_name("card.json")
-    if not card_path.is_file():
-        member = read_member(path, "card.json")
-        if member is not None:
-            atomic_write(card_path, member)
+    _sync_card(path, read_member(path, "card.json"))
     return digest, path
+
+
+def _sync_card(package: Path, member: bytes | None) -> None:
+    """Make ``card.json`` beside ``package`` a copy of the package's own card (an edited copy is replaced)."""
+    card_path = package.with_name("card.json")
+    if member is not None and not (card_path.is_file() and card_path.read_bytes() == member):
+        atomic_write(card_path, member)
 
 
 #: (package file as stat'ed, store root) -> (digest, stored path): one spec names one package
@@ -139,18 +142,23 @@ def lookup(digest: str, root: Path) -> Path | None:
 def card(digest: str, root: Path) -> dict[str, Any]:
     """The model card of a stored artifact (metrics for promotion gates, versions, dataset digest).
 
+    The card is read from inside the package, once its bytes hash to ``digest``: the
+    ``card.json`` beside it is a copy for readers that want no unpacking, and one edited
+    by hand is replaced by the package's own.
+
     >>> card("sha256:…", Path("."))["metrics"]["accuracy"]   # doctest: +SKIP
     """
-    path = store_path(digest, root)
-    card_path = path.with_name("card.json")
-    if not card_path.is_file():
-        if lookup(digest, root) is None:
-            raise UsageError(
-                f"{digest} is not in the artifact store ({Path(root) / STATE_DIR / STORE_DIR}); "
-                "run `modelops build MODEL` on the commit that produced it"
-            )
+    path = lookup(digest, root)
+    if path is None:
+        raise UsageError(
+            f"{digest} is not in the artifact store ({Path(root) / STATE_DIR / STORE_DIR}); "
+            "run `modelops build MODEL` on the commit that produced it"
+        )
+    member = read_member(path, "card.json")
+    if member is None:
         raise UsageError(f"{digest} has no model card (a prebuilt package without card.json); its metrics are unknown")
-    return json.loads(card_path.read_text(encoding="utf-8"))
+    _sync_card(path, member)
+    return json.loads(member.decode("utf-8"))
 
 
 _FRAMEWORKS: dict[tuple[str, int, int, int], str | None] = {}

@@ -1,0 +1,396 @@
+"""Promotion: move a model's pinned version from one environment to the next, on evidence.
+
+An environment overlay (``stacks/<env>.yaml``) pins the exact artifact it serves with
+``models: {<model>: {version: "sha256:…"}}``. Promoting ``MODEL`` from ``SOURCE`` to
+``TARGET`` copies the digest SOURCE runs into TARGET's overlay, after four gates pass:
+
+``metrics``
+    the model card of that digest meets every gate of TARGET's resolved model;
+``deployed``
+    SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
+    sha256, an endpoint variant serves it, and the endpoint is ``InService``;
+``quiet``
+    the endpoint has soaked for the ``soak`` TARGET's model requires (the base spec or
+    TARGET's overlay; never SOURCE's) and none of the model's alarms in SOURCE is in
+    ALARM or changed state during the soak;
+``policies``
+    TARGET, rendered with the new pin, passes every mandatory policy.
+
+On success only the pin line of ``stacks/TARGET.yaml`` changes (comments, order and
+quoting kept) and one JSON line is appended to ``stacks/promotions.jsonl``.
+
+Example::
+
+    result = promote("modelops.yaml", "churn-classifier", "staging", "prod",
+                     endpoint_url="http://127.0.0.1:4566")
+    result.report.passed          # True
+    result.diff                   # the one-line unified diff of stacks/prod.yaml
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tarfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from modelops.spec import envs
+from modelops.ml.artifacts import attach_artifacts, card, resolve_artifact
+from modelops.errors import ApplyError, GateFailed, ModelOpsError, UsageError
+from modelops.local.server import REAL_AWS, check_loopback
+from modelops.local.server import endpoint_url as local_endpoint
+from modelops.promote.gates import (
+    Evidence,
+    GateResult,
+    deployed_gate,
+    iso,
+    metrics_gate,
+    policies_gate,
+    quiet_gate,
+    utc,
+)
+from modelops.promote import git
+from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
+from modelops.promote.pin import rewrite_pin, write_atomically
+from modelops.spec.resolved import Environment, Model
+from modelops.spec.validate import suggest
+
+
+@dataclass(frozen=True)
+class PromotionReport:
+    """Every gate's result for promoting ``digest`` of ``model`` from ``source`` to ``target``."""
+
+    model: str
+    source: str
+    target: str
+    digest: str
+    #: the version TARGET served before: its pin, else the base artifact's digest (None if unbuilt)
+    previous_digest: str | None
+    gates: tuple[GateResult, ...]
+    #: "now" of the evaluation, UTC ISO 8601
+    evaluated_at: str
+    overlay_file: str
+    #: whether TARGET's overlay pinned ``previous_digest`` (False: it ran the base artifact)
+    previous_pinned: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if not g.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "from": self.source,
+            "to": self.target,
+            "digest": self.digest,
+            "previous_digest": self.previous_digest,
+            "previous_pinned": self.previous_pinned,
+            "passed": self.passed,
+            "evaluated_at": self.evaluated_at,
+            "overlay_file": self.overlay_file,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What :func:`promote` did: ``written`` is False for ``--check`` and for a pin already in place."""
+
+    report: PromotionReport
+    written: bool
+    #: unified diff of the overlay ('' when nothing was written)
+    diff: str = ""
+    #: the promotion log record appended (None when nothing was written)
+    record: dict[str, Any] | None = None
+    log_file: str = ""
+    #: why nothing was written, for humans
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.report.to_dict(),
+            "written": self.written,
+            "diff": self.diff,
+            "log_file": self.log_file,
+            "note": self.note,
+        }
+
+
+class PromotionRefused(GateFailed):
+    """A gate failed (exit 3); ``report`` holds every gate's evidence."""
+
+    code = "E-PROMOTE-GATE"
+
+    def __init__(self, report: PromotionReport) -> None:
+        self.report = report
+        names = ", ".join(g.name for g in report.failed)
+        super().__init__(
+            f"promotion of {report.model} from {report.source} to {report.target} refused: "
+            f"gate(s) failed: {names}"
+        )
+
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: Path
+    root: Path
+    overlay: Path
+    #: SOURCE's overlay (None for an implicit dev without one)
+    source_overlay: Path | None
+    model: str
+    source_env: Environment
+    target_env: Environment
+    digest: str
+    #: TARGET's pin before the promotion
+    previous: str | None
+    #: what TARGET ran before: its pin, else its base artifact (when built)
+    previous_digest: str | None
+
+
+def _spec(spec_path: str | os.PathLike[str], source: str, target: str) -> Path:
+    spec = Path(spec_path).resolve()
+    if not spec.is_file():
+        raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
+    if source == target:
+        raise UsageError(f"--from and --to are both {source!r}; promote to the next environment, e.g. --to prod")
+    return spec
+
+
+def _load(spec: Path, model: str, source: str, target: str) -> _Context:
+    source_env = envs.load_environment(spec, source)
+    target_env = envs.load_environment(spec, target)
+    found = envs.overlay_path(spec, target)
+    if found is None:
+        raise UsageError(
+            f"{spec.parent / 'stacks' / f'{target}.yaml'}: no overlay for target environment {target!r} to pin "
+            f"the version in; create it (it may be `{{}}`)"
+        )
+    overlay = Path(found)
+    if model not in source_env.models:
+        close = suggest(model, sorted(source_env.models))
+        hint = f"did you mean '{close}'? " if close else ""
+        known = ", ".join(sorted(source_env.models)) or "none"
+        raise UsageError(f"{spec}: models.{model}: unknown model; {hint}models: {known}")
+    digest = _source_digest(source_env, model)
+    pin = target_env.models[model].version
+    return _Context(
+        spec, spec.parent, overlay, envs.overlay_path(spec, source), model, source_env, target_env,
+        digest, pin, pin or _base_digest(target_env, model),
+    )
+
+
+def _attach(env: Environment) -> Environment:
+    return attach_artifacts(env, build=False)
+
+
+def _source_digest(source_env: Environment, model: str) -> str:
+    # only this model's artifact: another model of SOURCE being unbuilt is not our concern
+    artifact = resolve_artifact(source_env, source_env.models[model], build=False)
+    return artifact.digest
+
+
+def _base_digest(env: Environment, model: str) -> str | None:
+    try:
+        return resolve_artifact(env, env.models[model], build=False).digest
+    except ModelOpsError:
+        return None
+
+
+def _card(digest: str, root: Path) -> dict[str, Any] | str:
+    """The model card of ``digest``, or why there is none."""
+    try:
+        return card(digest, root)
+    except ModelOpsError as exc:
+        return str(exc)
+    except (OSError, ValueError, tarfile.TarError) as exc:
+        return f"the model card of {digest} cannot be read ({exc})"
+
+
+def _resolve_now(now: datetime | None) -> datetime:
+    return utc(now) if now is not None else datetime.now(timezone.utc)
+
+
+def evaluate_gates(
+    spec_path: str | os.PathLike[str],
+    model: str,
+    source: str,
+    target: str,
+    *,
+    endpoint_url: str | None = None,
+    now: datetime | None = None,
+) -> PromotionReport:
+    """Evaluate every gate for promoting ``model`` from ``source`` to ``target``; writes nothing.
+
+    ``endpoint_url`` defaults to the local emulator of the spec's project; ``now`` (aware or
+    UTC) is injectable so that soak periods can be tested.
+
+    Example::
+
+        report = evaluate_gates("modelops.yaml", "churn-classifier", "staging", "prod")
+        [(g.name, g.passed) for g in report.gates]
+    """
+    spec = _spec(spec_path, source, target)
+    url = _endpoint(spec.parent, endpoint_url)
+    return _evaluate(_load(spec, model, source, target), url, _resolve_now(now))
+
+
+def _endpoint(root: Path, url: str | None) -> str:
+    """The loopback URL (or ``"aws"``: real AWS) to read evidence from; checked before any slow work."""
+    if url == REAL_AWS:
+        return url
+    if url is not None:
+        return check_loopback(url)
+    # never start an empty emulator: there would be no evidence in it
+    return local_endpoint(root, start=False)
+
+
+def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
+    evidence = Evidence.at(url, ctx.source_env.region, ctx.root)
+    target_model: Model = ctx.target_env.models[ctx.model]
+    gates = (
+        metrics_gate(ctx.model, target_model.gates, _card(ctx.digest, ctx.root), ctx.digest),
+        deployed_gate(evidence, ctx.source_env, ctx.model, ctx.digest),
+        # the wait is the target's requirement: staging's overlay must not shorten prod's soak
+        quiet_gate(evidence, ctx.source_env, ctx.model, now, soak_seconds=target_model.soak_seconds),
+        policies_gate(ctx.target_env, ctx.model, ctx.digest, _attach),
+    )
+    return PromotionReport(
+        model=ctx.model,
+        source=ctx.source_env.env,
+        target=ctx.target_env.env,
+        digest=ctx.digest,
+        previous_digest=ctx.previous_digest,
+        previous_pinned=ctx.previous is not None,
+        gates=gates,
+        evaluated_at=iso(now),
+        overlay_file=str(ctx.overlay),
+    )
+
+
+
+def promote(
+    spec_path: str | os.PathLike[str],
+    model: str,
+    source: str,
+    target: str,
+    *,
+    endpoint_url: str | None = None,
+    check: bool = False,
+    now: datetime | None = None,
+    who: str | None = None,
+    allow_dirty: bool = False,
+) -> PromotionResult:
+    """Evaluate the gates; when all pass (and not ``check``), rewrite TARGET's pin and log it.
+
+    The spec and both overlays must be committed (the log records the commit), unless
+    ``allow_dirty``, which the log records with the files that were not.
+
+    Raises :class:`PromotionRefused` (exit 3) carrying the report when a gate fails,
+    :class:`~modelops.errors.UsageError` (exit 2) for an unknown model or environment, or
+    uncommitted changes.
+
+    Example::
+
+        promote("modelops.yaml", "churn-classifier", "staging", "prod", check=True).written   # False
+    """
+    spec = _spec(spec_path, source, target)
+    url = _endpoint(spec.parent, endpoint_url)
+    ctx = _load(spec, model, source, target)
+    # before the gates (they take a while): a promotion that could not be written fails fast
+    commit, dirty = (None, None) if check else _provenance(ctx, allow_dirty)
+    report = _evaluate(ctx, url, _resolve_now(now))
+    if not report.passed:
+        raise PromotionRefused(report)
+    log = ctx.overlay.parent / LOG_NAME
+    if check:
+        return PromotionResult(report, written=False, log_file=str(log), note="--check: nothing written")
+    if ctx.previous == ctx.digest:
+        return PromotionResult(report, written=False, log_file=str(log), note=f"{target} already pins {ctx.digest}")
+
+    original = ctx.overlay.read_bytes()
+    old_text = original.decode("utf-8")
+    new_text = rewrite_pin(old_text, model, ctx.digest)
+    write_atomically(ctx.overlay, new_text)
+    try:
+        resolved = envs.load_environment(ctx.spec, target)
+        pinned = resolved.models[model].version
+        if pinned != ctx.digest:
+            raise ApplyError(f"resolves to version {pinned!r}, not {ctx.digest}")
+    except (ModelOpsError, KeyError) as exc:
+        ctx.overlay.write_bytes(original)
+        raise ApplyError(f"{ctx.overlay}: the rewritten overlay does not resolve ({exc}); restored the original") from exc
+
+    diff = "".join(
+        difflib.unified_diff(
+            old_text.splitlines(True),
+            new_text.splitlines(True),
+            fromfile=f"a/stacks/{ctx.overlay.name}",
+            tofile=f"b/stacks/{ctx.overlay.name}",
+        )
+    )
+    record = {
+        "model": model,
+        "from": source,
+        "to": target,
+        "digest": ctx.digest,
+        "previous_digest": ctx.previous_digest,
+        "previous_pinned": ctx.previous is not None,
+        "gates": [g.to_dict() for g in report.gates],
+        "who": who or git.who(ctx.root),
+        "when": report.evaluated_at,
+        "commit": commit,
+        "allow_dirty": allow_dirty,
+        "uncommitted": dirty,
+    }
+    record = append_record(log, record)
+    return PromotionResult(report, written=True, diff=diff, record=record, log_file=str(log))
+
+
+def _provenance(ctx: _Context, allow_dirty: bool) -> tuple[str | None, list[str] | None]:
+    """(the commit the spec and overlays come from, which of them differ from it).
+
+    Without ``allow_dirty`` an uncommitted file, or no repository at all, is refused: the
+    log must name the commit a reviewer can check the promotion against. With it, the
+    files that differ are recorded (None: not known, outside a repository).
+    """
+    files = [ctx.spec, *([ctx.source_overlay] if ctx.source_overlay else []), ctx.overlay]
+    commit = git.head_commit(ctx.root)
+    changed = git.uncommitted(ctx.root, files) if commit is not None else None
+    if changed is None:
+        if allow_dirty:
+            return commit, None
+        raise UsageError(
+            f"{ctx.root}: not in a git repository with a commit; a promotion records the commit its spec and "
+            "overlays come from: commit them, or pass --allow-dirty (recorded in the log)"
+        )
+    names = [os.path.relpath(path, ctx.root) for path in changed]
+    if names and not allow_dirty:
+        raise UsageError(
+            f"{changed[0]}: uncommitted changes{' (also ' + ', '.join(names[1:]) + ')' if names[1:] else ''}; "
+            "a promotion is made from committed files: commit them, or pass --allow-dirty (recorded in the log)"
+        )
+    return commit, names
+
+
+def verify_promotions(spec_path: str | os.PathLike[str]) -> LogVerification:
+    """Check the hash chain of the promotion log beside the spec's overlays (``stacks/promotions.jsonl``).
+
+    Example::
+
+        verify_promotions("modelops.yaml").valid      # False names .line and .problem
+    """
+    spec = Path(spec_path)
+    if not spec.is_file():
+        raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
+    return verify_log(Path(os.path.abspath(spec)).parent / envs.STACKS_DIR / LOG_NAME)

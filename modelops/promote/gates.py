@@ -1,0 +1,400 @@
+"""The promotion gates: each reads evidence and returns a :class:`GateResult`, never raises.
+
+``metrics``
+    the model card of the digest meets every gate of TARGET's resolved model;
+``deployed``
+    SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
+    sha256, an endpoint variant serves it, and the endpoint is ``InService``;
+``quiet``
+    the endpoint has soaked for the ``soak`` TARGET's model requires and none of the
+    model's alarms in SOURCE is in ALARM or changed state during the soak;
+``policies``
+    TARGET, rendered with the new pin, passes every mandatory policy.
+
+Example::
+
+    metrics_gate("churn", [Gate("accuracy", ">=", 0.8)], {"metrics": {"accuracy": 0.9}}, digest).passed
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from modelops.components import naming
+from modelops.errors import ModelOpsError
+from modelops.local.server import Target
+from modelops.checks.policy import evaluate as evaluate_policies
+from modelops.graph.render import render
+from modelops.spec.resolved import Environment, Gate
+
+#: the gates, in the order they are evaluated and reported
+GATES = ("metrics", "deployed", "quiet", "policies")
+#: alarm names per DescribeAlarms call (the API's maximum)
+_ALARM_BATCH = 100
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict with the evidence a reviewer reads (``evidence``) and the data behind it."""
+
+    name: str
+    passed: bool
+    evidence: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "evidence": self.evidence, "details": self.details}
+
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where the evidence lives: boto3 clients for one loopback AWS endpoint and region.
+
+    Example::
+
+        Evidence.at("http://127.0.0.1:5000", "eu-west-1").client("s3")
+    """
+
+    endpoint_url: str
+    clients: Any
+
+    @classmethod
+    def at(cls, url: str, region: str, root: Path | None = None) -> "Evidence":
+        """Clients for ``url`` (loopback only, dummy credentials), trusting the local emulator's CA."""
+        target = Target.for_project(root or Path.cwd(), url, allow_aws=True)
+        return cls(target.url, target.clients(region))
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(service)
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def iso(value: datetime) -> str:
+    return utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _human(seconds: float) -> str:
+    seconds = int(max(0, round(seconds)))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs and not days:
+        parts.append(f"{secs}s")
+    return " ".join(parts) or "0s"
+
+
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+
+
+def _hint(code: str, url: str) -> str:
+    # the buckets' TLS-only policy denies every object request over plain HTTP, as in AWS
+    if code in ("403", "AccessDenied") and url.startswith("http://"):
+        return "; the artifacts bucket only allows TLS: use the local emulator's https:// URL"
+    return ""
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | str, digest: str) -> GateResult:
+    """The model card's metrics against the target's gates (``card`` is a str when there is none: why).
+
+    Example::
+
+        metrics_gate("churn", [Gate("accuracy", ">=", 0.8)], {"metrics": {"accuracy": 0.9}}, d).passed
+        # True
+    """
+    gates = tuple(gates)
+    if not gates:
+        return GateResult("metrics", True, f"no metric gates declared for {model}", {"digest": digest, "checks": []})
+    if not isinstance(card, dict):
+        return GateResult("metrics", False, f"no model card: {card}", {"digest": digest})
+    metrics = card.get("metrics") or {}
+    checks: list[dict[str, Any]] = []
+    for gate in gates:
+        actual = metrics.get(gate.metric)
+        ok = isinstance(actual, (int, float)) and not isinstance(actual, bool) and _OPS[gate.op](float(actual), gate.value)
+        checks.append({"metric": gate.metric, "op": gate.op, "threshold": gate.value, "actual": actual, "passed": ok})
+    parts = []
+    for c in checks:
+        if c["actual"] is None:
+            parts.append(f"{c['metric']} missing from the model card (needs {c['op']} {c['threshold']:g})")
+        else:
+            mark = "meets" if c["passed"] else "fails"
+            parts.append(f"{c['metric']} {c['actual']:.4g} {mark} {c['op']} {c['threshold']:g}")
+    passed = all(c["passed"] for c in checks)
+    return GateResult("metrics", passed, "; ".join(parts), {"digest": digest, "checks": checks})
+
+
+def _artifact_sha256(s3: Any, bucket: str, key: str) -> tuple[str, str]:
+    """(hex sha256, how it was obtained) of an S3 object; raises the client error when absent."""
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    stored = head.get("ChecksumSHA256")
+    # a multipart upload's checksum is a checksum of part checksums ("…-N"): not the file's
+    if stored and "-" not in stored and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        return base64.b64decode(stored).hex(), "stored S3 SHA-256 checksum"
+    digest = hashlib.sha256()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest(), f"downloaded {head.get('ContentLength', 0)} bytes and hashed"
+
+
+def _served_artifacts(sm: Any, endpoint: dict[str, Any]) -> list[str]:
+    """ModelDataUrl of every production variant of the endpoint's configuration."""
+    urls = []
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    for variant in config.get("ProductionVariants", []):
+        described = sm.describe_model(ModelName=variant["ModelName"])
+        containers = [described.get("PrimaryContainer")] + list(described.get("Containers", []))
+        for container in containers:
+            if container and container.get("ModelDataUrl"):
+                urls.append(container["ModelDataUrl"])
+            source = (container or {}).get("ModelDataSource", {}).get("S3DataSource", {})
+            if source.get("S3Uri"):
+                urls.append(source["S3Uri"])
+    return urls
+
+
+def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str) -> GateResult:
+    """SOURCE runs ``digest``: the object is in its artifacts bucket with that sha256 and is served InService.
+
+    Example::
+
+        deployed_gate(Evidence.at("http://127.0.0.1:4566", env.region), env, "churn", digest).evidence
+        # 's3://churn-staging-artifacts-…/models/churn/…/model.tar.gz sha256 matches …; endpoint … InService …'
+    """
+    details: dict[str, Any] = {"digest": digest}
+    problems: list[str] = []
+    facts: list[str] = []
+    try:
+        account = evidence.client("sts").get_caller_identity()["Account"]
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the emulator is evidence, not a crash
+        return GateResult(
+            "deployed", False, f"cannot reach {evidence.endpoint_url}: {_error_code(exc)}", {"endpoint_url": evidence.endpoint_url}
+        )
+    bucket = naming.artifacts_bucket_name(env.project, env.env, account)
+    key = naming.artifact_key(model, digest)
+    uri = f"s3://{bucket}/{key}"
+    details["artifact"] = uri
+    try:
+        actual, how = _artifact_sha256(evidence.client("s3"), bucket, key)
+        details["artifact_sha256"] = f"sha256:{actual}"
+        details["hashed_by"] = how
+        if f"sha256:{actual}" == digest:
+            facts.append(f"{uri} sha256 matches ({how})")
+        else:
+            problems.append(f"{uri} has sha256:{actual[:12]}…, not {digest[:19]}…")
+    except Exception as exc:  # noqa: BLE001
+        code = _error_code(exc)
+        if code in _NOT_FOUND:
+            problems.append(f"{uri} not found in {env.env} ({code}); deploy it with `modelops up --env {env.env}`")
+        else:
+            problems.append(f"{uri} cannot be read ({code}){_hint(code, evidence.endpoint_url)}")
+
+    endpoint_name = naming.endpoint_name(env.project, env.env, model)
+    details["endpoint"] = endpoint_name
+    sm = evidence.client("sagemaker")
+    try:
+        endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"endpoint {endpoint_name} not found ({_error_code(exc)})")
+    else:
+        status = endpoint.get("EndpointStatus")
+        details["endpoint_status"] = status
+        if status == "InService":
+            facts.append(f"endpoint {endpoint_name} InService")
+        else:
+            problems.append(f"endpoint {endpoint_name} is {status}, not InService")
+        try:
+            served = _served_artifacts(sm, endpoint)
+        except Exception as exc:  # noqa: BLE001
+            served = None
+            problems.append(f"cannot read what {endpoint_name} serves ({_error_code(exc)})")
+        details["served"] = served or []
+        if served and any(u == uri or u.endswith(f"/{key}") for u in served):
+            facts.append("a variant serves this artifact")
+        elif served:
+            problems.append(f"endpoint {endpoint_name} serves {', '.join(served)}, not {uri}")
+        elif served is not None:
+            problems.append(f"no variant of endpoint {endpoint_name} names an S3 model artifact")
+    passed = not problems
+    return GateResult("deployed", passed, "; ".join(problems if problems else facts), details)
+
+
+def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, *, soak_seconds: int) -> GateResult:
+    """No alarm of the model in SOURCE (``env``) fired during the soak, and the soak has elapsed.
+
+    ``soak_seconds`` is what the environment promoted *to* requires (its resolved model's
+    ``soak``): the source's own overlay must not be able to shorten the wait for prod.
+    moto implements no alarm history, so this reads each alarm's state and the time of its
+    last change: an alarm OK (or without data) since before the soak began has been so for
+    the whole soak; one that changed state within it, is in ALARM, or is missing fails.
+
+    Example::
+
+        quiet_gate(Evidence.at(url, env.region), env, "churn", now=datetime.now(timezone.utc),
+                   soak_seconds=prod_env.models["churn"].soak_seconds).passed
+    """
+    now = utc(now)
+    soak = soak_seconds
+    soak_start = now - timedelta(seconds=soak)
+    details: dict[str, Any] = {"soak_seconds": soak, "soak_start": iso(soak_start), "now": iso(now), "alarms": []}
+    problems: list[str] = []
+    facts: list[str] = []
+
+    endpoint_name = naming.endpoint_name(env.project, env.env, model)
+    try:
+        endpoint = evidence.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"endpoint {endpoint_name} not found ({_error_code(exc)}): the soak cannot be measured")
+    else:
+        modified = utc(endpoint.get("LastModifiedTime") or endpoint["CreationTime"])
+        details["endpoint_last_modified"] = iso(modified)
+        age = (now - modified).total_seconds()
+        if age < soak:
+            remaining = soak - age
+            details["soak_remaining_seconds"] = int(remaining)
+            problems.append(
+                f"soak not elapsed: {endpoint_name} last changed {_human(age)} ago; "
+                f"{_human(remaining)} of {_human(soak)} remaining"
+            )
+        else:
+            facts.append(f"soaked {_human(age)} (needs {_human(soak)})")
+
+    monitors = sorted(m.name for m in env.monitors.values() if m.model == model)
+    names = {naming.alarm_name(env.project, env.env, m): m for m in monitors}
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        cw = evidence.client("cloudwatch")
+        ordered = sorted(names)
+        for i in range(0, len(ordered), _ALARM_BATCH):
+            pages = cw.get_paginator("describe_alarms").paginate(
+                AlarmNames=ordered[i : i + _ALARM_BATCH], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found[alarm["AlarmName"]] = alarm
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"cannot read alarms ({_error_code(exc)})")
+    else:
+        for alarm_name in sorted(names):
+            alarm = found.get(alarm_name)
+            if alarm is None:
+                details["alarms"].append({"alarm": alarm_name, "state": None})
+                problems.append(f"alarm {alarm_name} (monitor {names[alarm_name]}) is not deployed in {env.env}")
+                continue
+            state = alarm["StateValue"]
+            changed = utc(alarm["StateUpdatedTimestamp"])
+            details["alarms"].append({"alarm": alarm_name, "state": state, "since": iso(changed)})
+            if state == "ALARM":
+                reason = alarm.get("StateReason") or ""
+                problems.append(f"alarm {alarm_name} is in ALARM since {iso(changed)}" + (f" ({reason})" if reason else ""))
+            elif changed > soak_start:
+                problems.append(
+                    f"alarm {alarm_name} changed to {state} at {iso(changed)}, within the soak "
+                    f"(since {iso(soak_start)}): it may have fired; quiet again after {iso(changed + timedelta(seconds=soak))}"
+                )
+        quiet = [n for n in sorted(names) if n in found and found[n]["StateValue"] != "ALARM"
+                 and utc(found[n]["StateUpdatedTimestamp"]) <= soak_start]
+        if names:
+            facts.append(f"{len(quiet)}/{len(names)} alarms quiet since before {iso(soak_start)}")
+        else:
+            facts.append(f"no monitors watch {model} in {env.env}")
+    return GateResult("quiet", not problems, "; ".join(problems if problems else facts), details)
+
+
+def policies_gate(target_env: Environment, model: str, digest: str, attach: Callable[[Environment], Environment] | None) -> GateResult:
+    """TARGET with the new pin, rendered, passes every mandatory policy.
+
+    Fails (never passes) when TARGET does not render.
+
+    Example::
+
+        policies_gate(prod_env, "churn-classifier", digest, attach).evidence
+        # '6 policies checked on 41 resources: no mandatory finding'
+    """
+    details: dict[str, Any] = {"digest": digest}
+    pinned = _with_pin(target_env, model, digest)
+    try:
+        if attach is not None:
+            pinned = attach(pinned)
+        rendered = render(pinned)
+        registrations = getattr(rendered, "registrations", rendered)
+        findings = list(evaluate_policies(pinned, registrations))
+    except ModelOpsError as exc:
+        return GateResult("policies", False, f"{target_env.env} with the new pin does not render: {exc}", details)
+    mandatory = [f for f in findings if _finding_level(f) == "mandatory"]
+    details["findings"] = [_finding_dict(f) for f in findings]
+    if mandatory:
+        text = "; ".join(_finding_text(f) for f in mandatory)
+        return GateResult("policies", False, f"mandatory policy finding(s) in {target_env.env}: {text}", details)
+    advisory = len(findings) - len(mandatory)
+    return GateResult(
+        "policies",
+        True,
+        f"{target_env.env} with the new pin: no mandatory policy finding"
+        + (f" ({advisory} advisory)" if advisory else ""),
+        details,
+    )
+
+
+def _finding_level(finding: Any) -> str:
+    if isinstance(finding, dict):
+        return str(finding.get("level", ""))
+    return str(getattr(finding, "level", ""))
+
+
+def _finding_dict(finding: Any) -> dict[str, Any]:
+    if isinstance(finding, dict):
+        return dict(finding)
+    if hasattr(finding, "to_dict"):
+        return finding.to_dict()
+    if dataclasses.is_dataclass(finding):
+        return dataclasses.asdict(finding)
+    return {"text": str(finding)}
+
+
+def _finding_text(finding: Any) -> str:
+    d = _finding_dict(finding)
+    policy = d.get("policy") or d.get("code") or d.get("name") or ""
+    message = d.get("message") or d.get("text") or str(finding)
+    return f"{policy}: {message}" if policy else str(message)
+
+
+def _with_pin(env: Environment, model: str, digest: str) -> Environment:
+    models = dict(env.models)
+    models[model] = dataclasses.replace(models[model], version=digest, artifact=None)
+    return dataclasses.replace(env, models=models)
+
