@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -81,18 +83,44 @@ def test_an_unreadable_disk_entry_is_a_miss_and_rendered_again(fraud, tmp_path):
     # GIVEN a disk cache whose entries are damaged: cut short, or written by another format
     env, _ = fraud
     RenderCache().render(env, tmp_path)
-    entries = sorted((tmp_path / "render").rglob("*.pickle"))
+    entries = sorted((tmp_path / "render").rglob("*.json"))
     assert entries, "the render wrote no disk entries"
-    import pickle
-
     entries[0].write_bytes(entries[0].read_bytes()[:20])
-    entries[1].write_bytes(pickle.dumps({"not": "rows"}))
+    seal, _, payload = entries[1].read_bytes().partition(b"\n")
+    entries[1].write_bytes(seal + b"\n" + payload + b" ")  # still JSON, but edited: its seal no longer holds
     # WHEN a new process's cache reads them
     fresh = RenderCache()
     graph = fresh.render(env, tmp_path)
     # THEN they count as missing (a render ran) and the graph is still the full one
     assert fresh.stats["hit"] == 0 and fresh.stats["full"] + fresh.stats["partial"] == 1
     same(graph, render(env))
+
+
+def test_a_planted_entry_is_never_code_only_a_miss(fraud, tmp_path):
+    # GIVEN every disk entry of a render replaced by a pickle that would run code when loaded
+    env, _ = fraud
+    RenderCache().render(env, tmp_path)
+    marker = tmp_path / "code-ran"
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    entries = sorted((tmp_path / "render").rglob("*.json"))
+    assert entries
+    for entry in entries:
+        entry.write_bytes(pickle.dumps(Payload()))
+    # WHEN a new process's cache reads them
+    fresh = RenderCache()
+    graph = fresh.render(env, tmp_path)
+    # THEN nothing ran, each was a miss, and the graph is the full one
+    assert not marker.exists()
+    assert fresh.stats["hit"] == 0 and fresh.stats["full"] == 1
+    same(graph, render(env))
+    # and the entries written again are data: the seal, then JSON
+    seal, _, payload = sorted((tmp_path / "render").rglob("*.json"))[0].read_bytes().partition(b"\n")
+    assert len(seal) == 64 and isinstance(json.loads(payload), list)
 
 
 def test_content_keys_are_canonical_json_of_the_resolved_entities(fraud):
@@ -133,7 +161,7 @@ def test_entries_of_other_code_versions_are_removed_and_this_versions_kept(fraud
     RenderCache().render(other, tmp_path)
     # ... and entries another code version left (its fingerprint's directory, and the
     # layout before entries were filed by fingerprint)
-    stale = [tmp_path / "render" / "0123456789abcdef" / "ab" / "ab12.pickle", tmp_path / "render" / "cd" / "cd34.pickle"]
+    stale = [tmp_path / "render" / "0123456789abcdef" / "ab" / "ab12.json", tmp_path / "render" / "cd" / "cd34.pickle"]
     for path in stale:
         path.parent.mkdir(parents=True)
         path.write_bytes(b"rows of another code version")

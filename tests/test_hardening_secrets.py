@@ -91,7 +91,7 @@ def test_the_render_cache_holds_no_secret(artifact_root, tmp_path):
     # (validate and security render through the cache; plan does not)
     assert _run("validate", str(spec), cwd=spec.parent).returncode == 0
     assert _files_holding(spec.parent / ".modelops", token) == []
-    assert list((spec.parent / ".modelops" / "cache").rglob("*.pickle")), "validate cached no render"
+    assert list((spec.parent / ".modelops" / "cache").rglob("*.json")), "validate cached no render"
     # AND a render read back from that cache (a new process: no in-memory copy) holds the real
     # URL again, equal to a render without the cache
     env = attach_artifacts(load_environment(spec, "dev"), build=False, root=spec.parent)

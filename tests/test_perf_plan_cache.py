@@ -31,7 +31,7 @@ def _plan(spec: Path, **env: str) -> bytes:
 
 def _entries(spec: Path) -> dict[str, int]:
     """Every render cache entry on disk, by name, with its inode (a rewritten entry gets a new one)."""
-    return {p.name: p.stat().st_ino for p in (spec.parent / ".modelops" / "cache" / "render").rglob("*.pickle")}
+    return {p.name: p.stat().st_ino for p in (spec.parent / ".modelops" / "cache" / "render").rglob("*.json")}
 
 
 def test_a_second_plan_reads_the_cache_the_first_left_and_prints_the_same_bytes(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_a_second_plan_reads_the_cache_the_first_left_and_prints_the_same_bytes(
     assert _entries(spec) == written
     # AND the secret channel's URL reached neither the plan nor the cache on disk
     assert b"hooks.example.com/services/ml-alerts" not in first
-    cache_bytes = b"".join(p.read_bytes() for p in (spec.parent / ".modelops" / "cache").rglob("*.pickle"))
+    cache_bytes = b"".join(p.read_bytes() for p in (spec.parent / ".modelops" / "cache").rglob("*.json"))
     assert b"hooks.example.com/services/ml-alerts" not in cache_bytes
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import hmac
+import json
 import itertools
 import os
 import shutil
@@ -16,6 +18,8 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+import pulumi
 
 import modelops.components as components
 from modelops.components.environment import component_entities
@@ -137,6 +141,73 @@ def _unmask_secrets(regs: list[Registration], table: dict[str, str]) -> list[Reg
 _TMP_NAMES = itertools.count()
 
 
+#: an entry larger than this is not read (a 1,000-model environment's largest is ~0.2 MB)
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+#: the marker of a value JSON has no form for (a Pulumi asset), and the asset kinds read back
+_ASSET = "\u0000modelops-asset"
+_ASSETS = {"FileAsset": ("path", pulumi.FileAsset), "StringAsset": ("text", pulumi.StringAsset),
+           "FileArchive": ("path", pulumi.FileArchive), "RemoteAsset": ("uri", pulumi.RemoteAsset)}
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        if any(type(k) is not str for k in value):
+            raise TypeError("a mapping with keys that are not strings")
+        return {k: _encode(v) for k, v in value.items()}
+    if kind is list:
+        return [_encode(v) for v in value]
+    entry = _ASSETS.get(kind.__name__)
+    if entry is not None and isinstance(value, entry[1]):
+        return {_ASSET: kind.__name__, "value": str(getattr(value, entry[0]))}
+    # anything else (a tuple, an unknown object) would not read back as it was: not cached
+    raise TypeError(f"{kind.__name__} has no data form in the render cache")
+
+
+def _decode(value: Any) -> Any:
+    if type(value) is dict:
+        if _ASSET in value:
+            _, cls = _ASSETS[value[_ASSET]]
+            return cls(value["value"])
+        return {k: _decode(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_decode(v) for v in value]
+    return value
+
+
+def _seal(key: str, payload: bytes) -> str:
+    """The integrity digest of an entry: its payload, its key and the rendering code."""
+    return hashlib.sha256(code_fingerprint().encode() + b"\x1f" + key.encode() + b"\x1f" + payload).hexdigest()
+
+
+def encode_entry(regs: list[Registration], key: str) -> bytes:
+    """A cache entry as data only: one line with its integrity digest, then JSON rows of
+    the registrations' fields. Raises TypeError for a value with no data form."""
+    payload = json.dumps([[_encode(v) for v in r.row()] for r in regs], separators=(",", ":"),
+                         ensure_ascii=False, allow_nan=True).encode("utf-8")
+    return _seal(key, payload).encode() + b"\n" + payload
+
+
+def decode_entry(raw: bytes, key: str) -> list[Registration] | None:
+    """The registrations of an entry, or None when it is damaged, was made for another key
+    or by other code, or is too large. Reading it never runs code: JSON, then plain values
+    and the Pulumi asset kinds above."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        return None
+    seal, _, payload = raw.partition(b"\n")
+    if not hmac.compare_digest(seal, _seal(key, payload).encode()):
+        return None
+    try:
+        rows = json.loads(payload)
+        if b"modelops-asset" in payload:
+            rows = _decode(rows)
+        return [Registration(*row) for row in rows]
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 class RenderCache:
     """Renders cached by content, per spec entity, so a one-model change re-renders one model.
 
@@ -224,7 +295,7 @@ class RenderCache:
     def entry_path(cache_dir: Path | str, key: str) -> str:
         """Where the entry ``key`` lives: under the fingerprint of the code that renders
         (:func:`code_fingerprint`), so entries of other code versions can be removed whole."""
-        return os.path.join(cache_dir, "render", code_fingerprint()[:16], key[:2], key + ".pickle")
+        return os.path.join(cache_dir, "render", code_fingerprint()[:16], key[:2], key + ".json")
 
     def _prune(self, cache_dir: Path | str) -> None:
         """Remove what other code versions left under ``cache_dir/render`` (their entries are
@@ -251,20 +322,20 @@ class RenderCache:
                 self._lru.move_to_end(key)
                 return self._lru[key]
         if cache_dir is not None:
-            import pickle
-
             try:
                 with open(self.entry_path(cache_dir, key), "rb") as handle:
-                    raw = handle.read()
+                    raw = handle.read(MAX_ENTRY_BYTES + 1)
             except OSError:  # not cached (or unreadable): a miss
                 return None
-            try:
-                regs = [Registration(*row) for row in pickle.loads(raw)]
-                if _PLACEHOLDER.encode() in raw:
+            regs = decode_entry(raw, key)
+            if regs is None:
+                return None  # damaged, foreign or too large: a miss, never code
+            if _PLACEHOLDER.encode() in raw:
+                try:
                     # the key covers the settings, secrets included: the spec holds each one
                     regs = _unmask_secrets(regs, {_placeholder(v): v for v in secrets})
-            except Exception:  # noqa: BLE001 - a damaged cache entry (or an unknown secret) is a miss
-                return None
+                except Exception:  # noqa: BLE001 - an unknown secret is a miss
+                    return None
             self._put_many([(key, regs)], None)
             return regs
         return None
@@ -283,8 +354,6 @@ class RenderCache:
                 self._lru.popitem(last=False)
         if cache_dir is None:
             return
-        import pickle
-
         self._prune(cache_dir)
         made: set[str] = set()
         for key, regs in entries:
@@ -296,13 +365,12 @@ class RenderCache:
                     os.makedirs(folder, exist_ok=True)
                     made.add(folder)
                 # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
-                # the spec being rendered supplies the value when the entry is read back;
-                # as rows of field values: read back about six times faster than the objects
-                rows = [r.row() for r in _mask_secrets(regs, secrets)]
+                # the spec being rendered supplies the value when the entry is read back
+                data = encode_entry(_mask_secrets(regs, secrets), key)
                 with open(tmp, "xb") as handle:
-                    pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    handle.write(data)
                 os.replace(tmp, final)
-            except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            except (OSError, TypeError, ValueError):
                 with contextlib.suppress(OSError):  # the cache is an optimisation: an unwritable one only costs time
                     os.unlink(tmp)
 
