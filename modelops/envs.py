@@ -436,17 +436,20 @@ def _serving(body: dict[str, Any]) -> r.Serving:
 def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) -> r.Monitor:
     spec = _with_defaults("monitor", body)
     side = "above" if "above" in body else "below"
-    period = int(units.parse_duration(spec["period"]))
-    length = int(units.parse_duration(spec["for"]))
+    period_text, length_text = units.monitor_timing(body)
+    period = int(units.parse_duration(period_text))
+    length = int(units.parse_duration(length_text))
+    threshold = units.parse_threshold(spec["metric"], body[side])
     return r.Monitor(
         name=name,
         metric=spec["metric"],
         model=spec.get("model"),
         dataset=spec.get("dataset"),
         comparison=side,  # type: ignore[arg-type]
-        threshold=units.parse_threshold(spec["metric"], body[side]),
+        threshold=threshold,
         period_seconds=period,
-        evaluation_periods=length // period,
+        # what the alarm gets, so that `show` and the alarm agree (freshness adds its threshold)
+        evaluation_periods=units.alarm_periods(spec["metric"], threshold.value, period, length),
         notify=tuple(body["notify"]) if "notify" in body else every_channel,
         description=spec.get("description", ""),
     )

@@ -22,8 +22,9 @@ from typing import Any
 
 from components import naming
 from modelops import loader
+from modelops import units
 from modelops.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
-from modelops.validate import MAX_ALARM_SECONDS, schema
+from modelops.validate import schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -201,7 +202,14 @@ monitors:
 
   `below` applies only to `invocations` (a traffic floor).
 * `period` is a whole number of minutes, from `1m` to `1d`; `for` is a whole multiple of
-  `period`, at most `1d` (CloudWatch evaluates at most {max_alarm} seconds).
+  `period`. CloudWatch evaluates an alarm over at most {max_alarm} seconds (`7d`), and over
+  at most 86400 seconds (`1d`) when its period is under `1h`: `for` stays within that.
+* A `freshness` monitor alarms after `above` without a write has lasted `for`: its alarm
+  counts (above + for - period) / period periods in a row without a write (`above: 26h`,
+  `period: 1h`, `for: 1h` is 26 periods; `for: 1d` is 49). `above` is a whole number of
+  periods, and that window stays within CloudWatch's limits above (a freshness of more than
+  a day needs a period of `1h` or more). Unset, a freshness monitor's `period` is `1h` and
+  its `for` one period: it alarms once `above` has passed without a write.
 * Every AWS name derived for every environment fits its limit ({limits}).
 * With `default_monitors` (the default), each model gets `<model>-latency-p99` (latency_p99
   above `1s`, period `1m`, for `5m`) and `<model>-error-rate` (error_rate above `1%`,
@@ -240,7 +248,7 @@ def generate() -> str:
         durations=", ".join(f"`{m}`" for m in sorted(DURATION_METRICS)),
         percents=", ".join(f"`{m}`" for m in sorted(PERCENT_METRICS)),
         numbers=", ".join(f"`{m}`" for m in sorted(NUMBER_METRICS)),
-        max_alarm=MAX_ALARM_SECONDS,
+        max_alarm=units.MAX_ALARM_SECONDS,
         limits=", ".join(f"{k} {v}" for k, v in naming.LIMITS.items()),
         max_bytes=loader.MAX_BYTES,
         max_depth=loader.MAX_DEPTH,

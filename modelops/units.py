@@ -19,9 +19,13 @@ from modelops.resolved import DATASET_METRICS, MODEL_METRICS, Threshold
 
 __all__ = [
     "DURATION_METRICS",
+    "MAX_ALARM_SECONDS",
     "NUMBER_METRICS",
     "PERCENT_METRICS",
+    "alarm_periods",
     "format_duration",
+    "max_alarm_seconds",
+    "monitor_timing",
     "metric_unit",
     "parse_duration",
     "parse_gate",
@@ -46,6 +50,51 @@ BELOW_METRICS = frozenset({"invocations"})
 _MAX_PERCENT = {"error_rate": 100.0, "memory_utilization": 100.0, "cpu_utilization": 12800.0}
 
 assert DURATION_METRICS | PERCENT_METRICS | NUMBER_METRICS == set(MODEL_METRICS) | set(DATASET_METRICS)
+
+#: CloudWatch PutMetricAlarm: Period × EvaluationPeriods is at most seven days, and at most
+#: one day when Period is under an hour (botocore 1.44.5's CloudWatch model, ``Period``)
+MAX_ALARM_SECONDS = 7 * 86400
+_MAX_SUBHOUR_ALARM_SECONDS = 86400
+
+
+#: a freshness monitor's period and `for` when unset: an hour, and one period (the schema's
+#: 1m/5m would ask CloudWatch for more than its one-day limit of sub-hour periods)
+FRESHNESS_PERIOD = "1h"
+
+
+def monitor_timing(monitor: dict[str, object]) -> tuple[object, object]:
+    """The ``period`` and ``for`` of a monitor as written, or their defaults when unset.
+
+    Example::
+
+        monitor_timing({"metric": "freshness", "above": "48h"})   # ('1h', '1h')
+    """
+    if monitor.get("metric") == "freshness":
+        period = monitor.get("period", FRESHNESS_PERIOD)
+        return period, monitor.get("for", period)
+    return monitor.get("period", "1m"), monitor.get("for", "5m")
+
+
+def max_alarm_seconds(period: float) -> int:
+    """The longest Period × EvaluationPeriods CloudWatch accepts for alarms of ``period`` seconds."""
+    return _MAX_SUBHOUR_ALARM_SECONDS if period < 3600 else MAX_ALARM_SECONDS
+
+
+def alarm_periods(metric: str, threshold_seconds: float, period: int, length: int) -> int:
+    """The alarm's evaluation periods for a monitor of ``period`` and ``for`` (``length``) seconds.
+
+    Every metric: ``for / period`` consecutive breaching periods. Freshness is watched as "no
+    write in a period": its condition (nothing written for ``above``) first holds after
+    ``above / period`` empty periods, and holds for ``for`` (``for / period`` datapoints)
+    after ``for / period - 1`` more.
+
+    Example::
+
+        alarm_periods("freshness", 26 * 3600, 3600, 86400)   # 49: 26 h without a write, then 23 h more
+    """
+    if metric == "freshness":
+        return math.ceil(threshold_seconds / period) + length // period - 1
+    return length // period
 
 
 def parse_duration(text: object) -> float:

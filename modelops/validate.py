@@ -66,8 +66,9 @@ __all__ = [
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "modelops.schema.json"
 #: the named collections of a spec, as (key, singular)
 ENTITY_KINDS = (("notifications", "notification"), ("datasets", "dataset"), ("models", "model"), ("monitors", "monitor"))
-#: CloudWatch: a period is a multiple of 60 s, and period × evaluation periods ≤ one day
-MAX_ALARM_SECONDS = 86400
+#: the longest monitor period (a whole number of minutes up to a day); what CloudWatch
+#: evaluates in all (period × evaluation periods) is :func:`modelops.units.max_alarm_seconds`
+MAX_PERIOD_SECONDS = 86400
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
 _SECRET_KEYS = frozenset({"https"})
 _GLUE_COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
@@ -546,22 +547,58 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
             except ValueError as exc:
                 message, _, fix = str(exc).partition("; ")
                 yield _at("E-THRESHOLD", where.value((*base, side)), (*base, side), message, fix)
-    period = _duration(monitor, "period", "1m", base, where)
+    period_text, shown = units.monitor_timing(monitor)
+    period = _duration(period_text)
     if period is not None:
-        if period < 60 or period % 60 or period > MAX_ALARM_SECONDS:
-            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {monitor.get('period', '1m')!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
+        if period < 60 or period % 60 or period > MAX_PERIOD_SECONDS:
+            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {period_text!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
             period = None
-    length = _duration(monitor, "for", "5m", base, where)
-    if length is not None and period:
-        shown = monitor.get("for", "5m")
-        if length < period or length % period:
-            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({units.format_duration(period)})", f"use e.g. '{units.format_duration(period * 5)}'")
-        elif length > MAX_ALARM_SECONDS:
-            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch's one-day limit", "use at most '1d'")
+    length = _duration(shown)
+    if length is None or not period:
+        return
+    every = units.format_duration(period)
+    limit = units.max_alarm_seconds(period)
+    above = None
+    if metric == "freshness" and target_kind == "dataset" and known_metric and "above" in monitor:
+        # the alarm counts periods without a write: for `above`, then for `for`
+        try:
+            above = units.parse_threshold(metric, monitor["above"]).value
+        except ValueError:
+            return  # reported with the threshold
+        if above % period:
+            divisor = _dividing_period(above)
+            fix = f"use a period that divides it, e.g. period: '{divisor}'" if divisor else f"write it as a whole number of periods ({every})"
+            yield _at("E-PERIOD", where.value((*base, "above")), (*base, "above"), f"freshness threshold {monitor['above']!r} is not a whole number of periods ({every}): the alarm counts periods without a write", fix)
+            above = None
+    if length < period or length % period:
+        yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({every})", f"use e.g. '{units.format_duration(period * 5 if period * 5 <= limit else period)}'")
+        return
+    subhour = " with periods under 1h" if limit < units.MAX_ALARM_SECONDS else ""
+    if metric != "freshness" or target_kind != "dataset":
+        if length > limit:
+            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch evaluates{subhour}: at most {limit:,} s ({units.format_duration(limit)})", f"use at most '{units.format_duration(limit)}'" + (", or a period of '1h' or more (up to '7d')" if subhour else ""))
+        return
+    if above is None:
+        return
+    periods = units.alarm_periods(metric, above, int(period), int(length))
+    window = periods * period
+    if window > limit:
+        spent = f"the freshness alarm needs {periods} periods of {every} without a write ({int(window):,} s: above + for - period); CloudWatch evaluates at most {limit:,} s{subhour}"
+        if subhour and above <= units.MAX_ALARM_SECONDS:
+            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), spent, "use period: '1h' (and `for` in whole hours, e.g. for: '1h')")
+        else:
+            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), spent, f"lower `above` or `for`: above + for - period must be at most {units.format_duration(limit)}")
 
 
-def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, ...], where: Locator) -> float | None:
-    value = monitor.get(key, default)
+def _dividing_period(seconds: float) -> str | None:
+    """The longest of 1d, 1h, 1m that divides ``seconds`` (a freshness threshold), or None."""
+    for size in (86400, 3600, 60):
+        if seconds % size == 0:
+            return units.format_duration(size)
+    return None
+
+
+def _duration(value: Any) -> float | None:
     try:
         return units.parse_duration(value)
     except ValueError:

@@ -130,8 +130,9 @@ def test_monitors(prod, dev):
     assert (floor.comparison, floor.threshold, floor.period_seconds, floor.evaluation_periods) == ("below", r.Threshold(1.0, "number", "1"), 300, 3)
     # without `notify`: every channel
     assert floor.notify == ("oncall", "chat", "queue")
+    # freshness above 48h for 3h, in hourly periods: 48 empty hours, then 2 more
     fresh = prod.monitors["events-fresh"]
-    assert (fresh.dataset, fresh.model, fresh.threshold.value, fresh.period_seconds, fresh.evaluation_periods) == ("events", None, 172800.0, 3600, 3)
+    assert (fresh.dataset, fresh.model, fresh.threshold.value, fresh.period_seconds, fresh.evaluation_periods) == ("events", None, 172800.0, 3600, 50)
 
 
 def test_default_monitors_are_skipped_when_declared_or_disabled(prod):
