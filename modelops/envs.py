@@ -68,6 +68,55 @@ def _overlays(spec_path: str | os.PathLike[str]) -> dict[str, Path]:
     }
 
 
+def _stack_regions(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, int, int]]]:
+    """Per environment of this spec: (region, stack config file, line, column) of each
+    ``stacks/Pulumi.<stack>.yaml`` that deploys it with an ``aws:region``.
+
+    A stack deploys the environment ``modelops:environment`` (default: the stack name) of the
+    spec ``modelops:spec`` (default ``modelops.yaml``, relative to the project root), as the
+    program in ``stacks/__main__.py`` reads them. A file that does not parse is Pulumi's to report.
+    """
+    stacks = _stacks(spec_path)
+    if not stacks.is_dir():
+        return {}
+    spec = Path(os.path.abspath(spec_path))
+    found: dict[str, list[tuple[str, str, int, int]]] = {}
+    for item in sorted(stacks.glob("Pulumi.*.yaml")):
+        try:
+            doc = load_yaml(item, strict=False, allow_empty=True)
+        except SpecError:
+            continue
+        config = doc.data.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("aws:region"), str):
+            continue
+        stack = item.name[len("Pulumi."): -len(".yaml")]
+        env = config.get("modelops:environment") or stack
+        target = Path(str(config.get("modelops:spec") or "modelops.yaml"))
+        if os.path.abspath(target if target.is_absolute() else stacks.parent / target) != str(spec):
+            continue
+        line, column = doc.value_position(("config", "aws:region"))
+        found.setdefault(str(env), []).append((config["aws:region"], doc.file, line, column))
+    return found
+
+
+def _region_problems(merged: dict[str, Any], where: Locator, stacks: list[tuple[str, str, int, int]]) -> list[Problem]:
+    """The spec's region against the ``aws:region`` each stack of the environment deploys to:
+    image URIs and ARNs are built for the one, resources would be created in the other."""
+    region = merged.get("region")
+    if not isinstance(region, str):
+        return []
+    problems = []
+    file, line, column = where.value(("region",))
+    for other, config_file, config_line, config_column in stacks:
+        if other != region:
+            problems.append(Problem(
+                "E-REGION-MISMATCH", file, line, column, "region",
+                f"'{region}' is not the region the stack deploys to: {config_file}:{config_line}:{config_column} sets aws:region '{other}'",
+                f"make them agree: `region: {other}` here, or `aws:region: {region}` in {config_file}",
+            ))
+    return problems
+
+
 def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
     """The environments of a spec: one per ``stacks/<env>.yaml`` overlay, sorted; else ``['dev']``.
 
@@ -131,12 +180,15 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     problems.extend(base.problems)
     problems.extend(schema_problems(base.data, Locator([base])))
     spec_dir = Path(base.path).parent
+    regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
     for env in envs:
         env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
+            layers = [result.overlay, base] if result.overlay is not None else [base]
+            problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 

@@ -173,6 +173,11 @@ monitors:
   typo never creates a second model:
   `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
 * An empty overlay (or `{{}}`) is the base as it is.
+* An environment's `region` (the base's, or the one its overlay sets) is the region its
+  stack deploys to: each `stacks/Pulumi.<stack>.yaml` that deploys it (its
+  `modelops:environment`, default the stack name) and sets `aws:region` must set the same
+  region, or validation names both files: image URIs and ARNs are built for the spec's
+  region, resources are created in the stack's.
 * Paths in the spec (`source`, `artifact`) are relative to the directory of
   `modelops.yaml`, also when an overlay sets them.
 

@@ -22,6 +22,7 @@ CLI_CASES = [
     "dangling-notify",
     "serverless-drift-monitor",
     "overlay-undeclared-model",
+    "overlay-region-mismatch",
     "alias-bomb",
     "binary-file",
     "non-utf8",
