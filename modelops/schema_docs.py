@@ -188,6 +188,9 @@ monitors:
 * References resolve: a model's `dataset`, a monitor's `model` or `dataset`, and every
   channel in `notify`.
 * A model has exactly one of `train` and `artifact`; `source` and `artifact` files exist.
+* `instance_type` is one the SageMaker API accepts for a real-time endpoint
+  (`modelops/data/serving_instance_types.json`, from botocore's SageMaker model; the same
+  list for every region, so a type a region does not offer is still refused by AWS).
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,

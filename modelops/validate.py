@@ -35,6 +35,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -473,7 +474,31 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
     return problems
 
 
+@functools.cache
+def serving_instance_types() -> tuple[str, ...]:
+    """The instance types of SageMaker real-time endpoints, in the API's order
+    (``modelops/data/serving_instance_types.json``, with its source)."""
+    text = resources.files("modelops.data").joinpath("serving_instance_types.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["instance_types"])
+
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    instance_type = serving.get("instance_type")
+    # the schema's pattern reports a malformed one; a well-formed unknown one would deploy
+    # nothing AWS accepts, and cost nothing in the plan
+    if isinstance(instance_type, str) and _INSTANCE_TYPE.match(instance_type) and instance_type not in serving_instance_types():
+        close = suggest(instance_type, serving_instance_types())
+        family = instance_type.split(".")[1]
+        sizes = [t.split(".")[2] for t in serving_instance_types() if t.split(".")[1] == family]
+        hints = [f"did you mean '{close}'?"] if close else []
+        if sizes:
+            hints.append(f"ml.{family} sizes: {', '.join(sizes)}")
+        fix = " ".join(hints) or "use a SageMaker real-time inference instance type, e.g. 'ml.m5.large'"
+        path = (*base, "instance_type")
+        yield _at("E-INSTANCE-TYPE", where.value(path), path, f"'{instance_type}' is not an instance type of SageMaker real-time inference", fix)
     autoscaling = serving.get("autoscaling")
     count = serving.get("instance_count")
     if isinstance(autoscaling, dict):
