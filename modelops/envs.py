@@ -178,12 +178,15 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
         if env not in available:
             raise _unknown_env(env, available, spec_path)
     problems.extend(base.problems)
-    problems.extend(schema_problems(base.data, Locator([base])))
+    base_schema = schema_problems(base.data, Locator([base]))
+    problems.extend(base_schema)
+    # a problem of the base alone is the base's: reported there once, not again in each overlay
+    of_base = {(p.code, p.path, p.message) for p in base_schema}
     spec_dir = Path(base.path).parent
     regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
     for env in envs:
-        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir)
+        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir, of_base)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
@@ -193,7 +196,7 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     return unique, checked
 
 
-def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path) -> tuple[list[Problem], _Checked | None]:
+def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
     from components.naming import ENV_PATTERN
 
     problems: list[Problem] = []
@@ -232,7 +235,7 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
                 touched[kind] = {name: merged[kind][name] for name in changed if name in merged[kind]}
             elif isinstance(merged.get(kind), dict):
                 touched[kind] = {}
-        problems.extend(schema_problems(touched, Locator(layers)))
+        problems.extend(p for p in schema_problems(touched, Locator(layers)) if (p.code, p.path, p.message) not in of_base)
     problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
     return problems, _Checked(env, merged, base, overlay)
 

@@ -173,6 +173,11 @@ monitors:
   typo never creates a second model:
   `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
 * An empty overlay (or `{{}}`) is the base as it is.
+* A problem is reported once, where it is caused: a mistake of the base at the base (not
+  again in each overlay that touches the entry), and a setting an overlay adds that clashes
+  with one of the base (`above` over a base's `below`, `serverless` over an
+  `instance_type`) at the overlay, naming the base's line. An overlay cannot remove a key,
+  so such a base key has to move into the overlays that keep it.
 * An environment's `region` (the base's, or the one its overlay sets) is the region its
   stack deploys to: each `stacks/Pulumi.<stack>.yaml` that deploys it (its
   `modelops:environment`, default the stack name) and sets `aws:region` must set the same

@@ -210,9 +210,33 @@ class Locator:
     def file_of(self, path: Iterable[Any]) -> str:
         return self.key(path)[0]
 
+    def layer(self, path: Iterable[Any]) -> int | None:
+        """The index of the layer that writes the key of ``path`` itself (0: the overlay), or None."""
+        path = tuple(path)
+        for index, doc in enumerate(self.docs):
+            if path in doc.positions:
+                return index
+        return None
+
 
 def _at(code: str, where: tuple[str, int, int], path: Iterable[Any], message: str, fix: str = "") -> Problem:
     return Problem(code, where[0], where[1], where[2], dotted(path), message, fix)
+
+
+def _clash(code: str, where: Locator, first: tuple[Any, ...], second: tuple[Any, ...], message: str, fix: str,
+           path: tuple[Any, ...] | None = None, value: bool = False) -> Problem:
+    """Two keys that cannot be set together, reported once: at ``second``, unless the overlay
+    wrote ``first`` over a base that has ``second`` (then the overlay caused it). When the two
+    are in different files, the other one's place is named; an overlay cannot remove a key
+    of the base, so the fix says what can be done instead."""
+    first_layer, second_layer = where.layer(first), where.layer(second)
+    here, other = (first, second) if first_layer is not None and second_layer is not None and first_layer < second_layer else (second, first)
+    at, there = (where.value(here) if value else where.key(here)), where.key(other)
+    if at[0] != there[0]:
+        message = f"{message}: `{other[-1]}` is set at {there[0]}:{there[1]}:{there[2]}"
+        if where.layer(here) == 0:
+            fix = f"remove `{here[-1]}` here (an overlay cannot remove `{other[-1]}` of {there[0]}: move it from there into the overlays that keep it)"
+    return _at(code, at, here if path is None else path, message, fix)
 
 
 # --------------------------------------------------------------------------- schema
@@ -459,7 +483,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             add(_at("E-REF", where.value((*base, "dataset")), (*base, "dataset"), f"unknown dataset '{ref}'", fix))
         has_train, has_artifact = "train" in model, "artifact" in model
         if has_train and has_artifact:
-            add(_at("E-TRAIN-OR-ARTIFACT", where.key((*base, "artifact")), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them"))
+            add(_clash("E-TRAIN-OR-ARTIFACT", where, (*base, "train"), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them"))
         elif not has_train and not has_artifact:
             add(_at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`"))
         artifact = model.get("artifact")
@@ -512,11 +536,11 @@ def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Loc
         for key in ("instance_type", "instance_count", "autoscaling", "canary", "shadow"):
             if key in serving:
                 what = "a canary variant" if key == "canary" else "a shadow variant" if key == "shadow" else f"`{key}`"
-                yield _at("E-SERVERLESS", where.key((*base, key)), (*base, key), f"{what} cannot be used with serverless", f"remove `{key}`, or remove `serverless`")
+                yield _clash("E-SERVERLESS", where, (*base, "serverless"), (*base, key), f"{what} cannot be used with serverless", f"remove `{key}`, or remove `serverless`")
         capture = serving.get("data_capture")
         if isinstance(capture, dict) and _is_true(capture.get("enabled")):
             path = (*base, "data_capture", "enabled")
-            yield _at("E-SERVERLESS", where.value(path), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances")
+            yield _clash("E-SERVERLESS", where, (*base, "serverless"), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances", value=True)
 
 
 def _int(value: Any) -> bool:
@@ -529,7 +553,7 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
     has_model, has_dataset = "model" in monitor, "dataset" in monitor
     target_kind = None
     if has_model and has_dataset:
-        yield _at("E-MONITOR-TARGET", where.key((*base, "dataset")), base, "a monitor watches a model or a dataset, not both", "remove `model` or `dataset`")
+        yield _clash("E-MONITOR-TARGET", where, (*base, "model"), (*base, "dataset"), "a monitor watches a model or a dataset, not both", "remove `model` or `dataset`", path=base)
     elif not has_model and not has_dataset:
         yield _at("E-MONITOR-TARGET", where.key(base), base, "a monitor needs `model` or `dataset`", "add `model: <name>` or `dataset: <name>`")
     else:
@@ -558,7 +582,7 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
                 yield _at("E-DRIFT-CAPTURE", where.value((*base, "metric")), (*base, "metric"), f"data_drift needs data capture, which is disabled on model '{monitor.get('model')}'", "enable serving.data_capture, or remove this monitor")
     has_above, has_below = "above" in monitor, "below" in monitor
     if has_above and has_below:
-        yield _at("E-MONITOR-THRESHOLD", where.key((*base, "below")), base, "a monitor has `above` or `below`, not both", "keep one of them")
+        yield _clash("E-MONITOR-THRESHOLD", where, (*base, "above"), (*base, "below"), "a monitor has `above` or `below`, not both", "keep one of them", path=base)
     elif not has_above and not has_below:
         yield _at("E-MONITOR-THRESHOLD", where.key(base), base, "a monitor needs a threshold", "add `above: <value>` (or `below:` for invocations)")
     elif known_metric and metric is not None:
