@@ -127,7 +127,11 @@ def parse_percent(text: object) -> float:
         raise ValueError(f"expected a percentage such as '2%', got {_show(text)}")
     match = _PERCENT.match(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a percentage; write it like '2%'")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a percentage; write it like '2%'") from None
+        raise ValueError(f"{text!r} is not a percentage; write {_as_percent(number)}")
     return float(match.group(1)) / 100.0
 
 
@@ -164,7 +168,7 @@ def parse_threshold(metric: str, value: object) -> Threshold:
         return Threshold(seconds, "seconds", text)
     if unit == "ratio":
         if _is_number(value):
-            raise ValueError(f"{metric} takes a percentage, not a bare number; write e.g. '{_show(value)}%'")
+            raise ValueError(f"{metric} takes a percentage, not a bare number; write {_as_percent(value)}")
         ratio = parse_percent(value)
         highest = _MAX_PERCENT[metric]
         if ratio * 100.0 > highest:
@@ -186,6 +190,14 @@ def parse_gate(text: object) -> tuple[str, float]:
     if match is None:
         raise ValueError(f"{text!r} is not a comparison; write an operator and a number, e.g. '>= 0.85'")
     return match.group(1), float(match.group(2))
+
+
+def _as_percent(number: float) -> str:
+    """The percentage a bare number most likely means: below 1 a ratio (0.01 is '1%'), else a
+    percentage without its sign (80 is '80%')."""
+    if 0 < number < 1:
+        return f"'{round(number * 100, 6):g}%' ({number:g} as a ratio)"
+    return f"'{number:g}%'"
 
 
 def _is_number(value: object) -> bool:
