@@ -173,6 +173,10 @@ monitors:
   typo never creates a second model:
   `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
 * An empty overlay (or `{{}}`) is the base as it is.
+* `modelops show --env <env>` prints an environment resolved (overlay merged, every
+  default filled in) in this language: the keys and units of this page, paths relative to
+  the spec. It is itself a valid spec; the monitors `default_monitors` adds follow as
+  comments. `show --json` is the same document as JSON.
 * A problem is reported once, where it is caused: a mistake of the base at the base (not
   again in each overlay that touches the entry), and a setting an overlay adds that clashes
   with one of the base (`above` over a base's `below`, `serverless` over an

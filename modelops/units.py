@@ -22,6 +22,7 @@ __all__ = [
     "MAX_ALARM_SECONDS",
     "NUMBER_METRICS",
     "PERCENT_METRICS",
+    "alarm_for",
     "alarm_periods",
     "format_duration",
     "max_alarm_seconds",
@@ -119,6 +120,13 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and float(seconds / size).is_integer():
             return f"{int(seconds / size)}{unit}"
     return f"{round(seconds * 1000, 3):g}ms"
+
+
+def alarm_for(metric: str, threshold_seconds: float, period: int, evaluation_periods: int) -> int:
+    """The ``for`` (seconds) that gives an alarm ``evaluation_periods``: the inverse of :func:`alarm_periods`."""
+    if metric == "freshness":
+        return (evaluation_periods + 1 - math.ceil(threshold_seconds / period)) * period
+    return evaluation_periods * period
 
 
 def parse_percent(text: object) -> float:
