@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 import pulumi
@@ -175,19 +174,6 @@ def alarm_threshold(spec: MonitorSpec) -> float:
     return value
 
 
-def freshness_window(threshold_seconds: float, period: int) -> tuple[int, int]:
-    """(period, evaluation periods) covering ``threshold_seconds`` of "no write".
-
-    CloudWatch evaluates at most one day of sub-hour periods (seven days of hourly ones): a
-    window longer than a day is watched in hourly periods.
-    """
-    periods = max(1, math.ceil(threshold_seconds / period))
-    if period < 3600 and period * periods > 86400:
-        period = 3600
-        periods = max(1, math.ceil(threshold_seconds / period))
-    return period, periods
-
-
 def treat_missing_data(spec: MonitorSpec) -> str:
     """No data means no writes for freshness and no traffic for an invocation floor: both breach."""
     if spec.metric == "freshness":
@@ -252,10 +238,9 @@ class Monitor(pulumi.ComponentResource):
             else:
                 alarm["statistic"] = statistic
             if spec.metric == "freshness":
-                # "No write for <threshold>": every period of the threshold window has no PUT.
+                # "No write for <threshold>, for <for>": that many periods in a row without a PUT
+                # (the resolved evaluation periods count both; validation keeps them in limits).
                 comparison = "LessThanThreshold"
-                period, evaluation_periods = freshness_window(spec.threshold.value, period)
-                alarm["period"] = period
         self.alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-alarm",
             name=naming.alarm_name(scope.project, scope.env, spec.name),

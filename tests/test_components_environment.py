@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, render, shared_renders
+from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, render, shared_renders, variants_spec
 
 from modelops.components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEnvironment
 from modelops.ml.artifacts import attach_artifacts
@@ -159,6 +159,21 @@ def test_plan_human_tree(built):
     assert "model churn-classifier" in out and "dataset customers" in out and "monitor churn-latency" in out
     assert "ml.m5.large x2" in out and "protected" in out and "threshold=250000" in out
     assert "Resources by type:" in out
+
+
+def test_plan_names_every_resource_its_total_leaves_out(tmp_path):
+    # GIVEN a model served on a real instance type the price file has no us-west-2 price for
+    spec = variants_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("instance_type: ml.c5.xlarge", "instance_type: ml.r5.large"))
+    # WHEN it is planned
+    graph = plan_graph(spec, "dev", build=False)
+    out = summarize(graph)
+    # THEN the total says it leaves resources out, and each one is listed with its reason
+    unpriced = graph.cost["unpriced"]
+    assert any("ml.r5.large" in item["reason"] for item in unpriced)
+    assert f"not counting {len(unpriced)} unpriced resource(s):" in out
+    for item in unpriced:
+        assert f"  ? {item['name']}: {item['reason']}" in out
 
 
 def test_plan_cli_invalid_spec_exits_2_with_one_line_per_problem():

@@ -156,17 +156,34 @@ def test_dashboard_has_a_row_per_model_and_a_widget_per_dataset(variants):
     assert events["properties"]["metrics"][0][:4] == ["AWS/S3", "PutRequests", "BucketName", "variants-dev-events-123456789012"]
 
 
-@pytest.mark.parametrize(
-    "threshold,period,expected",
-    [(48 * 3600, 86400, (86400, 2)), (6 * 3600, 3600, (3600, 6)), (2 * 86400, 60, (3600, 48)), (3600, 300, (300, 12))],
-)
-def test_freshness_window_covers_the_threshold_within_cloudwatch_limits(threshold, period, expected):
-    from modelops.components.monitor import freshness_window
+@pytest.mark.parametrize("length,periods", [("1h", 26), ("1d", 49)])
+def test_a_freshness_alarm_honours_for_and_gets_the_periods_the_resolved_spec_shows(tmp_path, length, periods):
+    # GIVEN the variants spec whose events-fresh monitor is "no write for 26h", for 1h or 1d
+    spec = variants_spec(tmp_path)
+    text = spec.read_text()
+    assert "    above: 6h\n    period: 1h\n    for: 1h\n" in text
+    spec.write_text(text.replace("    above: 6h\n    period: 1h\n    for: 1h\n", f"    above: 26h\n    period: 1h\n    for: {length}\n"))
+    # WHEN it is resolved and rendered
+    env = load(spec, "dev", tiny_artifact(tmp_path / "a"))
+    alarm = by_name(render(env), ALARM, "variants-dev-events-fresh")
+    # THEN 26 empty hours make the condition true, and it holds `for` after (1h: at once)
+    assert (alarm.inputs["period"], alarm.inputs["evaluationPeriods"]) == (3600, periods)
+    assert alarm.inputs["datapointsToAlarm"] == periods
+    # AND the alarm gets what the resolved spec says, within CloudWatch's 7-day limit of hourly periods
+    fresh = env.monitors["events-fresh"]
+    assert (fresh.period_seconds, fresh.evaluation_periods) == (3600, periods)
+    assert 3600 * periods <= 7 * 86400
 
-    got_period, periods = freshness_window(threshold, period)
-    assert (got_period, periods) == expected
-    assert got_period * periods >= threshold
-    assert got_period * periods <= (7 * 86400 if got_period >= 3600 else 86400)
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_every_alarm_gets_the_period_and_evaluation_periods_of_its_resolved_monitor(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    for monitor in env.monitors.values():
+        alarm = by_name(graph, ALARM, naming.alarm_name(env.project, env.env, monitor.name))
+        periods = [q["metric"]["period"] for q in alarm.inputs.get("metricQueries", []) if "metric" in q] or [alarm.inputs["period"]]
+        assert set(periods) == {monitor.period_seconds}, monitor.name
+        assert alarm.inputs["evaluationPeriods"] == monitor.evaluation_periods, monitor.name
+        assert monitor.period_seconds * monitor.evaluation_periods <= (86400 if monitor.period_seconds < 3600 else 7 * 86400)
 
 
 def test_dashboard_pages_stay_within_cloudwatchs_widget_limit_and_show_every_model_once() -> None:

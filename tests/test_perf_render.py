@@ -176,14 +176,14 @@ def _modelops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_the_command_delivers_all_its_output_through_a_pipe_and_its_exit_code(tmp_path: Path) -> None:
     # The command exits without tearing its heap down: what it printed must still arrive whole
-    # GIVEN a 60-model project, whose resolved spec is far larger than a pipe's buffer
-    spec, _ = _bench_env(tmp_path, 60)
+    # GIVEN a 160-model project, whose resolved spec is far larger than a pipe's buffer
+    spec, _ = _bench_env(tmp_path, 160)
     # WHEN it is shown as JSON through a pipe
     shown = _modelops("show", "--env", "dev", "--json", cwd=spec.parent)
     # THEN every byte arrived: the JSON parses and holds every model
     assert shown.returncode == 0, shown.stderr
     assert len(shown.stdout) > 128 * 1024  # a pipe holds 64 KiB
-    assert len(json.loads(shown.stdout)["models"]) == 60
+    assert len(json.loads(shown.stdout)["models"]) == 160
     # AND bad input still exits 2 with its one-line error
     bad = _modelops("validate", "--env", "nope", cwd=spec.parent)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown environment 'nope'"), bad.stderr

@@ -7,6 +7,8 @@ Each ``tests/fixtures/specs/invalid/<name>.expected`` holds the exact stderr lin
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from modelops.spec.envs import validate
@@ -22,6 +24,7 @@ CLI_CASES = [
     "dangling-notify",
     "serverless-drift-monitor",
     "overlay-undeclared-model",
+    "overlay-region-mismatch",
     "alias-bomb",
     "binary-file",
     "non-utf8",
@@ -75,3 +78,21 @@ def test_cli_json_lists_the_problems_on_stdout():
 def test_https_urls_never_appear_in_messages():
     lines = expected_lines("bad-https-url")
     assert lines and not any("hooks.example.com" in line or "secret-token" in line for line in lines)
+
+
+def test_serving_instance_types_are_the_sagemaker_apis_and_cover_the_price_file():
+    # GIVEN the table validation reads, and the SageMaker API model of the installed botocore
+    import gzip
+    from pathlib import Path
+
+    import botocore
+
+    from modelops.review.cost import prices
+    from modelops.spec.validate import serving_instance_types
+
+    model = next((Path(botocore.__file__).parent / "data" / "sagemaker").glob("*/service-2.json.gz"))
+    api = json.loads(gzip.decompress(model.read_bytes()))["shapes"]["ProductionVariantInstanceType"]["enum"]
+    # THEN the table is that list, and every type the schema defaults to or we price is in it
+    assert list(serving_instance_types()) == api
+    priced = {t for region in prices()["sagemaker_realtime_hourly"].values() for t in region["prices"]}
+    assert "ml.m5.large" in api and priced <= set(api)

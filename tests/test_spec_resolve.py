@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 from modelops.spec import resolved as r
-from modelops.spec.envs import deep_merge, list_environments, load_environment, validate
+from modelops.spec.envs import deep_merge, list_environments, load_environment, spec_document, validate
 from modelops.errors import SpecError, UsageError
-from spec_fixtures import VALID, run_cli
+from spec_fixtures import EXAMPLES, VALID, run_cli
 
 FULL = VALID / "full" / "modelops.yaml"
 PIN = "sha256:" + "3" * 64
@@ -130,8 +132,9 @@ def test_monitors(prod, dev):
     assert (floor.comparison, floor.threshold, floor.period_seconds, floor.evaluation_periods) == ("below", r.Threshold(1.0, "number", "1"), 300, 3)
     # without `notify`: every channel
     assert floor.notify == ("oncall", "chat", "queue")
+    # freshness above 48h for 3h, in hourly periods: 48 empty hours, then 2 more
     fresh = prod.monitors["events-fresh"]
-    assert (fresh.dataset, fresh.model, fresh.threshold.value, fresh.period_seconds, fresh.evaluation_periods) == ("events", None, 172800.0, 3600, 3)
+    assert (fresh.dataset, fresh.model, fresh.threshold.value, fresh.period_seconds, fresh.evaluation_periods) == ("events", None, 172800.0, 3600, 50)
 
 
 def test_default_monitors_are_skipped_when_declared_or_disabled(prod):
@@ -199,9 +202,42 @@ def test_show_masks_https_urls():
     assert "instance_count: 3" in result.stdout
     as_json = run_cli("show", str(FULL), "--env", "prod", "--json")
     assert "hooks.example.com" not in as_json.stdout
-    assert json.loads(as_json.stdout)["channels"]["chat"]["https"] == ["https://****"]
+    assert json.loads(as_json.stdout)["notifications"]["chat"]["https"] == ["https://****"]
     revealed = run_cli("show", str(FULL), "--env", "prod", "--json", "--show-secrets")
-    assert json.loads(revealed.stdout)["channels"]["chat"]["https"] == ["https://hooks.example.com/services/T000/B000/secret"]
+    assert json.loads(revealed.stdout)["notifications"]["chat"]["https"] == ["https://hooks.example.com/services/T000/B000/secret"]
+
+
+SHOWN_CASES = [(spec, env) for spec in (*EXAMPLES, FULL) for env in list_environments(spec)]
+
+
+@pytest.mark.parametrize("spec,env", SHOWN_CASES, ids=[f"{s.parent.name}-{e}" for s, e in SHOWN_CASES])
+def test_show_prints_a_spec_in_the_spec_language_that_resolves_to_itself(tmp_path, spec, env):
+    # GIVEN an environment's resolved spec, as `show` writes it (paths relative to where it is saved)
+    document = spec_document(load_environment(spec, env), relative_to=tmp_path)
+    shown = tmp_path / "modelops.yaml"
+    shown.write_text(yaml.safe_dump(document, sort_keys=False))
+    # THEN it is a valid spec: the schema's keys, values in the spec's units
+    assert validate(shown) == []
+    # AND it resolves to the same environment: what show prints is what the components get
+    assert spec_document(load_environment(shown, "dev"), relative_to=tmp_path) == document
+
+
+def test_show_speaks_the_spec_language_not_the_internal_form():
+    # GIVEN the full fixture's prod WHEN shown (through the CLI, as a user reads it)
+    result = run_cli("show", str(FULL), "--env", "prod")
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(result.stdout)
+    # THEN the keys are the spec's, and durations and percentages are written as in the docs
+    assert "notifications" in data and "channels" not in data
+    fresh = data["monitors"]["events-fresh"]
+    assert (fresh["above"], fresh["period"], fresh["for"]) == ("48h", "1h", "3h")
+    assert not any(key in text for key in ("period_seconds", "evaluation_periods", "threshold:", "soak_seconds") for text in [result.stdout])
+    model = data["models"]["churn"]
+    assert isinstance(model["gates"], dict) and all(str(v)[:1] in "<>" for v in model["gates"].values())
+    assert not Path(str(model.get("artifact", "x"))).is_absolute()
+    # AND --json is the same document
+    as_json = run_cli("show", str(FULL), "--env", "prod", "--json")
+    assert json.loads(as_json.stdout) == data
 
 
 def test_show_needs_env_when_there_are_several():

@@ -63,6 +63,18 @@ def test_bad_thresholds(metric, value, message):
         parse_threshold(metric, value)
 
 
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [(0.01, "write '1%' (0.01 as a ratio)"), ("0.01", "write '1%' (0.01 as a ratio)"), (0.8, "write '80%' (0.8 as a ratio)"),
+     (0.07, "write '7%' (0.07 as a ratio)"), (2, "write '2%'"), ("80", "write '80%'")],
+)
+def test_a_bare_number_for_a_percentage_is_fixed_to_the_percentage_it_means(value, fix):
+    # a number under 1 is a ratio (the 1% error rate is 0.01), not 0.01%
+    with pytest.raises(ValueError) as raised:
+        parse_threshold("error_rate", value)
+    assert str(raised.value).partition("; ")[2] == fix
+
+
 def test_gates():
     assert parse_gate(">= 0.85") == (">=", 0.85)
     assert parse_gate("<-1") == ("<", -1.0)

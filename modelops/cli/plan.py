@@ -135,11 +135,16 @@ def summarize(graph: Graph) -> str:
         lines.append(f"  {count:>3}  {type_}")
     if isinstance(graph.cost, dict):
         approx = " (approximate)" if graph.cost.get("approximate") else ""
+        unpriced = graph.cost.get("unpriced") or []
         lines.append("")
         lines.append(
             f"Estimated fixed monthly cost: {graph.cost.get('total_monthly')} {graph.cost.get('currency')}{approx}"
             " plus usage-based charges"
+            + (f", not counting {len(unpriced)} unpriced resource(s):" if unpriced else "")
         )
+        # a total that silently leaves a resource out reads as its whole cost
+        for item in unpriced:
+            lines.append(f"  ? {item.get('name')}: {item.get('reason')}")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ import typer
 import yaml
 
 from modelops.cli.app import app
-from modelops.spec.envs import check, list_environments, load_environment
+from modelops.spec.envs import check, list_environments, load_environment, monitor_document, spec_document
 from modelops.errors import UsageError
 from modelops.secrets import MASK
 from modelops.spec.loader import display_name
@@ -93,23 +93,18 @@ def mask_secrets(data: Any) -> Any:
     return data
 
 
-def _plain(data: Any) -> Any:
-    """Tuples as lists, so YAML and JSON print them plainly."""
-    if isinstance(data, dict):
-        return {key: _plain(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_plain(item) for item in data]
-    return data
-
-
 @app.command()
 def show(
     spec: Path = SpecArg,
     env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (required when there are several)."),
-    as_json: bool = typer.Option(False, "--json", help="Print Environment.to_dict() as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the same document as JSON."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="With --json: print https subscription URLs unmasked."),
 ) -> None:
-    """Print the resolved spec of one environment, every default filled in.
+    """Print the resolved spec of one environment, every default filled in, in the spec's
+    own language: the keys and units of docs/spec.md (``period: 1h``, ``above: 2%``,
+    ``notifications:``), the overlay merged; it is itself a valid spec. The monitors that
+    ``default_monitors`` adds follow as comments. ``--json`` prints the same document as JSON
+    (same keys, same units), for scripts.
 
     https subscription URLs are secrets: always masked in human output, and in --json
     unless --show-secrets.
@@ -124,26 +119,17 @@ def show(
     if show_secrets and not as_json:
         raise UsageError("--show-secrets only applies to --json output")
     resolved = load_environment(spec, env)
-    data = _plain(resolved.to_dict())
+    data = spec_document(resolved)
     if as_json:
         json.dump(data if show_secrets else mask_secrets(data), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    sys.stdout.write(f"# {display_name(spec)}, environment {env}\n")
-    sys.stdout.write(yaml.safe_dump(_readable(mask_secrets(data)), sort_keys=False, allow_unicode=True, default_flow_style=False))
-
-
-def _readable(data: dict[str, Any]) -> dict[str, Any]:
-    """Pairs (tags, columns, estimator params) as mappings: how a person reads them."""
-    data = dict(data, tags=dict(data["tags"]))
-    data["datasets"] = {name: dict(d, columns=dict(d["columns"])) for name, d in data["datasets"].items()}
-    models = {}
-    for name, model in data["models"].items():
-        if model.get("train"):
-            model = dict(model, train=dict(model["train"], params=dict(model["train"]["params"])))
-        models[name] = model
-    data["models"] = models
-    return data
-
-
-
+    overlay = f", overlay {display_name(resolved.overlay_file)}" if resolved.overlay_file else ""
+    sys.stdout.write(f"# {display_name(spec)}, environment {env}{overlay}: resolved, every default filled in\n")
+    sys.stdout.write(yaml.safe_dump(mask_secrets(data), sort_keys=False, allow_unicode=True, default_flow_style=False))
+    defaults = {name: monitor_document(m) for name, m in resolved.monitors.items() if m.default}
+    if defaults:
+        # not spec keys to copy (default_monitors derives them), but alarms that will exist
+        sys.stdout.write("# and, from default_monitors: true\n")
+        for line in yaml.safe_dump({"monitors": defaults}, sort_keys=False, default_flow_style=False).splitlines():
+            sys.stdout.write(f"#   {line}\n")

@@ -49,7 +49,9 @@ __all__ = [
     "deep_merge",
     "list_environments",
     "load_environment",
+    "monitor_document",
     "overlay_path",
+    "spec_document",
     "validate",
 ]
 
@@ -70,6 +72,55 @@ def _overlays(spec_path: str | os.PathLike[str]) -> dict[str, Path]:
         for item in sorted(stacks.iterdir())
         if item.name.endswith(".yaml") and not item.name.startswith("Pulumi.") and not item.is_dir()
     }
+
+
+def _stack_regions(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, int, int]]]:
+    """Per environment of this spec: (region, stack config file, line, column) of each
+    ``stacks/Pulumi.<stack>.yaml`` that deploys it with an ``aws:region``.
+
+    A stack deploys the environment ``modelops:environment`` (default: the stack name) of the
+    spec ``modelops:spec`` (default ``modelops.yaml``, relative to the project root), as the
+    program in ``stacks/__main__.py`` reads them. A file that does not parse is Pulumi's to report.
+    """
+    stacks = _stacks(spec_path)
+    if not stacks.is_dir():
+        return {}
+    spec = Path(os.path.abspath(spec_path))
+    found: dict[str, list[tuple[str, str, int, int]]] = {}
+    for item in sorted(stacks.glob("Pulumi.*.yaml")):
+        try:
+            doc = load_yaml(item, strict=False, allow_empty=True)
+        except SpecError:
+            continue
+        config = doc.data.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("aws:region"), str):
+            continue
+        stack = item.name[len("Pulumi."): -len(".yaml")]
+        env = config.get("modelops:environment") or stack
+        target = Path(str(config.get("modelops:spec") or "modelops.yaml"))
+        if os.path.abspath(target if target.is_absolute() else stacks.parent / target) != str(spec):
+            continue
+        line, column = doc.value_position(("config", "aws:region"))
+        found.setdefault(str(env), []).append((config["aws:region"], doc.file, line, column))
+    return found
+
+
+def _region_problems(merged: dict[str, Any], where: Locator, stacks: list[tuple[str, str, int, int]]) -> list[Problem]:
+    """The spec's region against the ``aws:region`` each stack of the environment deploys to:
+    image URIs and ARNs are built for the one, resources would be created in the other."""
+    region = merged.get("region")
+    if not isinstance(region, str):
+        return []
+    problems = []
+    file, line, column = where.value(("region",))
+    for other, config_file, config_line, config_column in stacks:
+        if other != region:
+            problems.append(Problem(
+                "E-REGION-MISMATCH", file, line, column, "region",
+                f"'{region}' is not the region the stack deploys to: {config_file}:{config_line}:{config_column} sets aws:region '{other}'",
+                f"make them agree: `region: {other}` here, or `aws:region: {region}` in {config_file}",
+            ))
+    return problems
 
 
 def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
@@ -133,19 +184,25 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
         if env not in available:
             raise _unknown_env(env, available, spec_path)
     problems.extend(base.problems)
-    problems.extend(schema_problems(base.data, Locator([base])))
+    base_schema = schema_problems(base.data, Locator([base]))
+    problems.extend(base_schema)
+    # a problem of the base alone is the base's: reported there once, not again in each overlay
+    of_base = {(p.code, p.path, p.message) for p in base_schema}
     spec_dir = Path(base.path).parent
+    regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
     for env in envs:
-        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir)
+        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir, of_base)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
+            layers = [result.overlay, base] if result.overlay is not None else [base]
+            problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 
 
-def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path) -> tuple[list[Problem], _Checked | None]:
+def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
     if not ENV_PATTERN.match(env):
@@ -182,7 +239,7 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
                 touched[kind] = {name: merged[kind][name] for name in changed if name in merged[kind]}
             elif isinstance(merged.get(kind), dict):
                 touched[kind] = {}
-        problems.extend(schema_problems(touched, Locator(layers)))
+        problems.extend(p for p in schema_problems(touched, Locator(layers)) if (p.code, p.path, p.message) not in of_base)
     problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
     return problems, _Checked(env, merged, base, overlay)
 
@@ -438,17 +495,122 @@ def _serving(body: dict[str, Any]) -> r.Serving:
 def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) -> r.Monitor:
     spec = _with_defaults("monitor", body)
     side = "above" if "above" in body else "below"
-    period = int(units.parse_duration(spec["period"]))
-    length = int(units.parse_duration(spec["for"]))
+    period_text, length_text = units.monitor_timing(body)
+    period = int(units.parse_duration(period_text))
+    length = int(units.parse_duration(length_text))
+    threshold = units.parse_threshold(spec["metric"], body[side])
     return r.Monitor(
         name=name,
         metric=spec["metric"],
         model=spec.get("model"),
         dataset=spec.get("dataset"),
         comparison=side,  # type: ignore[arg-type]
-        threshold=units.parse_threshold(spec["metric"], body[side]),
+        threshold=threshold,
         period_seconds=period,
-        evaluation_periods=length // period,
+        # what the alarm gets, so that `show` and the alarm agree (freshness adds its threshold)
+        evaluation_periods=units.alarm_periods(spec["metric"], threshold.value, period, length),
         notify=tuple(body["notify"]) if "notify" in body else every_channel,
         description=spec.get("description", ""),
     )
+
+
+# --------------------------------------------------------------------------- the spec language again
+
+
+def spec_document(env: r.Environment, relative_to: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The resolved environment written in the spec's own language: the keys and units of the
+    schema and docs/spec.md, every default filled in, paths relative to the spec's directory.
+
+    What ``modelops show`` prints. It is itself a valid spec (for this one environment): the
+    default monitors are left to ``default_monitors: true`` (they are derived again from it:
+    see :func:`monitor_document` to print them), and nothing unset is written as ``null``.
+    Paths are relative to ``relative_to`` (default: the spec's directory).
+
+    Example::
+
+        spec_document(load_environment("modelops.yaml", "dev"))["monitors"]["churn-drift"]
+        # {'model': 'churn-classifier', 'metric': 'data_drift', 'above': 0.2, 'period': '1h', 'for': '1h', 'notify': ['oncall']}
+    """
+    spec_dir = Path(relative_to) if relative_to is not None else Path(env.spec_file).parent if env.spec_file else Path.cwd()
+
+    def relative(path: str | None) -> str | None:
+        return None if path is None else os.path.relpath(path, spec_dir)
+
+    return {
+        "apiVersion": "modelops/v1",
+        "project": env.project,
+        "owner": env.owner,
+        "region": env.region,
+        "tags": dict(env.tags),
+        "encryption": env.encryption,
+        "protect": env.protect,
+        "notifications": {name: _written({"email": list(c.email), "https": list(c.https), "sqs": list(c.sqs)}, drop_empty=True)
+                          for name, c in env.channels.items()},
+        "datasets": {name: _written({
+            "description": d.description,
+            "format": d.format,
+            "source": relative(d.source),
+            "columns": dict(d.columns),
+            "retention": _written({"noncurrent_days": d.retention.noncurrent_days, "archive_after_days": d.retention.archive_after_days,
+                                   "expire_after_days": d.retention.expire_after_days}),
+        }) for name, d in env.datasets.items()},
+        "models": {name: _model_document(m, relative) for name, m in env.models.items()},
+        "monitors": {name: monitor_document(m) for name, m in env.monitors.items() if not m.default},
+        "policies": dict(env.policies),
+    }
+
+
+def _written(body: dict[str, Any], *, drop_empty: bool = False) -> dict[str, Any]:
+    """``body`` without what the spec cannot write: unset values (and, with ``drop_empty``, empty lists)."""
+    return {k: v for k, v in body.items() if v is not None and v != "" and not (drop_empty and v == [])}
+
+
+def _model_document(m: r.Model, relative: Any) -> dict[str, Any]:
+    s = m.serving
+    serving: dict[str, Any] = {}
+    if s.serverless is None:
+        serving = {"instance_type": s.instance_type, "instance_count": s.instance_count}
+    if s.autoscaling is not None:
+        serving["autoscaling"] = {"min": s.autoscaling.min, "max": s.autoscaling.max, "target_invocations": s.autoscaling.target_invocations}
+    if s.serverless is not None:
+        serving["serverless"] = {"memory_mb": s.serverless.memory_mb, "max_concurrency": s.serverless.max_concurrency}
+    if s.canary is not None:
+        serving["canary"] = {"version": s.canary.version, "weight": s.canary.weight}
+    if s.shadow is not None:
+        serving["shadow"] = {"version": s.shadow.version, "sample_percent": s.shadow.sample_percent}
+    serving["data_capture"] = {"enabled": s.data_capture.enabled, "sample_percent": s.data_capture.sample_percent}
+    train = None
+    if m.train is not None:
+        t = m.train
+        train = _written({"estimator": t.estimator, "target": t.target, "features": list(t.features) if t.features is not None else None,
+                          "params": dict(t.params), "test_size": t.test_size, "random_state": t.random_state})
+    return _written({
+        "description": m.description,
+        "dataset": m.dataset,
+        "train": train,
+        "artifact": relative(m.artifact_source),
+        "version": m.version,
+        "framework_version": m.framework_version,
+        "serving": serving,
+        "gates": {g.metric: f"{g.op} {g.value:g}" for g in m.gates},
+        "default_monitors": m.default_monitors,
+        "soak": units.format_duration(m.soak_seconds),
+    })
+
+
+def monitor_document(m: r.Monitor) -> dict[str, Any]:
+    """One resolved monitor in the spec's language (``above: 2%``, ``period: 1m``, ``for: 5m``)."""
+    t = m.threshold
+    # as written: a duration or percentage in the spec's spelling ("48h" stays "48h")
+    value: Any = t.text if t.unit != "number" else (int(t.value) if t.value.is_integer() else t.value)
+    length = units.alarm_for(m.metric, t.value, m.period_seconds, m.evaluation_periods)
+    return _written({
+        "description": m.description,
+        "model": m.model,
+        "dataset": m.dataset,
+        "metric": m.metric,
+        m.comparison: value,
+        "period": units.format_duration(m.period_seconds),
+        "for": units.format_duration(length),
+        "notify": list(m.notify),
+    })

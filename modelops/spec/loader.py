@@ -323,6 +323,10 @@ def _parse(text: str, file: str, absolute: Path, *, strict: bool, allow_empty: b
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = " ".join(part for part in (exc.context, exc.problem) if part)
+        if mark is not None and (text[mark.index: mark.index + 1] == "\t" or "tab character" in message):
+            # the parser names a tab only in some places ("cannot start any token" elsewhere)
+            raise SpecError([_problem("E-YAML-TAB", file, line, column, "YAML syntax error: a tab character; YAML indents with spaces only",
+                                      "replace the tab with spaces")]) from None
         raise SpecError([_problem("E-YAML-SYNTAX", file, line, column, f"YAML syntax error: {message}", "fix the YAML at this position")]) from None
     except yaml.reader.ReaderError as exc:
         # a character YAML does not allow (a control character): its position in the text

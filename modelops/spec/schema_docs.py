@@ -22,8 +22,9 @@ from typing import Any
 
 from modelops.components import naming
 from modelops.spec import loader
+from modelops.spec import units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
-from modelops.spec.validate import MAX_ALARM_SECONDS, schema
+from modelops.spec.validate import schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -172,6 +173,20 @@ monitors:
   typo never creates a second model:
   `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
 * An empty overlay (or `{{}}`) is the base as it is.
+* `modelops show --env <env>` prints an environment resolved (overlay merged, every
+  default filled in) in this language: the keys and units of this page, paths relative to
+  the spec. It is itself a valid spec; the monitors `default_monitors` adds follow as
+  comments. `show --json` is the same document as JSON.
+* A problem is reported once, where it is caused: a mistake of the base at the base (not
+  again in each overlay that touches the entry), and a setting an overlay adds that clashes
+  with one of the base (`above` over a base's `below`, `serverless` over an
+  `instance_type`) at the overlay, naming the base's line. An overlay cannot remove a key,
+  so such a base key has to move into the overlays that keep it.
+* An environment's `region` (the base's, or the one its overlay sets) is the region its
+  stack deploys to: each `stacks/Pulumi.<stack>.yaml` that deploys it (its
+  `modelops:environment`, default the stack name) and sets `aws:region` must set the same
+  region, or validation names both files: image URIs and ARNs are built for the spec's
+  region, resources are created in the stack's.
 * Paths in the spec (`source`, `artifact`) are relative to the directory of
   `modelops.yaml`, also when an overlay sets them.
 
@@ -182,6 +197,9 @@ monitors:
 * References resolve: a model's `dataset`, a monitor's `model` or `dataset`, and every
   channel in `notify`.
 * A model has exactly one of `train` and `artifact`; `source` and `artifact` files exist.
+* `instance_type` is one the SageMaker API accepts for a real-time endpoint
+  (`modelops/data/serving_instance_types.json`, from botocore's SageMaker model; the same
+  list for every region, so a type a region does not offer is still refused by AWS).
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,
@@ -201,7 +219,14 @@ monitors:
 
   `below` applies only to `invocations` (a traffic floor).
 * `period` is a whole number of minutes, from `1m` to `1d`; `for` is a whole multiple of
-  `period`, at most `1d` (CloudWatch evaluates at most {max_alarm} seconds).
+  `period`. CloudWatch evaluates an alarm over at most {max_alarm} seconds (`7d`), and over
+  at most 86400 seconds (`1d`) when its period is under `1h`: `for` stays within that.
+* A `freshness` monitor alarms after `above` without a write has lasted `for`: its alarm
+  counts (above + for - period) / period periods in a row without a write (`above: 26h`,
+  `period: 1h`, `for: 1h` is 26 periods; `for: 1d` is 49). `above` is a whole number of
+  periods, and that window stays within CloudWatch's limits above (a freshness of more than
+  a day needs a period of `1h` or more). Unset, a freshness monitor's `period` is `1h` and
+  its `for` one period: it alarms once `above` has passed without a write.
 * Every AWS name derived for every environment fits its limit ({limits}).
 * With `default_monitors` (the default), each model gets `<model>-latency-p99` (latency_p99
   above `1s`, period `1m`, for `5m`) and `<model>-error-rate` (error_rate above `1%`,
@@ -240,7 +265,7 @@ def generate() -> str:
         durations=", ".join(f"`{m}`" for m in sorted(DURATION_METRICS)),
         percents=", ".join(f"`{m}`" for m in sorted(PERCENT_METRICS)),
         numbers=", ".join(f"`{m}`" for m in sorted(NUMBER_METRICS)),
-        max_alarm=MAX_ALARM_SECONDS,
+        max_alarm=units.MAX_ALARM_SECONDS,
         limits=", ".join(f"{k} {v}" for k, v in naming.LIMITS.items()),
         max_bytes=loader.MAX_BYTES,
         max_depth=loader.MAX_DEPTH,

@@ -19,9 +19,14 @@ from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS, Threshold
 
 __all__ = [
     "DURATION_METRICS",
+    "MAX_ALARM_SECONDS",
     "NUMBER_METRICS",
     "PERCENT_METRICS",
+    "alarm_for",
+    "alarm_periods",
     "format_duration",
+    "max_alarm_seconds",
+    "monitor_timing",
     "metric_unit",
     "parse_duration",
     "parse_gate",
@@ -46,6 +51,51 @@ BELOW_METRICS = frozenset({"invocations"})
 _MAX_PERCENT = {"error_rate": 100.0, "memory_utilization": 100.0, "cpu_utilization": 12800.0}
 
 assert DURATION_METRICS | PERCENT_METRICS | NUMBER_METRICS == set(MODEL_METRICS) | set(DATASET_METRICS)
+
+#: CloudWatch PutMetricAlarm: Period × EvaluationPeriods is at most seven days, and at most
+#: one day when Period is under an hour (botocore 1.44.5's CloudWatch model, ``Period``)
+MAX_ALARM_SECONDS = 7 * 86400
+_MAX_SUBHOUR_ALARM_SECONDS = 86400
+
+
+#: a freshness monitor's period and `for` when unset: an hour, and one period (the schema's
+#: 1m/5m would ask CloudWatch for more than its one-day limit of sub-hour periods)
+FRESHNESS_PERIOD = "1h"
+
+
+def monitor_timing(monitor: dict[str, object]) -> tuple[object, object]:
+    """The ``period`` and ``for`` of a monitor as written, or their defaults when unset.
+
+    Example::
+
+        monitor_timing({"metric": "freshness", "above": "48h"})   # ('1h', '1h')
+    """
+    if monitor.get("metric") == "freshness":
+        period = monitor.get("period", FRESHNESS_PERIOD)
+        return period, monitor.get("for", period)
+    return monitor.get("period", "1m"), monitor.get("for", "5m")
+
+
+def max_alarm_seconds(period: float) -> int:
+    """The longest Period × EvaluationPeriods CloudWatch accepts for alarms of ``period`` seconds."""
+    return _MAX_SUBHOUR_ALARM_SECONDS if period < 3600 else MAX_ALARM_SECONDS
+
+
+def alarm_periods(metric: str, threshold_seconds: float, period: int, length: int) -> int:
+    """The alarm's evaluation periods for a monitor of ``period`` and ``for`` (``length``) seconds.
+
+    Every metric: ``for / period`` consecutive breaching periods. Freshness is watched as "no
+    write in a period": its condition (nothing written for ``above``) first holds after
+    ``above / period`` empty periods, and holds for ``for`` (``for / period`` datapoints)
+    after ``for / period - 1`` more.
+
+    Example::
+
+        alarm_periods("freshness", 26 * 3600, 3600, 86400)   # 49: 26 h without a write, then 23 h more
+    """
+    if metric == "freshness":
+        return math.ceil(threshold_seconds / period) + length // period - 1
+    return length // period
 
 
 def parse_duration(text: object) -> float:
@@ -72,13 +122,24 @@ def format_duration(seconds: float) -> str:
     return f"{round(seconds * 1000, 3):g}ms"
 
 
+def alarm_for(metric: str, threshold_seconds: float, period: int, evaluation_periods: int) -> int:
+    """The ``for`` (seconds) that gives an alarm ``evaluation_periods``: the inverse of :func:`alarm_periods`."""
+    if metric == "freshness":
+        return (evaluation_periods + 1 - math.ceil(threshold_seconds / period)) * period
+    return evaluation_periods * period
+
+
 def parse_percent(text: object) -> float:
     """A percentage such as ``2%`` as a ratio (0.02)."""
     if not isinstance(text, str):
         raise ValueError(f"expected a percentage such as '2%', got {_show(text)}")
     match = _PERCENT.match(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a percentage; write it like '2%'")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a percentage; write it like '2%'") from None
+        raise ValueError(f"{text!r} is not a percentage; write {_as_percent(number)}")
     return float(match.group(1)) / 100.0
 
 
@@ -115,7 +176,7 @@ def parse_threshold(metric: str, value: object) -> Threshold:
         return Threshold(seconds, "seconds", text)
     if unit == "ratio":
         if _is_number(value):
-            raise ValueError(f"{metric} takes a percentage, not a bare number; write e.g. '{_show(value)}%'")
+            raise ValueError(f"{metric} takes a percentage, not a bare number; write {_as_percent(value)}")
         ratio = parse_percent(value)
         highest = _MAX_PERCENT[metric]
         if ratio * 100.0 > highest:
@@ -137,6 +198,14 @@ def parse_gate(text: object) -> tuple[str, float]:
     if match is None:
         raise ValueError(f"{text!r} is not a comparison; write an operator and a number, e.g. '>= 0.85'")
     return match.group(1), float(match.group(2))
+
+
+def _as_percent(number: float) -> str:
+    """The percentage a bare number most likely means: below 1 a ratio (0.01 is '1%'), else a
+    percentage without its sign (80 is '80%')."""
+    if 0 < number < 1:
+        return f"'{round(number * 100, 6):g}%' ({number:g} as a ratio)"
+    return f"'{number:g}%'"
 
 
 def _is_number(value: object) -> bool:

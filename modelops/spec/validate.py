@@ -35,6 +35,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,9 @@ __all__ = [
 ]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "modelops.schema.json"
-#: CloudWatch: a period is a multiple of 60 s, and period × evaluation periods ≤ one day
-MAX_ALARM_SECONDS = 86400
+#: the longest monitor period (a whole number of minutes up to a day); what CloudWatch
+#: evaluates in all (period × evaluation periods) is :func:`modelops.spec.units.max_alarm_seconds`
+MAX_PERIOD_SECONDS = 86400
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
 _SECRET_KEYS = frozenset({"https"})
 _GLUE_COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
@@ -205,9 +207,33 @@ class Locator:
     def file_of(self, path: Iterable[Any]) -> str:
         return self.key(path)[0]
 
+    def layer(self, path: Iterable[Any]) -> int | None:
+        """The index of the layer that writes the key of ``path`` itself (0: the overlay), or None."""
+        path = tuple(path)
+        for index, doc in enumerate(self.docs):
+            if path in doc.positions:
+                return index
+        return None
+
 
 def _at(code: str, where: tuple[str, int, int], path: Iterable[Any], message: str, fix: str = "") -> Problem:
     return Problem(code, where[0], where[1], where[2], dotted(path), message, fix)
+
+
+def _clash(code: str, where: Locator, first: tuple[Any, ...], second: tuple[Any, ...], message: str, fix: str,
+           path: tuple[Any, ...] | None = None, value: bool = False) -> Problem:
+    """Two keys that cannot be set together, reported once: at ``second``, unless the overlay
+    wrote ``first`` over a base that has ``second`` (then the overlay caused it). When the two
+    are in different files, the other one's place is named; an overlay cannot remove a key
+    of the base, so the fix says what can be done instead."""
+    first_layer, second_layer = where.layer(first), where.layer(second)
+    here, other = (first, second) if first_layer is not None and second_layer is not None and first_layer < second_layer else (second, first)
+    at, there = (where.value(here) if value else where.key(here)), where.key(other)
+    if at[0] != there[0]:
+        message = f"{message}: `{other[-1]}` is set at {there[0]}:{there[1]}:{there[2]}"
+        if where.layer(here) == 0:
+            fix = f"remove `{here[-1]}` here (an overlay cannot remove `{other[-1]}` of {there[0]}: move it from there into the overlays that keep it)"
+    return _at(code, at, here if path is None else path, message, fix)
 
 
 # --------------------------------------------------------------------------- schema
@@ -454,7 +480,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             add(_at("E-REF", where.value((*base, "dataset")), (*base, "dataset"), f"unknown dataset '{ref}'", fix))
         has_train, has_artifact = "train" in model, "artifact" in model
         if has_train and has_artifact:
-            add(_at("E-TRAIN-OR-ARTIFACT", where.key((*base, "artifact")), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them"))
+            add(_clash("E-TRAIN-OR-ARTIFACT", where, (*base, "train"), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them"))
         elif not has_train and not has_artifact:
             add(_at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`"))
         artifact = model.get("artifact")
@@ -469,7 +495,31 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
     return problems
 
 
+@functools.cache
+def serving_instance_types() -> tuple[str, ...]:
+    """The instance types of SageMaker real-time endpoints, in the API's order
+    (``modelops/data/serving_instance_types.json``, with its source)."""
+    text = resources.files("modelops.data").joinpath("serving_instance_types.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["instance_types"])
+
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    instance_type = serving.get("instance_type")
+    # the schema's pattern reports a malformed one; a well-formed unknown one would deploy
+    # nothing AWS accepts, and cost nothing in the plan
+    if isinstance(instance_type, str) and _INSTANCE_TYPE.match(instance_type) and instance_type not in serving_instance_types():
+        close = suggest(instance_type, serving_instance_types())
+        family = instance_type.split(".")[1]
+        sizes = [t.split(".")[2] for t in serving_instance_types() if t.split(".")[1] == family]
+        hints = [f"did you mean '{close}'?"] if close else []
+        if sizes:
+            hints.append(f"ml.{family} sizes: {', '.join(sizes)}")
+        fix = " ".join(hints) or "use a SageMaker real-time inference instance type, e.g. 'ml.m5.large'"
+        path = (*base, "instance_type")
+        yield _at("E-INSTANCE-TYPE", where.value(path), path, f"'{instance_type}' is not an instance type of SageMaker real-time inference", fix)
     autoscaling = serving.get("autoscaling")
     count = serving.get("instance_count")
     if isinstance(autoscaling, dict):
@@ -483,11 +533,11 @@ def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Loc
         for key in ("instance_type", "instance_count", "autoscaling", "canary", "shadow"):
             if key in serving:
                 what = "a canary variant" if key == "canary" else "a shadow variant" if key == "shadow" else f"`{key}`"
-                yield _at("E-SERVERLESS", where.key((*base, key)), (*base, key), f"{what} cannot be used with serverless", f"remove `{key}`, or remove `serverless`")
+                yield _clash("E-SERVERLESS", where, (*base, "serverless"), (*base, key), f"{what} cannot be used with serverless", f"remove `{key}`, or remove `serverless`")
         capture = serving.get("data_capture")
         if isinstance(capture, dict) and _is_true(capture.get("enabled")):
             path = (*base, "data_capture", "enabled")
-            yield _at("E-SERVERLESS", where.value(path), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances")
+            yield _clash("E-SERVERLESS", where, (*base, "serverless"), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances", value=True)
 
 
 def _int(value: Any) -> bool:
@@ -500,7 +550,7 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
     has_model, has_dataset = "model" in monitor, "dataset" in monitor
     target_kind = None
     if has_model and has_dataset:
-        yield _at("E-MONITOR-TARGET", where.key((*base, "dataset")), base, "a monitor watches a model or a dataset, not both", "remove `model` or `dataset`")
+        yield _clash("E-MONITOR-TARGET", where, (*base, "model"), (*base, "dataset"), "a monitor watches a model or a dataset, not both", "remove `model` or `dataset`", path=base)
     elif not has_model and not has_dataset:
         yield _at("E-MONITOR-TARGET", where.key(base), base, "a monitor needs `model` or `dataset`", "add `model: <name>` or `dataset: <name>`")
     else:
@@ -529,7 +579,7 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
                 yield _at("E-DRIFT-CAPTURE", where.value((*base, "metric")), (*base, "metric"), f"data_drift needs data capture, which is disabled on model '{monitor.get('model')}'", "enable serving.data_capture, or remove this monitor")
     has_above, has_below = "above" in monitor, "below" in monitor
     if has_above and has_below:
-        yield _at("E-MONITOR-THRESHOLD", where.key((*base, "below")), base, "a monitor has `above` or `below`, not both", "keep one of them")
+        yield _clash("E-MONITOR-THRESHOLD", where, (*base, "above"), (*base, "below"), "a monitor has `above` or `below`, not both", "keep one of them", path=base)
     elif not has_above and not has_below:
         yield _at("E-MONITOR-THRESHOLD", where.key(base), base, "a monitor needs a threshold", "add `above: <value>` (or `below:` for invocations)")
     elif known_metric and metric is not None:
@@ -543,22 +593,58 @@ def _monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any]
             except ValueError as exc:
                 message, _, fix = str(exc).partition("; ")
                 yield _at("E-THRESHOLD", where.value((*base, side)), (*base, side), message, fix)
-    period = _duration(monitor, "period", "1m", base, where)
+    period_text, shown = units.monitor_timing(monitor)
+    period = _duration(period_text)
     if period is not None:
-        if period < 60 or period % 60 or period > MAX_ALARM_SECONDS:
-            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {monitor.get('period', '1m')!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
+        if period < 60 or period % 60 or period > MAX_PERIOD_SECONDS:
+            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {period_text!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
             period = None
-    length = _duration(monitor, "for", "5m", base, where)
-    if length is not None and period:
-        shown = monitor.get("for", "5m")
-        if length < period or length % period:
-            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({units.format_duration(period)})", f"use e.g. '{units.format_duration(period * 5)}'")
-        elif length > MAX_ALARM_SECONDS:
-            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch's one-day limit", "use at most '1d'")
+    length = _duration(shown)
+    if length is None or not period:
+        return
+    every = units.format_duration(period)
+    limit = units.max_alarm_seconds(period)
+    above = None
+    if metric == "freshness" and target_kind == "dataset" and known_metric and "above" in monitor:
+        # the alarm counts periods without a write: for `above`, then for `for`
+        try:
+            above = units.parse_threshold(metric, monitor["above"]).value
+        except ValueError:
+            return  # reported with the threshold
+        if above % period:
+            divisor = _dividing_period(above)
+            fix = f"use a period that divides it, e.g. period: '{divisor}'" if divisor else f"write it as a whole number of periods ({every})"
+            yield _at("E-PERIOD", where.value((*base, "above")), (*base, "above"), f"freshness threshold {monitor['above']!r} is not a whole number of periods ({every}): the alarm counts periods without a write", fix)
+            above = None
+    if length < period or length % period:
+        yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({every})", f"use e.g. '{units.format_duration(period * 5 if period * 5 <= limit else period)}'")
+        return
+    subhour = " with periods under 1h" if limit < units.MAX_ALARM_SECONDS else ""
+    if metric != "freshness" or target_kind != "dataset":
+        if length > limit:
+            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch evaluates{subhour}: at most {limit:,} s ({units.format_duration(limit)})", f"use at most '{units.format_duration(limit)}'" + (", or a period of '1h' or more (up to '7d')" if subhour else ""))
+        return
+    if above is None:
+        return
+    periods = units.alarm_periods(metric, above, int(period), int(length))
+    window = periods * period
+    if window > limit:
+        spent = f"the freshness alarm needs {periods} periods of {every} without a write ({int(window):,} s: above + for - period); CloudWatch evaluates at most {limit:,} s{subhour}"
+        if subhour and above <= units.MAX_ALARM_SECONDS:
+            yield _at("E-PERIOD", where.value((*base, "period")), (*base, "period"), spent, "use period: '1h' (and `for` in whole hours, e.g. for: '1h')")
+        else:
+            yield _at("E-PERIOD", where.value((*base, "for")), (*base, "for"), spent, f"lower `above` or `for`: above + for - period must be at most {units.format_duration(limit)}")
 
 
-def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, ...], where: Locator) -> float | None:
-    value = monitor.get(key, default)
+def _dividing_period(seconds: float) -> str | None:
+    """The longest of 1d, 1h, 1m that divides ``seconds`` (a freshness threshold), or None."""
+    for size in (86400, 3600, 60):
+        if seconds % size == 0:
+            return units.format_duration(size)
+    return None
+
+
+def _duration(value: Any) -> float | None:
     try:
         return units.parse_duration(value)
     except ValueError:
