@@ -146,7 +146,7 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
 
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
-    if not ENV_PATTERN.match(env):
+    if not ENV_PATTERN.fullmatch(env):  # `$` alone would pass a final newline
         file = display_name(overlay_file) if overlay_file else base.file
         problems.append(
             Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")

@@ -172,6 +172,11 @@ monitors:
   typo never creates a second model:
   `stacks/prod.yaml:3:3: models.churn-clasifier: not declared in modelops.yaml; did you mean 'churn-classifier'?`
 * An empty overlay (or `{{}}`) is the base as it is.
+* Every text value and key is printable characters with no white space at either end:
+  a NUL or other control character, a final line break (what a YAML `|` or `>` block
+  keeps; write `|-` or `>-`) or a leading space is an error. A `pattern` matches the
+  whole value, as JSON Schema defines it: its `$` is the end of the text, never the
+  place before a final line break.
 * Paths in the spec (`source`, `artifact`) are relative to the directory of
   `modelops.yaml`, also when an overlay sets them.
 

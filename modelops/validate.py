@@ -70,7 +70,7 @@ ENTITY_KINDS = (("notifications", "notification"), ("datasets", "dataset"), ("mo
 MAX_ALARM_SECONDS = 86400
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
 _SECRET_KEYS = frozenset({"https"})
-_GLUE_COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+_GLUE_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,127}")  # used with fullmatch: `$` passes a final newline
 
 
 @functools.cache
@@ -99,7 +99,47 @@ def validator(overlay: bool = False) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     definition = overlay_schema(schema()) if overlay else schema()
-    return Draft202012Validator(definition)
+    return Draft202012Validator(python_patterns(definition))
+
+
+def python_pattern(pattern: str) -> str:
+    r"""A schema ``pattern`` (ECMA-262) as Python's ``re`` must read it: each end anchor ``$`` is ``\Z``.
+
+    In ECMA-262 ``$`` matches only at the end; in Python it also matches before a final
+    newline, so ``^[a-z]+$`` would pass ``"nl\n"`` (a name that AWS then refuses). The schema
+    keeps ``$`` for editors; both validators compiled here get ``\Z``.
+
+    Example::
+
+        python_pattern("^[a-z]+$")   # '^[a-z]+\\Z'
+    """
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def python_patterns(definition: Any) -> Any:
+    """``definition`` with every ``pattern`` rewritten by :func:`python_pattern`."""
+    if isinstance(definition, dict):
+        return {key: python_pattern(value) if key == "pattern" and isinstance(value, str) else python_patterns(value)
+                for key, value in definition.items()}
+    if isinstance(definition, list):
+        return [python_patterns(item) for item in definition]
+    return definition
 
 
 def _fast_schema(definition: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +168,7 @@ def fast_validator(overlay: bool = False) -> Callable[[Any], Any]:
     The generated code depends only on the schema and the fastjsonschema version, so its
     bytecode is cached (``~/.cache/modelops/``) and later processes skip the compilation.
     """
-    definition = _fast_schema(overlay_schema(schema()) if overlay else schema())
+    definition = _fast_schema(python_patterns(overlay_schema(schema()) if overlay else schema()))
     text = json.dumps(definition, sort_keys=True)
     key = hashlib.sha256(f"{text}|{fastjsonschema.VERSION}|{sys.version}".encode()).hexdigest()[:24]
     cached = _cache_dir() / f"schema-{key}.marshal"
@@ -289,6 +329,24 @@ def _choices(options: list[Any], limit: int = 8) -> str:
     return shown + (f", ... ({len(options)} in all)" if len(options) > limit else "")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text_flaw(value: Any) -> tuple[str, str] | None:
+    """What is wrong with text that no spec string may hold (a NUL, a final newline, edge
+    spaces), as (message, fix); None for text without such a flaw."""
+    if not isinstance(value, str):
+        return None
+    if value.endswith(("\n", "\r")):
+        return "ends with a line break", "remove it (a YAML `|` or `>` block keeps its final line break; write `|-` or `>-`)"
+    control = _CONTROL.search(value)
+    if control:
+        return f"contains the control character U+{ord(control.group()):04X}", "remove it: spec text is printable characters only"
+    if value != value.strip():
+        return "starts or ends with white space", "remove the spaces around the value"
+    return None
+
+
 def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     keyword = error.validator
@@ -305,6 +363,10 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
             return
         description = node.get("description", "")
         fix = _sentence(description) if description else "rename it"
+        flaw = _text_flaw(value)
+        if flaw:
+            yield _at("E-SCHEMA-NAME", where.key(key_path), key_path, f"invalid name {_show(value)}: {flaw[0]}", flaw[1])
+            return
         yield _at("E-SCHEMA-NAME", where.key(key_path), key_path, f"invalid name {_show(value)}", fix)
         return
 
@@ -340,6 +402,9 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
         yield _at("E-SCHEMA-ENUM", at, path, f"{_show(value, path)} is not allowed", fix)
     elif keyword == "const":
         yield _at("E-SCHEMA-CONST", at, path, f"must be {json.dumps(error.validator_value)}, got {_show(value, path)}", f"write {json.dumps(error.validator_value)}")
+    elif keyword == "pattern" and _text_flaw(value):
+        message, fix = _text_flaw(value)  # type: ignore[misc]
+        yield _at("E-SCHEMA-PATTERN", at, path, f"{_show(value, path)} {message}", fix)
     elif keyword == "pattern":
         description = _sentence(node.get("description", ""))
         example = _example_fix(node)
@@ -443,7 +508,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                 add(_at("E-FILE-MISSING", where.value(path), path, f"file {source!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
             elif dataset.get("columns") is None and dataset.get("format", "csv") == "csv":
                 for column in csv_header(file):
-                    if not _GLUE_COLUMN.match(column):
+                    if not _GLUE_COLUMN.fullmatch(column):
                         add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {column!r} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
 

@@ -193,3 +193,141 @@ def test_a_fifo_given_as_the_spec_is_refused_not_waited_on(tmp_path):
     # THEN one line, exit 2
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a regular file" in result.stderr and "save the spec to a file" in result.stderr
+
+
+# ------------------------------------------------------------------ every string field of the schema
+
+FULL = ROOT / "tests" / "fixtures" / "specs" / "valid" / "full"
+#: text no spec string may hold: Python's `$` passed the first before names were anchored with \Z
+BAD_TEXT = {"trailing-newline": "{}\n", "leading-space": " {}", "nul": "{}\x00x"}
+
+
+def _resolve_ref(node: dict, definition: dict) -> dict:
+    while "$ref" in node:
+        target = definition["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _string_fields(node: dict, definition: dict, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """Every place of the schema that holds text, as (path template, "value" or "key");
+    "*" stands for any key of a mapping, 0 for any item of a list."""
+    node = _resolve_ref(node, definition)
+    found = []
+    types = node.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    if "string" in types or isinstance(node.get("const"), str) or any(isinstance(o, str) for o in node.get("enum", [])):
+        found.append((path, "value"))
+    for key, child in node.get("properties", {}).items():
+        found += _string_fields(child, definition, (*path, key))
+    if isinstance(node.get("additionalProperties"), dict):
+        found += _string_fields(node["additionalProperties"], definition, (*path, "*"))
+    if "propertyNames" in node:
+        found.append(((*path, "*"), "key"))
+    if isinstance(node.get("items"), dict):
+        found += _string_fields(node["items"], definition, (*path, 0))
+    return found
+
+
+def _holds(data, rest: tuple) -> bool:
+    if not rest:
+        return True
+    head, *tail = rest
+    if head == "*":
+        return isinstance(data, dict) and any(_holds(v, tuple(tail)) for v in data.values())
+    if head == 0:
+        return isinstance(data, list) and bool(data) and _holds(data[0], tuple(tail))
+    return isinstance(data, dict) and head in data and _holds(data[head], tuple(tail))
+
+
+def _place(data: dict, template: tuple, kind: str, bad: str) -> tuple:
+    """Put ``bad`` at ``template`` in ``data`` (in place); the concrete path it now has."""
+    node, concrete = data, []
+    for index, part in enumerate(template):
+        last = index == len(template) - 1
+        if part == "*":
+            keys = [k for k, v in node.items() if _holds(v, template[index + 1 :])] or list(node) or ["x"]
+            part = keys[0]
+            if last and kind == "key":
+                bad_key = bad.format(part)
+                node[bad_key] = node.pop(part)
+                return (*concrete, bad_key)
+        if last:
+            node[part] = bad.format(node.get(part, "x") if isinstance(node, dict) else node[part])
+            return (*concrete, part)
+        if part == 0:
+            if not node:
+                node.append({})
+        elif part not in node or not isinstance(node[part], (dict, list)):
+            node[part] = [] if template[index + 1] == 0 else {}
+        node, concrete = node[part], [*concrete, part]
+    raise AssertionError(template)
+
+
+def _full_data() -> dict:
+    import yaml
+
+    return yaml.safe_load((FULL / "modelops.yaml").read_text(encoding="utf-8"))
+
+
+def _string_cases() -> list[tuple[tuple, str, str]]:
+    from modelops.validate import schema
+
+    fields = _string_fields(schema(), schema())
+    return [(template, kind, variant) for template, kind in fields for variant in BAD_TEXT]
+
+
+def test_the_schema_walk_finds_every_kind_of_string():
+    # GIVEN the walk of the schema THEN it reaches names, keys, paths, texts, patterns and enums
+    templates = {(t, k) for t, k, _ in _string_cases()}
+    for expected in [(("project",), "value"), (("datasets", "*"), "key"), (("datasets", "*", "source"), "value"),
+                     (("models", "*", "train", "features", 0), "value"), (("tags", "*"), "key"),
+                     (("tags", "*"), "value"), (("notifications", "*", "https", 0), "value"),
+                     (("region",), "value"), (("monitors", "*", "above"), "value")]:
+        assert expected in templates
+    assert len(templates) >= 40
+
+
+@pytest.mark.parametrize(("template", "kind", "variant"), _string_cases(),
+                         ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else str(v))
+def test_every_string_field_refuses_a_newline_edge_space_and_nul(template, kind, variant, tmp_path):
+    import shutil
+
+    import yaml
+
+    from modelops.validate import dotted
+
+    # GIVEN the full valid spec (with its data files) and one string of it made bad
+    project = tmp_path / "full"
+    shutil.copytree(FULL, project)
+    data = _full_data()
+    concrete = _place(data, template, kind, BAD_TEXT[variant])
+    (project / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    # WHEN validated THEN a problem at exactly that path, each problem one line with a fix
+    problems = validate(project / "modelops.yaml")
+    at_path = [p for p in problems if p.path == dotted(concrete)]
+    assert at_path, (dotted(concrete), [str(p) for p in problems])
+    assert all(p.fix and p.line >= 1 for p in at_path)
+    assert all("\n" not in str(p) and "\x00" not in str(p) for p in problems)
+
+
+@pytest.mark.parametrize("variant", list(BAD_TEXT))
+def test_the_cli_exits_2_on_every_bad_string_at_once(variant, tmp_path):
+    import shutil
+
+    import yaml
+
+    # GIVEN the full spec with every string field of the schema made bad at once
+    project = tmp_path / "full"
+    shutil.copytree(FULL, project)
+    data = _full_data()
+    for template, kind, case in _string_cases():
+        if case == variant and kind == "value":
+            _place(data, template, kind, BAD_TEXT[variant])
+    (project / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    # WHEN validate runs as a user runs it THEN exit 2, one-line problems, no traceback
+    result = _cli("validate", "modelops.yaml", cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) >= 20 and all(line.startswith("modelops.yaml:") for line in lines), lines

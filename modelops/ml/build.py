@@ -56,7 +56,7 @@ class TrainResult:
 
 def load_estimator_class(path: str, where: str) -> type:
     """The estimator class at ``path``; only ``sklearn.*`` estimators are allowed."""
-    if not ESTIMATOR_PATTERN.match(path):
+    if not ESTIMATOR_PATTERN.fullmatch(path):
         raise UsageError(f"{where}: {path!r} is not a scikit-learn import path; use e.g. sklearn.ensemble.RandomForestClassifier")
     module_name, _, attr = path.rpartition(".")
     try:
