@@ -30,6 +30,7 @@ UP_CASES = ["yaml-bad-indentation", "dangling-notify", "alias-bomb", "overlay-un
 CLASSES = {
     "yaml syntax": "yaml-unclosed-flow",
     "duplicate keys": "duplicate-key-nested",
+    "duplicate merge keys": "duplicate-merge-key",
     "wrong types": "wrong-type-instance-count",
     "unknown keys": "unknown-key-serving",
     "missing required": "missing-train-target",
@@ -331,3 +332,21 @@ def test_the_cli_exits_2_on_every_bad_string_at_once(variant, tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) >= 20 and all(line.startswith("modelops.yaml:") for line in lines), lines
+
+
+def test_two_merge_keys_are_a_duplicate_key_like_any_other(tmp_path):
+    # GIVEN one mapping with two `<<` keys (the last used to win silently) and one with a plain duplicate
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("a: &a {x: 1}\nb: &b {x: 2}\nc:\n  <<: *a\n  <<: *b\nd:\n  y: 1\n  y: 2\n", encoding="utf-8")
+    # WHEN loaded THEN both are the same error, each at the repeated key with the first one's position
+    with pytest.raises(SpecError) as raised:
+        load_yaml(spec)
+    merge, plain = raised.value.problems
+    assert (merge.code, merge.line, merge.column, merge.path) == ("E-DUPLICATE-KEY", 5, 3, "c.<<")
+    assert (plain.code, plain.line, plain.column, plain.path) == ("E-DUPLICATE-KEY", 8, 3, "d.y")
+    assert merge.message == "duplicate key (first defined at line 4, column 3)"
+    assert plain.message == "duplicate key (first defined at line 7, column 3)"
+    assert "<<: [*first, *second]" in merge.fix
+    # AND one `<<` with a list of anchors still merges, the first anchor winning as YAML says
+    spec.write_text("a: &a {x: 1}\nb: &b {x: 2, z: 3}\nc:\n  <<: [*a, *b]\n", encoding="utf-8")
+    assert load_yaml(spec).data["c"] == {"x": 1, "z": 3}
