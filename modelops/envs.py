@@ -26,13 +26,13 @@ from typing import Any
 
 from modelops import resolved as r
 from modelops import units
-from modelops.errors import Problem, SpecError, UsageError
+from modelops.errors import Problem, SpecError, UsageError, excerpt
 from modelops.loader import LoadedDocument, display_name, load_yaml, no_gc
 from modelops.validate import (
     ENTITY_KINDS,
     Locator,
     csv_columns,
-    resolved_path,
+    project_file,
     schema,
     schema_problems,
     semantic_problems,
@@ -155,6 +155,10 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
         layers = [base]
         merged = base.data
     else:
+        inside, reason = project_file(spec_dir, os.path.relpath(overlay_file, spec_dir))
+        if inside is None:  # a symlink out of the project: what it points at is not read
+            return problems + [Problem("E-FILE-OUTSIDE", display_name(overlay_file), 1, 1, "", "resolves outside the project" if reason == "outside" else "is not a readable regular file",
+                                       "make stacks/<env>.yaml a file of the project (a symlink must point inside it)")], None
         try:
             overlay = load_yaml(overlay_file, strict=False, allow_empty=True)
         except SpecError as exc:
@@ -342,10 +346,18 @@ def _channel(name: str, body: dict[str, Any]) -> r.Channel:
     return r.Channel(name=name, email=tuple(body.get("email", ())), https=tuple(body.get("https", ())), sqs=tuple(body.get("sqs", ())))
 
 
+def _project_file(spec_dir: Path, relative: str) -> str:
+    """The resolved path of a file the spec names; validation has refused any other."""
+    path, reason = project_file(spec_dir, relative)
+    if path is None:  # changed on disk since it was validated
+        raise UsageError(f"{excerpt(relative)}: {reason} (relative to {display_name(spec_dir)}); run `modelops validate`")
+    return str(path)
+
+
 def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     spec = _with_defaults("dataset", body)
     retention = {**_ref_default("retention"), **spec.get("retention", {})}
-    source = str(resolved_path(str(spec_dir / spec["source"]))) if spec.get("source") else None
+    source = _project_file(spec_dir, spec["source"]) if spec.get("source") else None
     if spec.get("columns") is not None:
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
@@ -389,7 +401,7 @@ def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
         dataset=spec["dataset"],
         description=spec.get("description", ""),
         train=train,
-        artifact_source=str(resolved_path(str(spec_dir / spec["artifact"]))) if spec.get("artifact") else None,
+        artifact_source=_project_file(spec_dir, spec["artifact"]) if spec.get("artifact") else None,
         version=spec.get("version"),
         framework_version=spec.get("framework_version"),
         serving=_serving(spec.get("serving") or {}),

@@ -20,6 +20,24 @@ from dataclasses import dataclass
 _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 
 
+#: characters of a file's (or a spec's) text a message quotes at most
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` quoted for a message: escaped (``repr``) and cut to ``limit`` characters.
+
+    What a data file holds may be anything (``/proc/self/environ``, a secret): a message,
+    which a CI job may post as a pull-request comment, shows at most this much of it.
+
+    Example::
+
+        excerpt("a" * 100)   # "'aaa…aaa'…" (39 characters of it, escaped)
+    """
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[: limit - 1]) + "…"
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One problem in a spec, at a place: ``FILE:LINE:COL: path: message; fix``."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from modelops.errors import Problem, SpecError
+from modelops.errors import Problem, SpecError, excerpt
 
 __all__ = [
     "LoadedDocument",
@@ -245,7 +245,7 @@ class _Builder:
         except (ValueError, TypeError):
             mark = node.start_mark
             self.problems.append(
-                _problem("E-YAML-VALUE", self.file, mark.line + 1, mark.column + 1, f"{node.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", "fix the value or quote it", _dotted(path))
+                _problem("E-YAML-VALUE", self.file, mark.line + 1, mark.column + 1, f"{excerpt(node.value)} is not a valid {tag.rsplit(':', 1)[-1]}", "fix the value or quote it", _dotted(path))
             )
             return node.value
 

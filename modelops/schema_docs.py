@@ -178,7 +178,13 @@ monitors:
   whole value, as JSON Schema defines it: its `$` is the end of the text, never the
   place before a final line break.
 * Paths in the spec (`source`, `artifact`) are relative to the directory of
-  `modelops.yaml`, also when an overlay sets them.
+  `modelops.yaml`, also when an overlay sets them. They must stay inside that directory
+  (the project) after symlinks are followed, and name a regular file: an absolute path,
+  `../` out of the project, a symlink pointing out of it, a directory, pipe or device is
+  an error (`E-FILE-OUTSIDE`, `E-NOT-A-FILE`), so a spec under review never makes
+  `validate`, `build` or `up` read or upload a file of the machine it runs on. The same
+  holds for the overlays in `stacks/`. A message quotes at most 40 characters of what a
+  file holds, escaped.
 
 ## Rules beyond the schema
 

@@ -32,6 +32,7 @@ import json
 import marshal
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # jsonschema is imported only when a spec is invalid (it is s
 
 from components import naming
 from modelops import units
-from modelops.errors import Problem
+from modelops.errors import Problem, excerpt
 from modelops.loader import LoadedDocument, display_name
 from modelops.resolved import DATASET_METRICS, MODEL_METRICS
 
@@ -502,14 +503,14 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
     for name, dataset in datasets.items():
         source = dataset.get("source")
         if isinstance(source, str) and source:
-            file = _local_file(spec_dir, source)
             path = ("datasets", name, "source")
+            file, reason = project_file(spec_dir, source)
             if file is None:
-                add(_at("E-FILE-MISSING", where.value(path), path, f"file {source!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
+                add(_file_problem(reason, where.value(path), path, source, spec_dir))
             elif dataset.get("columns") is None and dataset.get("format", "csv") == "csv":
                 for column in csv_header(file):
                     if not _GLUE_COLUMN.fullmatch(column):
-                        add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {column!r} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
+                        add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {excerpt(column)} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
 
     # models
@@ -526,8 +527,10 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         elif not has_train and not has_artifact:
             add(_at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`"))
         artifact = model.get("artifact")
-        if isinstance(artifact, str) and artifact and _local_file(spec_dir, artifact) is None:
-            add(_at("E-FILE-MISSING", where.value((*base, "artifact")), (*base, "artifact"), f"file {artifact!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
+        if isinstance(artifact, str) and artifact:
+            package, reason = project_file(spec_dir, artifact)
+            if package is None:
+                add(_file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -633,12 +636,47 @@ def _duration(monitor: dict[str, Any], key: str, default: str, base: tuple[Any, 
         return None  # the schema's duration pattern reports it
 
 
-def _local_file(spec_dir: Path, relative: str) -> Path | None:
-    candidate = spec_dir / relative
+def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:
+    """A file the spec names (``source``, ``artifact``): its resolved path, or why it cannot be used.
+
+    The file must lie in the project (the spec's directory, after symlinks) and be a regular
+    file: a spec under review must not make validate, build or up read ``/etc/shadow``,
+    ``/proc/self/environ`` or a device. Returns ``(path, "")`` or ``(None, reason)`` with
+    reason one of ``missing``, ``absolute``, ``outside``, ``not-a-file``.
+
+    Example::
+
+        project_file(Path("."), "examples/churn/data/customers.csv")   # (PosixPath('/…/customers.csv'), '')
+        project_file(Path("."), "../../etc/passwd")                    # (None, 'outside')
+    """
+    if os.path.isabs(relative):
+        return None, "absolute"
     try:
-        return resolved_path(str(candidate)) if candidate.is_file() else None
-    except (OSError, ValueError):
-        return None
+        root = resolved_path(str(spec_dir))
+        path = resolved_path(str(spec_dir / relative))
+        if not path.is_relative_to(root):
+            return None, "outside"
+        info = path.stat()
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError, RuntimeError):  # unreadable, NUL in the name, a symlink loop
+        return None, "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "not-a-file"
+    return path, ""
+
+
+def _file_problem(reason: str, where: tuple[str, int, int], path: tuple[Any, ...], named: str, spec_dir: Path) -> Problem:
+    shown = excerpt(named)
+    here = _dir_display(spec_dir)
+    if reason == "absolute":
+        return _at("E-FILE-OUTSIDE", where, path, f"{shown} is an absolute path", f"write it relative to {here}, inside the project")
+    if reason == "outside":
+        return _at("E-FILE-OUTSIDE", where, path, f"{shown} resolves outside the project ({here})",
+                   "keep the file in the spec's directory or below it (a symlink must point there too)")
+    if reason == "not-a-file":
+        return _at("E-NOT-A-FILE", where, path, f"{shown} is not a regular file (a directory, pipe or device)", "point it at a data file")
+    return _at("E-FILE-MISSING", where, path, f"file {shown} not found", f"the path is relative to {here}")
 
 
 @functools.lru_cache(maxsize=8192)

@@ -350,3 +350,91 @@ def test_two_merge_keys_are_a_duplicate_key_like_any_other(tmp_path):
     # AND one `<<` with a list of anchors still merges, the first anchor winning as YAML says
     spec.write_text("a: &a {x: 1}\nb: &b {x: 2, z: 3}\nc:\n  <<: [*a, *b]\n", encoding="utf-8")
     assert load_yaml(spec).data["c"] == {"x": 1, "z": 3}
+
+
+# ------------------------------------------------------------------ files a spec names stay in the project
+
+SECRET = "hunter2-do-not-print"
+SPEC_HEAD = "apiVersion: modelops/v1\nproject: demo\nowner: team@example.com\nregion: eu-west-1\n"
+
+
+def _escaping_project(tmp_path: Path) -> Path:
+    """A project whose spec names files outside it in every way a path can escape."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(f"{SECRET},b\n1,2\n", encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "link.csv").symlink_to(outside / "secret.csv")
+    (project / "data" / "ok.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (project / "data" / "inner.csv").symlink_to(project / "data" / "ok.csv")
+    (project / "data" / "dir.csv").mkdir()
+    (project / "modelops.yaml").write_text(
+        SPEC_HEAD + "datasets:\n"
+        "  dotdot:\n    source: ../outside/secret.csv\n"           # line 7
+        "  absolute:\n    source: /proc/self/environ\n"             # line 9
+        "  symlink:\n    source: data/link.csv\n"                   # line 11
+        "  directory:\n    source: data/dir.csv\n"                  # line 13
+        "  inside:\n    source: data/inner.csv\n"                   # line 15: a symlink within: fine
+        "models:\n  packaged:\n    dataset: inside\n    artifact: ../outside/secret.csv\n",  # line 19
+        encoding="utf-8",
+    )
+    return project
+
+
+def test_a_file_named_outside_the_project_is_refused_at_its_position(tmp_path):
+    project = _escaping_project(tmp_path)
+    # WHEN validated as a user does, with a secret in the environment
+    result = subprocess.run([sys.executable, "-m", "modelops", "validate"], cwd=project, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "MODELOPS_TEST_SECRET": SECRET}, check=False)
+    # THEN exit 2, one problem per escaping path at its value, and nothing of the files is shown
+    assert result.returncode == 2, result.stderr
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "modelops.yaml:7:13: datasets.dotdot.source: '../outside/secret.csv' resolves outside the project "
+        "(the current directory); keep the file in the spec's directory or below it (a symlink must point there too)",
+        "modelops.yaml:9:13: datasets.absolute.source: '/proc/self/environ' is an absolute path; "
+        "write it relative to the current directory, inside the project",
+        "modelops.yaml:11:13: datasets.symlink.source: 'data/link.csv' resolves outside the project "
+        "(the current directory); keep the file in the spec's directory or below it (a symlink must point there too)",
+        "modelops.yaml:13:13: datasets.directory.source: 'data/dir.csv' is not a regular file (a directory, pipe or "
+        "device); point it at a data file",
+        "modelops.yaml:19:15: models.packaged.artifact: '../outside/secret.csv' resolves outside the project "
+        "(the current directory); keep the file in the spec's directory or below it (a symlink must point there too)",
+    ]
+
+
+@pytest.mark.aws
+def test_up_uploads_nothing_from_outside_the_project(tmp_path, moto_url):
+    # GIVEN the escaping project WHEN up runs against a live server
+    project = _escaping_project(tmp_path)
+    result = _cli("up", "--env", "dev", "--endpoint-url", moto_url, cwd=project)
+    # THEN exit 2 before anything is provisioned, and the secret is nowhere
+    assert result.returncode == 2, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert _everything(moto_url) == {k: [] for k in ("buckets", "roles", "topics", "keys", "models", "alarms")}
+
+
+def test_a_csv_header_is_quoted_bounded_and_escaped(tmp_path):
+    # GIVEN a source whose header is one 100,000-character "column" with a newline-free secret
+    (tmp_path / "data.csv").write_text(SECRET + "x" * 100_000 + "\n1\n", encoding="utf-8")
+    (tmp_path / "modelops.yaml").write_text(SPEC_HEAD + "datasets:\n  raw:\n    source: data.csv\n", encoding="utf-8")
+    # WHEN validated THEN the problem quotes at most 40 escaped characters of it
+    [problem] = validate(tmp_path / "modelops.yaml")
+    assert problem.code == "E-CSV-COLUMN"
+    assert len(problem.message) < 120 and "x" * 41 not in str(problem)
+
+
+def test_an_overlay_symlinked_out_of_the_project_is_not_read(tmp_path):
+    # GIVEN stacks/prod.yaml a symlink to a file outside the project, stacks/dev.yaml one inside
+    (tmp_path / "outside.yaml").write_text(f"{SECRET}: [\n", encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "modelops.yaml").write_text(SPEC_HEAD, encoding="utf-8")
+    (project / "stacks" / "prod.yaml").symlink_to(tmp_path / "outside.yaml")
+    (project / "stacks" / "shared.yaml").write_text("protect: true\n", encoding="utf-8")
+    (project / "stacks" / "dev.yaml").symlink_to(project / "stacks" / "shared.yaml")
+    # WHEN validated THEN prod is refused without a word of its target; dev is fine
+    [problem] = validate(project / "modelops.yaml")
+    assert (problem.code, problem.file.endswith("stacks/prod.yaml")) == ("E-FILE-OUTSIDE", True)
+    assert problem.message == "resolves outside the project" and SECRET not in str(problem)
