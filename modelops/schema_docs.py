@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from components import naming
-from modelops import loader
+from modelops import artifacts, loader
+from modelops.ml import package, table
 from modelops.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
-from modelops.validate import MAX_ALARM_SECONDS, schema
+from modelops.validate import CSV_TYPE_SAMPLE_ROWS, MAX_ALARM_SECONDS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -193,6 +194,9 @@ monitors:
 * References resolve: a model's `dataset`, a monitor's `model` or `dataset`, and every
   channel in `notify`.
 * A model has exactly one of `train` and `artifact`; `source` and `artifact` files exist.
+* A trained model's `train.target` and `train.features` are columns of its dataset's CSV
+  header (when the dataset has a CSV `source`); a typo is reported at its position with
+  the closest column.
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,
@@ -230,10 +234,26 @@ monitors:
 | nodes produced by aliases (alias bombs) | {max_alias_nodes:,} |
 | encoding | UTF-8 (a byte-order mark is allowed), no control characters |
 | documents | exactly one; not empty; the top level is a mapping |
-| keys | unique in each mapping (a duplicate is an error, not "last one wins") |
+| keys | unique in each mapping (a duplicate is an error, not "last one wins"); one `<<` per mapping (merge several anchors with `<<: [*a, *b]`, the first winning) |
 | YAML tags | none beyond the core types (`!!python/...`, `!!binary`, ... are errors); anchors, aliases and `<<` merges work |
 
 Dates (`2024-01-31`) are read as text.
+
+## Limits of the files a spec names
+
+Each file is read at most this far; the error names the limit that was hit.
+
+| read | limit |
+| --- | --- |
+| a CSV source's header line (`validate`: column names, `train.target`/`features` checks) | {max_header:,} bytes (`E-CSV-HEADER`) |
+| a CSV source's sample, header included (`validate`, catalogue column types) | {max_sample:,} bytes and {sample_rows:,} rows |
+| a data file `modelops build` trains on | {max_table:,} bytes |
+| a prebuilt `artifact:` package | {max_package:,} bytes |
+| one JSON member of a package (`card.json`, `baseline.json`) | {max_member:,} bytes inflated |
+| all members of a package, walked to find one | {max_inflated:,} bytes inflated, {max_members:,} members |
+
+A data file is read once per process while it is unchanged (same size, modification time
+and inode), however many environments and datasets name it.
 
 ## Reference
 """
@@ -257,6 +277,14 @@ def generate() -> str:
         max_depth=loader.MAX_DEPTH,
         max_nodes=loader.MAX_NODES,
         max_alias_nodes=loader.MAX_ALIAS_NODES,
+        max_header=MAX_HEADER_BYTES,
+        max_sample=MAX_SAMPLE_BYTES,
+        sample_rows=CSV_TYPE_SAMPLE_ROWS,
+        max_table=table.MAX_TABLE_BYTES,
+        max_package=artifacts.MAX_PACKAGE_BYTES,
+        max_member=package.MAX_MEMBER_BYTES,
+        max_inflated=package.MAX_INFLATED_BYTES,
+        max_members=package.MAX_MEMBERS,
     )
     lines = [head]
     for key, title, where in SECTIONS:

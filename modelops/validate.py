@@ -28,6 +28,7 @@ import csv
 import difflib
 import functools
 import hashlib
+import io
 import json
 import marshal
 import os
@@ -36,6 +37,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -500,6 +502,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                 add(_at("E-REF", where.value((*path, index)), (*path, index), f"unknown notification channel '{channel}'", fix))
 
     # datasets: local sources exist, CSV headers give valid columns
+    headers: dict[str, tuple[str, tuple[str, ...]]] = {}  # dataset -> (source, CSV header)
     for name, dataset in datasets.items():
         source = dataset.get("source")
         if isinstance(source, str) and source:
@@ -507,8 +510,16 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             file, reason = project_file(spec_dir, source)
             if file is None:
                 add(_file_problem(reason, where.value(path), path, source, spec_dir))
-            elif dataset.get("columns") is None and dataset.get("format", "csv") == "csv":
-                for column in csv_header(file):
+            elif dataset.get("format", "csv") == "csv":
+                sample = csv_sample(file)
+                if sample.problem:
+                    add(_at("E-CSV-HEADER", where.value(path), path, f"{excerpt(source)} is not a readable CSV file: {sample.problem}",
+                            "put the column names on the first line, or set `format:` if it is not CSV"))
+                    continue
+                headers[name] = (source, sample.header)
+                if dataset.get("columns") is not None:
+                    continue
+                for column in sample.header:
                     if not _GLUE_COLUMN.fullmatch(column):
                         add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {excerpt(column)} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
@@ -531,6 +542,8 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             package, reason = project_file(spec_dir, artifact)
             if package is None:
                 add(_file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir))
+        if isinstance(ref, str) and ref in headers and isinstance(model.get("train"), dict):
+            problems.extend(_train_column_problems(model["train"], (*base, "train"), headers[ref], where))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -538,6 +551,25 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         problems.extend(_monitor_problems(name, monitor, models, datasets, where))
         check_channels(("monitors", name, "notify"), monitor.get("notify"))
     return problems
+
+
+def _train_column_problems(train: dict[str, Any], base: tuple[Any, ...], data: tuple[str, tuple[str, ...]], where: Locator) -> Iterator[Problem]:
+    """``train.target`` and ``train.features`` name columns of the dataset's CSV header
+    (else ``build`` fails later, without a position)."""
+    source, header = data
+    if not header:
+        return
+    columns = set(header)
+    named = [((*base, "target"), train.get("target"))]
+    features = train.get("features")
+    if isinstance(features, list):
+        named += [((*base, "features", index), feature) for index, feature in enumerate(features)]
+    for path, column in named:
+        if not isinstance(column, str) or not column or column in columns:
+            continue
+        close = suggest(column, header)
+        fix = f"did you mean {excerpt(close)}?" if close else f"columns: {_choices([excerpt(c) for c in header])}"
+        yield _at("E-TRAIN-COLUMN", where.value(path), path, f"column {excerpt(column)} is not in the header of {excerpt(source)}", fix)
 
 
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
@@ -691,43 +723,86 @@ def _dir_display(spec_dir: Path) -> str:
     return "the current directory" if shown == "." else f"{shown}/"
 
 
+#: bytes of a CSV source validate reads at most for its header line, and in all (header and
+#: sample rows): sources can be large, and are read by validate on every pull request
+MAX_HEADER_BYTES = 64 * 1024
+MAX_SAMPLE_BYTES = 1024 * 1024
+#: rows read to type the columns of a CSV source
+CSV_TYPE_SAMPLE_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class CsvSample:
+    """What validate and resolution need of a CSV source, from a bounded prefix of it.
+
+    ``header`` is the stripped header row (empty when unreadable), ``columns`` the header
+    with Glue types inferred from the sampled rows, ``problem`` the limit hit ("" if none).
+    """
+
+    header: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    problem: str = ""
+
+
+def csv_sample(file: Path) -> CsvSample:
+    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return CsvSample((), ())
+    return _csv_sample(str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) -> CsvSample:
+    # keyed by the file as stat'ed: one data file named by every environment (and by many
+    # datasets) is read once, and a changed file is read again
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(MAX_SAMPLE_BYTES)
+    except OSError:
+        return CsvSample((), ())
+    first_break = prefix.find(b"\n", 0, MAX_HEADER_BYTES)
+    if first_break < 0 and size > MAX_HEADER_BYTES:
+        return CsvSample((), (), f"no line break in its first {MAX_HEADER_BYTES:,} bytes: the header line is over the "
+                                 f"{MAX_HEADER_BYTES:,}-byte limit validate reads")
+    if len(prefix) < size:
+        prefix = prefix[: prefix.rfind(b"\n") + 1]  # whole lines only: the last one was cut
+    try:
+        text = prefix.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return CsvSample((), ())
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = tuple(column.strip() for column in next(reader, []))
+    except csv.Error:
+        return CsvSample((), ())
+    kinds: list[set[str]] = [set() for _ in header]
+    try:
+        for number, row in enumerate(reader):
+            if number >= CSV_TYPE_SAMPLE_ROWS:
+                break
+            for index, value in enumerate(row[: len(header)]):
+                if value.strip():
+                    kinds[index].add(_value_kind(value.strip()))
+    except csv.Error:
+        return CsvSample(header, tuple((column, "string") for column in header))
+    return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
+
+
 def csv_header(file: Path) -> list[str]:
     """The header row of a CSV file (stripped), or [] when unreadable."""
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            row = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    return [column.strip() for column in row]
-
-
-#: rows read to type the columns of a CSV source (bounded: sources can be large)
-CSV_TYPE_SAMPLE_ROWS = 1000
+    return list(csv_sample(file).header)
 
 
 def csv_columns(file: Path) -> list[tuple[str, str]]:
     """Header columns of a CSV file with Glue types inferred from a sample of rows.
 
     A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
-    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``.
+    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``. At most
+    :data:`CSV_TYPE_SAMPLE_ROWS` rows within the first :data:`MAX_SAMPLE_BYTES` are read.
     """
-    header = csv_header(file)
-    if not header:
-        return []
-    kinds: list[set[str]] = [set() for _ in header]
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            for number, row in enumerate(reader):
-                if number >= CSV_TYPE_SAMPLE_ROWS:
-                    break
-                for index, value in enumerate(row[: len(header)]):
-                    if value.strip():
-                        kinds[index].add(_value_kind(value.strip()))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return [(column, "string") for column in header]
-    return [(column, _glue_type(found)) for column, found in zip(header, kinds)]
+    return list(csv_sample(file).columns)
 
 
 def _value_kind(value: str) -> str:

@@ -31,6 +31,7 @@ CLASSES = {
     "yaml syntax": "yaml-unclosed-flow",
     "duplicate keys": "duplicate-key-nested",
     "duplicate merge keys": "duplicate-merge-key",
+    "train column not in the CSV header": "train-column-typo",
     "wrong types": "wrong-type-instance-count",
     "unknown keys": "unknown-key-serving",
     "missing required": "missing-train-target",
@@ -416,8 +417,8 @@ def test_up_uploads_nothing_from_outside_the_project(tmp_path, moto_url):
 
 
 def test_a_csv_header_is_quoted_bounded_and_escaped(tmp_path):
-    # GIVEN a source whose header is one 100,000-character "column" with a newline-free secret
-    (tmp_path / "data.csv").write_text(SECRET + "x" * 100_000 + "\n1\n", encoding="utf-8")
+    # GIVEN a source whose header is one 60,000-character "column" starting with a secret
+    (tmp_path / "data.csv").write_text(SECRET + "x" * 60_000 + "\n1\n", encoding="utf-8")
     (tmp_path / "modelops.yaml").write_text(SPEC_HEAD + "datasets:\n  raw:\n    source: data.csv\n", encoding="utf-8")
     # WHEN validated THEN the problem quotes at most 40 escaped characters of it
     [problem] = validate(tmp_path / "modelops.yaml")
@@ -438,3 +439,118 @@ def test_an_overlay_symlinked_out_of_the_project_is_not_read(tmp_path):
     [problem] = validate(project / "modelops.yaml")
     assert (problem.code, problem.file.endswith("stacks/prod.yaml")) == ("E-FILE-OUTSIDE", True)
     assert problem.message == "resolves outside the project" and SECRET not in str(problem)
+
+
+
+# ------------------------------------------------------------------ data files are read bounded, once
+
+def _peak_bytes(call) -> tuple[object, int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_huge_header_line_is_refused_reading_a_bounded_prefix(tmp_path):
+    from modelops.validate import MAX_HEADER_BYTES
+
+    # GIVEN a 64 MiB sparse file (no line break anywhere) as a CSV source
+    with open(tmp_path / "data.csv", "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    (tmp_path / "modelops.yaml").write_text(SPEC_HEAD + "datasets:\n  raw:\n    source: data.csv\n", encoding="utf-8")
+    # WHEN validated THEN one problem naming the limit, and about a MiB read, not the file
+    problems, peak = _peak_bytes(lambda: validate(tmp_path / "modelops.yaml"))
+    [problem] = problems
+    assert problem.code == "E-CSV-HEADER" and f"{MAX_HEADER_BYTES:,}-byte limit" in problem.message
+    assert (problem.line, problem.column, problem.path) == (7, 13, "datasets.raw.source")
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_sample_rows_are_read_from_a_bounded_prefix(tmp_path):
+    from modelops.envs import load_environment
+
+    # GIVEN a CSV with a valid header, two rows, then a 64 MiB line
+    with open(tmp_path / "data.csv", "wb") as handle:
+        handle.write(b"a,b\n1,x\n2,y\n")
+        handle.write(b"3" * (64 * 1024 * 1024) + b",z\n")
+    (tmp_path / "modelops.yaml").write_text(SPEC_HEAD + "datasets:\n  raw:\n    source: data.csv\n", encoding="utf-8")
+    # WHEN resolved THEN the columns are typed from the rows within the prefix, in bounded memory
+    env, peak = _peak_bytes(lambda: load_environment(tmp_path / "modelops.yaml", "dev"))
+    assert env.datasets["raw"].columns == (("a", "bigint"), ("b", "string"))
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def _bomb(path: Path, member: str, size: int) -> None:
+    """A gzipped tar whose ``member`` inflates to ``size`` zero bytes (a few KB on disk per 1 MiB... less)."""
+    import gzip
+    import tarfile
+
+    class Zeros:
+        def __init__(self, left: int) -> None:
+            self.left = left
+
+        def read(self, n: int = -1) -> bytes:
+            n = self.left if n < 0 else min(n, self.left)
+            self.left -= n
+            return bytes(n)
+
+    with gzip.open(path, "wb", compresslevel=9) as raw, tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = size
+        tar.addfile(info, Zeros(size))
+
+
+def test_a_gzip_bomb_artifact_is_refused_naming_the_limit(tmp_path):
+    from modelops.artifacts import attach_artifacts
+    from modelops.envs import load_environment
+    from modelops.errors import UsageError
+    from modelops.ml.package import MAX_MEMBER_BYTES
+
+    # GIVEN an artifact whose card.json inflates to 64 MiB (about 64 KB on disk)
+    _bomb(tmp_path / "model.tar.gz", "card.json", 64 * 1024 * 1024)
+    assert (tmp_path / "model.tar.gz").stat().st_size < 200_000
+    (tmp_path / "modelops.yaml").write_text(
+        SPEC_HEAD + "datasets:\n  raw: {}\nmodels:\n  mm:\n    dataset: raw\n    artifact: model.tar.gz\n", encoding="utf-8")
+    env = load_environment(tmp_path / "modelops.yaml", "dev")
+    # WHEN the artifact is added to the store THEN refused with the limit, nothing inflated into the store
+    def attach():
+        with pytest.raises(UsageError) as raised:
+            attach_artifacts(env, root=tmp_path)
+        return raised.value
+
+    error, peak = _peak_bytes(attach)
+    assert str(error).startswith("models.mm.artifact: ") and f"{MAX_MEMBER_BYTES:,}-byte limit" in str(error)
+    assert peak < 8 * 1024 * 1024, peak
+    assert not list((tmp_path / ".modelops").rglob("card.json"))
+
+
+def test_a_data_file_is_read_once_per_process_whatever_the_environments(tmp_path):
+    from modelops.envs import check
+
+    # GIVEN three environments and two datasets on one CSV file, trained on
+    (tmp_path / "stacks").mkdir()
+    for env in ("dev", "staging", "prod"):
+        (tmp_path / "stacks" / f"{env}.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "data.csv").write_text("a,b,y\n1,2,0\n3,4,1\n", encoding="utf-8")
+    (tmp_path / "modelops.yaml").write_text(
+        SPEC_HEAD + "datasets:\n  one:\n    source: data.csv\n  two:\n    source: data.csv\n"
+        "models:\n  mm:\n    dataset: one\n    train: {estimator: sklearn.linear_model.LogisticRegression, target: y}\n",
+        encoding="utf-8")
+    data = str((tmp_path / "data.csv").resolve())
+    opened: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and str(args[0]) == data:
+            opened.append(event)
+
+    sys.addaudithook(hook)  # (hooks cannot be removed; this one only counts opens of this file)
+    # WHEN every environment is validated and resolved
+    problems, resolved = check(tmp_path / "modelops.yaml")
+    assert not problems and set(resolved) == {"dev", "staging", "prod"}
+    # THEN the file was opened twice: its bounded sample once, its content digest once
+    assert len(opened) == 2, opened
+    assert resolved["prod"].datasets["two"].columns == (("a", "bigint"), ("b", "bigint"), ("y", "bigint"))
