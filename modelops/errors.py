@@ -16,6 +16,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+#: control characters as escapes: a problem is one line whatever text a file put in it
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+#: characters of a file's (or a spec's) text a message quotes at most
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` quoted for a message: escaped (``repr``) and cut to ``limit`` characters.
+
+    What a data file holds may be anything (``/proc/self/environ``, a secret): a message,
+    which a CI job may post as a pull-request comment, shows at most this much of it.
+
+    Example::
+
+        excerpt("a" * 100)   # "'aaa…aaa'…" (39 characters of it, escaped)
+    """
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[: limit - 1]) + "…"
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One problem in a spec, at a place: ``FILE:LINE:COL: path: message; fix``."""
@@ -31,7 +53,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        return f"{text}; {self.fix}" if self.fix else text
+        return (f"{text}; {self.fix}" if self.fix else text).translate(_ESCAPES)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -48,6 +48,9 @@ BUILDS_DIR = "builds"
 #: bump when the package layout or training procedure changes: old cache entries no longer match
 PACKAGE_FORMAT = 2
 
+#: the largest prebuilt package (``artifact:``) read into the store
+MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
+
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
@@ -126,6 +129,8 @@ def _put_source(source: Path, root: Path) -> tuple[str, Path]:
     hit = _SOURCES.get(key)
     if hit is not None and hit[1].is_file():
         return hit
+    if st.st_size > MAX_PACKAGE_BYTES:
+        raise UsageError(f"{source}: the package is {st.st_size:,} bytes, over the {MAX_PACKAGE_BYTES:,}-byte limit")
     result = put(source.read_bytes(), root)
     _SOURCES[key] = result
     return result
@@ -367,6 +372,8 @@ def resolve_artifact(
             )
         try:
             digest, path = _put_source(source, root)
+        except UsageError as exc:  # a limit of what is read from a package
+            raise UsageError(f"models.{model.name}.artifact: {exc}; point it at a model.tar.gz made by `modelops build`") from None
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             # not a gzipped tar (or unreadable): a mistake in the spec's file, not a crash
             raise UsageError(

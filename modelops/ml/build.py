@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from modelops.components import serving_images
-from modelops.spec import resolved
-from modelops.errors import UsageError
+from modelops.errors import UsageError, excerpt
 from modelops.files import file_digest
+from modelops.spec import resolved
 from modelops.ml import baseline as baseline_mod
 from modelops.ml.table import Table, read_table
 
@@ -55,7 +55,7 @@ class TrainResult:
 
 def load_estimator_class(path: str, where: str) -> type:
     """The estimator class at ``path``; only ``sklearn.*`` estimators are allowed."""
-    if not ESTIMATOR_PATTERN.match(path):
+    if not ESTIMATOR_PATTERN.fullmatch(path):
         raise UsageError(f"{where}: {path!r} is not a scikit-learn import path; use e.g. sklearn.ensemble.RandomForestClassifier")
     module_name, _, attr = path.rpartition(".")
     try:
@@ -100,13 +100,19 @@ def framework_version_for_build(where: str) -> str:
     return framework
 
 
+def _shown(columns: tuple[str, ...], limit: int = 12) -> str:
+    """A data file's column names for a message: bounded and escaped (the file may hold anything)."""
+    shown = ", ".join(excerpt(column) for column in columns[:limit])
+    return shown + (f", … ({len(columns)} in all)" if len(columns) > limit else "")
+
+
 def features_of(train: resolved.Train, table: Table, where: str) -> list[str]:
     if train.target not in table.columns:
-        raise UsageError(f"{where}.target: column {train.target!r} is not in the data (columns: {', '.join(table.columns)})")
+        raise UsageError(f"{where}.target: column {train.target!r} is not in the data (columns: {_shown(table.columns)})")
     features = list(train.features) if train.features else [c for c in table.columns if c != train.target]
     missing = [f for f in features if f not in table.columns]
     if missing:
-        raise UsageError(f"{where}.features: {', '.join(missing)} not in the data (columns: {', '.join(table.columns)})")
+        raise UsageError(f"{where}.features: {', '.join(missing)} not in the data (columns: {_shown(table.columns)})")
     if train.target in features:
         raise UsageError(f"{where}.features: the target {train.target!r} cannot also be a feature")
     if not features:

@@ -94,14 +94,36 @@ def digest_of(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
+#: what reading a package inflates at most: one JSON member (card, baseline), all members
+#: walked past to find it, and how many there are (a 1.5 MB gzip can inflate to 1.5 GB)
+MAX_MEMBER_BYTES = 16 * 1024 * 1024
+MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024
+MAX_MEMBERS = 10_000
+
+
 def read_member(path: str | Path, name: str) -> bytes | None:
-    """One file of a package (``card.json``, ``baseline.json``), or None when absent."""
-    with tarfile.open(path, mode="r:gz") as tar:
-        for candidate in (name, f"./{name}"):
-            try:
-                member = tar.getmember(candidate)
-            except KeyError:
+    """One file of a package (``card.json``, ``baseline.json``), or None when absent.
+
+    Bounded: a :class:`~modelops.errors.UsageError` names the limit a package exceeds
+    (:data:`MAX_MEMBER_BYTES`, :data:`MAX_INFLATED_BYTES`, :data:`MAX_MEMBERS`) before
+    more than that is inflated.
+    """
+    from modelops.errors import UsageError
+
+    wanted = {name, f"./{name}"}
+    with tarfile.open(path, mode="r:gz") as tar:  # not "r|gz": its stream inflates 10 MB at a time
+        total = 0
+        for count, member in enumerate(tar, start=1):
+            # checked before the member's data is inflated, from the sizes its header declares
+            total += member.size
+            if count > MAX_MEMBERS:
+                raise UsageError(f"{path}: the package has more than {MAX_MEMBERS:,} members (the limit)")
+            if total > MAX_INFLATED_BYTES:
+                raise UsageError(f"{path}: the package inflates to more than {MAX_INFLATED_BYTES:,} bytes (the limit)")
+            if member.name not in wanted:
                 continue
+            if member.size > MAX_MEMBER_BYTES:
+                raise UsageError(f"{path}: {name} is {member.size:,} bytes, over the {MAX_MEMBER_BYTES:,}-byte limit of a package's {name}")
             handle = tar.extractfile(member)
-            return handle.read() if handle else None
+            return handle.read(MAX_MEMBER_BYTES) if handle else None
     return None

@@ -27,6 +27,9 @@ from modelops.errors import UsageError
 
 Kind = Literal["numeric", "categorical"]
 
+#: the largest data file ``read_table`` reads (it is held in memory several times over)
+MAX_TABLE_BYTES = 256 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Table:
@@ -139,11 +142,27 @@ def read_table(path: str | Path, fmt: str, *, where: str | None = None) -> Table
     where = where or str(path)
     if not path.is_file():
         raise UsageError(f"{where}: data file {path} does not exist; create it or fix the dataset's `source`")
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise UsageError(
+            f"{where}: the data file is {size:,} bytes, over the {MAX_TABLE_BYTES:,}-byte limit of what "
+            "`modelops build` reads into memory; train on a sample of it"
+        )
     if fmt == "parquet":
         table = _read_parquet(path, where)
     else:
-        text = path.read_text(encoding="utf-8-sig")
-        table = _read_jsonl(text, where) if fmt == "jsonl" else _read_csv(text, where)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_TABLE_BYTES + 1)  # the file may have grown since stat
+        if len(raw) > MAX_TABLE_BYTES:
+            raise UsageError(f"{where}: the data file is over the {MAX_TABLE_BYTES:,}-byte limit; train on a sample of it")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{where}: not UTF-8 text (byte {exc.start:,}); save the data as UTF-8") from None
+        try:
+            table = _read_jsonl(text, where) if fmt == "jsonl" else _read_csv(text, where)
+        except csv.Error as exc:  # e.g. a field over csv's 131,072-character limit
+            raise UsageError(f"{where}: not a readable CSV file ({exc}); fix the file") from None
     if table.rows == 0:
         raise UsageError(f"{where}: the data has no rows; a model needs data to train on")
     return table

@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelops.errors import Problem, SpecError, UsageError, excerpt
+from modelops.perf import no_gc
 from modelops.spec import resolved as r
 from modelops.spec import units
-from modelops.errors import Problem, SpecError, UsageError
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
-from modelops.perf import no_gc
 from modelops.spec.validate import (
     Locator,
     csv_columns,
-    resolved_path,
+    project_file,
     schema,
     schema_problems,
     semantic_problems,
@@ -205,7 +205,7 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
 def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
-    if not ENV_PATTERN.match(env):
+    if not ENV_PATTERN.fullmatch(env):  # `$` alone would pass a final newline
         file = display_name(overlay_file) if overlay_file else base.file
         problems.append(
             Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")
@@ -214,6 +214,10 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
         layers = [base]
         merged = base.data
     else:
+        inside, reason = project_file(spec_dir, os.path.relpath(overlay_file, spec_dir))
+        if inside is None:  # a symlink out of the project: what it points at is not read
+            return problems + [Problem("E-FILE-OUTSIDE", display_name(overlay_file), 1, 1, "", "resolves outside the project" if reason == "outside" else "is not a readable regular file",
+                                       "make stacks/<env>.yaml a file of the project (a symlink must point inside it)")], None
         try:
             overlay = load_yaml(overlay_file, strict=False, allow_empty=True)
         except SpecError as exc:
@@ -401,10 +405,18 @@ def _channel(name: str, body: dict[str, Any]) -> r.Channel:
     return r.Channel(name=name, email=tuple(body.get("email", ())), https=tuple(body.get("https", ())), sqs=tuple(body.get("sqs", ())))
 
 
+def _project_file(spec_dir: Path, relative: str) -> str:
+    """The resolved path of a file the spec names; validation has refused any other."""
+    path, reason = project_file(spec_dir, relative)
+    if path is None:  # changed on disk since it was validated
+        raise UsageError(f"{excerpt(relative)}: {reason} (relative to {display_name(spec_dir)}); run `modelops validate`")
+    return str(path)
+
+
 def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     spec = _with_defaults("dataset", body)
     retention = {**_ref_default("retention"), **spec.get("retention", {})}
-    source = str(resolved_path(str(spec_dir / spec["source"]))) if spec.get("source") else None
+    source = _project_file(spec_dir, spec["source"]) if spec.get("source") else None
     if spec.get("columns") is not None:
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
@@ -448,7 +460,7 @@ def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
         dataset=spec["dataset"],
         description=spec.get("description", ""),
         train=train,
-        artifact_source=str(resolved_path(str(spec_dir / spec["artifact"]))) if spec.get("artifact") else None,
+        artifact_source=_project_file(spec_dir, spec["artifact"]) if spec.get("artifact") else None,
         version=spec.get("version"),
         framework_version=spec.get("framework_version"),
         serving=_serving(spec.get("serving") or {}),

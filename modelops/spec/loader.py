@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from modelops.errors import Problem, SpecError
+from modelops.errors import Problem, SpecError, excerpt
 from modelops.perf import no_gc
 
 __all__ = [
@@ -225,7 +225,7 @@ class _Builder:
         except (ValueError, TypeError):
             mark = node.start_mark
             self.problems.append(
-                _problem("E-YAML-VALUE", self.file, mark.line + 1, mark.column + 1, f"{node.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", "fix the value or quote it", _dotted(path))
+                _problem("E-YAML-VALUE", self.file, mark.line + 1, mark.column + 1, f"{excerpt(node.value)} is not a valid {tag.rsplit(':', 1)[-1]}", "fix the value or quote it", _dotted(path))
             )
             return node.value
 
@@ -242,8 +242,18 @@ class _Builder:
         result: dict[Any, Any] = {}
         first: dict[Any, tuple[int, int]] = {}
         merged: set[Any] = set()
+        merge_at: tuple[int, int] | None = None
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
+                kmark = key_node.start_mark
+                if merge_at is not None:
+                    # a second `<<` would silently win over the first: as for any repeated key
+                    self.problems.append(
+                        _problem("E-DUPLICATE-KEY", self.file, kmark.line + 1, kmark.column + 1, f"duplicate key (first defined at line {merge_at[0]}, column {merge_at[1]})",
+                                 "merge several anchors with one key: `<<: [*first, *second]`", _dotted((*path, "<<")))
+                    )
+                    continue
+                merge_at = (kmark.line + 1, kmark.column + 1)
                 self.merge(value_node, path, depth, result, merged)
                 continue
             if key_node.__class__ is not yaml.ScalarNode:
@@ -283,7 +293,8 @@ class _Builder:
             self.nodes, self.alias_uses = probe.nodes, probe.alias_uses
             self.problems.extend(probe.problems)
             for key, value in data.items():
-                if key not in result or key in merged:
+                # explicit keys win, then the anchors in their order (YAML: earlier ones override later)
+                if key not in result:
                     result[key] = value
                     merged.add(key)
             for child, where in probe.positions.items():

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from modelops.components import naming
-from modelops.spec import loader
-from modelops.spec import units
+from modelops.ml import artifacts, package, table
+from modelops.spec import loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
-from modelops.spec.validate import schema
+from modelops.spec.validate import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -187,8 +187,19 @@ monitors:
   `modelops:environment`, default the stack name) and sets `aws:region` must set the same
   region, or validation names both files: image URIs and ARNs are built for the spec's
   region, resources are created in the stack's.
+* Every text value and key is printable characters with no white space at either end:
+  a NUL or other control character, a final line break (what a YAML `|` or `>` block
+  keeps; write `|-` or `>-`) or a leading space is an error. A `pattern` matches the
+  whole value, as JSON Schema defines it: its `$` is the end of the text, never the
+  place before a final line break.
 * Paths in the spec (`source`, `artifact`) are relative to the directory of
-  `modelops.yaml`, also when an overlay sets them.
+  `modelops.yaml`, also when an overlay sets them. They must stay inside that directory
+  (the project) after symlinks are followed, and name a regular file: an absolute path,
+  `../` out of the project, a symlink pointing out of it, a directory, pipe or device is
+  an error (`E-FILE-OUTSIDE`, `E-NOT-A-FILE`), so a spec under review never makes
+  `validate`, `build` or `up` read or upload a file of the machine it runs on. The same
+  holds for the overlays in `stacks/`. A message quotes at most 40 characters of what a
+  file holds, escaped.
 
 ## Rules beyond the schema
 
@@ -200,6 +211,9 @@ monitors:
 * `instance_type` is one the SageMaker API accepts for a real-time endpoint
   (`modelops/data/serving_instance_types.json`, from botocore's SageMaker model; the same
   list for every region, so a type a region does not offer is still refused by AWS).
+* A trained model's `train.target` and `train.features` are columns of its dataset's CSV
+  header (when the dataset has a CSV `source`); a typo is reported at its position with
+  the closest column.
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,
@@ -244,10 +258,26 @@ monitors:
 | nodes produced by aliases (alias bombs) | {max_alias_nodes:,} |
 | encoding | UTF-8 (a byte-order mark is allowed), no control characters |
 | documents | exactly one; not empty; the top level is a mapping |
-| keys | unique in each mapping (a duplicate is an error, not "last one wins") |
+| keys | unique in each mapping (a duplicate is an error, not "last one wins"); one `<<` per mapping (merge several anchors with `<<: [*a, *b]`, the first winning) |
 | YAML tags | none beyond the core types (`!!python/...`, `!!binary`, ... are errors); anchors, aliases and `<<` merges work |
 
 Dates (`2024-01-31`) are read as text.
+
+## Limits of the files a spec names
+
+Each file is read at most this far; the error names the limit that was hit.
+
+| read | limit |
+| --- | --- |
+| a CSV source's header line (`validate`: column names, `train.target`/`features` checks) | {max_header:,} bytes (`E-CSV-HEADER`) |
+| a CSV source's sample, header included (`validate`, catalogue column types) | {max_sample:,} bytes and {sample_rows:,} rows |
+| a data file `modelops build` trains on | {max_table:,} bytes |
+| a prebuilt `artifact:` package | {max_package:,} bytes |
+| one JSON member of a package (`card.json`, `baseline.json`) | {max_member:,} bytes inflated |
+| all members of a package, walked to find one | {max_inflated:,} bytes inflated, {max_members:,} members |
+
+A data file is read once per process while it is unchanged (same size, modification time
+and inode), however many environments and datasets name it.
 
 ## Reference
 """
@@ -271,6 +301,14 @@ def generate() -> str:
         max_depth=loader.MAX_DEPTH,
         max_nodes=loader.MAX_NODES,
         max_alias_nodes=loader.MAX_ALIAS_NODES,
+        max_header=MAX_HEADER_BYTES,
+        max_sample=MAX_SAMPLE_BYTES,
+        sample_rows=CSV_TYPE_SAMPLE_ROWS,
+        max_table=table.MAX_TABLE_BYTES,
+        max_package=artifacts.MAX_PACKAGE_BYTES,
+        max_member=package.MAX_MEMBER_BYTES,
+        max_inflated=package.MAX_INFLATED_BYTES,
+        max_members=package.MAX_MEMBERS,
     )
     lines = [head]
     for key, title, where in SECTIONS:

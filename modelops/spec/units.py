@@ -107,7 +107,7 @@ def parse_duration(text: object) -> float:
     """
     if not isinstance(text, str):
         raise ValueError(f"expected a duration such as '5m' or '250ms', got {_show(text)}")
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write a number and a unit (ms, s, m, h, d), e.g. '5m'")
     return float(match.group(1)) * _SECONDS[match.group(2)]
@@ -133,7 +133,7 @@ def parse_percent(text: object) -> float:
     """A percentage such as ``2%`` as a ratio (0.02)."""
     if not isinstance(text, str):
         raise ValueError(f"expected a percentage such as '2%', got {_show(text)}")
-    match = _PERCENT.match(text.strip())
+    match = _PERCENT.fullmatch(text.strip())
     if match is None:
         try:
             number = float(text)
@@ -194,7 +194,7 @@ def parse_gate(text: object) -> tuple[str, float]:
     """A promotion gate ``">= 0.85"`` as its operator and value."""
     if not isinstance(text, str):
         raise ValueError(f"expected a comparison such as '>= 0.85', got {_show(text)}")
-    match = _GATE.match(text.strip())
+    match = _GATE.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a comparison; write an operator and a number, e.g. '>= 0.85'")
     return match.group(1), float(match.group(2))

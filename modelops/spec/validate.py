@@ -28,13 +28,16 @@ import csv
 import difflib
 import functools
 import hashlib
+import io
 import json
 import marshal
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +50,7 @@ if TYPE_CHECKING:  # jsonschema is imported only when a spec is invalid (it is s
 
 from modelops.components import naming
 from modelops.spec import units
-from modelops.errors import Problem
+from modelops.errors import Problem, excerpt
 from modelops.spec.loader import LoadedDocument, display_name
 from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS
 
@@ -69,7 +72,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "modelops.schema
 MAX_PERIOD_SECONDS = 86400
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
 _SECRET_KEYS = frozenset({"https"})
-_GLUE_COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+_GLUE_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,127}")  # used with fullmatch: `$` passes a final newline
 
 
 @functools.cache
@@ -98,7 +101,47 @@ def validator(overlay: bool = False) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     definition = overlay_schema(schema()) if overlay else schema()
-    return Draft202012Validator(definition)
+    return Draft202012Validator(python_patterns(definition))
+
+
+def python_pattern(pattern: str) -> str:
+    r"""A schema ``pattern`` (ECMA-262) as Python's ``re`` must read it: each end anchor ``$`` is ``\Z``.
+
+    In ECMA-262 ``$`` matches only at the end; in Python it also matches before a final
+    newline, so ``^[a-z]+$`` would pass ``"nl\n"`` (a name that AWS then refuses). The schema
+    keeps ``$`` for editors; both validators compiled here get ``\Z``.
+
+    Example::
+
+        python_pattern("^[a-z]+$")   # '^[a-z]+\\Z'
+    """
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def python_patterns(definition: Any) -> Any:
+    """``definition`` with every ``pattern`` rewritten by :func:`python_pattern`."""
+    if isinstance(definition, dict):
+        return {key: python_pattern(value) if key == "pattern" and isinstance(value, str) else python_patterns(value)
+                for key, value in definition.items()}
+    if isinstance(definition, list):
+        return [python_patterns(item) for item in definition]
+    return definition
 
 
 def _fast_schema(definition: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +170,7 @@ def fast_validator(overlay: bool = False) -> Callable[[Any], Any]:
     The generated code depends only on the schema and the fastjsonschema version, so its
     bytecode is cached (``~/.cache/modelops/``) and later processes skip the compilation.
     """
-    definition = _fast_schema(overlay_schema(schema()) if overlay else schema())
+    definition = _fast_schema(python_patterns(overlay_schema(schema()) if overlay else schema()))
     text = json.dumps(definition, sort_keys=True)
     key = hashlib.sha256(f"{text}|{fastjsonschema.VERSION}|{sys.version}".encode()).hexdigest()[:24]
     cached = _cache_dir() / f"schema-{key}.marshal"
@@ -312,6 +355,24 @@ def _choices(options: list[Any], limit: int = 8) -> str:
     return shown + (f", ... ({len(options)} in all)" if len(options) > limit else "")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text_flaw(value: Any) -> tuple[str, str] | None:
+    """What is wrong with text that no spec string may hold (a NUL, a final newline, edge
+    spaces), as (message, fix); None for text without such a flaw."""
+    if not isinstance(value, str):
+        return None
+    if value.endswith(("\n", "\r")):
+        return "ends with a line break", "remove it (a YAML `|` or `>` block keeps its final line break; write `|-` or `>-`)"
+    control = _CONTROL.search(value)
+    if control:
+        return f"contains the control character U+{ord(control.group()):04X}", "remove it: spec text is printable characters only"
+    if value != value.strip():
+        return "starts or ends with white space", "remove the spaces around the value"
+    return None
+
+
 def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     keyword = error.validator
@@ -328,6 +389,10 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
             return
         description = node.get("description", "")
         fix = _sentence(description) if description else "rename it"
+        flaw = _text_flaw(value)
+        if flaw:
+            yield _at("E-SCHEMA-NAME", where.key(key_path), key_path, f"invalid name {_show(value)}: {flaw[0]}", flaw[1])
+            return
         yield _at("E-SCHEMA-NAME", where.key(key_path), key_path, f"invalid name {_show(value)}", fix)
         return
 
@@ -363,6 +428,9 @@ def _translate(error: ValidationError, where: Locator) -> Iterator[Problem]:
         yield _at("E-SCHEMA-ENUM", at, path, f"{_show(value, path)} is not allowed", fix)
     elif keyword == "const":
         yield _at("E-SCHEMA-CONST", at, path, f"must be {json.dumps(error.validator_value)}, got {_show(value, path)}", f"write {json.dumps(error.validator_value)}")
+    elif keyword == "pattern" and _text_flaw(value):
+        message, fix = _text_flaw(value)  # type: ignore[misc]
+        yield _at("E-SCHEMA-PATTERN", at, path, f"{_show(value, path)} {message}", fix)
     elif keyword == "pattern":
         description = _sentence(node.get("description", ""))
         example = _example_fix(node)
@@ -457,17 +525,26 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                 add(_at("E-REF", where.value((*path, index)), (*path, index), f"unknown notification channel '{channel}'", fix))
 
     # datasets: local sources exist, CSV headers give valid columns
+    headers: dict[str, tuple[str, tuple[str, ...]]] = {}  # dataset -> (source, CSV header)
     for name, dataset in datasets.items():
         source = dataset.get("source")
         if isinstance(source, str) and source:
-            file = _local_file(spec_dir, source)
             path = ("datasets", name, "source")
+            file, reason = project_file(spec_dir, source)
             if file is None:
-                add(_at("E-FILE-MISSING", where.value(path), path, f"file {source!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
-            elif dataset.get("columns") is None and dataset.get("format", "csv") == "csv":
-                for column in csv_header(file):
-                    if not _GLUE_COLUMN.match(column):
-                        add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {column!r} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
+                add(_file_problem(reason, where.value(path), path, source, spec_dir))
+            elif dataset.get("format", "csv") == "csv":
+                sample = csv_sample(file)
+                if sample.problem:
+                    add(_at("E-CSV-HEADER", where.value(path), path, f"{excerpt(source)} is not a readable CSV file: {sample.problem}",
+                            "put the column names on the first line, or set `format:` if it is not CSV"))
+                    continue
+                headers[name] = (source, sample.header)
+                if dataset.get("columns") is not None:
+                    continue
+                for column in sample.header:
+                    if not _GLUE_COLUMN.fullmatch(column):
+                        add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {excerpt(column)} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
 
     # models
@@ -484,8 +561,12 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         elif not has_train and not has_artifact:
             add(_at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`"))
         artifact = model.get("artifact")
-        if isinstance(artifact, str) and artifact and _local_file(spec_dir, artifact) is None:
-            add(_at("E-FILE-MISSING", where.value((*base, "artifact")), (*base, "artifact"), f"file {artifact!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
+        if isinstance(artifact, str) and artifact:
+            package, reason = project_file(spec_dir, artifact)
+            if package is None:
+                add(_file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir))
+        if isinstance(ref, str) and ref in headers and isinstance(model.get("train"), dict):
+            problems.extend(_train_column_problems(model["train"], (*base, "train"), headers[ref], where))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -504,6 +585,23 @@ def serving_instance_types() -> tuple[str, ...]:
 
 
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+def _train_column_problems(train: dict[str, Any], base: tuple[Any, ...], data: tuple[str, tuple[str, ...]], where: Locator) -> Iterator[Problem]:
+    """``train.target`` and ``train.features`` name columns of the dataset's CSV header
+    (else ``build`` fails later, without a position)."""
+    source, header = data
+    if not header:
+        return
+    columns = set(header)
+    named = [((*base, "target"), train.get("target"))]
+    features = train.get("features")
+    if isinstance(features, list):
+        named += [((*base, "features", index), feature) for index, feature in enumerate(features)]
+    for path, column in named:
+        if not isinstance(column, str) or not column or column in columns:
+            continue
+        close = suggest(column, header)
+        fix = f"did you mean {excerpt(close)}?" if close else f"columns: {_choices([excerpt(c) for c in header])}"
+        yield _at("E-TRAIN-COLUMN", where.value(path), path, f"column {excerpt(column)} is not in the header of {excerpt(source)}", fix)
 
 
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
@@ -651,12 +749,47 @@ def _duration(value: Any) -> float | None:
         return None  # the schema's duration pattern reports it
 
 
-def _local_file(spec_dir: Path, relative: str) -> Path | None:
-    candidate = spec_dir / relative
+def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:
+    """A file the spec names (``source``, ``artifact``): its resolved path, or why it cannot be used.
+
+    The file must lie in the project (the spec's directory, after symlinks) and be a regular
+    file: a spec under review must not make validate, build or up read ``/etc/shadow``,
+    ``/proc/self/environ`` or a device. Returns ``(path, "")`` or ``(None, reason)`` with
+    reason one of ``missing``, ``absolute``, ``outside``, ``not-a-file``.
+
+    Example::
+
+        project_file(Path("."), "examples/churn/data/customers.csv")   # (PosixPath('/…/customers.csv'), '')
+        project_file(Path("."), "../../etc/passwd")                    # (None, 'outside')
+    """
+    if os.path.isabs(relative):
+        return None, "absolute"
     try:
-        return resolved_path(str(candidate)) if candidate.is_file() else None
-    except (OSError, ValueError):
-        return None
+        root = resolved_path(str(spec_dir))
+        path = resolved_path(str(spec_dir / relative))
+        if not path.is_relative_to(root):
+            return None, "outside"
+        info = path.stat()
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError, RuntimeError):  # unreadable, NUL in the name, a symlink loop
+        return None, "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "not-a-file"
+    return path, ""
+
+
+def _file_problem(reason: str, where: tuple[str, int, int], path: tuple[Any, ...], named: str, spec_dir: Path) -> Problem:
+    shown = excerpt(named)
+    here = _dir_display(spec_dir)
+    if reason == "absolute":
+        return _at("E-FILE-OUTSIDE", where, path, f"{shown} is an absolute path", f"write it relative to {here}, inside the project")
+    if reason == "outside":
+        return _at("E-FILE-OUTSIDE", where, path, f"{shown} resolves outside the project ({here})",
+                   "keep the file in the spec's directory or below it (a symlink must point there too)")
+    if reason == "not-a-file":
+        return _at("E-NOT-A-FILE", where, path, f"{shown} is not a regular file (a directory, pipe or device)", "point it at a data file")
+    return _at("E-FILE-MISSING", where, path, f"file {shown} not found", f"the path is relative to {here}")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -671,43 +804,86 @@ def _dir_display(spec_dir: Path) -> str:
     return "the current directory" if shown == "." else f"{shown}/"
 
 
+#: bytes of a CSV source validate reads at most for its header line, and in all (header and
+#: sample rows): sources can be large, and are read by validate on every pull request
+MAX_HEADER_BYTES = 64 * 1024
+MAX_SAMPLE_BYTES = 1024 * 1024
+#: rows read to type the columns of a CSV source
+CSV_TYPE_SAMPLE_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class CsvSample:
+    """What validate and resolution need of a CSV source, from a bounded prefix of it.
+
+    ``header`` is the stripped header row (empty when unreadable), ``columns`` the header
+    with Glue types inferred from the sampled rows, ``problem`` the limit hit ("" if none).
+    """
+
+    header: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    problem: str = ""
+
+
+def csv_sample(file: Path) -> CsvSample:
+    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return CsvSample((), ())
+    return _csv_sample(str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) -> CsvSample:
+    # keyed by the file as stat'ed: one data file named by every environment (and by many
+    # datasets) is read once, and a changed file is read again
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(MAX_SAMPLE_BYTES)
+    except OSError:
+        return CsvSample((), ())
+    first_break = prefix.find(b"\n", 0, MAX_HEADER_BYTES)
+    if first_break < 0 and size > MAX_HEADER_BYTES:
+        return CsvSample((), (), f"no line break in its first {MAX_HEADER_BYTES:,} bytes: the header line is over the "
+                                 f"{MAX_HEADER_BYTES:,}-byte limit validate reads")
+    if len(prefix) < size:
+        prefix = prefix[: prefix.rfind(b"\n") + 1]  # whole lines only: the last one was cut
+    try:
+        text = prefix.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return CsvSample((), ())
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = tuple(column.strip() for column in next(reader, []))
+    except csv.Error:
+        return CsvSample((), ())
+    kinds: list[set[str]] = [set() for _ in header]
+    try:
+        for number, row in enumerate(reader):
+            if number >= CSV_TYPE_SAMPLE_ROWS:
+                break
+            for index, value in enumerate(row[: len(header)]):
+                if value.strip():
+                    kinds[index].add(_value_kind(value.strip()))
+    except csv.Error:
+        return CsvSample(header, tuple((column, "string") for column in header))
+    return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
+
+
 def csv_header(file: Path) -> list[str]:
     """The header row of a CSV file (stripped), or [] when unreadable."""
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            row = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    return [column.strip() for column in row]
-
-
-#: rows read to type the columns of a CSV source (bounded: sources can be large)
-CSV_TYPE_SAMPLE_ROWS = 1000
+    return list(csv_sample(file).header)
 
 
 def csv_columns(file: Path) -> list[tuple[str, str]]:
     """Header columns of a CSV file with Glue types inferred from a sample of rows.
 
     A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
-    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``.
+    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``. At most
+    :data:`CSV_TYPE_SAMPLE_ROWS` rows within the first :data:`MAX_SAMPLE_BYTES` are read.
     """
-    header = csv_header(file)
-    if not header:
-        return []
-    kinds: list[set[str]] = [set() for _ in header]
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            for number, row in enumerate(reader):
-                if number >= CSV_TYPE_SAMPLE_ROWS:
-                    break
-                for index, value in enumerate(row[: len(header)]):
-                    if value.strip():
-                        kinds[index].add(_value_kind(value.strip()))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return [(column, "string") for column in header]
-    return [(column, _glue_type(found)) for column, found in zip(header, kinds)]
+    return list(csv_sample(file).columns)
 
 
 def _value_kind(value: str) -> str:
