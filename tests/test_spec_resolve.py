@@ -212,8 +212,15 @@ SHOWN_CASES = [(spec, env) for spec in (*EXAMPLES, FULL) for env in list_environ
 
 @pytest.mark.parametrize("spec,env", SHOWN_CASES, ids=[f"{s.parent.name}-{e}" for s, e in SHOWN_CASES])
 def test_show_prints_a_spec_in_the_spec_language_that_resolves_to_itself(tmp_path, spec, env):
-    # GIVEN an environment's resolved spec, as `show` writes it (paths relative to where it is saved)
-    document = spec_document(load_environment(spec, env), relative_to=tmp_path)
+    # GIVEN an environment's resolved spec, as `show` writes it (paths relative to the
+    # project), saved in another directory holding the files it names at the same places
+    project = Path(spec).resolve().parent
+    document = spec_document(load_environment(spec, env), relative_to=project)
+    for kind, key in (("datasets", "source"), ("models", "artifact")):
+        for entry in document.get(kind, {}).values():
+            if isinstance(entry.get(key), str):
+                (tmp_path / entry[key]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(project / entry[key], tmp_path / entry[key])
     shown = tmp_path / "modelops.yaml"
     shown.write_text(yaml.safe_dump(document, sort_keys=False))
     # THEN it is a valid spec: the schema's keys, values in the spec's units
