@@ -22,6 +22,7 @@ from typing import Any
 
 from components import naming
 from modelops import loader
+from modelops.ml.estimators import SIZE_LIMITS
 from modelops.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
 from modelops.validate import MAX_ALARM_SECONDS, schema
 
@@ -37,6 +38,7 @@ SECTIONS = (
     ("retention", "Retention", "datasets.<name>.retention"),
     ("model", "Model", "models.<name>"),
     ("train", "Training", "models.<name>.train"),
+    ("limits", "Training limits", "models.<name>.train.limits"),
     ("serving", "Serving", "models.<name>.serving"),
     ("autoscaling", "Autoscaling", "models.<name>.serving.autoscaling"),
     ("serverless", "Serverless", "models.<name>.serving.serverless"),
@@ -182,6 +184,15 @@ monitors:
 * References resolve: a model's `dataset`, a monitor's `model` or `dataset`, and every
   channel in `notify`.
 * A model has exactly one of `train` and `artifact`; `source` and `artifact` files exist.
+* A model's `train.estimator` is a scikit-learn classifier or regressor that its plain
+  `params` can build (not `Pipeline`, `ColumnTransformer`, `FrozenEstimator`, a search or
+  a meta-estimator that needs estimator objects: ModelOps builds the feature pipeline
+  itself), and every key of `params` is a parameter of it.
+* Parameters that size a model are bounded, so that a typo cannot train until the build
+  machine runs out of memory or time; a model raises its own bound with `train.limits`
+  (e.g. `limits: {{n_estimators: 20000}}`), and a build that runs out of memory all the
+  same stops with exit 1, naming the model:
+{size_limits}
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,
@@ -241,6 +252,7 @@ def generate() -> str:
         percents=", ".join(f"`{m}`" for m in sorted(PERCENT_METRICS)),
         numbers=", ".join(f"`{m}`" for m in sorted(NUMBER_METRICS)),
         max_alarm=MAX_ALARM_SECONDS,
+        size_limits="\n".join(f"  * `{name}` ≤ {limit:,} ({counts})" for name, (limit, counts) in SIZE_LIMITS.items()),
         limits=", ".join(f"{k} {v}" for k, v in naming.LIMITS.items()),
         max_bytes=loader.MAX_BYTES,
         max_depth=loader.MAX_DEPTH,

@@ -48,6 +48,7 @@ from components import naming
 from modelops import units
 from modelops.errors import Problem
 from modelops.loader import LoadedDocument, display_name
+from modelops.ml import estimators
 from modelops.resolved import DATASET_METRICS, MODEL_METRICS
 
 __all__ = [
@@ -463,6 +464,8 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         artifact = model.get("artifact")
         if isinstance(artifact, str) and artifact and _local_file(spec_dir, artifact) is None:
             add(_at("E-FILE-MISSING", where.value((*base, "artifact")), (*base, "artifact"), f"file {artifact!r} not found", f"the path is relative to {_dir_display(spec_dir)}"))
+        if isinstance(model.get("train"), dict):
+            problems.extend(_train_problems(model["train"], (*base, "train"), where))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -470,6 +473,32 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         problems.extend(_monitor_problems(name, monitor, models, datasets, where))
         check_channels(("monitors", name, "notify"), monitor.get("notify"))
     return problems
+
+
+def _train_problems(train: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    params = _mapping(train.get("params"))
+    for name, message in estimators.size_problems(params, _mapping(train.get("limits"))):
+        path = (*base, "params", name)
+        text, _, fix = message.partition("; ")
+        yield _at("E-SIZE-LIMIT", where.value(path), path, text, fix)
+    path_text = train.get("estimator")
+    if not isinstance(path_text, str) or not estimators.ESTIMATOR_PATTERN.match(path_text):
+        return  # the schema's pattern reports it
+    try:
+        facts = estimators.describe(path_text)
+    except ValueError as exc:
+        text, _, fix = str(exc).partition("; ")
+        yield _at("E-ESTIMATOR", where.value((*base, "estimator")), (*base, "estimator"), text, fix)
+        return
+    if facts.open_keywords:
+        return
+    cls_name = path_text.rsplit(".", 1)[-1]
+    for name in params:
+        if name not in facts.parameters:
+            path = (*base, "params", name)
+            close = suggest(name, facts.parameters)
+            fix = f"did you mean '{close}'?" if close else f"its parameters: {_choices(sorted(facts.parameters), 12)}"
+            yield _at("E-PARAM", where.key(path), path, f"not a parameter of {cls_name}", fix)
 
 
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
