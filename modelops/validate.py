@@ -448,6 +448,16 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                         add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {column!r} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
 
+    # datasets: a parquet source is a parquet file (its footer only is read)
+    for name, dataset in datasets.items():
+        source = dataset.get("source")
+        if dataset.get("format") == "parquet" and isinstance(source, str) and source:
+            file = _local_file(spec_dir, source)
+            reason = parquet_problem(file) if file is not None else None
+            if reason:
+                path = ("datasets", name, "source")
+                add(_at("E-PARQUET", where.value(path), path, f"{source!r} is not a readable parquet file ({reason})", "write it with a parquet writer, or set `format:` to the file's format"))
+
     # models
     for name, model in models.items():
         base = ("models", name)
@@ -625,6 +635,20 @@ def csv_header(file: Path) -> list[str]:
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
     return [column.strip() for column in row]
+
+
+def parquet_problem(file: Path) -> str | None:
+    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
+    # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_schema(file)
+    except (pa.ArrowException, OSError) as exc:
+        # "Could not open Parquet input source '<path>': Parquet magic bytes not found in footer. Either ..."
+        return str(exc).split("': ", 1)[-1].split(". ")[0].rstrip(".")
+    return None
 
 
 #: rows read to type the columns of a CSV source (bounded: sources can be large)
