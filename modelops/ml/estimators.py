@@ -30,6 +30,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,15 +63,23 @@ class EstimatorFacts:
 
 def describe(path: str) -> EstimatorFacts:
     """The facts of the estimator at ``path``; ``ValueError("message; fix")`` when a spec cannot use it."""
-    cache = _Cache.load()
-    entry = cache.entries.get(path)
-    if not _well_formed(entry):
-        entry = _inspect(path)
-        cache.entries[path] = entry
-        cache.save()
+    global _loaded
+    with _lock:
+        # read once per process: a large spec names the same few estimators for every model
+        if _loaded is None:
+            _loaded = _Cache.load()
+        entry = _loaded.entries.get(path)
+        if not _well_formed(entry):
+            entry = _inspect(path)
+            _loaded.entries[path] = entry
+            _loaded.save()
     if "refused" in entry:
         raise ValueError(entry["refused"])
     return EstimatorFacts(entry["kind"], tuple(entry["parameters"]), bool(entry.get("open_keywords")))
+
+
+_lock = threading.Lock()
+_loaded: "_Cache | None" = None
 
 
 def _well_formed(entry: Any) -> bool:
