@@ -99,6 +99,13 @@ class ApplyError(ModelOpsError):
     exit_code = 1
 
 
+class BuildError(ModelOpsError):
+    """A valid build that could not finish on this machine: it ran out of memory (exit 1)."""
+
+    code = "E-BUILD"
+    exit_code = 1
+
+
 class GateFailed(ModelOpsError):
     """A promotion gate or a ``--fail-on`` condition holds (exit 3)."""
 

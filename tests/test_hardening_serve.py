@@ -28,6 +28,7 @@ CLIENT_TIMEOUT = 10.0
 def server(built_project: Project, monkeypatch) -> Iterator[LocalServer]:
     # a short idle limit keeps the slow-client tests fast; the default is serve.REQUEST_TIMEOUT_SECONDS
     monkeypatch.setattr(serve, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(serve, "REQUEST_DEADLINE_SECONDS", 3.0)
     srv = start_server(built_project.churn.artifact.path)
     try:
         yield srv
@@ -73,6 +74,66 @@ def raw(server: LocalServer, data: bytes, wait: float = CLIENT_TIMEOUT) -> tuple
 
 def test_the_default_idle_limit_is_bounded():
     assert 0 < serve.REQUEST_TIMEOUT_SECONDS <= 120
+    assert serve.REQUEST_TIMEOUT_SECONDS <= serve.REQUEST_DEADLINE_SECONDS <= 300
+
+
+def test_a_client_trickling_its_body_is_cut_off_at_the_request_deadline(server):
+    # GIVEN a client that sends its headers, then one byte of its body every 0.5 s: never idle
+    # for the 1 s idle limit, but 18 s in all against the 3 s request deadline
+    body = ROW.encode()
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_TIMEOUT) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        try:
+            for byte in body:
+                sock.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.5)
+                # WHILE it trickles, other clients are served
+                assert ping(server) == 200
+        except OSError:
+            pass  # the server closed the connection
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    # THEN the server answered 408 before the body was complete, and keeps serving
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"in all" in answer
+    assert sent < len(body)
+    assert ping(server) == 200
+
+
+def test_two_content_lengths_are_400_and_the_rest_is_never_a_second_request(server):
+    # GIVEN two Content-Length headers: 5 frames "12,70" and leaves a request smuggled behind it
+    smuggled = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 3\r\n\r\n1,2"
+    body = b"12,70" + smuggled
+    data = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            + f"Content-Length: {len(body)}\r\nContent-Length: 5\r\n\r\n".encode() + body)
+    # WHEN it is sent
+    received, _ = raw(server, data)
+    # THEN one answer, a 400 naming the conflict, and nothing served from the rest
+    assert received.startswith(b"HTTP/1.1 400"), received[:200]
+    assert b"conflicting Content-Length" in received
+    assert received.count(b"HTTP/1.1 ") == 1, received
+    assert ping(server) == 200
+
+
+@pytest.mark.parametrize("length", ["+36", "3_6", "-36", "36, 36", "0x24", "1e2", ""])
+def test_a_content_length_that_is_not_plain_digits_is_400(server, length):
+    # GIVEN a length Python's int() would read (or guess at), with a 36-byte body
+    body = ROW.encode()
+    assert len(body) == 36
+    data = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            + f"Content-Length: {length}\r\n\r\n".encode() + body)
+    received, _ = raw(server, data)
+    # THEN 400 and no prediction
+    assert received.startswith(b"HTTP/1.1 400"), received[:200]
+    assert b"predictions" not in received
+    assert ping(server) == 200
 
 
 def test_a_slowloris_partial_body_is_cut_off_and_others_are_served(server):

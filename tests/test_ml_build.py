@@ -8,6 +8,9 @@ import hashlib
 import io
 import json
 import math
+import os
+import re
+import resource
 import subprocess
 import sys
 import tarfile
@@ -260,20 +263,36 @@ def test_jsonl_dataset_trains_like_csv(built_project: Project, fresh_project: Pa
     assert outcome.metrics == built_project.churn.metrics
 
 
-def test_parquet_without_pyarrow_is_a_clear_error(fresh_project: Path) -> None:
-    pytest.importorskip("pytest")
-    try:
-        import pyarrow  # noqa: F401
-    except ModuleNotFoundError:
-        pass
-    else:
-        pytest.skip("pyarrow is installed: parquet is readable")
+def test_parquet_dataset_trains_like_csv(built_project: Project, fresh_project: Path) -> None:
+    # GIVEN the churn data as a typed parquet file (integers, floats, strings), named by the spec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = read_table(fresh_project.parent / "data" / "customers.csv", "csv")
+    columns = {c: (table.values[c].tolist() if table.kinds[c] == "numeric" else list(table.values[c])) for c in table.columns}
+    pq.write_table(pa.table(columns), fresh_project.parent / "data" / "customers.parquet")
+    text = fresh_project.read_text()
+    fresh_project.write_text(text.replace("    format: csv\n    source: data/customers.csv\n",
+                                          "    format: parquet\n    source: data/customers.parquet\n", 1))
+    # WHEN it is validated and built through the command line
+    validate = run_cli("validate", str(fresh_project), "--no-policies")
+    build = run_cli("build", "churn", str(fresh_project), "--json")
+    # THEN both succeed, and the model is the one the CSV gives
+    assert validate.returncode == 0, validate.stderr
+    assert build.returncode == 0, build.stderr
+    assert json.loads(build.stdout)["metrics"] == built_project.churn.metrics
+
+
+def test_a_parquet_source_with_list_columns_is_a_clear_error(fresh_project: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = fresh_project.parent / "data" / "customers.parquet"
-    path.write_bytes(b"PAR1")
+    pq.write_table(pa.table({"churned": [0, 1], "history": [[1, 2], [3]]}), path)
     env = load_environment(fresh_project, "dev")
-    dataset = dataclasses.replace(env.datasets["customers"], format="parquet", source=str(path))
+    dataset = dataclasses.replace(env.datasets["customers"], format="parquet", source=str(path), source_digest=None)
     env = dataclasses.replace(env, datasets={**env.datasets, "customers": dataset})
-    with pytest.raises(UsageError, match=r"parquet needs pyarrow.*pip install pyarrow"):
+    with pytest.raises(UsageError, match=r"column\(s\) history hold lists or structs"):
         build_model(env, "churn")
 
 
@@ -289,6 +308,11 @@ def test_parquet_without_pyarrow_is_a_clear_error(fresh_project: Path) -> None:
         ("sklearn.nothing_here.Model", r"does not exist in scikit-learn"),
         ("sklearn.utils.Bunch", r"not a scikit-learn estimator class"),
         ("sklearn.cluster.KMeans", r"neither a classifier nor a regressor"),
+        # their constructors need arguments: refused from the class, never "internal error"
+        ("sklearn.pipeline.Pipeline", r"neither a classifier nor a regressor"),
+        ("sklearn.compose.ColumnTransformer", r"neither a classifier nor a regressor"),
+        ("sklearn.frozen.FrozenEstimator", r"neither a classifier nor a regressor"),
+        ("sklearn.ensemble.StackingRegressor", r"needs `estimators` \(estimator objects\)"),
     ],
 )
 def test_only_sklearn_predictors_are_imported(fresh_project: Path, estimator: str, message: str) -> None:
@@ -297,6 +321,73 @@ def test_only_sklearn_predictors_are_imported(fresh_project: Path, estimator: st
     bad = dataclasses.replace(model, train=dataclasses.replace(model.train, estimator=estimator, params=()))
     with pytest.raises(UsageError, match=r"models\.churn\.train\.estimator: .*" + message):
         build_model(dataclasses.replace(env, models={"churn": bad}), "churn")
+
+
+def _swap_churn_estimator(spec: Path, train: str) -> None:
+    """Replace the churn model's train lines (estimator, target, params) with ``train``."""
+    text = spec.read_text()
+    old = "      estimator: sklearn.ensemble.RandomForestClassifier\n      target: churned\n      params: {n_estimators: 20, max_depth: 8}\n"
+    assert old in text
+    spec.write_text(text.replace(old, train))
+
+
+@pytest.mark.parametrize("estimator", ["sklearn.pipeline.Pipeline", "sklearn.compose.ColumnTransformer", "sklearn.frozen.FrozenEstimator"])
+def test_cli_build_of_a_non_predictor_is_refused_at_validation(fresh_project: Path, estimator: str) -> None:
+    # GIVEN the churn model naming an estimator whose constructor needs arguments
+    _swap_churn_estimator(fresh_project, f"      estimator: {estimator}\n      target: churned\n")
+    # WHEN it is validated and built
+    validate = run_cli("validate", str(fresh_project), "--no-policies")
+    build = run_cli("build", "churn", str(fresh_project))
+    # THEN both refuse it in one line at the estimator's position, exit 2, no internal error
+    for result in (validate, build):
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert re.match(r"^.*modelops\.yaml:\d+:\d+: models\.churn\.train\.estimator: .*neither a classifier nor a regressor", lines[0]), lines[0]
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_build_that_runs_out_of_memory_names_the_model_and_the_fix(fresh_project: Path) -> None:
+    # GIVEN an MLP whose 60000x60000 weights (29 GB) its raised limit allows, built with 6 GiB of address space
+    _swap_churn_estimator(
+        fresh_project,
+        "      estimator: sklearn.neural_network.MLPClassifier\n      target: churned\n"
+        "      params: {hidden_layer_sizes: [60000, 60000]}\n      limits: {hidden_layer_sizes: 120000}\n",
+    )
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    # WHEN it is built
+    result = subprocess.run([sys.executable, "-m", "modelops", "build", "churn", str(fresh_project)],
+                            capture_output=True, text=True, timeout=300, preexec_fn=limit_memory)
+    # THEN one line: the model, that memory ran out, what to lower; exit 1, no internal error
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: models.churn: the build ran out of memory training sklearn.neural_network.MLPClassifier")
+    assert "hidden_layer_sizes" in lines[0] and "more memory" in lines[0]
+    assert "internal error" not in result.stderr and "MemoryError" not in result.stderr
+
+
+def test_validate_reads_estimator_facts_from_its_cache_without_importing_scikit_learn(fresh_project: Path, tmp_path: Path) -> None:
+    # GIVEN an empty cache directory and the CLI in fresh interpreters
+    code = (
+        "import sys; from modelops.cli import main; rc = main(sys.argv[1:]);"
+        " print('SKLEARN' if 'sklearn' in sys.modules else 'NO-SKLEARN', rc)"
+    )
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+
+    def validate() -> str:
+        result = subprocess.run([sys.executable, "-c", code, "validate", str(fresh_project), "--no-policies"],
+                                capture_output=True, text=True, timeout=120, env=env)
+        return result.stdout.strip().splitlines()[-1]
+
+    # WHEN the spec is validated twice
+    first, second = validate(), validate()
+    # THEN the first run inspects the estimators (importing scikit-learn) and the second reads its cache
+    assert first == "SKLEARN 0" and second == "NO-SKLEARN 0"
+    assert list((tmp_path / "cache" / "modelops").glob("estimators-*-scikit-learn-*.json"))
 
 
 def test_unknown_param_and_missing_target_are_usage_errors(fresh_project: Path) -> None:

@@ -29,6 +29,8 @@ CLI_CASES = [
     "binary-file",
     "non-utf8",
     "top-level-list",
+    "estimator-not-a-predictor",
+    "size-limits",
 ]
 
 

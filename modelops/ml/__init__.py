@@ -7,4 +7,4 @@ Example::
         print(server.url)
 """
 
-__all__ = ["baseline", "build", "capture", "drift", "inference", "package", "serve", "table"]
+__all__ = ["baseline", "build", "capture", "drift", "estimators", "inference", "package", "serve", "table"]

@@ -19,24 +19,23 @@ import importlib
 import inspect
 import math
 import platform
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from modelops.components import serving_images
-from modelops.errors import UsageError, excerpt
+from modelops.errors import BuildError, UsageError, excerpt
 from modelops.files import file_digest
 from modelops.spec import resolved
 from modelops.ml import baseline as baseline_mod
+from modelops.ml import estimators
 from modelops.ml.table import Table, read_table
 
 
 def _file_digest(path: str) -> str:
     return file_digest(path)
 
-ESTIMATOR_PATTERN = re.compile(r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 CARD_SCHEMA = "modelops/model-card/v1"
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 REGRESSION_METRICS = ("r2", "mae", "rmse")
@@ -54,31 +53,13 @@ class TrainResult:
 
 
 def load_estimator_class(path: str, where: str) -> type:
-    """The estimator class at ``path``; only ``sklearn.*`` estimators are allowed."""
-    if not ESTIMATOR_PATTERN.fullmatch(path):
-        raise UsageError(f"{where}: {path!r} is not a scikit-learn import path; use e.g. sklearn.ensemble.RandomForestClassifier")
+    """The estimator class at ``path``: a scikit-learn classifier or regressor (see :mod:`.estimators`)."""
+    try:
+        estimators.describe(path)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
     module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise UsageError(f"{where}: module {module_name!r} does not exist in scikit-learn; check the estimator path") from None
-    cls = getattr(module, attr, None)
-    from sklearn.base import BaseEstimator, is_classifier, is_regressor
-
-    # the import may resolve to anything the module re-exports: re-check it is sklearn's own estimator
-    if (
-        not inspect.isclass(cls)
-        or not issubclass(cls, BaseEstimator)
-        or not (cls.__module__ == "sklearn" or cls.__module__.startswith("sklearn."))
-    ):
-        raise UsageError(f"{where}: {path!r} is not a scikit-learn estimator class; check the estimator path")
-    try:
-        probe = cls()
-    except TypeError:
-        probe = None
-    if probe is not None and not (is_classifier(probe) or is_regressor(probe)):
-        raise UsageError(f"{where}: {path!r} is neither a classifier nor a regressor; ModelOps serves predictors")
-    return cls
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def sklearn_version() -> str:
@@ -258,14 +239,21 @@ def train_model(model: resolved.Model, dataset: resolved.Dataset) -> TrainResult
 
     from sklearn.exceptions import ConvergenceWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            pipeline.fit(X[train_idx], y[train_idx])
-        except ValueError as exc:
-            raise UsageError(f"{where}: training failed: {exc}") from None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            try:
+                pipeline.fit(X[train_idx], y[train_idx])
+            except ValueError as exc:
+                raise UsageError(f"{where}: training failed: {exc}") from None
+        metrics = evaluate(pipeline, X[test_idx], y[test_idx], classification)
+    except MemoryError:
+        # what fit allocated is freed as this unwinds; the rest of the process is fine
+        raise BuildError(
+            f"models.{model.name}: the build ran out of memory training {train.estimator} on {table.rows:,} rows; "
+            f"lower the parameters that size it ({', '.join(estimators.SIZE_LIMITS)}) or build on a machine with more memory"
+        ) from None
     notes = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)})
-    metrics = evaluate(pipeline, X[test_idx], y[test_idx], classification)
     base = baseline_mod.compute_baseline(table, features, train_idx)
     task = "classification" if classification else "regression"
     card: dict[str, Any] = {

@@ -8,12 +8,16 @@ HTTP (127.0.0.1 only):
     GET  /ping          200 when the model is loaded
     POST /invocations   ``text/csv`` or ``application/json`` body, ``Accept`` selects the answer
 
+The HTTP server is cheroot's (as the local emulator's), with the framing made strict.
 Bad requests get a 4xx JSON ``{"error": "..."}`` and the server keeps serving: a payload
 that cannot be parsed (400), a body over 6 MB (413, SageMaker's real-time limit), an
 unsupported content type (415) or accept type (406), a missing length (411), a chunked
-body (411: send a length) or one with both a length and chunking (400), a body shorter
-than its length (400). A client idle for ``REQUEST_TIMEOUT_SECONDS`` mid-request is cut off
-(408, or the connection is closed while it is still sending headers).
+body (411: send a length), a body shorter than its length (400). Requests whose framing
+is ambiguous get cheroot's plain-text 400 and a closed connection: two ``Content-Length``
+headers, a length that is not plain digits (``+36``, ``3_6``), a length beside chunking.
+A client idle for ``REQUEST_TIMEOUT_SECONDS`` mid-request, or whose request is not read and
+answered within ``REQUEST_DEADLINE_SECONDS`` in all (a byte now and then), is cut off (408,
+or the connection is closed while it is still sending headers).
 
 Example::
 
@@ -23,20 +27,29 @@ Example::
 
 from __future__ import annotations
 
+import _pyio
 import importlib.util
 import json
+import math
+import re
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+from cheroot import wsgi
+from cheroot.makefile import MakeFile, StreamReader
+from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 
 from modelops.errors import UsageError
 
@@ -48,6 +61,10 @@ DEFAULT_ACCEPT = "application/json"
 DRAIN_LIMIT_BYTES = 4 * MAX_BODY_BYTES
 #: a client that sends nothing for this long (mid-headers or mid-body) is cut off (408 or close)
 REQUEST_TIMEOUT_SECONDS = 30.0
+#: every request, however steadily its client trickles it in, is read and answered within this
+REQUEST_DEADLINE_SECONDS = 60.0
+#: requests served at once (each slow client holds one until its deadline)
+THREADS = 32
 
 #: called after each successful invocation with the capture fields (see :mod:`modelops.ml.capture`)
 CaptureHook = Callable[[dict[str, Any]], None]
@@ -141,114 +158,201 @@ class LoadedModel:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
-    protocol_version = "HTTP/1.1"
+class _StrictHeaders(HeaderReader):
+    """cheroot's header reader, refusing the framings it would otherwise guess at.
 
-    def setup(self) -> None:
-        # read at connection time so the limit can be tuned per server run (and in tests)
-        self.timeout = REQUEST_TIMEOUT_SECONDS
-        super().setup()
+    It keeps the last of two ``Content-Length`` headers (a smuggling shape: another hop
+    may frame by the first) and reads a length with ``int()``, which takes ``+36`` and
+    ``3_6``. RFC 9112 6.3: a length is digits only, given once, never beside chunking.
+    A ``ValueError`` here is cheroot's 400 answer (plain text, connection closed).
+    """
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+    def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+        seen = _CountingDict()
+        super().__call__(rfile, seen)
+        if seen.counts.get(b"Content-Length", 0) > 1:
+            raise ValueError("conflicting Content-Length headers; send exactly one")
+        length = seen.get(b"Content-Length")
+        if length is not None and not _DIGITS.fullmatch(length):
+            raise ValueError(f"bad Content-Length {length.decode('latin-1')!r}; send the body's size in decimal digits")
+        if length is not None and b"Transfer-Encoding" in seen:
+            raise ValueError("send either Content-Length or Transfer-Encoding, not both")
+        if hdict is None:
+            return dict(seen)
+        hdict.update(seen)
+        return hdict
 
-    def _send(self, answer: Answer) -> None:
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(answer.body)))
-        if answer.status >= 400:
-            self.send_header("Connection", "close")
+
+class _CountingDict(dict):  # type: ignore[type-arg]
+    """A header dict that counts how often each header was set (a repeat overwrites)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[bytes, int] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        super().__setitem__(key, value)
+
+
+_DIGITS = re.compile(rb"[0-9]+")
+
+
+class _DeadlineSocketIO(socket.SocketIO):
+    """A socket reader whose every receive waits at most until the request's deadline.
+
+    A socket timeout bounds one receive only: a client sending a byte every few seconds
+    would hold a thread for as long as it liked.
+    """
+
+    deadline = math.inf
+
+    def readinto(self, b: Any) -> int | None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self._timeout_occurred = True
+            raise socket.timeout("timed out")  # cheroot answers 408 while a request is under way
+        self._sock.settimeout(min(REQUEST_TIMEOUT_SECONDS, remaining))
+        return super().readinto(b)
+
+
+class _DeadlineReader(StreamReader):
+    def __init__(self, sock: socket.socket, mode: str = "rb", bufsize: int = 8192) -> None:
+        # StreamReader.__init__ builds a plain SocketIO: build the same reader over ours
+        _pyio.BufferedReader.__init__(self, _DeadlineSocketIO(sock, mode), bufsize)
+        self.bytes_read = 0
+
+
+def _makefile(sock: socket.socket, mode: str = "r", bufsize: int = 8192) -> Any:
+    return _DeadlineReader(sock, mode, bufsize) if "r" in mode else MakeFile(sock, mode, bufsize)
+
+
+class _Request(HTTPRequest):
+    header_reader = _StrictHeaders()
+
+    def send_headers(self) -> None:
+        # an error answer closes the connection (what is left of the request is not read)
+        if (b"Connection", b"close") in self.outheaders:
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(answer.body)
+        super().send_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if self.path.split("?")[0] == "/ping":
-            self._send(Answer(200, b'{"status": "ok"}\n', "application/json"))
-        else:
-            self._send(_error(404, f"no route {self.path}; use GET /ping or POST /invocations"))
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
-        if self.path.split("?")[0] != "/invocations":
-            self._send(_error(404, f"no route {self.path}; use POST /invocations"))
-            return
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") is not None:
-            if length_header is not None:
-                # both framings at once is a request-smuggling shape (RFC 9112 6.3): refuse, never guess
-                self._send(_error(400, "send either Content-Length or Transfer-Encoding, not both"))
-            else:
-                self._send(_error(411, "chunked bodies are not served; send a Content-Length header"))
-            return
-        if length_header is None:
-            self._send(_error(411, "a Content-Length header is required"))
-            return
+class _Connection(HTTPConnection):
+    RequestHandlerClass = _Request
+
+    def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
+        super().__init__(server, sock, _makefile)
+
+    def communicate(self) -> bool:
+        # one request per call: its deadline runs from the first byte read to the last written
+        raw = self.rfile.raw
+        raw.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
         try:
-            length = int(length_header)
-        except ValueError:
-            self._send(_error(400, f"bad Content-Length {length_header!r}"))
-            return
-        if length < 0:
-            self._send(_error(400, f"bad Content-Length {length_header!r}"))
-            return
-        if length > MAX_BODY_BYTES:
-            # drain a moderately oversized body so the client reads the 413 instead of a reset;
-            # beyond that, answer at once and close the connection
-            if length <= DRAIN_LIMIT_BYTES:
-                remaining = length
-                try:
-                    while remaining > 0:
-                        chunk = self.rfile.read(min(remaining, 1 << 20))
-                        if not chunk:
-                            break
-                        remaining -= len(chunk)
-                except TimeoutError:
-                    pass
-            self._send(_error(413, f"request body of {length} bytes exceeds the {MAX_BODY_BYTES}-byte limit"))
-            return
-        try:
-            body = self.rfile.read(length)
-        except TimeoutError:
-            self._send(_error(408, f"no data for {REQUEST_TIMEOUT_SECONDS:g}s; the request body was not received"))
-            return
-        if len(body) < length:
-            self._send(_error(400, f"the request body is shorter than its Content-Length ({len(body)} < {length} bytes)"))
-            return
-        content_type = self.headers.get("Content-Type")
-        accept = self.headers.get("Accept")
-        answer = self.server.model.invoke(body, content_type, accept)
-        self._send(answer)
-        if answer.status == 200 and self.server.capture is not None:
-            self.server.capture(
-                {
-                    "input": body,
-                    "input_content_type": (content_type or "").split(";")[0].strip(),
-                    "output": answer.body,
-                    "output_content_type": answer.content_type,
-                    "time": datetime.now(timezone.utc),
-                }
-            )
+            return bool(super().communicate())
+        finally:
+            raw.deadline = math.inf
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    #: room for bursts of clients (socketserver's default of 5 resets connections under load)
-    request_queue_size = 128
-    allow_reuse_address = True
+class _Application:
+    """The WSGI application: ``/ping`` and ``/invocations``, then the capture hook."""
 
-    def __init__(self, port: int, model: LoadedModel, capture: CaptureHook | None, verbose: bool) -> None:
+    def __init__(self, model: LoadedModel, capture: CaptureHook | None, verbose: bool) -> None:
         self.model = model
         self.capture = capture
         self.verbose = verbose
-        super().__init__((HOST, port), _Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        answer, captured = self._answer(environ)
+        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+        if answer.status >= 400:
+            headers.append(("Connection", "close"))
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
+        if self.verbose:
+            sys.stderr.write(f"{environ.get('REMOTE_ADDR')} - {environ['REQUEST_METHOD']} {environ.get('PATH_INFO')} {answer.status}\n")
+        return _Body(answer.body, captured, self.capture)
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[Answer, dict[str, Any] | None]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if method == "GET":
+            if path == "/ping":
+                return Answer(200, b'{"status": "ok"}\n', "application/json"), None
+            return _error(404, f"no route {path}; use GET /ping or POST /invocations"), None
+        if method != "POST" or path != "/invocations":
+            return _error(404, f"no route {path}; use POST /invocations"), None
+        if environ.get("HTTP_TRANSFER_ENCODING") is not None:
+            return _error(411, "chunked bodies are not served; send a Content-Length header"), None
+        length_header = environ.get("CONTENT_LENGTH")
+        if not length_header:
+            return _error(411, "a Content-Length header is required"), None
+        length = int(length_header)  # digits only: _StrictHeaders refused anything else
+        stream = environ["wsgi.input"]
+        try:
+            if length > MAX_BODY_BYTES:
+                # drain a moderately oversized body so the client reads the 413 instead of a reset;
+                # beyond that, answer at once and close the connection
+                remaining = length if length <= DRAIN_LIMIT_BYTES else 0
+                while remaining > 0:
+                    chunk = stream.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                return _error(413, f"request body of {length} bytes exceeds the {MAX_BODY_BYTES}-byte limit"), None
+            body = stream.read(length)
+        except (TimeoutError, OSError) as exc:
+            if not isinstance(exc, TimeoutError) and "timed out" not in str(exc):
+                raise
+            return _error(408, f"the request body was not received within the server's limits "
+                               f"({REQUEST_TIMEOUT_SECONDS:g}s idle, {REQUEST_DEADLINE_SECONDS:g}s in all)"), None
+        if len(body) < length:
+            return _error(400, f"the request body is shorter than its Content-Length ({len(body)} < {length} bytes)"), None
+        content_type = environ.get("CONTENT_TYPE")
+        answer = self.model.invoke(body, content_type, environ.get("HTTP_ACCEPT"))
+        if answer.status != 200 or self.capture is None:
+            return answer, None
+        return answer, {
+            "input": body,
+            "input_content_type": (content_type or "").split(";")[0].strip(),
+            "output": answer.body,
+            "output_content_type": answer.content_type,
+            "time": datetime.now(timezone.utc),
+        }
+
+
+class _Body:
+    """The answer's bytes; the capture hook runs once they are sent (WSGI calls ``close``)."""
+
+    def __init__(self, body: bytes, captured: dict[str, Any] | None, capture: CaptureHook | None) -> None:
+        self._body = body
+        self._captured = captured
+        self._capture = capture
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        if self._captured is not None and self._capture is not None:
+            self._capture(self._captured)
+
+
+class _Server(wsgi.Server):
+    ConnectionClass = _Connection
+
+    def __init__(self, port: int, model: LoadedModel, capture: CaptureHook | None, verbose: bool) -> None:
+        super().__init__(
+            (HOST, port),
+            _Application(model, capture, verbose),
+            numthreads=THREADS,
+            server_name="modelops-serve",
+            # room for bursts of clients (a small backlog resets connections under load)
+            request_queue_size=128,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+        self.verbose = verbose
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         # a client that hangs up or stalls is its own problem, not a server error worth a traceback
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)) and not self.verbose:
-            return
-        super().handle_error(request, client_address)
+        if self.verbose:
+            super().error_log(msg, level, traceback)
 
 
 class LocalServer:
@@ -261,29 +365,31 @@ class LocalServer:
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._server.bind_addr[1])
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> "LocalServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="modelops-serve", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve, name="modelops-serve", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         try:
-            self._server.serve_forever()
+            self._server.serve()
         finally:
-            self._server.server_close()
-            self._model.close()
+            self._close()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        self._close()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._server.server_close()
+
+    def _close(self) -> None:
+        # stops accepting, lets the requests under way finish (their capture included), ends the threads
+        self._server.stop()
         self._model.close()
 
     def __enter__(self) -> "LocalServer":
@@ -300,9 +406,13 @@ def make_server(
     model = LoadedModel.load(package)
     try:
         server = _Server(port, model, capture, verbose)
+        server.prepare()  # binds the socket and starts the request threads
     except OSError as exc:
         model.close()
-        raise UsageError(f"cannot listen on {HOST}:{port} ({exc.strerror}); choose another --port") from None
+        # cheroot wraps the bind error in its own message: show the system's reason
+        found = re.search(r"\[Errno \d+\] ([^)]+)", str(exc))
+        reason = exc.strerror or (found.group(1) if found else str(exc))
+        raise UsageError(f"cannot listen on {HOST}:{port} ({reason}); choose another --port") from None
     return LocalServer(server, model)
 
 

@@ -1,7 +1,7 @@
 """Reading a dataset's local source into a small column table (no pandas needed).
 
-CSV (with a header row) and JSON Lines are read with the standard library; parquet needs
-``pyarrow`` and says so when it is missing. Each column is *numeric* when every non-empty
+CSV (with a header row) and JSON Lines are read with the standard library, parquet with
+``pyarrow`` (scalar columns only). Each column is *numeric* when every non-empty
 value parses as a number, else *categorical*; numeric values become floats (missing ->
 NaN), categorical values strings (missing -> ``""``).
 
@@ -124,16 +124,22 @@ def _read_jsonl(text: str, where: str) -> Table:
 
 
 def _read_parquet(path: Path, where: str) -> Table:
+    # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found]
-    except ModuleNotFoundError:
+        data = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UsageError(f"{where}: not a readable parquet file ({exc}); write it with a parquet writer, or use csv or jsonl") from None
+    nested = [field.name for field in data.schema if pa.types.is_nested(field.type)]
+    if nested:
         raise UsageError(
-            f"{where}: reading parquet needs pyarrow, which is not installed; "
-            "`pip install pyarrow` or provide the data as csv or jsonl"
-        ) from None
-    data = pq.read_table(path).to_pylist()
-    columns = list(data[0].keys()) if data else []
-    return from_records(columns, [[row.get(c) for c in columns] for row in data])
+            f"{where}: column(s) {', '.join(nested)} hold lists or structs; a model trains on scalar columns: "
+            "flatten them, or leave them out of the file"
+        )
+    values = [data.column(i).to_pylist() for i in range(data.num_columns)]
+    return from_records([str(name) for name in data.column_names], [list(row) for row in zip(*values)])
 
 
 def read_table(path: str | Path, fmt: str, *, where: str | None = None) -> Table:

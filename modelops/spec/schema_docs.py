@@ -38,6 +38,7 @@ SECTIONS = (
     ("retention", "Retention", "datasets.<name>.retention"),
     ("model", "Model", "models.<name>"),
     ("train", "Training", "models.<name>.train"),
+    ("limits", "Training limits", "models.<name>.train.limits"),
     ("serving", "Serving", "models.<name>.serving"),
     ("autoscaling", "Autoscaling", "models.<name>.serving.autoscaling"),
     ("serverless", "Serverless", "models.<name>.serving.serverless"),
@@ -214,6 +215,15 @@ monitors:
 * A trained model's `train.target` and `train.features` are columns of its dataset's CSV
   header (when the dataset has a CSV `source`); a typo is reported at its position with
   the closest column.
+* A model's `train.estimator` is a scikit-learn classifier or regressor that its plain
+  `params` can build (not `Pipeline`, `ColumnTransformer`, `FrozenEstimator`, a search or
+  a meta-estimator that needs estimator objects: ModelOps builds the feature pipeline
+  itself), and every key of `params` is a parameter of it.
+* Parameters that size a model are bounded, so that a typo cannot train until the build
+  machine runs out of memory or time; a model raises its own bound with `train.limits`
+  (e.g. `limits: {{n_estimators: 20000}}`), and a build that runs out of memory all the
+  same stops with exit 1, naming the model:
+{size_limits}
 * Autoscaling `min` ≤ `max`, and an explicit `instance_count` lies within them (unset, it
   starts at `min`).
 * `serverless` excludes an explicit `instance_type`, `instance_count`, `autoscaling`,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # jsonschema is imported only when a spec is invalid (it is s
 from modelops.components import naming
 from modelops.spec import units
 from modelops.errors import Problem, excerpt
+from modelops.ml import estimators
 from modelops.spec.loader import LoadedDocument, display_name
 from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS
 
@@ -547,6 +548,16 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                         add(_at("E-CSV-COLUMN", where.value(path), path, f"CSV header column {excerpt(column)} is not a valid catalogue column name", "rename it (lowercase letters, digits, _) or declare `columns:`"))
                         break
 
+    # datasets: a parquet source is a parquet file (its footer only is read)
+    for name, dataset in datasets.items():
+        source = dataset.get("source")
+        if dataset.get("format") == "parquet" and isinstance(source, str) and source:
+            file = project_file(spec_dir, source)[0]
+            reason = parquet_problem(file) if file is not None else None
+            if reason:
+                path = ("datasets", name, "source")
+                add(_at("E-PARQUET", where.value(path), path, f"{source!r} is not a readable parquet file ({reason})", "write it with a parquet writer, or set `format:` to the file's format"))
+
     # models
     for name, model in models.items():
         base = ("models", name)
@@ -567,6 +578,8 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                 add(_file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir))
         if isinstance(ref, str) and ref in headers and isinstance(model.get("train"), dict):
             problems.extend(_train_column_problems(model["train"], (*base, "train"), headers[ref], where))
+        if isinstance(model.get("train"), dict):
+            problems.extend(_train_problems(model["train"], (*base, "train"), where))
         problems.extend(_serving_problems(_mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
@@ -602,6 +615,30 @@ def _train_column_problems(train: dict[str, Any], base: tuple[Any, ...], data: t
         close = suggest(column, header)
         fix = f"did you mean {excerpt(close)}?" if close else f"columns: {_choices([excerpt(c) for c in header])}"
         yield _at("E-TRAIN-COLUMN", where.value(path), path, f"column {excerpt(column)} is not in the header of {excerpt(source)}", fix)
+def _train_problems(train: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    params = _mapping(train.get("params"))
+    for name, message in estimators.size_problems(params, _mapping(train.get("limits"))):
+        path = (*base, "params", name)
+        text, _, fix = message.partition("; ")
+        yield _at("E-SIZE-LIMIT", where.value(path), path, text, fix)
+    path_text = train.get("estimator")
+    if not isinstance(path_text, str) or not estimators.ESTIMATOR_PATTERN.match(path_text):
+        return  # the schema's pattern reports it
+    try:
+        facts = estimators.describe(path_text)
+    except ValueError as exc:
+        text, _, fix = str(exc).partition("; ")
+        yield _at("E-ESTIMATOR", where.value((*base, "estimator")), (*base, "estimator"), text, fix)
+        return
+    if facts.open_keywords:
+        return
+    cls_name = path_text.rsplit(".", 1)[-1]
+    for name in params:
+        if name not in facts.parameters:
+            path = (*base, "params", name)
+            close = suggest(name, facts.parameters)
+            fix = f"did you mean '{close}'?" if close else f"its parameters: {_choices(sorted(facts.parameters), 12)}"
+            yield _at("E-PARAM", where.key(path), path, f"not a parameter of {cls_name}", fix)
 
 
 def _serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
@@ -747,6 +784,20 @@ def _duration(value: Any) -> float | None:
         return units.parse_duration(value)
     except ValueError:
         return None  # the schema's duration pattern reports it
+
+
+def parquet_problem(file: Path) -> str | None:
+    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
+    # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_schema(file)
+    except (pa.ArrowException, OSError) as exc:
+        # "Could not open Parquet input source '<path>': Parquet magic bytes not found in footer. Either ..."
+        return str(exc).split("': ", 1)[-1].split(". ")[0].rstrip(".")
+    return None
 
 
 def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:
