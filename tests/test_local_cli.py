@@ -226,3 +226,19 @@ def test_a_record_naming_another_host_is_refused_like_the_endpoint_flag(
         with pytest.raises(UsageError, match=r"only a local emulator on 127\.0\.0\.1 is accepted"):
             read()
     assert listener.poll() is None
+
+
+def test_destroy_of_an_environment_never_made_starts_no_emulator(tmp_path: Path) -> None:
+    # GIVEN a project that was never provisioned, and no emulator running for it
+    spec = copy_project("churn", tmp_path / "project")
+    try:
+        # WHEN the user destroys its dev environment, then stops the emulator
+        done = modelops("destroy", str(spec), "--env", "dev")
+        stopped = modelops("local", "stop", str(spec))
+        # THEN destroy says there is nothing to destroy, and no emulator was started for it
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "churn-dev: nothing to destroy"
+        assert stopped.returncode == 0 and "the local emulator was not running" in stopped.stdout
+        assert not (spec.parent / ".modelops" / "local" / "server.json").exists()
+    finally:
+        server.stop(spec.parent)

@@ -187,7 +187,7 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     Example: ``modelops destroy --env dev``
     """
     from modelops.envs import load_environment
-    from modelops.local.apply import destroy
+    from modelops.local.apply import destroy, nothing_to_destroy
     from modelops.local.server import check_loopback
 
     if endpoint_url is not None:
@@ -195,11 +195,15 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     if not spec.exists():
         raise UsageError(f"{spec}: no such spec file; pass the path of your modelops.yaml")
     resolved = load_environment(spec, env)
-    target = _target(spec, endpoint_url)
-    with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
-        outcome = destroy(resolved, target, project_root(spec), on_event=progress.event, empty_buckets=empty_buckets)
+    # no emulator running: nothing of ours exists, and starting one to find that out would leave it running
+    outcome = nothing_to_destroy(resolved, project_root(spec)) if endpoint_url is None else None
+    if outcome is None:
+        target = _target(spec, endpoint_url)
+        with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
+            outcome = destroy(resolved, target, project_root(spec), on_event=progress.event,
+                              empty_buckets=empty_buckets)
     if not outcome.actions and not as_json:
-        print(f"{resolved.project}-{env}: nothing to destroy")
+        print(f"{resolved.project}-{env}: nothing to destroy" + (f" ({outcome.note})" if outcome.note else ""))
         return
     print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
     failed = [c for c in outcome.checks if not c.ok]
