@@ -234,10 +234,12 @@ def test_destroy_of_an_environment_never_made_starts_no_emulator(tmp_path: Path)
     try:
         # WHEN the user destroys its dev environment, then stops the emulator
         done = modelops("destroy", str(spec), "--env", "dev")
+        as_json = modelops("destroy", str(spec), "--env", "dev", "--json")
         stopped = modelops("local", "stop", str(spec))
         # THEN destroy says there is nothing to destroy, and no emulator was started for it
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "churn-dev: nothing to destroy"
+        assert as_json.returncode == 0 and json.loads(as_json.stdout)["resources"] == []
         assert stopped.returncode == 0 and "the local emulator was not running" in stopped.stdout
         assert not (spec.parent / ".modelops" / "local" / "server.json").exists()
     finally:

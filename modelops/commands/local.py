@@ -197,15 +197,17 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     resolved = load_environment(spec, env)
     # no emulator running: nothing of ours exists, and starting one to find that out would leave it running
     outcome = nothing_to_destroy(resolved, project_root(spec)) if endpoint_url is None else None
+    cli = ""
     if outcome is None:
         target = _target(spec, endpoint_url)
+        cli = target.cli_prefix(resolved.region)
         with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
             outcome = destroy(resolved, target, project_root(spec), on_event=progress.event,
                               empty_buckets=empty_buckets)
     if not outcome.actions and not as_json:
         print(f"{resolved.project}-{env}: nothing to destroy" + (f" ({outcome.note})" if outcome.note else ""))
         return
-    print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
+    print_outcome(outcome, as_json, cli)
     failed = [c for c in outcome.checks if not c.ok]
     if failed:
         raise ApplyError(f"{len(failed)} resource(s) still exist after destroy: {failed[0].name}")
