@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Protocol
 
@@ -238,6 +239,19 @@ def _run(
     monitor = _RecordingMonitor(mocks, current)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK serves registrations on the loop's default executor, where its mock monitor
+    # gives each worker thread an event loop of its own and never closes it: finalised by
+    # the collector after the run, in any order with its sockets, such a loop printed
+    # "Exception ignored ... Invalid file descriptor: -1". Each worker gets its loop here,
+    # and the run closes them once the workers are done.
+    worker_loops: list[asyncio.AbstractEventLoop] = []
+
+    def worker_loop() -> None:
+        worker = asyncio.new_event_loop()
+        asyncio.set_event_loop(worker)
+        worker_loops.append(worker)  # list.append is atomic
+
+    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="modelops-rpc", initializer=worker_loop))
     try:
         # set_mocks creates the run's root Stack only when none is set in this context (a
         # fresh thread's is empty): reset it anyway, for a caller on a reused thread.
@@ -257,6 +271,8 @@ def _run(
         # that renders several times (diff, validate) does not accumulate them.
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
+        for worker in worker_loops:
+            worker.close()
         # The SDK's worker threads kept loops of their own that reference this run's
         # objects; collecting them now, not in the middle of the next run (where their
         # finalisers print errors), keeps repeated runs in one process quiet.
