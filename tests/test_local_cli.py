@@ -52,7 +52,11 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     finally:
         del os.environ["AWS_CA_BUNDLE"]
     assert code == 0
-    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in out
+    # AND the command it prints to inspect the target is one line, as it must be copied
+    inspect = [line for line in out.splitlines() if line.startswith("inspect: ")]
+    assert len(inspect) == 1 and inspect[0].endswith(f"--region eu-west-1 sagemaker list-endpoints"), out
     # AND destroy removes it all, with a plain table in a log (stdout not a terminal): one line per resource
     gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
     assert gone.returncode == 0, gone.stderr

@@ -60,11 +60,16 @@ def prepare(spec: Path, env_name: str, *, build: bool = True) -> Any:
 
 
 class Progress:
-    """Live progress on stderr: a rich status line on a terminal, plain lines otherwise."""
+    """Live progress on stderr: a rich status line on a terminal, plain lines otherwise.
 
-    def __init__(self, verb: str, quiet: bool) -> None:
+    With ``lines=False``, no line per finished resource (the caller lists them): only the
+    status line, on a terminal.
+    """
+
+    def __init__(self, verb: str, quiet: bool, lines: bool = True) -> None:
         self._lock = threading.Lock()
         self._quiet = quiet
+        self._lines = lines
         self._done = 0
         self._tty = sys.stderr.isatty()
         self._status: Any = None
@@ -90,12 +95,13 @@ class Progress:
         with self._lock:
             if kind == "done":
                 self._done += 1
-                if action.action == "unchanged":
+                if self._status is not None:
+                    self._status.update(f"{self._verb}: {self._done} done")
+                if action.action == "unchanged" or not self._lines:
                     return
                 line = f"  {_SYMBOLS.get(action.action, '?'):>2} {action.action:<9} {action.type}  {action.label}"
                 if self._status is not None:
                     self._console.print(line, highlight=False, markup=False)
-                    self._status.update(f"{self._verb}: {self._done} done")
                 else:
                     print(line, file=sys.stderr, flush=True)
             elif self._status is not None:
@@ -140,7 +146,9 @@ def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
     for check in failed:
         console.print(f"  FAILED {check.name}: {check.detail}", markup=False)
     if outcome.command == "up" and not failed:
-        console.print(f"inspect: {cli} sagemaker list-endpoints", markup=False)
+        console.file.flush()
+        # a command to copy: never wrapped (rich would break it at the console's width)
+        sys.stdout.write(f"inspect: {cli} sagemaker list-endpoints\n")
 
 
 def _target(spec: Path, endpoint_url: Optional[str]) -> Any:
