@@ -210,6 +210,15 @@ def run(
     return outcome["registrations"]
 
 
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending on ``loop`` (not running) and let them end."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def _run(
     program: Callable[[], None],
     backend: Backend,
@@ -269,9 +278,14 @@ def _run(
     finally:
         # The run's worker threads (the loop's default executor) end with it: a process
         # that renders several times (diff, validate) does not accumulate them.
+        # A failed run ends with the SDK's tasks still pending (never started, or waiting on
+        # the failed one): cancelled here, as asyncio.run does, not collected unstarted later
+        # ("coroutine 'Output.apply.<locals>.run' was never awaited").
+        _cancel_pending(loop)
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         for worker in worker_loops:
+            _cancel_pending(worker)
             worker.close()
         # The SDK's worker threads kept loops of their own that reference this run's
         # objects; collecting them now, not in the middle of the next run (where their
