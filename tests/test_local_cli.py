@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from local_fixtures import ROOT, Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
 from modelops.cli.main import main
+from modelops.errors import UsageError
 from modelops.local import server
 from modelops.local.emulator import install_missing_operations
 
@@ -50,7 +52,11 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     finally:
         del os.environ["AWS_CA_BUNDLE"]
     assert code == 0
-    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in out
+    # AND the command it prints to inspect the target is one line, as it must be copied
+    inspect = [line for line in out.splitlines() if line.startswith("inspect: ")]
+    assert len(inspect) == 1 and inspect[0].endswith(f"--region eu-west-1 sagemaker list-endpoints"), out
     # AND destroy removes it all, with a plain table in a log (stdout not a terminal): one line per resource
     gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
     assert gone.returncode == 0, gone.stderr
@@ -139,3 +145,106 @@ def test_embedded_emulator_starts_once_is_reused_and_stops(
             server.endpoint_url(tmp_path, start=False)
     finally:
         server.stop(tmp_path)
+
+
+# --- the emulator record (.modelops/local/server.json) ------------------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[subprocess.Popen]:
+    """Another program on 127.0.0.1 (a plain HTTP server): alive, listening, not our emulator."""
+    process = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 43210 (http://...) ..."
+        process.port = int(line.split(" port ")[1].split()[0])  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _write_record(root: Path, **record: object) -> Path:
+    path = root / ".modelops" / "local" / "server.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_local_stop_refuses_a_record_naming_a_process_that_is_not_our_emulator(
+    tmp_path: Path, listener: subprocess.Popen
+) -> None:
+    # GIVEN a record naming another program's pid and port (a stale record whose pid was reused)
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("# only the project root matters here\n")
+    record = _write_record(tmp_path, pid=listener.pid, port=listener.port, url=f"https://127.0.0.1:{listener.port}",
+                           ca_bundle=str(tmp_path / "cert.pem"), token="0" * 32)
+    # WHEN the user stops the emulator
+    done = modelops("local", "stop", str(spec))
+    # THEN it refuses on one line, exit 2, and the other program is not signalled
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert f"names pid {listener.pid}, which is not this project's emulator" in done.stderr
+    assert "nothing was signalled" in done.stderr and str(record) in done.stderr
+    assert listener.poll() is None
+
+
+def test_local_stop_refuses_a_record_whose_pid_is_not_the_emulator_answering_its_url(
+    tmp_path: Path, listener: subprocess.Popen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN this project's emulator, and its record edited to name another program's pid
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("# only the project root matters here\n")
+    info = server.start(tmp_path)
+    try:
+        _write_record(tmp_path, **{**info, "pid": listener.pid})
+        # WHEN the user stops it, THEN neither process is signalled
+        assert main(["local", "stop", str(spec)]) == 2
+        err = capsys.readouterr().err
+        assert f"the server at {info['url']} is pid {info['pid']}" in err
+        assert listener.poll() is None and server._pid_alive(int(info["pid"]))
+        # AND with the true record, stop stops the emulator
+        _write_record(tmp_path, **info)
+        assert main(["local", "stop", str(spec)]) == 0
+        assert not server._pid_alive(int(info["pid"])) and server.status(tmp_path) is None
+    finally:
+        _write_record(tmp_path, **info)
+        server.stop(tmp_path)
+
+
+def test_a_record_naming_another_host_is_refused_like_the_endpoint_flag(
+    tmp_path: Path, listener: subprocess.Popen
+) -> None:
+    # GIVEN a record whose process and port are alive but whose URL is on another host
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("# only the project root matters here\n")
+    record = _write_record(tmp_path, pid=listener.pid, port=listener.port, url=f"https://192.0.2.10:{listener.port}",
+                           ca_bundle=str(tmp_path / "cert.pem"), token="0" * 32)
+    # WHEN a command reads it, THEN it is refused on one line naming the record, exit 2
+    done = modelops("local", "status", str(spec))
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert f"{record}: url 'https://192.0.2.10:{listener.port}': only a local emulator on 127.0.0.1" in done.stderr
+    # AND every reader of the record refuses it the same way: no target, no URL handed out
+    for read in (lambda: server.Target.for_project(tmp_path), lambda: server.endpoint_url(tmp_path, start=False)):
+        with pytest.raises(UsageError, match=r"only a local emulator on 127\.0\.0\.1 is accepted"):
+            read()
+    assert listener.poll() is None
+
+
+def test_destroy_of_an_environment_never_made_starts_no_emulator(tmp_path: Path) -> None:
+    # GIVEN a project that was never provisioned, and no emulator running for it
+    spec = copy_project("churn", tmp_path / "project")
+    try:
+        # WHEN the user destroys its dev environment, then stops the emulator
+        done = modelops("destroy", str(spec), "--env", "dev")
+        as_json = modelops("destroy", str(spec), "--env", "dev", "--json")
+        stopped = modelops("local", "stop", str(spec))
+        # THEN destroy says there is nothing to destroy, and no emulator was started for it
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "churn-dev: nothing to destroy"
+        assert as_json.returncode == 0 and json.loads(as_json.stdout)["resources"] == []
+        assert stopped.returncode == 0 and "the local emulator was not running" in stopped.stdout
+        assert not (spec.parent / ".modelops" / "local" / "server.json").exists()
+    finally:
+        server.stop(spec.parent)

@@ -373,7 +373,7 @@ def test_cli_build_that_runs_out_of_memory_names_the_model_and_the_fix(fresh_pro
 def test_validate_reads_estimator_facts_from_its_cache_without_importing_scikit_learn(fresh_project: Path, tmp_path: Path) -> None:
     # GIVEN an empty cache directory and the CLI in fresh interpreters
     code = (
-        "import sys; from modelops.cli import main; rc = main(sys.argv[1:]);"
+        "import sys; from modelops.cli.main import main; rc = main(sys.argv[1:]);"
         " print('SKLEARN' if 'sklearn' in sys.modules else 'NO-SKLEARN', rc)"
     )
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))

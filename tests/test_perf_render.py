@@ -5,11 +5,13 @@ call recorder used by the benchmarks records what ``up`` sends without changing 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import boto3
@@ -239,6 +241,19 @@ def test_the_paced_program_registers_the_same_graph_with_few_registrations_in_fl
     assert total > 400
     assert plain_backend.most > total // 2, plain_backend.most
     assert paced_backend.most < total // 5, paced_backend.most
+
+
+def test_a_run_leaves_no_event_loop_unclosed() -> None:
+    # GIVEN a render (its registrations are served on worker threads, each with an event loop)
+    env = fixed_environment("examples/fraud/modelops.yaml", "prod")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        run(program(env), RenderBackend(), project=env.project, stack=env.env)
+        # WHEN what the run left is collected (as a later test or the process's end does)
+        gc.collect()
+    # THEN no loop is finalised unclosed: such a finaliser printed "Invalid file descriptor: -1"
+    unclosed = [str(w.message) for w in caught if "unclosed event loop" in str(w.message)]
+    assert unclosed == []
 
 
 def test_an_environment_without_entities_renders_paced() -> None:

@@ -57,11 +57,16 @@ def prepare(spec: Path, env_name: str, *, build: bool = True) -> Any:
 
 
 class Progress:
-    """Live progress on stderr: a rich status line on a terminal, plain lines otherwise."""
+    """Live progress on stderr: a rich status line on a terminal, plain lines otherwise.
 
-    def __init__(self, verb: str, quiet: bool) -> None:
+    With ``lines=False``, no line per finished resource (the caller lists them): only the
+    status line, on a terminal.
+    """
+
+    def __init__(self, verb: str, quiet: bool, lines: bool = True) -> None:
         self._lock = threading.Lock()
         self._quiet = quiet
+        self._lines = lines
         self._done = 0
         self._tty = sys.stderr.isatty()
         self._status: Any = None
@@ -87,12 +92,13 @@ class Progress:
         with self._lock:
             if kind == "done":
                 self._done += 1
-                if action.action == "unchanged":
+                if self._status is not None:
+                    self._status.update(f"{self._verb}: {self._done} done")
+                if action.action == "unchanged" or not self._lines:
                     return
                 line = f"  {_SYMBOLS.get(action.action, '?'):>2} {action.action:<9} {action.type}  {action.label}"
                 if self._status is not None:
                     self._console.print(line, highlight=False, markup=False)
-                    self._status.update(f"{self._verb}: {self._done} done")
                 else:
                     print(line, file=sys.stderr, flush=True)
             elif self._status is not None:
@@ -137,7 +143,9 @@ def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
     for check in failed:
         console.print(f"  FAILED {check.name}: {check.detail}", markup=False)
     if outcome.command == "up" and not failed:
-        console.print(f"inspect: {cli} sagemaker list-endpoints", markup=False)
+        console.file.flush()
+        # a command to copy: never wrapped (rich would break it at the console's width)
+        sys.stdout.write(f"inspect: {cli} sagemaker list-endpoints\n")
 
 
 def _target(spec: Path, endpoint_url: Optional[str]) -> Any:
@@ -184,7 +192,7 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     Example: ``modelops destroy --env dev``
     """
     from modelops.spec.envs import load_environment
-    from modelops.local.apply import destroy
+    from modelops.local.apply import destroy, nothing_to_destroy
     from modelops.local.server import check_loopback
 
     if endpoint_url is not None:
@@ -192,13 +200,19 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
     if not spec.exists():
         raise UsageError(f"{spec}: no such spec file; pass the path of your modelops.yaml")
     resolved = load_environment(spec, env)
-    target = _target(spec, endpoint_url)
-    with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
-        outcome = destroy(resolved, target, project_root(spec), on_event=progress.event, empty_buckets=empty_buckets)
+    # no emulator running: nothing of ours exists, and starting one to find that out would leave it running
+    outcome = nothing_to_destroy(resolved, project_root(spec)) if endpoint_url is None else None
+    cli = ""
+    if outcome is None:
+        target = _target(spec, endpoint_url)
+        cli = target.cli_prefix(resolved.region)
+        with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
+            outcome = destroy(resolved, target, project_root(spec), on_event=progress.event,
+                              empty_buckets=empty_buckets)
     if not outcome.actions and not as_json:
-        print(f"{resolved.project}-{env}: nothing to destroy")
+        print(f"{resolved.project}-{env}: nothing to destroy" + (f" ({outcome.note})" if outcome.note else ""))
         return
-    print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
+    print_outcome(outcome, as_json, cli)
     failed = [c for c in outcome.checks if not c.ok]
     if failed:
         raise ApplyError(f"{len(failed)} resource(s) still exist after destroy: {failed[0].name}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Protocol
 
@@ -209,6 +210,15 @@ def run(
     return outcome["registrations"]
 
 
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending on ``loop`` (not running) and let them end."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def _run(
     program: Callable[[], None],
     backend: Backend,
@@ -238,6 +248,19 @@ def _run(
     monitor = _RecordingMonitor(mocks, current)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK serves registrations on the loop's default executor, where its mock monitor
+    # gives each worker thread an event loop of its own and never closes it: finalised by
+    # the collector after the run, in any order with its sockets, such a loop printed
+    # "Exception ignored ... Invalid file descriptor: -1". Each worker gets its loop here,
+    # and the run closes them once the workers are done.
+    worker_loops: list[asyncio.AbstractEventLoop] = []
+
+    def worker_loop() -> None:
+        worker = asyncio.new_event_loop()
+        asyncio.set_event_loop(worker)
+        worker_loops.append(worker)  # list.append is atomic
+
+    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="modelops-rpc", initializer=worker_loop))
     try:
         # set_mocks creates the run's root Stack only when none is set in this context (a
         # fresh thread's is empty): reset it anyway, for a caller on a reused thread.
@@ -255,8 +278,15 @@ def _run(
     finally:
         # The run's worker threads (the loop's default executor) end with it: a process
         # that renders several times (diff, validate) does not accumulate them.
+        # A failed run ends with the SDK's tasks still pending (never started, or waiting on
+        # the failed one): cancelled here, as asyncio.run does, not collected unstarted later
+        # ("coroutine 'Output.apply.<locals>.run' was never awaited").
+        _cancel_pending(loop)
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
+        for worker in worker_loops:
+            _cancel_pending(worker)
+            worker.close()
         # The SDK's worker threads kept loops of their own that reference this run's
         # objects; collecting them now, not in the middle of the next run (where their
         # finalisers print errors), keeps repeated runs in one process quiet.

@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from modelops.errors import ApplyError, UsageError
 from modelops.local.backend import Action, FailHook, MotoBackend, describe_error, handler_for
 from modelops.local.handlers import Context
-from modelops.local.server import Target
+from modelops.local.server import Target, status
 from modelops.local.state import StateStore
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
@@ -330,6 +330,26 @@ def destroy(
         ]
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def nothing_to_destroy(env: Environment, root: Path) -> Outcome | None:
+    """What destroying ``env`` at the embedded emulator does when none is running: nothing,
+    known without starting one (whatever a stopped emulator held went with it).
+
+    None when the emulator of ``root`` is running (destroy it there). A state recording
+    resources at an ``--endpoint-url`` server is refused, as :func:`destroy` would.
+    """
+    if status(root) is not None:
+        return None
+    state = StateStore.read(root, env.project, env.env)
+    recorded = len(state.resources) + len(state.pending)
+    if recorded and state.target and "#pid=" not in state.target:
+        raise UsageError(
+            f"{state.path} records resources at {state.target}, not the embedded emulator; "
+            f"run destroy with --endpoint-url {state.target}"
+        )
+    note = f"the emulator that held {recorded} recorded resources was stopped: they went with it" if recorded else ""
+    return Outcome("destroy", env.project, env.env, "", True, str(state.path), note=note)
 
 
 def _recover(backend: MotoBackend, state: StateStore, target: Target) -> str:

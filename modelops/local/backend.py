@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -332,6 +332,8 @@ class MotoBackend:
         """Delete ``resources`` dependants first, each wave in parallel; stops at the first failure."""
         if not resources:
             return
+        # read before the waves: the endpoint configurations go before their buckets
+        self.ctx.capture_prefixes = capture_prefixes([*resources.values(), *self.state.snapshot().values()])
         waves = deletion_order(resources)
         with ThreadPoolExecutor(max_workers=8) as pool:
             for wave in waves:
@@ -391,6 +393,29 @@ class MotoBackend:
             self.actions[reg.urn] = entry
         if self.on_event:
             self.on_event("done", entry)
+
+
+ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+
+
+def capture_prefixes(resources: Iterable[ResourceState]) -> dict[str, tuple[str, ...]]:
+    """bucket -> the key prefixes the data capture of these endpoint configurations writes to.
+
+    SageMaker writes ``<destinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/...`` (and
+    ``modelops serve --capture-to-env`` writes the same locally): the prefix is the URI's
+    path, ending in ``/`` so that ``capture/churn`` never covers ``capture/churn-v2``.
+    """
+    found: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type != ENDPOINT_CONFIGURATION:
+            continue
+        uri = (resource.outputs.get("dataCaptureConfig") or {}).get("destinationS3Uri")
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            continue
+        bucket, _, path = uri[len("s3://"):].partition("/")
+        if bucket and path.strip("/"):
+            found.setdefault(bucket, set()).add(path.strip("/") + "/")
+    return {bucket: tuple(sorted(paths)) for bucket, paths in found.items()}
 
 
 def _without_assets(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import io
 import ipaddress
 import json
 import os
+import secrets
 import sys
 import threading
 from pathlib import Path
@@ -41,6 +42,8 @@ from typing import Any
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from modelops.local.server import IDENTITY_PATH
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -248,6 +251,24 @@ class _WholeBody:
         return self._app(environ, start_response)
 
 
+class _Identity:
+    """WSGI middleware: ``GET`` :data:`IDENTITY_PATH` answers this process's pid and token.
+
+    ``modelops local stop`` signals the pid of the emulator record only when the server on
+    the recorded URL answers with the record's token and that pid.
+    """
+
+    def __init__(self, app: Any, token: str) -> None:
+        self._app, self._token = app, token
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == IDENTITY_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps({"pid": os.getpid(), "token": self._token}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return self._app(environ, start_response)
+
+
 def _delete_model_package_group(self: Any) -> Any:
     from moto.core.responses import EmptyResult
 
@@ -265,10 +286,10 @@ def install_missing_operations() -> None:
         SageMakerResponse.delete_model_package_group = _delete_model_package_group  # type: ignore[attr-defined]
 
 
-def make_app() -> Any:
+def make_app(token: str) -> Any:
     install_condition_aware_policies()
     install_missing_operations()
-    return _WholeBody(_TransportAware(DomainDispatcherApplication(create_backend_app)))
+    return _Identity(_WholeBody(_TransportAware(DomainDispatcherApplication(create_backend_app))), token)
 
 
 def dispatcher_of(app: Any) -> DomainDispatcherApplication:
@@ -292,14 +313,15 @@ def warm(dispatcher: DomainDispatcherApplication, backends: tuple[str, ...] = BA
             dispatcher.app_instances.setdefault(backend, app)
 
 
-def make_server(host: str, port: int, cert: Path, key: Path) -> wsgi.Server:
+def make_server(host: str, port: int, cert: Path, key: Path, token: str) -> wsgi.Server:
     """The emulator's HTTPS server, bound (``port`` 0: a free one), not yet serving.
 
     cheroot, not moto's werkzeug server: werkzeug's development server closes the
     connection after every response, so every AWS call paid a TLS handshake (a third of a
-    100-model ``up``); cheroot keeps HTTP/1.1 connections open between calls.
+    100-model ``up``); cheroot keeps HTTP/1.1 connections open between calls. ``token``:
+    what it answers at :data:`IDENTITY_PATH`, with its pid.
     """
-    app = make_app()
+    app = make_app(token)
     server = wsgi.Server((host, port), app, numthreads=THREADS, server_name="modelops-emulator")
     server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
     server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
@@ -321,11 +343,12 @@ class EmulatorServer:
         self._ip_address = ip_address
         self._port = port
         self.cert, self.key = ensure_certificate(tls_dir)
+        self.token = secrets.token_hex(16)
         self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = make_server(self._ip_address, self._port, self.cert, self.key)
+        self._server = make_server(self._ip_address, self._port, self.cert, self.key, self.token)
         self._thread = threading.Thread(target=self._server.serve, name="modelops-emulator", daemon=True)
         self._thread.start()
 
@@ -350,12 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelops.local.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--tls-dir", type=Path, default=Path(".modelops/local/tls"))
-    parser.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
+    parser.add_argument("--ready-file", type=Path, help="write {pid, port, url, ca_bundle, token} here once listening")
     args = parser.parse_args(argv)
     cert, key = ensure_certificate(args.tls_dir)
-    server = make_server("127.0.0.1", args.port, cert, key)
+    token = secrets.token_hex(16)
+    server = make_server("127.0.0.1", args.port, cert, key, token)
     port = server.bind_addr[1]
-    info = {"pid": os.getpid(), "port": port, "url": f"https://127.0.0.1:{port}", "ca_bundle": str(cert.resolve())}
+    info = {"pid": os.getpid(), "port": port, "url": f"https://127.0.0.1:{port}", "ca_bundle": str(cert.resolve()),
+            "token": token}
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info))

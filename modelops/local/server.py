@@ -21,10 +21,12 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -45,6 +47,11 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 #: through the Pulumi CLI for real
 REAL_AWS = "aws"
 START_TIMEOUT_SECONDS = 60.0
+#: where the embedded emulator answers with its pid and the token it wrote in its record:
+#: ``stop`` signals only a process that answers there, so a stale or edited record never
+#: gets an unrelated process killed
+IDENTITY_PATH = "/_modelops/identity"
+IDENTITY_TIMEOUT_SECONDS = 5.0
 
 
 def local_dir(root: Path) -> Path:
@@ -72,22 +79,63 @@ def _port_open(port: int) -> bool:
 
 
 def status(root: Path) -> dict[str, Any] | None:
-    """The running embedded emulator of ``root`` (pid, port, url, ca_bundle), or None.
+    """The running embedded emulator of ``root`` (pid, port, url, ca_bundle, token), or None.
 
     A record whose process is gone is removed, so a crashed emulator is simply restarted.
+    Its URL passes the same loopback check as ``--endpoint-url``: a record naming another
+    host is refused, never used.
     """
     path = _server_file(root)
     try:
         info = json.loads(path.read_text())
-        pid, port = int(info["pid"]), int(info["port"])
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:
         raise UsageError(f"{path}: not a valid emulator record ({exc}); delete it and run again") from exc
+    pid, port = _valid_record(info, path)
     if _pid_alive(pid) and _port_open(port):
         return info
     path.unlink(missing_ok=True)
     return None
+
+
+def _valid_record(info: Any, path: Path) -> tuple[int, int]:
+    """``(pid, port)`` of an emulator record; a UsageError naming ``path`` when it is not one."""
+    fix = f"delete {path} and run again"
+    try:
+        pid, port, url = int(info["pid"]), int(info["port"]), str(info["url"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a valid emulator record ({exc!r}); {fix}") from exc
+    check_loopback(url, source=f"{path}: url", fix=fix)
+    if urlparse(url).port != port:
+        raise UsageError(f"{path}: url {url} is not on the recorded port {port}; {fix}")
+    return pid, port
+
+
+def _not_ours(info: dict[str, Any]) -> str:
+    """Why the process of a record is not the emulator that wrote it ('' when it is).
+
+    The emulator answers :data:`IDENTITY_PATH` over loopback TLS with its pid and the token
+    of its record; anything else (no answer, another token, another pid) is not ours.
+    """
+    token = info.get("token")
+    if not token:
+        # a record written by an older ModelOps: only its user can tell what that pid is
+        return f"the record has no token to check it by (check `ps -p {info['pid']}`, then stop it with kill)"
+    try:
+        context = ssl.create_default_context(cafile=str(info["ca_bundle"]))
+        # no proxy: the request goes to 127.0.0.1 itself, whatever HTTPS_PROXY says
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=context))
+        with opener.open(str(info["url"]).rstrip("/") + IDENTITY_PATH, timeout=IDENTITY_TIMEOUT_SECONDS) as answer:
+            said = json.loads(answer.read(4096))
+    except (OSError, ValueError, KeyError) as exc:  # refused, TLS, timeout, HTTP error, not JSON
+        return f"{info['url']} does not answer as a ModelOps emulator ({type(exc).__name__})"
+    if not isinstance(said, dict) or said.get("token") != token:
+        return f"the server at {info['url']} answers with another token"
+    if said.get("pid") != int(info["pid"]):
+        return f"the server at {info['url']} is pid {said.get('pid')}"
+    return ""
 
 
 @contextlib.contextmanager
@@ -134,6 +182,7 @@ def start(root: Path) -> dict[str, Any]:
                                  f"see {directory / 'emulator.log'}")
             time.sleep(0.05)
         info = json.loads(ready.read_text())
+        _valid_record(info, ready)
         info["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         tmp = _server_file(root).with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
@@ -147,11 +196,20 @@ _launch = start
 
 
 def stop(root: Path) -> dict[str, Any] | None:
-    """Stop the embedded emulator of ``root``; returns what was stopped, or None."""
+    """Stop the embedded emulator of ``root``; returns what was stopped, or None.
+
+    Only a process that answers as the emulator of the record is signalled (see
+    :func:`_not_ours`); any other is refused with a UsageError, and left alone.
+    """
     info = status(root)
     if info is None:
         return None
     pid = int(info["pid"])
+    reason = _not_ours(info)
+    if reason:
+        path = _server_file(root)
+        raise UsageError(f"{path} names pid {pid}, which is not this project's emulator: {reason}; "
+                         f"nothing was signalled. If no emulator of this project runs, delete {path}")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while _pid_alive(pid) and time.monotonic() < deadline:
@@ -179,15 +237,26 @@ def endpoint_url(root: Path, start: bool = True) -> str:
     return str(info["url"])
 
 
-def check_loopback(url: str) -> str:
-    """``url`` if it is an http(s) URL on this machine; a UsageError saying why not otherwise."""
+def check_loopback(url: str, source: str = "--endpoint-url", fix: str | None = None) -> str:
+    """``url`` if it is an http(s) URL on this machine; a UsageError saying why not otherwise.
+
+    The one check of every endpoint the local target is given: the ``--endpoint-url`` flag
+    and the emulator record (``source`` names which, ``fix`` replaces the advice). No
+    environment variable names an endpoint: the clients pass this URL explicitly, which
+    overrides ``AWS_ENDPOINT_URL*`` and the AWS config files.
+    """
     parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parsed = parsed._replace(netloc="")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UsageError(f"--endpoint-url {url!r}: expected http(s)://127.0.0.1:PORT of a moto server")
+        raise UsageError(f"{source} {url!r}: expected http(s)://127.0.0.1:PORT of a moto server"
+                         + (f"; {fix}" if fix else ""))
     if parsed.hostname not in LOOPBACK_HOSTS:
         raise UsageError(
-            f"--endpoint-url {url!r}: only a local emulator on 127.0.0.1 is accepted; "
-            "`modelops up` never provisions to another host (deploy to AWS with `pulumi up`)"
+            f"{source} {url!r}: only a local emulator on 127.0.0.1 is accepted; "
+            + (fix or "`modelops up` never provisions to another host (deploy to AWS with `pulumi up`)")
         )
     return url.rstrip("/")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from modelops.components import naming
 from modelops.ml import artifacts, package, table
+from modelops.ml.estimators import SIZE_LIMITS
 from modelops.spec import loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
 from modelops.spec.validate import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, schema
@@ -306,6 +307,7 @@ def generate() -> str:
         percents=", ".join(f"`{m}`" for m in sorted(PERCENT_METRICS)),
         numbers=", ".join(f"`{m}`" for m in sorted(NUMBER_METRICS)),
         max_alarm=units.MAX_ALARM_SECONDS,
+        size_limits="\n".join(f"  * `{name}` ≤ {limit:,} ({counts})" for name, (limit, counts) in SIZE_LIMITS.items()),
         limits=", ".join(f"{k} {v}" for k, v in naming.LIMITS.items()),
         max_bytes=loader.MAX_BYTES,
         max_depth=loader.MAX_DEPTH,

@@ -167,6 +167,8 @@ class Bucket(Handler):
         s3 = ctx.client("s3")
         if outputs.get("forceDestroy") or ctx.empty_buckets:
             _purge(s3, id_, prefix="")
+        for prefix in ctx.capture_prefixes.get(id_, ()):
+            _purge(s3, id_, prefix=prefix)  # what the endpoints this destroy removes wrote
         try:
             s3.delete_bucket(Bucket=id_)
         except ClientError as exc:
@@ -174,8 +176,9 @@ class Bucket(Handler):
                 raise
             # as in AWS, data nobody declared is never deleted silently: say how to opt in
             raise ApplyError(
-                f"bucket {id_} still holds objects ModelOps did not put there (data capture, uploads); "
-                "nothing in it was deleted. Copy what you need, then run destroy again with --empty-buckets"
+                f"bucket {id_} still holds objects ModelOps did not put there (uploads, capture of endpoints "
+                "no longer declared); nothing else in it was deleted. Copy what you need, then run destroy "
+                "again with --empty-buckets"
             ) from exc
 
     def exists(self, ctx: Context, id_: str, outputs: dict[str, Any]) -> bool:
