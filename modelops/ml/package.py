@@ -27,6 +27,8 @@ import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops.errors import UsageError
+
 if TYPE_CHECKING:  # reading and hashing packages (plan, diff, up) needs no numpy or scikit-learn
     from modelops.ml.build import TrainResult
 
@@ -108,8 +110,6 @@ def read_member(path: str | Path, name: str) -> bytes | None:
     (:data:`MAX_MEMBER_BYTES`, :data:`MAX_INFLATED_BYTES`, :data:`MAX_MEMBERS`) before
     more than that is inflated.
     """
-    from modelops.errors import UsageError
-
     wanted = {name, f"./{name}"}
     with tarfile.open(path, mode="r:gz") as tar:  # not "r|gz": its stream inflates 10 MB at a time
         total = 0
