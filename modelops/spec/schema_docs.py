@@ -25,7 +25,8 @@ from modelops.ml import artifacts, package, table
 from modelops.ml.estimators import SIZE_LIMITS
 from modelops.spec import loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
-from modelops.spec.validate import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, schema
+from modelops.spec.fast_schema import stale_validators
+from modelops.spec.validate import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, fast_definition, schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -341,14 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
     args = parser.parse_args(argv)
     text = generate()
+    definitions = {overlay: fast_definition(overlay) for overlay in (False, True)}
     if args.write:
         DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
         DOC_PATH.write_text(text, encoding="utf-8")
+        stale_validators(definitions, write=True)
         return 0
     if args.check:
         current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
-        if current != text:
-            print(f"{DOC_PATH} is out of date: run python -m modelops.spec.schema_docs --write", file=sys.stderr)
+        stale = [str(DOC_PATH)] * (current != text) + [p.name for p in stale_validators(definitions)]
+        if stale:
+            print(f"{', '.join(stale)} out of date: run python -m modelops.spec.schema_docs --write", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(text)
