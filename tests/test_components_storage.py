@@ -101,8 +101,8 @@ def test_lifecycle_follows_retention_and_sse_s3_uses_aes256(tmp_path):
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
     assert rule["transitions"] == [{"days": 60, "storageClass": "GLACIER_IR"}]
     assert rule["expiration"] == {"days": 365}
-    # AND without a KMS key every bucket uses S3-managed keys, and no key is created
-    assert graph.by_type(KEY) == []
+    # AND without an environment key every bucket uses S3-managed keys; the one key is the topics'
+    assert [k.name for k in graph.by_type(KEY)] == ["variants-dev-topics-key"]
     for b in graph.by_type(BUCKET):
         sse = settings(graph, b, "BucketServerSideEncryptionConfiguration").inputs["rules"][0]
         assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
@@ -117,7 +117,7 @@ def test_protected_sse_s3_environment_protects_its_buckets(tmp_path):
     env = load(variants_spec(tmp_path), "prod", tiny_artifact(tmp_path / "a"))
     graph = render(env)
     buckets = graph.by_type(BUCKET)
-    assert len(buckets) == 3 and graph.by_type(KEY) == []
+    assert len(buckets) == 3 and [k.name for k in graph.by_type(KEY)] == ["variants-prod-topics-key"]
     assert all(b.protect and b.retain_on_delete for b in buckets)
 
 
