@@ -55,7 +55,8 @@ from typing import Any, Iterable
 from modelops.cost import CostReport, estimate
 from modelops.errors import ModelOpsError, SpecError, UsageError
 from modelops.forked import fork_map, share_out
-from modelops.policy import Finding, entity_of, evaluate
+from modelops.policy import Finding, entity_of
+from modelops.security import findings as evaluate  # the policies and the security controls (FSBP)
 from modelops.resolved import Artifact, Environment
 from modelops.loader import no_gc
 from modelops.local.state import SECRET_URL

@@ -28,7 +28,11 @@ prod-monitors             advisory    in a production environment every model ha
 ========================  ==========  ===============================================================
 
 The spec's ``policies`` map sets a level per rule: ``mandatory`` (``validate`` fails, exit 2;
-``diff --fail-on policy`` fails), ``advisory`` (reported) or ``off``.
+``diff --fail-on policy`` fails), ``advisory`` (reported) or ``off``. ``validate``, ``up`` and
+``diff`` also gate on the security controls :mod:`modelops.security` checks itself (SNS.1,
+KMS.4, SageMaker.4 …), on the same rendered graph (:func:`modelops.security.findings`).
+Every fix hint names a spec setting in backticks by its full path (a test resolves each in
+the schema).
 
 Example::
 
@@ -321,18 +325,19 @@ def _env_rules(env: Environment) -> list[tuple[str, str, str, str]]:
                 what = "autoscaling.min" if serving.autoscaling else "instance_count"
                 found.append(("prod-min-instances", f"models.{name}",
                               f"production model runs {floor} instance ({what}); one failure takes it down",
-                              f"set models.{name}.serving.{what}: 2 in the {env.env} overlay"))
+                              f"set `models.{name}.serving.{what}: 2` in the {env.env} overlay"))
         monitors = by_model.get(name, [])
         for label, test in (("latency", lambda m: m.metric.startswith("latency_")),
                             ("error", lambda m: m.metric == "error_rate")):
             watching = [m for m in monitors if test(m)]
             if not watching:
                 found.append(("prod-monitors", f"models.{name}", f"production model has no {label} monitor",
-                              f"add a {label} monitor for {name} (or keep default_monitors: true)"))
+                              f"add a {label} monitor for {name} (or keep `models.{name}.default_monitors: true`)"))
             elif not any(m.notify for m in watching):
                 found.append(("prod-monitors", f"models.{name}",
                               f"the {label} monitor of the production model notifies nobody",
-                              "add a notification channel and list it in the monitor's notify"))
+                              "declare a channel under `notifications` and list it in `monitors.<name>.notify` "
+                              f"of the {label} monitor"))
     return found
 
 
@@ -404,8 +409,9 @@ def evaluate(env: Environment, registrations: Iterable[Registration]) -> list[Fi
 def check_policies(environments: dict[str, Environment]) -> list[Problem]:
     """Mandatory findings of every environment as spec problems (what ``validate`` prints, exit 2).
 
-    Renders each environment without training (cached builds, else placeholder artifacts)
-    and points each problem at the entity in the overlay when the overlay sets it, else in
+    Renders each environment without training (cached builds, else placeholder artifacts),
+    evaluates the policies and the security controls on that one graph
+    (:func:`modelops.security.findings`), and points each problem at the entity in the overlay when the overlay sets it, else in
     the spec: ``FILE:LINE:COL: models.churn: [policy] message; fix``. Large environments
     are checked in several processes at once (:func:`modelops.forked.share_out`).
 
@@ -419,6 +425,7 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
     from modelops.diff import attach_without_training, render_graph
     from modelops.forked import share_out
     from modelops.loader import display_name, load_yaml
+    from modelops.security import findings as all_findings
 
     problems: list[Problem] = []
     docs: dict[str, Any] = {}
@@ -448,7 +455,7 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
                 root = Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
                 attached, _ = attach_without_training(env, root, Path(tmp))
                 graph = render_graph(attached, root / ".modelops" / "cache", jobs=jobs)
-                found.append([f for f in evaluate(attached, graph) if f.level == "mandatory"])
+                found.append([f for f in all_findings(attached, graph) if f.level == "mandatory"])
             return found
 
         # environments of 32 models or more are checked in several processes (Linux)
