@@ -39,7 +39,7 @@ ROLLBACK_METRICS = frozenset(
 #: stack outputs: a contract (renaming one is a breaking change), name -> description
 OUTPUTS: dict[str, str] = {
     "artifactsBucket": "S3 bucket holding the content-addressed model artifacts (models/<model>/<sha256>/model.tar.gz).",
-    "kmsKeyArn": "ARN of the KMS key encrypting storage, topics and data capture (null under encryption: sse-s3).",
+    "kmsKeyArn": "ARN of the KMS key encrypting storage, topics and data capture (null under encryption: sse-s3, where the topics have a key of their own).",
     "glueDatabase": "Glue database cataloguing every dataset as a table.",
     "datasetBuckets": "Dataset name -> S3 bucket of the dataset.",
     "endpointNames": "Model name -> SageMaker endpoint name (stable across versions).",
@@ -197,6 +197,30 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id, kms_key_arn
         )
 
+        # Topics are KMS-encrypted whatever the storage encryption: under sse-s3 they get a key of
+        # their own. Not the AWS-managed alias/aws/sns: its policy cannot let CloudWatch use it,
+        # so alarms could not publish to the topics.
+        self.topics_key: aws.kms.Key | None = None
+        topics_key_arn = kms_key_arn
+        if kms_key_arn is None and env.channels:
+            bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
+            self.topics_key = aws.kms.Key(
+                f"{name}-topics-key",
+                description=f"ModelOps {env.project}/{env.env}: notification topics",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=_key_policy(bare),
+                tags=tags,
+                opts=bare.stateful_options(self),
+            )
+            aws.kms.Alias(
+                f"{name}-topics-key-alias",
+                name=naming.topics_kms_alias(env.project, env.env),
+                target_key_id=self.topics_key.key_id,
+                opts=child,
+            )
+            topics_key_arn = self.topics_key.arn
+
         # -- shared storage, catalogue, topics ---------------------------------------------------
         self.artifacts = SecureBucket(
             f"{name}-artifacts", SecureBucketArgs(scope=scope, role="artifacts"), opts=child
@@ -210,7 +234,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         )
         self.notifications = Notifications(
             f"{name}-notifications",
-            NotificationsArgs(channels=tuple(env.channels[c] for c in sorted(env.channels)), scope=scope),
+            NotificationsArgs(channels=tuple(env.channels[c] for c in sorted(env.channels)), scope=scope,
+                              kms_key_arn=topics_key_arn),
             opts=child,
         )
 

@@ -80,6 +80,16 @@ class ModelEndpointArgs:
     rollback_alarms: tuple[str, ...] = ()
 
 
+def variant_instances(variant: str, primary: int) -> int:
+    """Instances a variant starts with. A canary serves live traffic: it gets the primary's
+    floor up to 2, so that a fleet that survives one failure (SageMaker.4) does not route its
+    canary share to a single instance; a shadow's responses are never returned, one is enough.
+    """
+    if variant == metrics.PRIMARY_VARIANT:
+        return primary
+    return min(primary, 2) if variant == metrics.CANARY_VARIANT else 1
+
+
 class ModelEndpoint(pulumi.ComponentResource):
     """Serving of one spec model: role, artifact, registry, SageMaker model/config/endpoint, scaling.
 
@@ -267,7 +277,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 }
             else:
                 common["instance_type"] = serving.instance_type
-                common["initial_instance_count"] = initial_count if variant == metrics.PRIMARY_VARIANT else 1
+                common["initial_instance_count"] = variant_instances(variant, initial_count)
             return common
 
         production = [variant_args(metrics.PRIMARY_VARIANT, round(1.0 - canary_weight, 6))]

@@ -1,7 +1,8 @@
 """Monitors: CloudWatch alarms, the SNS topics they notify, and the environment dashboard.
 
-:class:`Notifications` makes one KMS-encrypted SNS topic per notification channel (with a
-topic policy that lets CloudWatch publish for this account only) and its subscriptions;
+:class:`Notifications` makes one KMS-encrypted SNS topic per notification channel (a
+customer-managed key CloudWatch may use, whatever the storage encryption), with a topic
+policy that lets CloudWatch publish for this account only, and its subscriptions;
 :class:`Monitor` makes the alarm of one resolved monitor from a
 :class:`~modelops.components.metrics.MetricRef` that the watched component provides.
 
@@ -51,6 +52,9 @@ class NotificationsArgs:
 
     channels: tuple[Channel, ...]
     scope: Scope
+    #: the customer-managed key encrypting the topics: the environment key, or under sse-s3
+    #: the topics key (None: the scope's key). CloudWatch cannot publish with alias/aws/sns.
+    kms_key_arn: pulumi.Input[str] | None = None
 
 
 class Notifications(pulumi.ComponentResource):
@@ -77,14 +81,17 @@ class Notifications(pulumi.ComponentResource):
         scope = args.scope
         child = pulumi.ResourceOptions(parent=self)
         self.topics: dict[str, aws.sns.Topic] = {}
+        key = args.kms_key_arn if args.kms_key_arn is not None else scope.kms_key_arn
+        if args.channels and key is None:
+            # never an unencrypted topic (SNS.1); and not alias/aws/sns, which CloudWatch cannot use
+            raise ValueError("notification topics need a customer-managed KMS key: pass NotificationsArgs.kms_key_arn "
+                             "(the environment builds a topics key under encryption: sse-s3)")
         for channel in args.channels:
             base = f"{name}-{channel.name}"
-            # Under sse-s3 there is no customer key, and CloudWatch cannot publish to a topic
-            # encrypted with the AWS-managed SNS key (its policy cannot grant CloudWatch use).
             topic = aws.sns.Topic(
                 f"{base}-topic",
                 name=naming.topic_name(scope.project, scope.env, channel.name),
-                kms_master_key_id=scope.kms_key_arn if scope.encryption == "kms" else None,
+                kms_master_key_id=key,
                 tags=scope.tag_dict(),
                 opts=child,
             )

@@ -5,6 +5,13 @@ and bounded: with a project of at most 16 characters, an environment of at most 
 entity name of at most 20, every name below fits its AWS limit. Bucket names carry the
 account ID to be globally unique.
 
+Names are injective: two different (project, environment, entity) never share a name, in one
+account or (buckets) anywhere. Spec names have single hyphens only and environments none,
+so ``<project>-<env>-<entity>`` reads back unambiguously when the project has no hyphen;
+a project with hyphens is followed by ``--``, which no spec name contains (project ``aa-bb``,
+env ``cc`` gives ``aa-bb--cc-…``; project ``aa``, env ``bb``, entity ``cc-…`` gives ``aa-bb-cc-…``).
+Projects without a hyphen keep the names they always had: nothing deployed is renamed.
+
 Example::
 
     bucket_name("churn", "prod", "customers", "123456789012")
@@ -31,12 +38,13 @@ LIMITS = {
 
 
 def prefix(project: str, env: str) -> str:
-    return f"{project}-{env}"
+    """``<project>-<env>``, or ``<project>--<env>`` when the project has a hyphen (see above)."""
+    return f"{project}--{env}" if "-" in project else f"{project}-{env}"
 
 
 def bucket_name(project: str, env: str, dataset: str, account_id: str) -> str:
     """S3 bucket of a dataset; ``artifacts`` is the environment's model artifact bucket."""
-    return f"{project}-{env}-{dataset}-{account_id}"
+    return f"{prefix(project, env)}-{dataset}-{account_id}"
 
 
 def artifacts_bucket_name(project: str, env: str, account_id: str) -> str:
@@ -44,32 +52,37 @@ def artifacts_bucket_name(project: str, env: str, account_id: str) -> str:
 
 
 def endpoint_name(project: str, env: str, model: str) -> str:
-    return f"{project}-{env}-{model}"
+    return f"{prefix(project, env)}-{model}"
 
 
 def versioned_name(project: str, env: str, model: str, content_hash: str) -> str:
     """A SageMaker model or endpoint configuration: immutable in AWS, so named by content."""
-    return f"{project}-{env}-{model}-{content_hash[:8]}"
+    return f"{prefix(project, env)}-{model}-{content_hash[:8]}"
 
 
 def role_name(project: str, env: str, model: str) -> str:
-    return f"{project}-{env}-{model}-exec"
+    return f"{prefix(project, env)}-{model}-exec"
 
 
 def package_group_name(project: str, env: str, model: str) -> str:
-    return f"{project}-{env}-{model}"
+    return f"{prefix(project, env)}-{model}"
 
 
 def alarm_name(project: str, env: str, monitor: str) -> str:
-    return f"{project}-{env}-{monitor}"
+    return f"{prefix(project, env)}-{monitor}"
 
 
 def topic_name(project: str, env: str, channel: str) -> str:
-    return f"{project}-{env}-{channel}"
+    return f"{prefix(project, env)}-{channel}"
 
 
 def kms_alias(project: str, env: str) -> str:
-    return f"alias/{project}-{env}"
+    return f"alias/{prefix(project, env)}"
+
+
+def topics_kms_alias(project: str, env: str) -> str:
+    """The key of the notification topics under ``encryption: sse-s3`` (no environment key)."""
+    return f"alias/{prefix(project, env)}-topics"
 
 
 def glue_database_name(project: str, env: str) -> str:
@@ -82,7 +95,7 @@ def glue_table_name(dataset: str) -> str:
 
 def dashboard_name(project: str, env: str, page: int = 1) -> str:
     """The environment's dashboard; its further pages (over 166 models) get ``-2``, ``-3``..."""
-    return f"{project}-{env}" if page == 1 else f"{project}-{env}-{page}"
+    return prefix(project, env) if page == 1 else f"{prefix(project, env)}-{page}"
 
 
 def autoscaling_resource_id(endpoint: str, variant: str) -> str:

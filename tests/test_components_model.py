@@ -180,6 +180,20 @@ def test_canary_and_shadow_are_variants_of_their_own_models_without_uploads(vari
     assert "kmsKeyArn" not in config.inputs and "kmsKeyId" not in config.inputs["dataCaptureConfig"]
 
 
+@pytest.mark.parametrize(("primary", "canary"), [(2, 2), (5, 2), (1, 1)])
+def test_a_canary_runs_the_primarys_instances_up_to_two(variants, primary, canary):
+    # GIVEN the ranker (canary and shadow) serving on `primary` instances, no autoscaling
+    env, _ = variants
+    graph = render(replace_model(env, "ranker", instance_count=primary, autoscaling=None))
+    # WHEN its endpoint configuration is rendered
+    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-ranker").inputs["endpointConfigName"])
+    counts = {v["variantName"]: v["initialInstanceCount"] for v in config.inputs["productionVariants"]}
+    # THEN the canary, a production variant serving live traffic, survives one failure when the
+    # primary does (SageMaker.4 holds for every production variant); the shadow runs one instance
+    assert counts == {"primary": primary, "canary": canary}
+    assert [s["initialInstanceCount"] for s in config.inputs["shadowProductionVariants"]] == [1]
+
+
 def test_serverless_model_has_serverless_variant_and_no_capture_grant(variants):
     env, graph = variants
     config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-scorer").inputs["endpointConfigName"])

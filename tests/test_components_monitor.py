@@ -127,6 +127,23 @@ def test_topics_are_encrypted_and_only_cloudwatch_of_this_account_publishes(rend
         assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
+def test_sse_s3_topics_are_encrypted_with_a_rotated_key_cloudwatch_may_use(variants):
+    # GIVEN the variants spec (encryption: sse-s3: S3-managed keys for storage, no environment key)
+    env, graph = variants
+    # THEN a key of the topics' own, rotated, that CloudWatch of this account may use to publish
+    key = one(graph.by_type("aws:kms/key:Key"))
+    assert key.name == "variants-dev-topics-key" and key.inputs["enableKeyRotation"] is True
+    alias = one(graph.by_type("aws:kms/alias:Alias"))
+    assert alias.inputs["name"] == naming.topics_kms_alias("variants", "dev") == "alias/variants-dev-topics"
+    service = one(s for s in statements(key.inputs["policy"]) if s["Sid"] == "AlarmsPublishToEncryptedTopics")
+    assert "cloudwatch.amazonaws.com" in service["Principal"]["Service"]
+    assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    # AND every topic is encrypted with it (not unencrypted, not alias/aws/sns)
+    topics = graph.by_type(TOPIC)
+    assert len(topics) == len(env.channels) == 2
+    assert {t.inputs.get("kmsMasterKeyId") for t in topics} == {key.outputs["arn"]}
+
+
 def test_https_endpoints_are_secret_and_masked_in_the_rendered_graph(variants):
     env, graph = variants
     url = env.channels["pager"].https[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import product
+
 import pytest
 from components_fixtures import (
     BUCKET,
@@ -18,6 +20,8 @@ from components_fixtures import (
     load,
     tiny_artifact,
 )
+
+from modelops.components import naming
 
 KEY = "aws:kms/key:Key"
 
@@ -97,8 +101,8 @@ def test_lifecycle_follows_retention_and_sse_s3_uses_aes256(tmp_path):
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
     assert rule["transitions"] == [{"days": 60, "storageClass": "GLACIER_IR"}]
     assert rule["expiration"] == {"days": 365}
-    # AND without a KMS key every bucket uses S3-managed keys, and no key is created
-    assert graph.by_type(KEY) == []
+    # AND without an environment key every bucket uses S3-managed keys; the one key is the topics'
+    assert [k.name for k in graph.by_type(KEY)] == ["variants-dev-topics-key"]
     for b in graph.by_type(BUCKET):
         sse = settings(graph, b, "BucketServerSideEncryptionConfiguration").inputs["rules"][0]
         assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
@@ -113,5 +117,54 @@ def test_protected_sse_s3_environment_protects_its_buckets(tmp_path):
     env = load(variants_spec(tmp_path), "prod", tiny_artifact(tmp_path / "a"))
     graph = render(env)
     buckets = graph.by_type(BUCKET)
-    assert len(buckets) == 3 and graph.by_type(KEY) == []
+    assert len(buckets) == 3 and [k.name for k in graph.by_type(KEY)] == ["variants-prod-topics-key"]
     assert all(b.protect and b.retain_on_delete for b in buckets)
+
+
+# ---------------------------------------------------------------- derived names are injective
+
+#: spec names built of the same pieces, so that only the separators tell them apart
+PROJECTS = ("aa", "bb", "aa-bb", "bb-cc", "aa-bb-cc")
+ENVS = ("bb", "cc", "dev")
+ENTITIES = ("cc", "bb-cc", "cc-dd", "cc-artifacts", "artifacts", "dev-cc")
+ACCOUNT = "123456789012"
+DERIVED = {
+    "bucket": lambda p, e, x: naming.bucket_name(p, e, x, ACCOUNT),
+    "endpoint": naming.endpoint_name,
+    "versioned": lambda p, e, x: naming.versioned_name(p, e, x, "0" * 8),
+    "role": naming.role_name,
+    "package group": naming.package_group_name,
+    "alarm": naming.alarm_name,
+    "topic": naming.topic_name,
+}
+
+
+def test_the_issues_two_projects_get_different_buckets():
+    # project aa-bb env cc, and project aa env bb with a dataset cc-artifacts, used to share one name
+    assert naming.artifacts_bucket_name("aa-bb", "cc", ACCOUNT) != naming.bucket_name("aa", "bb", "cc-artifacts", ACCOUNT)
+    assert naming.artifacts_bucket_name("aa-bb", "cc", ACCOUNT) == f"aa-bb--cc-artifacts-{ACCOUNT}"
+    # and a project without a hyphen keeps the names it always had (nothing deployed is renamed)
+    assert naming.bucket_name("churn", "prod", "customers", ACCOUNT) == f"churn-prod-customers-{ACCOUNT}"
+
+
+@pytest.mark.parametrize("kind", sorted(DERIVED))
+def test_every_derived_name_is_injective(kind):
+    # GIVEN every (project, env, entity) of names built from the same pieces
+    derive = DERIVED[kind]
+    seen: dict[str, tuple[str, str, str]] = {}
+    for parts in product(PROJECTS, ENVS, ENTITIES):
+        name = derive(*parts)
+        # THEN no two of them derive the same AWS name
+        assert seen.setdefault(name, parts) == parts, f"{kind} {name}: {seen[name]} and {parts}"
+    env_names = {(p, e): (naming.kms_alias(p, e), naming.topics_kms_alias(p, e), naming.dashboard_name(p, e, 2),
+                          naming.glue_database_name(p, e)) for p, e in product(PROJECTS, ENVS)}
+    flat = [n for names in env_names.values() for n in names]
+    assert len(flat) == len(set(flat))
+
+
+def test_the_longest_names_fit_their_aws_limits():
+    # GIVEN the longest spec names the schema allows, with a hyphen in the project (the longer prefix)
+    project, env, entity = "a" * 7 + "-" + "b" * 8, "e" * 10, "x" * 20
+    assert len(project) == 16
+    for role, (name, limit) in naming.longest_names(project, env, entity).items():
+        assert len(name) <= limit, (role, name)

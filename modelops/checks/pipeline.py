@@ -8,7 +8,7 @@ problems with :func:`check_policies`.
 Example::
 
     attached, graph = render_for_checks(env, Path("."), Path(tmp), Path(".modelops/cache"))
-    findings = evaluate(attached, graph)
+    found = findings(attached, graph)   # the policies and the security controls
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelops.checks.policy import Finding, evaluate
+from modelops.checks.policy import Finding
+from modelops.checks.security import EnvironmentReport, evaluate_graph, findings
 from modelops.errors import Problem
 from modelops.graph.cache import render_graph
 from modelops.graph.forked import share_out
@@ -26,7 +27,7 @@ from modelops.ml.placeholders import attach_without_training
 from modelops.spec.loader import display_name, load_yaml
 from modelops.spec.resolved import Environment
 
-__all__ = ["check_policies", "project_root", "render_for_checks"]
+__all__ = ["check_policies", "project_root", "render_for_checks", "security_report"]
 
 
 def project_root(env: Environment) -> Path:
@@ -82,13 +83,13 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
             for env in chunk:
                 root = project_root(env)
                 attached, graph = render_for_checks(env, root, Path(tmp), root / ".modelops" / "cache", jobs=jobs)
-                found.append([f for f in evaluate(attached, graph) if f.level == "mandatory"])
+                found.append([f for f in findings(attached, graph) if f.level == "mandatory"])
             return found
 
         # environments of 32 models or more are checked in several processes (Linux)
         envs = list(environments.values())
-        findings = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
-    for (name, env), env_findings in zip(environments.items(), findings):
+        per_env = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
+    for (name, env), env_findings in zip(environments.items(), per_env):
         for finding in env_findings:
             place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
                 or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
@@ -97,3 +98,19 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
                 f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
             ))
     return sorted(set(problems))
+
+
+def security_report(env: Environment, root: Path | None = None) -> EnvironmentReport:
+    """Render ``env`` (cached builds, else placeholder artifacts: no training) and evaluate it.
+
+    Writes nothing to the project: secrets in the graph never reach a cache file.
+
+    Example::
+
+        security_report(load_environment("examples/fraud/modelops.yaml", "prod")).to_dict()
+    """
+    base = root or project_root(env)
+    with tempfile.TemporaryDirectory(prefix="modelops-security-") as tmp:
+        # a private cache: nothing of this check is written to the project
+        attached, graph = render_for_checks(env, base, Path(tmp), Path(tmp) / "cache")
+    return evaluate_graph(attached, graph)

@@ -28,7 +28,11 @@ prod-monitors             advisory    in a production environment every model ha
 ========================  ==========  ===============================================================
 
 The spec's ``policies`` map sets a level per rule: ``mandatory`` (``validate`` fails, exit 2;
-``diff --fail-on policy`` fails), ``advisory`` (reported) or ``off``.
+``diff --fail-on policy`` fails), ``advisory`` (reported) or ``off``. ``validate``, ``up`` and
+``diff`` also gate on the security controls :mod:`modelops.checks.security` checks itself (SNS.1,
+KMS.4, SageMaker.4 …), on the same rendered graph (:func:`modelops.checks.security.findings`).
+Every fix hint names a spec setting in backticks by its full path (a test resolves each in
+the schema).
 
 Example::
 
@@ -320,18 +324,19 @@ def _env_rules(env: Environment) -> list[tuple[str, str, str, str]]:
                 what = "autoscaling.min" if serving.autoscaling else "instance_count"
                 found.append(("prod-min-instances", f"models.{name}",
                               f"production model runs {floor} instance ({what}); one failure takes it down",
-                              f"set models.{name}.serving.{what}: 2 in the {env.env} overlay"))
+                              f"set `models.{name}.serving.{what}: 2` in the {env.env} overlay"))
         monitors = by_model.get(name, [])
         for label, test in (("latency", lambda m: m.metric.startswith("latency_")),
                             ("error", lambda m: m.metric == "error_rate")):
             watching = [m for m in monitors if test(m)]
             if not watching:
                 found.append(("prod-monitors", f"models.{name}", f"production model has no {label} monitor",
-                              f"add a {label} monitor for {name} (or keep default_monitors: true)"))
+                              f"add a {label} monitor for {name} (or keep `models.{name}.default_monitors: true`)"))
             elif not any(m.notify for m in watching):
                 found.append(("prod-monitors", f"models.{name}",
                               f"the {label} monitor of the production model notifies nobody",
-                              "add a notification channel and list it in the monitor's notify"))
+                              "declare a channel under `notifications` and list it in `monitors.<name>.notify` "
+                              f"of the {label} monitor"))
     return found
 
 

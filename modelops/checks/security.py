@@ -19,10 +19,11 @@ S3.14              mandatory     each bucket has versioning enabled
 S3.13              mandatory     each bucket has an enabled lifecycle rule
 endpoint-kms       mandatory     each endpoint configuration encrypts its volumes and data
                                  capture with KMS (policy: endpoint-encrypted)
-SageMaker.4        mandatory     in production, each instance-backed model runs 2+ instances
-                                 (policy: prod-min-instances); other environments: not applicable
+SageMaker.4        mandatory     in production, each instance-backed production variant (primary and
+                                 canary) starts 2+ instances; other environments: not applicable
 SageMaker.5        mandatory     each SageMaker model has network isolation enabled
-SNS.1              mandatory     each SNS topic is encrypted at rest with KMS
+SNS.1              mandatory     each SNS topic is encrypted at rest with a customer-managed KMS key
+                                 (``alias/aws/sns`` cannot be used by CloudWatch alarms)
 KMS.4              mandatory     each KMS key has automatic rotation enabled
 iam-no-wildcard    mandatory     no role policy allows ``*`` actions or Resource ``*`` where a
                                  narrower resource exists (policy: no-wildcard-iam)
@@ -31,28 +32,31 @@ iam-trust          mandatory     each role is assumable only by a service princi
 
 Controls mapped to a policy rule follow that rule's level in the spec's ``policies`` map:
 a rule a team set to ``advisory`` (a reviewed exception) makes its control advisory; the
-failures are still reported.
+failures are still reported. SageMaker.4 follows ``prod-min-instances`` that way.
+
+``validate``, ``up`` and ``diff --fail-on policy`` evaluate the controls checked here on the
+graph they render for the policies (:func:`findings`); the controls mapped to a policy rule
+are that rule's findings already. A hint names a spec setting in backticks by its path
+from the top of the spec (``models.<name>.serving.instance_count: 2``): a test resolves
+every hint's settings in the schema.
 
 Example::
 
-    report = security_report(load_environment("modelops.yaml", "prod"))
+    report = security_report(load_environment("modelops.yaml", "prod"))  # modelops.checks.pipeline
     report.failed_mandatory()   # [] when every mandatory control passes
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from modelops.checks import policy
-from modelops.checks.pipeline import project_root, render_for_checks
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import Registration
 
-__all__ = ["CONTROLS", "Control", "ControlResult", "EnvironmentReport", "evaluate_graph", "security_report"]
+__all__ = ["CONTROLS", "Control", "ControlResult", "EnvironmentReport", "control_findings", "evaluate_graph", "findings"]
 
 BUCKET = policy.BUCKET
 BUCKET_SSE = policy.BUCKET_SSE
@@ -84,6 +88,8 @@ class Control:
     check: Callable[[Registration, list[Registration]], list[str]] | None = None
     #: why a control does not apply to an environment (None: it applies)
     applies: Callable[[Environment], str | None] = lambda env: None
+    #: how to fix a failure (controls checked here); ``<name>`` is the failing spec entity's name
+    fix: str = ""
 
 
 @dataclass
@@ -158,15 +164,38 @@ def _kms_bucket(bucket: Registration, graph: list[Registration]) -> list[str]:
     ]
     if any(a in ("aws:kms", "aws:kms:dsse") for a in algorithms):
         return []
-    return ["default encryption is not SSE-KMS (set `encryption: kms` on the dataset)"]
+    return ["default encryption is not SSE-KMS"]
 
 
 def _network_isolation(model: Registration, graph: list[Registration]) -> list[str]:
     return [] if model.inputs.get("enableNetworkIsolation") is True else ["network isolation is not enabled"]
 
 
+#: the AWS-managed SNS key: its key policy cannot let CloudWatch alarms publish to the topic
+AWS_MANAGED_SNS_KEYS = frozenset({"alias/aws/sns"})
+
+
 def _topic_kms(topic: Registration, graph: list[Registration]) -> list[str]:
-    return [] if topic.inputs.get("kmsMasterKeyId") else ["the topic is not encrypted with a KMS key (kmsMasterKeyId)"]
+    key = topic.inputs.get("kmsMasterKeyId")
+    if not key:
+        return ["the topic is not encrypted with a KMS key (kmsMasterKeyId)"]
+    if key in AWS_MANAGED_SNS_KEYS:
+        return [f"the topic is encrypted with {key}, which CloudWatch alarms cannot use to publish"]
+    return []
+
+
+def _variant_capacity(config: Registration, graph: list[Registration]) -> list[str]:
+    # SageMaker.4 is about each production variant: a canary on one instance fails it even
+    # when the primary runs several (shadow variants are not production variants)
+    found = []
+    for variant in policy._listify(config.inputs.get("productionVariants")):
+        if not isinstance(variant, dict) or variant.get("serverlessConfig"):
+            continue  # serverless: AWS spreads it over availability zones
+        count = int(variant.get("initialInstanceCount") or 0)
+        if count < 2:
+            found.append(f"production variant {variant.get('variantName') or '(unnamed)'} starts {count} "
+                         "instance; one failure takes its share of the traffic down")
+    return found
 
 
 def _key_rotation(key: Registration, graph: list[Registration]) -> list[str]:
@@ -199,22 +228,32 @@ CONTROLS: tuple[Control, ...] = (
     Control("s3-encryption", False, "S3 buckets have default server-side encryption", BUCKET, "mandatory",
             policy="storage-encrypted"),
     Control("S3.17", True, "S3 buckets should be encrypted at rest with AWS KMS keys", BUCKET, "advisory",
-            check=_kms_bucket),
-    Control("S3.14", True, "S3 buckets should have versioning enabled", BUCKET, "mandatory", check=_versioning),
-    Control("S3.13", True, "S3 buckets should have lifecycle configurations", BUCKET, "mandatory", check=_lifecycle),
+            check=_kms_bucket, fix="set `encryption: kms` (top level of the spec, or the environment's overlay)"),
+    Control("S3.14", True, "S3 buckets should have versioning enabled", BUCKET, "mandatory", check=_versioning,
+            fix="every ModelOps bucket is versioned: restore the versioning of components/storage.py SecureBucket"),
+    Control("S3.13", True, "S3 buckets should have lifecycle configurations", BUCKET, "mandatory", check=_lifecycle,
+            fix="every ModelOps bucket expires old versions (`datasets.<name>.retention.noncurrent_days`): restore the "
+                "lifecycle of components/storage.py SecureBucket"),
     Control("endpoint-kms", False, "SageMaker endpoint configurations encrypt volumes and data capture with KMS",
             ENDPOINT_CONFIG, "mandatory", policy="endpoint-encrypted"),
     Control("SageMaker.4", True, "SageMaker endpoint production variants should have an initial instance count "
-            "greater than 1", ENDPOINT_CONFIG, "mandatory", policy="prod-min-instances", applies=_production_only),
+            "greater than 1", ENDPOINT_CONFIG, "mandatory", policy="prod-min-instances", check=_variant_capacity,
+            applies=_production_only,
+            fix="set `models.<name>.serving.instance_count: 2` (or `models.<name>.serving.autoscaling.min: 2`) in "
+                "the environment's overlay; a canary runs as many instances as that, up to 2 (or record a reviewed "
+                "exception: `policies: {prod-min-instances: advisory}`)"),
     Control("SageMaker.5", True, "SageMaker models should have network isolation enabled", SAGEMAKER_MODEL,
-            "mandatory", check=_network_isolation),
+            "mandatory", check=_network_isolation,
+            fix="ModelOps models always run network-isolated: restore enable_network_isolation in components/model.py"),
     Control("SNS.1", True, "SNS topics should be encrypted at-rest using AWS KMS", TOPIC, "mandatory",
-            check=_topic_kms),
-    Control("KMS.4", True, "AWS KMS key rotation should be enabled", KMS_KEY, "mandatory", check=_key_rotation),
+            check=_topic_kms, fix="topics use a customer-managed key whatever the storage encryption (a topics key "
+                                  "under `encryption: sse-s3`): restore it in components/monitor.py Notifications"),
+    Control("KMS.4", True, "AWS KMS key rotation should be enabled", KMS_KEY, "mandatory", check=_key_rotation,
+            fix="ModelOps keys always rotate: restore enable_key_rotation in components/environment.py"),
     Control("iam-no-wildcard", False, "IAM role policies allow no '*' actions and no Resource '*' where a "
             "narrower resource exists", ROLE_POLICY, "mandatory", policy="no-wildcard-iam"),
     Control("iam-trust", False, "IAM roles are assumable only by an AWS service principal", ROLE, "mandatory",
-            check=_trust),
+            check=_trust, fix="let only the AWS service principal that runs the workload assume the role"),
 )
 
 #: which policy findings belong to which control (storage-private covers two controls)
@@ -231,7 +270,7 @@ def _finding_control(finding: policy.Finding) -> str:
     if finding.policy == "storage-private":
         return "S3.5" if _TLS_MESSAGE in finding.message else "S3.8"
     return {"storage-encrypted": "s3-encryption", "endpoint-encrypted": "endpoint-kms",
-            "prod-min-instances": "SageMaker.4", "no-wildcard-iam": "iam-no-wildcard"}.get(finding.policy, "")
+            "no-wildcard-iam": "iam-no-wildcard"}.get(finding.policy, "")
 
 
 def _bucket_of(resource: Registration, by_urn: dict[str, Registration], buckets: list[Registration]) -> str:
@@ -257,16 +296,11 @@ def evaluate_graph(env: Environment, graph: Iterable[Registration]) -> Environme
     custom = [r for r in graph if r.custom]
     by_urn = {r.urn: r for r in graph}
     buckets = [r for r in custom if r.type == BUCKET]
-    # only a level the spec sets is a reviewed exception; policy.py's advisory defaults are not
-    spec_levels = {k: v for k, v in (env.policies or {}).items() if k in policy.DEFAULT_LEVELS}
     findings = _policy_findings(env, graph)
     results = []
     for control in CONTROLS:
         of_type = [r for r in custom if r.type == control.resource_type]
-        level = control.level
-        if control.policy and spec_levels.get(control.policy) in ("advisory", "off") and level == "mandatory":
-            level = "advisory"  # the team's reviewed exception, recorded in the spec
-        result = ControlResult(control, level, len(of_type))
+        result = ControlResult(control, _effective_level(control, env), len(of_type))
         reason = control.applies(env)
         if reason:
             result.not_applicable = reason
@@ -295,17 +329,59 @@ def evaluate_graph(env: Environment, graph: Iterable[Registration]) -> Environme
     return EnvironmentReport(env.project, env.env, results)
 
 
-def security_report(env: Environment, root: Path | None = None) -> EnvironmentReport:
-    """Render ``env`` (cached builds, else placeholder artifacts: no training) and evaluate it.
+def _effective_level(control: Control, env: Environment) -> str:
+    # only a level the spec sets is a reviewed exception; policy.py's advisory defaults are not
+    spec_level = (env.policies or {}).get(control.policy) if control.policy else None
+    if control.level == "mandatory" and spec_level in ("advisory", "off"):
+        return "advisory"  # the team's reviewed exception, recorded in the spec
+    return control.level
 
-    Writes nothing to the project: secrets in the graph never reach a cache file.
+
+def control_findings(env: Environment, graph: list[Registration]) -> list[policy.Finding]:
+    """The failures of the controls checked here, as policy findings (``policy`` is the control id).
+
+    The controls mapped to a policy rule are left out: :func:`modelops.checks.policy.evaluate` reports
+    them. Reads the graph once; an entity is looked up for failures only.
 
     Example::
 
-        security_report(load_environment("examples/fraud/modelops.yaml", "prod")).to_dict()
+        [f.line() for f in control_findings(env, graph) if f.level == "mandatory"]
     """
-    base = root or project_root(env)
-    with tempfile.TemporaryDirectory(prefix="modelops-security-") as tmp:
-        # a private cache: nothing of this check is written to the project
-        attached, graph = render_for_checks(env, base, Path(tmp), Path(tmp) / "cache")
-    return evaluate_graph(attached, graph)
+    by_type: dict[str, list[Registration]] = {}
+    for reg in graph:
+        if reg.custom:
+            by_type.setdefault(reg.type, []).append(reg)
+    found: list[policy.Finding] = []
+    by_urn: dict[str, Registration] | None = None
+    for control in CONTROLS:
+        if control.check is None or control.applies(env):
+            continue
+        level = _effective_level(control, env)
+        for resource in by_type.get(control.resource_type, ()):
+            messages = control.check(resource, graph)
+            if not messages:
+                continue
+            if by_urn is None:
+                by_urn = {r.urn: r for r in graph}
+            entity = policy.entity_of(resource, by_urn, env)
+            name = entity.split(".", 1)[1] if "." in entity else "<name>"
+            fix = control.fix.replace("<name>", name)
+            found += [policy.Finding(control.id, level, resource.urn, entity, message, fix) for message in messages]
+    return found
+
+
+def findings(env: Environment, graph: Iterable[Registration]) -> list[policy.Finding]:
+    """Every policy finding and every failure of a control checked here, on one rendered graph:
+    what ``validate``, ``up`` and ``diff --fail-on policy`` gate on. Mandatory first.
+
+    Example::
+
+        mandatory = [f for f in findings(env, graph) if f.level == "mandatory"]
+    """
+    graph = graph if isinstance(graph, list) else list(graph)
+    found = set(policy.evaluate(env, graph))
+    # a model under prod-min-instances fails SageMaker.4 for the same reason: one line, not two,
+    # unless the control is the stricter (prod-min-instances advisory by default, SageMaker.4 mandatory)
+    capacity = {(f.entity, f.level) for f in found if f.policy == "prod-min-instances"}
+    found |= {f for f in control_findings(env, graph) if f.policy != "SageMaker.4" or (f.entity, f.level) not in capacity}
+    return sorted(found, key=lambda f: (f.level != "mandatory", f.policy, f.entity, f.resource, f.message))

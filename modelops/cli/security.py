@@ -67,7 +67,7 @@ def security(
     if not spec.exists():
         raise UsageError(f"{spec}: no such file; pass the spec file, e.g. modelops.yaml")
     envs = [env] if env else list_environments(spec)
-    from modelops.checks.security import security_report
+    from modelops.checks.pipeline import security_report
 
     reports = [security_report(load_environment(spec, name)) for name in envs]
     if as_json:

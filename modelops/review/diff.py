@@ -34,7 +34,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from modelops.checks.policy import evaluate
+from modelops.checks.security import findings as evaluate  # the policies and the security controls (FSBP)
 from modelops.errors import ModelOpsError, UsageError
 from modelops.graph.cache import render_graph
 from modelops.graph.forked import PARALLEL_MIN_MODELS, fork_map, process_budget, share_out
