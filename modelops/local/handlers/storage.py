@@ -31,7 +31,7 @@ def _policy_text(policy: Any) -> str:
 @handler
 class KmsKey(Handler):
     token = "aws:kms/key:Key"
-    replace_keys = frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId"})
+    replace_keys = frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kms = ctx.client("kms")
@@ -97,7 +97,7 @@ class KmsKey(Handler):
 class KmsAlias(Handler):
     token = "aws:kms/alias:Alias"
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix"})
+    replace_keys = frozenset({"name", "namePrefix", "region"})
 
     def physical_name(self, name: str, inputs: dict[str, Any], previous: str | None) -> str | None:
         return inputs.get("name") or previous or f"alias/{name}"
