@@ -31,7 +31,6 @@ def _attr(value: Any) -> str:
 class Topic(Handler):
     token = "aws:sns/topic:Topic"
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "fifoTopic", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = {attr: _attr(inputs[key]) for key, attr in _TOPIC_ATTRIBUTES.items() if inputs.get(key) is not None}
@@ -65,7 +64,6 @@ class Topic(Handler):
 @handler
 class TopicPolicy(Handler):
     token = "aws:sns/topicPolicy:TopicPolicy"
-    replace_keys = frozenset({"arn", "region"})
 
     def _set(self, ctx: Context, arn: str, policy: Any) -> dict[str, Any]:
         text = policy if isinstance(policy, str) else json.dumps(policy)
@@ -122,7 +120,6 @@ _SUBSCRIPTION_ATTRIBUTES = {
 @handler
 class TopicSubscription(Handler):
     token = "aws:sns/topicSubscription:TopicSubscription"
-    replace_keys = frozenset({"topic", "protocol", "endpoint", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = {a: _attr(inputs[k]) for k, a in _SUBSCRIPTION_ATTRIBUTES.items() if inputs.get(k) is not None}
@@ -182,7 +179,6 @@ def metric_query(query: dict[str, Any]) -> dict[str, Any]:
 class MetricAlarm(Handler):
     token = "aws:cloudwatch/metricAlarm:MetricAlarm"
     name_key = "name"
-    replace_keys = frozenset({"name", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         cw = ctx.client("cloudwatch")
@@ -232,7 +228,6 @@ class MetricAlarm(Handler):
 class Dashboard(Handler):
     token = "aws:cloudwatch/dashboard:Dashboard"
     name_key = "dashboardName"
-    replace_keys = frozenset({"dashboardName", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         body = inputs["dashboardBody"]

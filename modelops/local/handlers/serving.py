@@ -22,7 +22,6 @@ def _doc(policy: Any) -> str:
 class Role(Handler):
     token = "aws:iam/role:Role"
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "path"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         iam = ctx.client("iam")
@@ -77,7 +76,6 @@ class Role(Handler):
 class RolePolicy(Handler):
     token = "aws:iam/rolePolicy:RolePolicy"
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "role"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         role = inputs["role"]
@@ -115,7 +113,6 @@ class SageMakerModel(Handler):
     token = "aws:sagemaker/model:Model"
     name_key = "name"
     # SageMaker models are immutable: every change but tags is a new model.
-    replace_keys = None
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         params = drop_none(
@@ -149,7 +146,6 @@ class EndpointConfiguration(Handler):
     token = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
     name_key = "name"
     # Endpoint configurations are immutable in SageMaker.
-    replace_keys = None
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         capture = inputs.get("dataCaptureConfig")
@@ -184,7 +180,6 @@ class Endpoint(Handler):
 
     token = "aws:sagemaker/endpoint:Endpoint"
     name_key = "name"
-    replace_keys = frozenset({"name", "region"})
     note = "moto has no UpdateEndpoint: updated locally by delete + create under the same name"
 
     def _create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +248,6 @@ def _deployment_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
 class ModelPackageGroup(Handler):
     token = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
     name_key = "modelPackageGroupName"
-    replace_keys = frozenset({"modelPackageGroupName", "modelPackageGroupDescription", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         arn = ctx.client("sagemaker").create_model_package_group(
@@ -279,7 +273,6 @@ class ModelPackageGroup(Handler):
 @handler
 class ScalableTarget(Handler):
     token = "aws:appautoscaling/target:Target"
-    replace_keys = frozenset({"resourceId", "scalableDimension", "serviceNamespace", "region"})
 
     def _register(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         response = ctx.client("application-autoscaling").register_scalable_target(
@@ -331,7 +324,6 @@ class ScalableTarget(Handler):
 class ScalingPolicy(Handler):
     token = "aws:appautoscaling/policy:Policy"
     name_key = "name"
-    replace_keys = frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         tracking = inputs.get("targetTrackingScalingPolicyConfiguration")

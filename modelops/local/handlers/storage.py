@@ -31,7 +31,6 @@ def _policy_text(policy: Any) -> str:
 @handler
 class KmsKey(Handler):
     token = "aws:kms/key:Key"
-    replace_keys = frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kms = ctx.client("kms")
@@ -97,7 +96,6 @@ class KmsKey(Handler):
 class KmsAlias(Handler):
     token = "aws:kms/alias:Alias"
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "region"})
 
     def physical_name(self, name: str, inputs: dict[str, Any], previous: str | None) -> str | None:
         return inputs.get("name") or previous or f"alias/{name}"
@@ -129,7 +127,6 @@ class KmsAlias(Handler):
 class Bucket(Handler):
     token = "aws:s3/bucket:Bucket"
     name_key = "bucket"
-    replace_keys = frozenset({"bucket", "bucketPrefix", "objectLockEnabled", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         s3 = ctx.client("s3")
@@ -209,8 +206,6 @@ def _purge(s3: Any, bucket: str, prefix: str, exact_key: str | None = None) -> N
 
 class _BucketSetting(Handler):
     """A bucket sub-resource that is a PUT of one document: update is the same PUT."""
-
-    replace_keys = frozenset({"bucket", "expectedBucketOwner", "region"})
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -370,7 +365,6 @@ class BucketLifecycleConfiguration(_BucketSetting):
 @handler
 class BucketObject(Handler):
     token = "aws:s3/bucketObjectv2:BucketObjectv2"
-    replace_keys = frozenset({"bucket", "key", "region"})
 
     def _put(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         source = inputs.get("source")
@@ -426,7 +420,6 @@ class BucketMetric(_BucketSetting):
     model and the bucket's existence is checked; the configuration is kept in the local state."""
 
     token = "aws:s3/bucketMetric:BucketMetric"
-    replace_keys = frozenset({"bucket", "name", "region"})
     note = "not emulated by moto: request checked against the S3 API model only"
 
     def _params(self, bucket: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -467,7 +460,6 @@ class BucketMetric(_BucketSetting):
 class GlueDatabase(Handler):
     token = "aws:glue/catalogDatabase:CatalogDatabase"
     name_key = "name"
-    replace_keys = frozenset({"name", "catalogId", "region"})
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return drop_none(
@@ -508,7 +500,6 @@ class GlueDatabase(Handler):
 class GlueTable(Handler):
     token = "aws:glue/catalogTable:CatalogTable"
     name_key = "name"
-    replace_keys = frozenset({"name", "databaseName", "catalogId", "region"})
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         table = drop_none(
