@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from modelops.graph.resource_types import KMS_KEY as KEY
 from components_fixtures import (
     BUCKET,
     CASE_IDS,
@@ -18,8 +19,6 @@ from components_fixtures import (
     load,
     tiny_artifact,
 )
-
-KEY = "aws:kms/key:Key"
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from modelops.graph.resource_types import ENDPOINT_CONFIG, METRIC_ALARM, plan_properties
 from modelops.cli.app import app
 from modelops.spec.envs import list_environments, load_environment
 from modelops.errors import UsageError
-from modelops.graph.resource_types import plan_properties
 from modelops.perf import no_gc
 
 if TYPE_CHECKING:  # the render pulls in Pulumi: imported by the commands that render, not at start-up
@@ -64,9 +64,9 @@ def describe(reg) -> str:
     from modelops.graph.render import masked_inputs
 
     inputs = masked_inputs(reg)
-    if reg.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+    if reg.type == ENDPOINT_CONFIG:
         return f"name={inputs.get('name')} {_variants(inputs)}"
-    if reg.type == "aws:cloudwatch/metricAlarm:MetricAlarm" and inputs.get("metricQueries"):
+    if reg.type == METRIC_ALARM and inputs.get("metricQueries"):
         expr = next((q.get("expression") for q in inputs["metricQueries"] if q.get("expression")), "")
         return f"name={inputs.get('name')} expression={expr!r} {inputs.get('comparisonOperator')} {_fmt(inputs.get('threshold'))}"
     shown = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelops.graph.resource_types import DASHBOARD, METRIC_ALARM, TOPIC, TOPIC_POLICY, TOPIC_SUBSCRIPTION
 from modelops.local.handlers.base import Context, Handler, drop_none, handler, plain, tag_list
 
 #: pulumi_aws topic inputs that are SNS topic attributes
@@ -29,7 +30,7 @@ def _attr(value: Any) -> str:
 
 @handler
 class Topic(Handler):
-    token = "aws:sns/topic:Topic"
+    token = TOPIC
     name_key = "name"
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -63,7 +64,7 @@ class Topic(Handler):
 
 @handler
 class TopicPolicy(Handler):
-    token = "aws:sns/topicPolicy:TopicPolicy"
+    token = TOPIC_POLICY
 
     def _set(self, ctx: Context, arn: str, policy: Any) -> dict[str, Any]:
         text = policy if isinstance(policy, str) else json.dumps(policy)
@@ -119,7 +120,7 @@ _SUBSCRIPTION_ATTRIBUTES = {
 
 @handler
 class TopicSubscription(Handler):
-    token = "aws:sns/topicSubscription:TopicSubscription"
+    token = TOPIC_SUBSCRIPTION
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = {a: _attr(inputs[k]) for k, a in _SUBSCRIPTION_ATTRIBUTES.items() if inputs.get(k) is not None}
@@ -177,7 +178,7 @@ def metric_query(query: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class MetricAlarm(Handler):
-    token = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    token = METRIC_ALARM
     name_key = "name"
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +227,7 @@ class MetricAlarm(Handler):
 
 @handler
 class Dashboard(Handler):
-    token = "aws:cloudwatch/dashboard:Dashboard"
+    token = DASHBOARD
     name_key = "dashboardName"
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelops.graph.resource_types import (
+    ENDPOINT, ENDPOINT_CONFIG, MODEL_PACKAGE_GROUP, ROLE, ROLE_POLICY, SAGEMAKER_MODEL,
+    SCALING_POLICY, SCALING_TARGET,
+)
 from modelops.local.handlers.base import Context, Handler, drop_none, handler, is_not_found, pascal, plain, tag_list
 
 
@@ -20,7 +24,7 @@ def _doc(policy: Any) -> str:
 
 @handler
 class Role(Handler):
-    token = "aws:iam/role:Role"
+    token = ROLE
     name_key = "name"
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -74,7 +78,7 @@ class Role(Handler):
 
 @handler
 class RolePolicy(Handler):
-    token = "aws:iam/rolePolicy:RolePolicy"
+    token = ROLE_POLICY
     name_key = "name"
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -110,7 +114,7 @@ _SAGEMAKER_RENAMES = {"kmsKeyArn": "KmsKeyId", "enableCapture": "EnableCapture"}
 
 @handler
 class SageMakerModel(Handler):
-    token = "aws:sagemaker/model:Model"
+    token = SAGEMAKER_MODEL
     name_key = "name"
     # SageMaker models are immutable: every change but tags is a new model.
 
@@ -143,7 +147,7 @@ def production_variant(variant: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class EndpointConfiguration(Handler):
-    token = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    token = ENDPOINT_CONFIG
     name_key = "name"
     # Endpoint configurations are immutable in SageMaker.
 
@@ -178,7 +182,7 @@ class Endpoint(Handler):
     configuration is applied by deleting and re-creating the endpoint under the same name
     (AWS would update it in place, blue/green); the action is reported as such."""
 
-    token = "aws:sagemaker/endpoint:Endpoint"
+    token = ENDPOINT
     name_key = "name"
     note = "moto has no UpdateEndpoint: updated locally by delete + create under the same name"
 
@@ -246,7 +250,7 @@ def _deployment_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @handler
 class ModelPackageGroup(Handler):
-    token = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
+    token = MODEL_PACKAGE_GROUP
     name_key = "modelPackageGroupName"
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -272,7 +276,7 @@ class ModelPackageGroup(Handler):
 
 @handler
 class ScalableTarget(Handler):
-    token = "aws:appautoscaling/target:Target"
+    token = SCALING_TARGET
 
     def _register(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         response = ctx.client("application-autoscaling").register_scalable_target(
@@ -322,7 +326,7 @@ class ScalableTarget(Handler):
 
 @handler
 class ScalingPolicy(Handler):
-    token = "aws:appautoscaling/policy:Policy"
+    token = SCALING_POLICY
     name_key = "name"
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

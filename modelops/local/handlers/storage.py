@@ -7,6 +7,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelops.graph.resource_types import (
+    BUCKET, BUCKET_LIFECYCLE, BUCKET_METRIC, BUCKET_OBJECT, BUCKET_OWNERSHIP, BUCKET_PAB,
+    BUCKET_POLICY, BUCKET_SSE, BUCKET_VERSIONING, GLUE_DATABASE, GLUE_TABLE, KMS_ALIAS, KMS_KEY,
+)
 from modelops.errors import ApplyError
 from modelops.local.handlers.base import (
     Context,
@@ -30,7 +34,7 @@ def _policy_text(policy: Any) -> str:
 
 @handler
 class KmsKey(Handler):
-    token = "aws:kms/key:Key"
+    token = KMS_KEY
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kms = ctx.client("kms")
@@ -94,7 +98,7 @@ class KmsKey(Handler):
 
 @handler
 class KmsAlias(Handler):
-    token = "aws:kms/alias:Alias"
+    token = KMS_ALIAS
     name_key = "name"
 
     def physical_name(self, name: str, inputs: dict[str, Any], previous: str | None) -> str | None:
@@ -125,7 +129,7 @@ class KmsAlias(Handler):
 
 @handler
 class Bucket(Handler):
-    token = "aws:s3/bucket:Bucket"
+    token = BUCKET
     name_key = "bucket"
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -231,7 +235,7 @@ class _BucketSetting(Handler):
 
 @handler
 class BucketVersioning(_BucketSetting):
-    token = "aws:s3/bucketVersioning:BucketVersioning"
+    token = BUCKET_VERSIONING
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         config = pascal(inputs["versioningConfiguration"], {"mfaDelete": "MFADelete"})
@@ -255,7 +259,7 @@ class BucketVersioning(_BucketSetting):
 
 @handler
 class BucketEncryption(_BucketSetting):
-    token = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    token = BUCKET_SSE
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rules = pascal(inputs["rules"])
@@ -270,7 +274,7 @@ class BucketEncryption(_BucketSetting):
 
 @handler
 class BucketPublicAccessBlock(_BucketSetting):
-    token = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+    token = BUCKET_PAB
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         config = {
@@ -290,7 +294,7 @@ class BucketPublicAccessBlock(_BucketSetting):
 
 @handler
 class BucketOwnershipControls(_BucketSetting):
-    token = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+    token = BUCKET_OWNERSHIP
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rule = pascal(inputs["rule"])
@@ -305,7 +309,7 @@ class BucketOwnershipControls(_BucketSetting):
 
 @handler
 class BucketPolicy(_BucketSetting):
-    token = "aws:s3/bucketPolicy:BucketPolicy"
+    token = BUCKET_POLICY
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         # The exact document we deploy to AWS; the embedded emulator evaluates its conditions.
@@ -346,7 +350,7 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class BucketLifecycleConfiguration(_BucketSetting):
-    token = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    token = BUCKET_LIFECYCLE
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rules = [lifecycle_rule(r) for r in inputs["rules"]]
@@ -364,7 +368,7 @@ class BucketLifecycleConfiguration(_BucketSetting):
 
 @handler
 class BucketObject(Handler):
-    token = "aws:s3/bucketObjectv2:BucketObjectv2"
+    token = BUCKET_OBJECT
 
     def _put(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         source = inputs.get("source")
@@ -419,7 +423,7 @@ class BucketMetric(_BucketSetting):
     """moto has no S3 metrics-configuration API: the request is validated against the S3 API
     model and the bucket's existence is checked; the configuration is kept in the local state."""
 
-    token = "aws:s3/bucketMetric:BucketMetric"
+    token = BUCKET_METRIC
     note = "not emulated by moto: request checked against the S3 API model only"
 
     def _params(self, bucket: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -458,7 +462,7 @@ class BucketMetric(_BucketSetting):
 
 @handler
 class GlueDatabase(Handler):
-    token = "aws:glue/catalogDatabase:CatalogDatabase"
+    token = GLUE_DATABASE
     name_key = "name"
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -498,7 +502,7 @@ class GlueDatabase(Handler):
 
 @handler
 class GlueTable(Handler):
-    token = "aws:glue/catalogTable:CatalogTable"
+    token = GLUE_TABLE
     name_key = "name"
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
