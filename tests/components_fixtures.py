@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from modelops.graph.resource_types import BUCKET, BUCKET_OBJECT as OBJECT, ENDPOINT, ENDPOINT_CONFIG, METRIC_ALARM as ALARM
+from modelops.graph.resource_types import ROLE_POLICY, SAGEMAKER_MODEL as SM_MODEL, TOPIC
 from modelops.spec.envs import load_environment
 from modelops.graph.render import Graph, render
 from modelops.spec.resolved import Artifact, Environment
@@ -32,15 +34,6 @@ EXAMPLES: list[tuple[Path, tuple[str, ...]]] = [
 ]
 EXAMPLE_CASES = [(spec, env) for spec, envs in EXAMPLES for env in envs]
 CASE_IDS = [f"{spec.parent.name if spec.parent != ROOT else 'root'}-{env}" for spec, env in EXAMPLE_CASES]
-
-BUCKET = "aws:s3/bucket:Bucket"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-SM_MODEL = "aws:sagemaker/model:Model"
-OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 
 
 def tiny_artifact(directory: Path, content: bytes = b"weights") -> Artifact:

@@ -11,13 +11,10 @@ from modelops.components.dataset import Dataset, DatasetArgs
 from modelops.components.model import ModelEndpoint, ModelEndpointArgs
 from modelops.components.storage import Scope
 from modelops.graph.render import RenderBackend
+from modelops.graph.resource_types import BUCKET_OBJECT as OBJECT, GLUE_TABLE as TABLE, ROLE_POLICY
 from modelops.spec.resolved import Dataset as DatasetSpec
 from modelops.spec.resolved import Model, Retention
 from modelops.graph.runtime import run
-
-TABLE = "aws:glue/catalogTable:CatalogTable"
-OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 @pytest.fixture

@@ -26,12 +26,10 @@ from components_fixtures import (
     variants_spec,
 )
 
+from modelops.graph.resource_types import ROLE, SCALING_TARGET as TARGET, SCALING_POLICY as POLICY
 from modelops.components import naming
 from modelops.graph.runtime import ProgramError
 
-ROLE = "aws:iam/role:Role"
-TARGET = "aws:appautoscaling/target:Target"
-POLICY = "aws:appautoscaling/policy:Policy"
 #: the one action AWS only authorises on Resource "*"
 STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
 

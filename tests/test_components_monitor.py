@@ -23,8 +23,7 @@ from components_fixtures import (
 )
 
 from modelops.components import naming
-
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+from modelops.graph.resource_types import TOPIC_SUBSCRIPTION as SUBSCRIPTION
 
 
 @pytest.fixture

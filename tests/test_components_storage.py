@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import product
 
 import pytest
+from modelops.graph.resource_types import KMS_KEY as KEY
 from components_fixtures import (
     BUCKET,
     CASE_IDS,
@@ -22,8 +23,6 @@ from components_fixtures import (
 )
 
 from modelops.components import naming
-
-KEY = "aws:kms/key:Key"
 
 
 @pytest.fixture

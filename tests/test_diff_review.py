@@ -8,14 +8,10 @@ import shutil
 import pytest
 
 from diff_fixtures import BASE, spec_pair
+from modelops.graph.resource_types import ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM, BUCKET
 from modelops.review.cost import prices
 from modelops.review.diff import diff
 from modelops.review.formats import to_markdown, to_text
-
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-BUCKET = "aws:s3/bucket:Bucket"
 
 
 def env_of(report, name):

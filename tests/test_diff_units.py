@@ -1,4 +1,4 @@
-"""Pure pieces of the diff: permission widening, --fail-on parsing, the replacement table."""
+"""Pure pieces of the diff: permission widening, --fail-on parsing, field changes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from modelops.graph.resource_types import replace_keys, replacement_table
 from modelops.review.compare import field_changes
 from modelops.review.report import parse_fail_on
 from modelops.review.risks import widened
@@ -38,24 +37,6 @@ def test_fail_on_parsing():
         parse_fail_on("cost>lots")
     with pytest.raises(UsageError, match=r"--fail-on dataloss: unknown condition"):
         parse_fail_on("dataloss")
-
-
-def test_replacement_table_covers_every_emitted_type():
-    emitted = """aws:kms/key:Key aws:kms/alias:Alias aws:s3/bucket:Bucket aws:s3/bucketVersioning:BucketVersioning
-    aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration
-    aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock aws:s3/bucketOwnershipControls:BucketOwnershipControls
-    aws:s3/bucketPolicy:BucketPolicy aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration
-    aws:s3/bucketObjectv2:BucketObjectv2 aws:s3/bucketMetric:BucketMetric aws:glue/catalogDatabase:CatalogDatabase
-    aws:glue/catalogTable:CatalogTable aws:iam/role:Role aws:iam/rolePolicy:RolePolicy aws:sagemaker/model:Model
-    aws:sagemaker/endpointConfiguration:EndpointConfiguration aws:sagemaker/endpoint:Endpoint
-    aws:sagemaker/modelPackageGroup:ModelPackageGroup aws:appautoscaling/target:Target
-    aws:appautoscaling/policy:Policy aws:sns/topic:Topic aws:sns/topicPolicy:TopicPolicy
-    aws:sns/topicSubscription:TopicSubscription aws:cloudwatch/metricAlarm:MetricAlarm
-    aws:cloudwatch/dashboard:Dashboard""".split()
-    assert sorted(emitted) == sorted(replacement_table())
-    assert replace_keys("aws:sagemaker/endpoint:Endpoint") == ({"name"}, False)
-    assert replace_keys("aws:sagemaker/endpointConfiguration:EndpointConfiguration")[1] is True
-    assert "bucket" in replace_keys("aws:s3/bucket:Bucket")[0]
 
 
 def test_field_changes_are_leaf_paths():

@@ -18,6 +18,7 @@ from local_fixtures import (  # noqa: F401 - fixtures
     emulator_server,
     environment,
 )
+from modelops.graph.resource_types import ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
@@ -28,10 +29,6 @@ from modelops.local.state import StateStore
 from modelops.graph.runtime import ProgramError, run
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
-
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def _fail_on_any(operation: str, type_: str, name: str) -> Exception:

@@ -47,16 +47,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from modelops.graph.resource_types import (
+    BUCKET, BUCKET_PAB, BUCKET_POLICY, BUCKET_SSE, ENDPOINT_CONFIG, ROLE_POLICY,
+)
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import Registration
-
-BUCKET = "aws:s3/bucket:Bucket"
-BUCKET_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 
 POLICY_IDS = (
     "storage-encrypted",

@@ -53,23 +53,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from modelops.checks import policy
+from modelops.graph.resource_types import (
+    BUCKET, BUCKET_LIFECYCLE, BUCKET_SSE, BUCKET_VERSIONING, ENDPOINT_CONFIG, KMS_KEY, ROLE,
+    ROLE_POLICY, SAGEMAKER_MODEL, TOPIC,
+)
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import Registration
 
 __all__ = ["CONTROLS", "Control", "ControlResult", "EnvironmentReport", "control_findings", "evaluate_graph", "findings"]
-
-BUCKET = policy.BUCKET
-BUCKET_SSE = policy.BUCKET_SSE
-BUCKET_PAB = policy.BUCKET_PAB
-BUCKET_POLICY = policy.BUCKET_POLICY
-BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-ROLE = policy.ROLE
-ROLE_POLICY = policy.ROLE_POLICY
-ENDPOINT_CONFIG = policy.ENDPOINT_CONFIG
-SAGEMAKER_MODEL = "aws:sagemaker/model:Model"
-TOPIC = "aws:sns/topic:Topic"
-KMS_KEY = "aws:kms/key:Key"
 
 
 @dataclass(frozen=True)

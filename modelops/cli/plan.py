@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from modelops.graph.resource_types import ENDPOINT_CONFIG, METRIC_ALARM, plan_properties
 from modelops.cli.app import app
 from modelops.spec.envs import list_environments, load_environment
 from modelops.errors import UsageError
@@ -26,28 +27,6 @@ if TYPE_CHECKING:  # the render pulls in Pulumi: imported by the commands that r
 __all__ = ["plan", "plan_graph", "summarize"]
 
 DEFAULT_SPEC = Path("modelops.yaml")
-
-#: per type: the properties a reviewer wants to see in the tree (dotted paths into inputs)
-KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "aws:s3/bucket:Bucket": ("bucket",),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm",
-    ),
-    "aws:s3/bucketVersioning:BucketVersioning": ("versioningConfiguration.status",),
-    "aws:s3/bucketObjectv2:BucketObjectv2": ("key",),
-    "aws:sagemaker/model:Model": ("name", "primaryContainer.image"),
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": ("name",),
-    "aws:sagemaker/endpoint:Endpoint": ("name",),
-    "aws:appautoscaling/target:Target": ("minCapacity", "maxCapacity"),
-    "aws:appautoscaling/policy:Policy": ("targetTrackingScalingPolicyConfiguration.targetValue",),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "comparisonOperator", "threshold"),
-    "aws:sns/topic:Topic": ("name",),
-    "aws:sns/topicSubscription:TopicSubscription": ("protocol", "endpoint"),
-    "aws:iam/role:Role": ("name",),
-    "aws:kms/key:Key": ("enableKeyRotation",),
-    "aws:glue/catalogTable:CatalogTable": ("name",),
-}
-
 
 def _get(data: Any, path: str) -> Any:
     for part in path.split("."):
@@ -85,13 +64,13 @@ def describe(reg) -> str:
     from modelops.graph.render import masked_inputs
 
     inputs = masked_inputs(reg)
-    if reg.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+    if reg.type == ENDPOINT_CONFIG:
         return f"name={inputs.get('name')} {_variants(inputs)}"
-    if reg.type == "aws:cloudwatch/metricAlarm:MetricAlarm" and inputs.get("metricQueries"):
+    if reg.type == METRIC_ALARM and inputs.get("metricQueries"):
         expr = next((q.get("expression") for q in inputs["metricQueries"] if q.get("expression")), "")
         return f"name={inputs.get('name')} expression={expr!r} {inputs.get('comparisonOperator')} {_fmt(inputs.get('threshold'))}"
     shown = []
-    for path in KEY_PROPERTIES.get(reg.type, ()):
+    for path in plan_properties(reg.type):  # the type table's `plan` paths
         value = _get(inputs, path)
         if value is not None:
             shown.append(f"{path.split('.')[-1]}={_fmt(value)}")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from modelops.graph.resource_types import BUCKET, ENDPOINT_CONFIG, KMS_KEY, ROLE, ROLE_POLICY, SAGEMAKER_MODEL, TOPIC
 from modelops.cli.app import app
 from modelops.spec.envs import list_environments, load_environment
 from modelops.errors import GateFailed, UsageError
@@ -26,13 +27,13 @@ if TYPE_CHECKING:  # modelops.checks.security renders (Pulumi): imported by the 
 __all__ = ["security"]
 
 _NOUN = {
-    "aws:s3/bucket:Bucket": "buckets",
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "endpoint configs",
-    "aws:sagemaker/model:Model": "models",
-    "aws:sns/topic:Topic": "topics",
-    "aws:kms/key:Key": "keys",
-    "aws:iam/rolePolicy:RolePolicy": "role policies",
-    "aws:iam/role:Role": "roles",
+    BUCKET: "buckets",
+    ENDPOINT_CONFIG: "endpoint configs",
+    SAGEMAKER_MODEL: "models",
+    TOPIC: "topics",
+    KMS_KEY: "keys",
+    ROLE_POLICY: "role policies",
+    ROLE: "roles",
 }
 
 

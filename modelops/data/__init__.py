@@ -1,3 +1,3 @@
-"""Data files shipped with ModelOps: price list, replacement table."""
+"""Data files shipped with ModelOps: price list, resource type table."""
 
 __all__: list[str] = []

@@ -25,6 +25,7 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 from modelops.spec.resolved import Environment
 from modelops.perf import no_gc
 from modelops.graph.forked import fork_map, process_budget
+from modelops.graph import resource_types as rt
 from modelops.graph.runtime import ProgramError, Registration, run, settle
 from modelops.components.environment import program
 from modelops.components.environment import component_entities
@@ -134,73 +135,148 @@ class RenderBackend:
         )
 
     def _computed(self, reg: Registration, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        t = reg.type
         fake = _digest(reg.urn)
         name = inputs.get("name") or f"{reg.name}-{fake[:7]}"
-        if t == "aws:s3/bucket:Bucket":
-            bucket = inputs.get("bucket") or f"{reg.name}-{fake[:7]}"
-            return bucket, {
-                "bucket": bucket,
-                "arn": f"arn:{self.partition}:s3:::{bucket}",
-                "bucketDomainName": f"{bucket}.s3.amazonaws.com",
-                "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
-                "region": self.region,
-            }
-        if t == "aws:kms/key:Key":
-            key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(reg.urn + '1', 3)}-8{_digest(reg.urn + '2', 3)}-{_digest(reg.urn + '3', 12)}"
-            return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
-        if t == "aws:kms/alias:Alias":
-            return name, {"name": name, "arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")}
-        if t == "aws:iam/role:Role":
-            return name, {"name": name, "arn": self._arn("iam", f"role/{name}", region=False), "uniqueId": f"AROA{fake.upper()}"}
-        if t == "aws:iam/rolePolicy:RolePolicy":
-            return f"{inputs.get('role')}:{name}", {"name": name}
-        if t == "aws:sagemaker/model:Model":
-            return name, {"name": name, "arn": self._arn("sagemaker", f"model/{name}")}
-        if t == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
-            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint-config/{name}")}
-        if t == "aws:sagemaker/endpoint:Endpoint":
-            return name, {"name": name, "arn": self._arn("sagemaker", f"endpoint/{name}")}
-        if t == "aws:sagemaker/modelPackageGroup:ModelPackageGroup":
-            group = inputs.get("modelPackageGroupName") or name
-            return group, {"modelPackageGroupName": group, "arn": self._arn("sagemaker", f"model-package-group/{group}")}
-        if t == "aws:appautoscaling/target:Target":
-            return inputs.get("resourceId", fake), {
-                "arn": self._arn("application-autoscaling", f"scalable-target/{fake}")
-            }
-        if t == "aws:appautoscaling/policy:Policy":
-            return name, {"name": name, "arn": self._arn("autoscaling", f"scalingPolicy:{fake}:resource/{inputs.get('resourceId')}:policyName/{name}"), "alarmArns": []}
-        if t == "aws:sns/topic:Topic":
-            arn = self._arn("sns", name)
-            return arn, {"name": name, "arn": arn}
-        if t == "aws:sns/topicPolicy:TopicPolicy":
-            return inputs.get("arn", fake), {"owner": self.account_id}
-        if t == "aws:sns/topicSubscription:TopicSubscription":
-            arn = f"{inputs.get('topic')}:{fake[:8]}-{fake[8:12]}"
-            return arn, {"arn": arn, "ownerId": self.account_id}
-        if t == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            return name, {"name": name, "arn": self._arn("cloudwatch", f"alarm:{name}")}
-        if t == "aws:cloudwatch/dashboard:Dashboard":
-            dashboard = inputs.get("dashboardName") or name
-            return dashboard, {"dashboardName": dashboard, "dashboardArn": self._arn("cloudwatch", f"dashboard/{dashboard}", region=False)}
-        if t == "aws:glue/catalogDatabase:CatalogDatabase":
-            return f"{self.account_id}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"database/{name}")}
-        if t == "aws:glue/catalogTable:CatalogTable":
-            db = inputs.get("databaseName")
-            return f"{self.account_id}:{db}:{name}", {"name": name, "catalogId": self.account_id, "arn": self._arn("glue", f"table/{db}/{name}")}
-        if t == "aws:s3/bucketObjectv2:BucketObjectv2":
-            key = inputs.get("key", fake)
-            return key, {
-                "key": key,
-                "etag": _digest(reg.urn + "etag", 32),
-                "versionId": _digest(reg.urn + "version", 32),
-                "arn": f"arn:{self.partition}:s3:::{inputs.get('bucket')}/{key}",
-            }
-        if t == "aws:s3/bucketMetric:BucketMetric":
-            return f"{inputs.get('bucket')}:{name}", {"name": name}
-        if "bucket" in inputs:  # the bucket settings resources: their ID is the bucket name
+        compute = _COMPUTED.get(reg.type)
+        if compute is not None:
+            return compute(self, reg, inputs, fake, name)
+        if "bucket" in inputs:  # a bucket setting of a type the table lacks: its ID is the bucket name
             return str(inputs["bucket"]), {}
         return f"{reg.name}-{fake}", {}
+
+
+# -- what each type computes: (backend, registration, inputs, URN digest, name) -> (id, outputs).
+# The output names are the table's (modelops/data/resource_types.json, ``outputs``).
+
+_Computed = Callable[[RenderBackend, Registration, dict[str, Any], str, str], tuple[str, dict[str, Any]]]
+
+
+def _bucket(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    bucket = inputs.get("bucket") or f"{reg.name}-{fake[:7]}"
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:{b.partition}:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{b.region}.amazonaws.com",
+        "region": b.region,
+    }
+
+
+def _bucket_setting(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    # the bucket settings resources: their ID is the bucket name
+    return (str(inputs["bucket"]), {}) if "bucket" in inputs else (f"{reg.name}-{fake}", {})
+
+
+def _kms_key(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(reg.urn + '1', 3)}-8{_digest(reg.urn + '2', 3)}-{_digest(reg.urn + '3', 12)}"
+    return key_id, {"keyId": key_id, "arn": b._arn("kms", f"key/{key_id}")}
+
+
+def _kms_alias(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return name, {"name": name, "arn": b._arn("kms", name), "targetKeyArn": b._arn("kms", f"key/{inputs.get('targetKeyId')}")}
+
+
+def _role(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return name, {"name": name, "arn": b._arn("iam", f"role/{name}", region=False), "uniqueId": f"AROA{fake.upper()}"}
+
+
+def _role_policy(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return f"{inputs.get('role')}:{name}", {"name": name}
+
+
+def _sagemaker(kind: str) -> _Computed:
+    def compute(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+        return name, {"name": name, "arn": b._arn("sagemaker", f"{kind}/{name}")}
+    return compute
+
+
+def _package_group(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    group = inputs.get("modelPackageGroupName") or name
+    return group, {"modelPackageGroupName": group, "arn": b._arn("sagemaker", f"model-package-group/{group}")}
+
+
+def _scaling_target(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return inputs.get("resourceId", fake), {"arn": b._arn("application-autoscaling", f"scalable-target/{fake}")}
+
+
+def _scaling_policy(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return name, {"name": name, "arn": b._arn("autoscaling", f"scalingPolicy:{fake}:resource/{inputs.get('resourceId')}:policyName/{name}"), "alarmArns": []}
+
+
+def _topic(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    arn = b._arn("sns", name)
+    return arn, {"name": name, "arn": arn}
+
+
+def _topic_policy(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return inputs.get("arn", fake), {"owner": b.account_id}
+
+
+def _subscription(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    arn = f"{inputs.get('topic')}:{fake[:8]}-{fake[8:12]}"
+    return arn, {"arn": arn, "ownerId": b.account_id}
+
+
+def _alarm(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return name, {"name": name, "arn": b._arn("cloudwatch", f"alarm:{name}")}
+
+
+def _dashboard(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    dashboard = inputs.get("dashboardName") or name
+    return dashboard, {"dashboardName": dashboard, "dashboardArn": b._arn("cloudwatch", f"dashboard/{dashboard}", region=False)}
+
+
+def _glue_database(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return f"{b.account_id}:{name}", {"name": name, "catalogId": b.account_id, "arn": b._arn("glue", f"database/{name}")}
+
+
+def _glue_table(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    db = inputs.get("databaseName")
+    return f"{b.account_id}:{db}:{name}", {"name": name, "catalogId": b.account_id, "arn": b._arn("glue", f"table/{db}/{name}")}
+
+
+def _bucket_object(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    key = inputs.get("key", fake)
+    return key, {
+        "key": key,
+        "etag": _digest(reg.urn + "etag", 32),
+        "versionId": _digest(reg.urn + "version", 32),
+        "arn": f"arn:{b.partition}:s3:::{inputs.get('bucket')}/{key}",
+    }
+
+
+def _bucket_metric(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    return f"{inputs.get('bucket')}:{name}", {"name": name}
+
+
+_COMPUTED: dict[str, _Computed] = {
+    rt.BUCKET: _bucket,
+    rt.BUCKET_VERSIONING: _bucket_setting,
+    rt.BUCKET_SSE: _bucket_setting,
+    rt.BUCKET_PAB: _bucket_setting,
+    rt.BUCKET_OWNERSHIP: _bucket_setting,
+    rt.BUCKET_POLICY: _bucket_setting,
+    rt.BUCKET_LIFECYCLE: _bucket_setting,
+    rt.BUCKET_OBJECT: _bucket_object,
+    rt.BUCKET_METRIC: _bucket_metric,
+    rt.KMS_KEY: _kms_key,
+    rt.KMS_ALIAS: _kms_alias,
+    rt.ROLE: _role,
+    rt.ROLE_POLICY: _role_policy,
+    rt.SAGEMAKER_MODEL: _sagemaker("model"),
+    rt.ENDPOINT_CONFIG: _sagemaker("endpoint-config"),
+    rt.ENDPOINT: _sagemaker("endpoint"),
+    rt.MODEL_PACKAGE_GROUP: _package_group,
+    rt.SCALING_TARGET: _scaling_target,
+    rt.SCALING_POLICY: _scaling_policy,
+    rt.TOPIC: _topic,
+    rt.TOPIC_POLICY: _topic_policy,
+    rt.TOPIC_SUBSCRIPTION: _subscription,
+    rt.METRIC_ALARM: _alarm,
+    rt.DASHBOARD: _dashboard,
+    rt.GLUE_DATABASE: _glue_database,
+    rt.GLUE_TABLE: _glue_table,
+}
 
 
 @dataclass

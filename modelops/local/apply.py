@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from modelops.graph.resource_types import BUCKET_OBJECT, ENDPOINT, METRIC_ALARM, TOPIC
 from modelops.errors import ApplyError, UsageError
 from modelops.local.backend import Action, FailHook, MotoBackend, describe_error, handler_for
 from modelops.local.handlers import Context
@@ -216,7 +217,7 @@ def _failure_message(backend: MotoBackend, state: StateStore, target: Target, ca
     if (
         not target.embedded
         and isinstance(error, ClientError)
-        and failure.type == "aws:s3/bucketObjectv2:BucketObjectv2"
+        and failure.type == BUCKET_OBJECT
         and ("AccessDenied" in text or "403" in text)
     ):
         text = f"{text} ({PLAIN_MOTO_HINT})"
@@ -425,7 +426,7 @@ def smoke_checks(ctx: Context, state: StateStore) -> list[Check]:
     actions; each topic an alarm points at is described once per run, not once per alarm.
     """
     resources = state.snapshot()
-    topics = {r.id for r in resources.values() if r.type == "aws:sns/topic:Topic"}
+    topics = {r.id for r in resources.values() if r.type == TOPIC}
     ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
     live_topics = _TopicsSeen(ctx)
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -461,10 +462,10 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _Topi
     kind = resource.type.split(":")[1]
     described: dict[str, Any] | None = None
     try:
-        if resource.type == "aws:sagemaker/endpoint:Endpoint":
+        if resource.type == ENDPOINT:
             described = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)
             ok = True
-        elif resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        elif resource.type == METRIC_ALARM:
             alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"]
             described = alarms[0] if alarms else None
             ok = described is not None
@@ -475,10 +476,10 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _Topi
     checks = [Check(f"{kind} {label} described", ok, "" if ok else "not found")]
     if described is None:
         return checks
-    if resource.type == "aws:sagemaker/endpoint:Endpoint":
+    if resource.type == ENDPOINT:
         status = described["EndpointStatus"]
         checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
-    if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm":
+    if resource.type == METRIC_ALARM:
         live = live_topics or _TopicsSeen(ctx)
         actions = [a for a in described.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
         missing = [a for a in actions if a not in topics or not live.exists(a)]

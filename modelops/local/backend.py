@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from modelops.graph.resource_types import ENDPOINT
 from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
 from modelops.local.handlers.base import error_code, is_conflict, is_not_found
@@ -385,7 +386,7 @@ class MotoBackend:
     def _record(self, reg: Registration, action: str, id_: str, outputs: dict[str, Any], handler: Handler,
                 seconds: float = 0.0) -> None:
         note = handler.note if action in ("updated", "replaced", "created") and handler.note else ""
-        if reg.type == "aws:sagemaker/endpoint:Endpoint" and action != "updated":
+        if reg.type == ENDPOINT and action != "updated":
             note = ""
         entry = Action(urn=reg.urn, type=reg.type, name=reg.name, action=action, id=id_,
                        label=handler.label(id_, outputs), note=note, seconds=seconds)

@@ -1,13 +1,15 @@
 """Monthly cost estimate of a rendered resource graph, from a price file that names its source.
 
 Prices live in ``modelops/data/prices.json`` (AWS public list prices, with the date they are
-stated for). Every resource of the graph lands in exactly one bucket:
+stated for); which bucket a type lands in is its ``cost`` in the type table
+(:mod:`modelops.graph.resource_types`). Every resource of the graph lands in exactly one:
 
 * a **line** with a fixed monthly amount (SageMaker instances: hourly price × 730 × count;
   CloudWatch alarms per metric; dashboards; KMS keys),
 * **usage-based** (serverless inference, SNS, S3, Glue, autoscaling headroom): named, never
   added to the total, because the amount depends on traffic,
-* **free** (IAM roles, SageMaker model objects, …): counted, not priced,
+* **free** (IAM roles, SageMaker model objects, endpoints: billed through their
+  configuration's instances, …): counted, not priced,
 * **unpriced**: a type or instance type the price file does not know. Named in the report,
   never silently zero.
 
@@ -26,48 +28,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable
 
+from modelops.graph.resource_types import DASHBOARD, ENDPOINT_CONFIG, KMS_KEY, METRIC_ALARM, SCALING_TARGET, type_facts
 from modelops.graph.runtime import Registration
-
-KMS_KEY = "aws:kms/key:Key"
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
-SNS_TOPIC = "aws:sns/topic:Topic"
-BUCKET = "aws:s3/bucket:Bucket"
-GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
-GLUE_TABLE = "aws:glue/catalogTable:CatalogTable"
-SCALING_TARGET = "aws:appautoscaling/target:Target"
-
-#: types that cost nothing by themselves (their cost shows up elsewhere, or there is none)
-FREE_TYPES = frozenset(
-    {
-        "aws:kms/alias:Alias",
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        "aws:s3/bucketPolicy:BucketPolicy",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        "aws:s3/bucketObjectv2:BucketObjectv2",
-        "aws:iam/role:Role",
-        "aws:iam/rolePolicy:RolePolicy",
-        "aws:sagemaker/model:Model",
-        "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
-        "aws:sagemaker/endpoint:Endpoint",  # billed through its configuration's instances
-        "aws:appautoscaling/policy:Policy",
-        "aws:sns/topicPolicy:TopicPolicy",
-        "aws:sns/topicSubscription:TopicSubscription",
-    }
-)
-#: types whose whole cost depends on usage, with what it depends on
-USAGE_TYPES = {
-    BUCKET: "s3",
-    "aws:s3/bucketMetric:BucketMetric": "s3_request_metrics",
-    SNS_TOPIC: "sns",
-    GLUE_DATABASE: "glue",
-    GLUE_TABLE: "glue",
-}
-
 
 @dataclass(frozen=True)
 class CostLine:
@@ -230,11 +192,11 @@ def estimate(registrations: Iterable[Registration], region: str) -> CostReport:
                 UsageItem(reg.urn, reg.type, reg.name,
                           f"autoscaling between {low} and {high} instances: instances above the configured count are billed per hour while they run")
             )
-        elif reg.type in USAGE_TYPES:
-            report.usage_based.append(UsageItem(reg.urn, reg.type, reg.name, _usage_unit(USAGE_TYPES[reg.type])))
-        elif reg.type in FREE_TYPES:
+        elif (facts := type_facts(reg.type)) is not None and facts.usage is not None:
+            report.usage_based.append(UsageItem(reg.urn, reg.type, reg.name, _usage_unit(facts.usage)))
+        elif facts is not None and facts.cost == "free":
             report.free += 1
-        else:
+        else:  # a type the table lacks, or one it says is priced that no branch above prices
             report.unpriced.append(Unpriced(reg.urn, reg.type, reg.name, f"no price for resource type {reg.type}"))
     return report
 

@@ -5,8 +5,10 @@ boto3 calls against the local target, and returns the outputs a dependant reads.
 
 Example::
 
-    @handler("aws:sns/topic:Topic", name_key="name", replace_keys={"name", "fifoTopic"})
-    class Topic(Handler): ...
+    @handler
+    class Topic(Handler):
+        token = TOPIC
+        name_key = "name"
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, ClassVar
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
+from modelops.graph.resource_types import type_facts
 from modelops.local.server import Clients
 
 #: every handler, by pulumi_aws type token
@@ -56,12 +59,12 @@ class Context:
 class Handler:
     """Create / update / delete one resource type. Subclasses set the class attributes.
 
-    ``replace_keys``: inputs whose change needs a new resource (``None``: any change does).
+    ``replace_keys``: inputs whose change needs a new resource (``None``: any change does),
+    from the type table (``modelops/data/resource_types.json``), the one diff reads.
     ``name_key``: the input holding the physical name (autonamed like Pulumi when absent).
     """
 
     token: ClassVar[str] = ""
-    replace_keys: ClassVar[frozenset[str] | None] = None
     name_key: ClassVar[str | None] = None
     #: a note shown with this resource's actions (e.g. what moto cannot do)
     note: ClassVar[str] = ""
@@ -120,6 +123,11 @@ class Handler:
     def label(self, id_: str, outputs: dict[str, Any]) -> str:
         """AWS name or ARN shown to the user."""
         return str(outputs.get("arn") or id_)
+
+    @property
+    def replace_keys(self) -> frozenset[str] | None:
+        facts = type_facts(self.token)
+        return None if facts is None or facts.replace_all else facts.replace
 
     @property
     def updatable(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelops.graph.resource_types import DASHBOARD, METRIC_ALARM, TOPIC, TOPIC_POLICY, TOPIC_SUBSCRIPTION
 from modelops.local.handlers.base import Context, Handler, drop_none, handler, plain, tag_list
 from modelops.local.handlers.base import is_not_found
 
@@ -30,9 +31,8 @@ def _attr(value: Any) -> str:
 
 @handler
 class Topic(Handler):
-    token = "aws:sns/topic:Topic"
+    token = TOPIC
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "fifoTopic", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = {attr: _attr(inputs[key]) for key, attr in _TOPIC_ATTRIBUTES.items() if inputs.get(key) is not None}
@@ -65,8 +65,7 @@ class Topic(Handler):
 
 @handler
 class TopicPolicy(Handler):
-    token = "aws:sns/topicPolicy:TopicPolicy"
-    replace_keys = frozenset({"arn", "region"})
+    token = TOPIC_POLICY
 
     def _set(self, ctx: Context, arn: str, policy: Any) -> dict[str, Any]:
         text = policy if isinstance(policy, str) else json.dumps(policy)
@@ -120,8 +119,7 @@ _SUBSCRIPTION_ATTRIBUTES = {
 
 @handler
 class TopicSubscription(Handler):
-    token = "aws:sns/topicSubscription:TopicSubscription"
-    replace_keys = frozenset({"topic", "protocol", "endpoint", "region"})
+    token = TOPIC_SUBSCRIPTION
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = {a: _attr(inputs[k]) for k, a in _SUBSCRIPTION_ATTRIBUTES.items() if inputs.get(k) is not None}
@@ -179,9 +177,8 @@ def metric_query(query: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class MetricAlarm(Handler):
-    token = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    token = METRIC_ALARM
     name_key = "name"
-    replace_keys = frozenset({"name", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         cw = ctx.client("cloudwatch")
@@ -229,9 +226,8 @@ class MetricAlarm(Handler):
 
 @handler
 class Dashboard(Handler):
-    token = "aws:cloudwatch/dashboard:Dashboard"
+    token = DASHBOARD
     name_key = "dashboardName"
-    replace_keys = frozenset({"dashboardName", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         body = inputs["dashboardBody"]

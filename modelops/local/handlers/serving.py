@@ -8,6 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelops.graph.resource_types import (
+    ENDPOINT, ENDPOINT_CONFIG, MODEL_PACKAGE_GROUP, ROLE, ROLE_POLICY, SAGEMAKER_MODEL,
+    SCALING_POLICY, SCALING_TARGET,
+)
 from modelops.local.handlers.base import Context, Handler, drop_none, handler, is_not_found, pascal, plain, tag_list
 
 
@@ -20,9 +24,8 @@ def _doc(policy: Any) -> str:
 
 @handler
 class Role(Handler):
-    token = "aws:iam/role:Role"
+    token = ROLE
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "path"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         iam = ctx.client("iam")
@@ -75,9 +78,8 @@ class Role(Handler):
 
 @handler
 class RolePolicy(Handler):
-    token = "aws:iam/rolePolicy:RolePolicy"
+    token = ROLE_POLICY
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix", "role"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         role = inputs["role"]
@@ -112,10 +114,9 @@ _SAGEMAKER_RENAMES = {"kmsKeyArn": "KmsKeyId", "enableCapture": "EnableCapture"}
 
 @handler
 class SageMakerModel(Handler):
-    token = "aws:sagemaker/model:Model"
+    token = SAGEMAKER_MODEL
     name_key = "name"
     # SageMaker models are immutable: every change but tags is a new model.
-    replace_keys = None
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         params = drop_none(
@@ -146,10 +147,9 @@ def production_variant(variant: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class EndpointConfiguration(Handler):
-    token = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    token = ENDPOINT_CONFIG
     name_key = "name"
     # Endpoint configurations are immutable in SageMaker.
-    replace_keys = None
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         capture = inputs.get("dataCaptureConfig")
@@ -182,9 +182,8 @@ class Endpoint(Handler):
     configuration is applied by deleting and re-creating the endpoint under the same name
     (AWS would update it in place, blue/green); the action is reported as such."""
 
-    token = "aws:sagemaker/endpoint:Endpoint"
+    token = ENDPOINT
     name_key = "name"
-    replace_keys = frozenset({"name", "region"})
     note = "moto has no UpdateEndpoint: updated locally by delete + create under the same name"
 
     def _create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -251,9 +250,8 @@ def _deployment_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @handler
 class ModelPackageGroup(Handler):
-    token = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
+    token = MODEL_PACKAGE_GROUP
     name_key = "modelPackageGroupName"
-    replace_keys = frozenset({"modelPackageGroupName", "modelPackageGroupDescription", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         arn = ctx.client("sagemaker").create_model_package_group(
@@ -278,8 +276,7 @@ class ModelPackageGroup(Handler):
 
 @handler
 class ScalableTarget(Handler):
-    token = "aws:appautoscaling/target:Target"
-    replace_keys = frozenset({"resourceId", "scalableDimension", "serviceNamespace", "region"})
+    token = SCALING_TARGET
 
     def _register(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         response = ctx.client("application-autoscaling").register_scalable_target(
@@ -329,9 +326,8 @@ class ScalableTarget(Handler):
 
 @handler
 class ScalingPolicy(Handler):
-    token = "aws:appautoscaling/policy:Policy"
+    token = SCALING_POLICY
     name_key = "name"
-    replace_keys = frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace", "region"})
 
     def _put(self, ctx: Context, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         tracking = inputs.get("targetTrackingScalingPolicyConfiguration")

@@ -7,6 +7,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelops.graph.resource_types import (
+    BUCKET, BUCKET_LIFECYCLE, BUCKET_METRIC, BUCKET_OBJECT, BUCKET_OWNERSHIP, BUCKET_PAB,
+    BUCKET_POLICY, BUCKET_SSE, BUCKET_VERSIONING, GLUE_DATABASE, GLUE_TABLE, KMS_ALIAS, KMS_KEY,
+)
 from modelops.errors import ApplyError
 from modelops.local.handlers.base import (
     Context,
@@ -30,8 +34,7 @@ def _policy_text(policy: Any) -> str:
 
 @handler
 class KmsKey(Handler):
-    token = "aws:kms/key:Key"
-    replace_keys = frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId"})
+    token = KMS_KEY
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kms = ctx.client("kms")
@@ -95,9 +98,8 @@ class KmsKey(Handler):
 
 @handler
 class KmsAlias(Handler):
-    token = "aws:kms/alias:Alias"
+    token = KMS_ALIAS
     name_key = "name"
-    replace_keys = frozenset({"name", "namePrefix"})
 
     def physical_name(self, name: str, inputs: dict[str, Any], previous: str | None) -> str | None:
         return inputs.get("name") or previous or f"alias/{name}"
@@ -127,9 +129,8 @@ class KmsAlias(Handler):
 
 @handler
 class Bucket(Handler):
-    token = "aws:s3/bucket:Bucket"
+    token = BUCKET
     name_key = "bucket"
-    replace_keys = frozenset({"bucket", "bucketPrefix", "objectLockEnabled", "region"})
 
     def create(self, ctx: Context, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         s3 = ctx.client("s3")
@@ -213,8 +214,6 @@ def _purge(s3: Any, bucket: str, prefix: str, exact_key: str | None = None) -> N
 class _BucketSetting(Handler):
     """A bucket sub-resource that is a PUT of one document: update is the same PUT."""
 
-    replace_keys = frozenset({"bucket", "expectedBucketOwner", "region"})
-
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         raise NotImplementedError
 
@@ -239,7 +238,7 @@ class _BucketSetting(Handler):
 
 @handler
 class BucketVersioning(_BucketSetting):
-    token = "aws:s3/bucketVersioning:BucketVersioning"
+    token = BUCKET_VERSIONING
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         config = pascal(inputs["versioningConfiguration"], {"mfaDelete": "MFADelete"})
@@ -263,7 +262,7 @@ class BucketVersioning(_BucketSetting):
 
 @handler
 class BucketEncryption(_BucketSetting):
-    token = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    token = BUCKET_SSE
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rules = pascal(inputs["rules"])
@@ -278,7 +277,7 @@ class BucketEncryption(_BucketSetting):
 
 @handler
 class BucketPublicAccessBlock(_BucketSetting):
-    token = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+    token = BUCKET_PAB
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         config = {
@@ -298,7 +297,7 @@ class BucketPublicAccessBlock(_BucketSetting):
 
 @handler
 class BucketOwnershipControls(_BucketSetting):
-    token = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+    token = BUCKET_OWNERSHIP
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rule = pascal(inputs["rule"])
@@ -313,7 +312,7 @@ class BucketOwnershipControls(_BucketSetting):
 
 @handler
 class BucketPolicy(_BucketSetting):
-    token = "aws:s3/bucketPolicy:BucketPolicy"
+    token = BUCKET_POLICY
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         # The exact document we deploy to AWS; the embedded emulator evaluates its conditions.
@@ -354,7 +353,7 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @handler
 class BucketLifecycleConfiguration(_BucketSetting):
-    token = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    token = BUCKET_LIFECYCLE
 
     def put(self, ctx: Context, bucket: str, inputs: dict[str, Any]) -> None:
         rules = [lifecycle_rule(r) for r in inputs["rules"]]
@@ -372,8 +371,7 @@ class BucketLifecycleConfiguration(_BucketSetting):
 
 @handler
 class BucketObject(Handler):
-    token = "aws:s3/bucketObjectv2:BucketObjectv2"
-    replace_keys = frozenset({"bucket", "key", "region"})
+    token = BUCKET_OBJECT
 
     def _put(self, ctx: Context, inputs: dict[str, Any]) -> dict[str, Any]:
         source = inputs.get("source")
@@ -428,8 +426,7 @@ class BucketMetric(_BucketSetting):
     """moto has no S3 metrics-configuration API: the request is validated against the S3 API
     model and the bucket's existence is checked; the configuration is kept in the local state."""
 
-    token = "aws:s3/bucketMetric:BucketMetric"
-    replace_keys = frozenset({"bucket", "name", "region"})
+    token = BUCKET_METRIC
     note = "not emulated by moto: request checked against the S3 API model only"
 
     def _params(self, bucket: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -468,9 +465,8 @@ class BucketMetric(_BucketSetting):
 
 @handler
 class GlueDatabase(Handler):
-    token = "aws:glue/catalogDatabase:CatalogDatabase"
+    token = GLUE_DATABASE
     name_key = "name"
-    replace_keys = frozenset({"name", "catalogId", "region"})
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return drop_none(
@@ -509,9 +505,8 @@ class GlueDatabase(Handler):
 
 @handler
 class GlueTable(Handler):
-    token = "aws:glue/catalogTable:CatalogTable"
+    token = GLUE_TABLE
     name_key = "name"
-    replace_keys = frozenset({"name", "databaseName", "catalogId", "region"})
 
     def _input(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         table = drop_none(
