@@ -141,3 +141,31 @@ def test_state_digests_are_salted_per_state_directory(tmp_path):
     # THEN the secret is not stored, and equal secrets look different in different projects
     assert all("tok123" not in json.dumps(d) and d.startswith("secret:hmac-sha256:") for d in digests)
     assert digests[0] != digests[1]
+
+
+#: every form of webhook URL the schema accepts, each hiding the token in another part
+URL_FORMS = [
+    "https://hooks.example.com/services/T0/{token}",
+    "https://hooks.example.com:8443/services/{token}?sig={token}",
+    "https://localhost:{token}@hooks.example.com/services/x",
+    "https://{token}@hooks.example.com/services/x",
+    "https://hooks.example.com/services/x#{token}",
+]
+
+
+@pytest.mark.parametrize("form", URL_FORMS)
+def test_every_accepted_url_form_is_masked_in_output_and_absent_from_the_cache(artifact_root, tmp_path, form):
+    # GIVEN fraud whose chat webhook is one accepted URL form carrying a unique token
+    token = f"tok{uuid.uuid4().hex}"
+    spec = copy_project("fraud", tmp_path / "project", artifact_root)
+    spec.write_text(spec.read_text().replace(ORIGINAL_URL, form.format(token=token)))
+    project = spec.parent
+    # WHEN the spec is validated (the policy check writes the render cache) and planned
+    runs = [_run("validate", str(spec), cwd=project), _run("plan", str(spec), "--env", "prod", "--json", cwd=project),
+            _run("show", str(spec), "--env", "prod", cwd=project)]
+    # THEN each run succeeds, prints no token, and no file under .modelops holds it
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert token not in run.stdout + run.stderr
+    assert list((project / ".modelops" / "cache").rglob("*.json")), "validate cached no render"
+    assert _files_holding(project / ".modelops", token) == []
