@@ -29,6 +29,13 @@ def test_the_committed_fast_validators_are_generated_from_the_schema() -> None:
 
     stale = stale_validators({overlay: fast_definition(overlay) for overlay in (False, True)})
     assert stale == [], "run: python -m modelops.spec.schema_docs --write"
+    # AND validate uses them (keyed by the definition as validate computes it), compiling nothing
+    import importlib
+
+    from modelops.spec.fast_schema import MODULES, _key
+
+    for overlay, name in MODULES.items():
+        assert importlib.import_module(f"modelops.spec.{name}").SCHEMA_KEY == _key(fast_definition(overlay))
 
 
 def test_validate_runs_no_code_planted_in_a_user_cache(tmp_path) -> None:
