@@ -76,8 +76,11 @@ def test_a_plan_after_one_model_changed_renders_that_models_groups_only(tmp_path
 
 
 def test_the_policy_check_of_up_after_a_plan_renders_nothing(tmp_path: Path, monkeypatch) -> None:
-    # GIVEN a project planned by the CLI (another process)
+    # GIVEN a project planned by the CLI (another process), whose prod records its one-instance
+    # endpoints as a reviewed exception (else SageMaker.4 fails it: the check must pass here)
     spec = write_rich_project(tmp_path / "proj", 8)
+    (spec.parent / "stacks" / "prod.yaml").write_text(
+        "protect: true\npolicies: {prod-min-instances: advisory}\n")
     _plan(spec)
     # WHEN up's mandatory policy check runs in a new process (a fresh in-process cache)
     fresh = diff_module.RenderCache()

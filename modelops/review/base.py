@@ -9,8 +9,6 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import yaml
-
 from modelops.errors import SpecError, UsageError
 from modelops.spec import envs as envs_mod
 from modelops.spec.resolved import Environment
@@ -60,38 +58,7 @@ def materialise_base(base: str, spec: Path, into: Path) -> tuple[Path, Path]:
             tar.extractall(out, filter="data")
     # a spec directory that does not exist at the base is an empty base: everything is new
     root = out / rel_dir if rel_dir != "." else out
-    _fetch_referenced_files(root / spec.name, out, top, sha)
     return root / spec.name, root
-
-
-def _fetch_referenced_files(spec: Path, out: Path, top: Path, sha: str) -> None:
-    """Data and artifact files the base spec references outside its directory, from the same commit."""
-    if not spec.is_file():
-        return
-    try:
-        text = spec.read_text(encoding="utf-8")
-        if ".." not in text:
-            return  # every relative path stays under the spec's directory: extracted with it
-        # the C loader when PyYAML has it: the same data, parsed in C (the pure-Python loader showed in profiles)
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-    except (yaml.YAMLError, OSError):
-        return  # loading reports the problem with its position
-    refs = {d.get("source") for d in (data.get("datasets") or {}).values() if isinstance(d, dict)}
-    refs |= {m.get("artifact") for m in (data.get("models") or {}).values() if isinstance(m, dict)}
-    for ref in sorted(r for r in refs if isinstance(r, str)):
-        if not isinstance(ref, str) or not ref:
-            continue
-        target = (spec.parent / ref).resolve()
-        if target.exists():
-            continue
-        try:
-            rel = target.relative_to(out.resolve())
-        except ValueError:
-            continue  # outside the repository: nothing git can give
-        blob = _git(["show", f"{sha}:{rel.as_posix()}"], top)
-        if blob.returncode == 0:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(blob.stdout)
 
 
 def environments(spec: Path, only: list[str] | None) -> dict[str, Environment]:
