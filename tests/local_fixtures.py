@@ -1,26 +1,18 @@
-"""Fixtures of the local-AWS tests: one TLS moto server per module, reset before each test.
+"""Fixtures of the local-AWS tests: the example projects, their artifacts trained once.
 
-The server is :class:`modelops.local.emulator.EmulatorServer` — moto's server application
-on 127.0.0.1 and a free port, serving TLS and evaluating bucket-policy conditions, exactly
-like the embedded emulator ``modelops up`` starts. Results are checked
-with plain boto3 clients.
+They run against the ``emulator`` fixture of tests/conftest.py; results are checked with
+plain boto3 clients.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
 
-import boto3
 import pytest
-import requests
 
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
-from modelops.local.emulator import EmulatorServer
-from modelops.local.server import Target
 from modelops.spec.resolved import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,46 +22,6 @@ EXAMPLES = {
     "fraud": (ROOT / "examples" / "fraud" / "modelops.yaml", ("dev", "prod")),
 }
 CASES = [(name, env) for name, (_, envs) in EXAMPLES.items() for env in envs]
-
-
-@dataclass(frozen=True)
-class Emulator:
-    url: str
-    ca_bundle: str
-
-    def client(self, service: str, region: str = "eu-west-1") -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=region,
-            verify=self.ca_bundle,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def target(self) -> Target:
-        """The server as a user-given ``--endpoint-url`` target."""
-        return Target(url=self.url, verify=self.ca_bundle, embedded=False, identity=self.url)
-
-    def reset(self) -> None:
-        response = requests.post(f"{self.url}/moto-api/reset", verify=self.ca_bundle, timeout=30)
-        response.raise_for_status()
-
-
-@pytest.fixture(scope="module")
-def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = EmulatorServer(ip_address="127.0.0.1", port=0, tls_dir=tmp_path_factory.mktemp("tls"))
-    server.start()
-    try:
-        yield Emulator(server.url, str(server.cert))
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
-    emulator_server.reset()
-    yield emulator_server
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures of the ML tests: a copy of the ML test project, its built artifacts, a moto server.
+"""Fixtures of the ML tests: a copy of the ML test project, its built artifacts.
 
 The project (``tests/fixtures/ml/``: the example datasets with small estimators) is copied
 to a temporary directory so every build writes its ``.modelops/`` store there. Building
@@ -14,14 +14,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from modelops.spec import resolved
-from moto_fixtures import Moto, serve_moto
 from modelops.ml.artifacts import BuildOutcome, build_model
 from modelops.spec.envs import load_environment
+from tests.helpers import Moto
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ml"
@@ -90,14 +89,3 @@ class MotoClients:
 
     def client(self, service: str):
         return self._moto.client(service)
-
-
-@pytest.fixture(scope="module")
-def ml_moto_server() -> Iterator[Moto]:
-    yield from serve_moto()
-
-
-@pytest.fixture
-def ml_moto(ml_moto_server: Moto) -> Iterator[Moto]:
-    ml_moto_server.reset()
-    yield ml_moto_server

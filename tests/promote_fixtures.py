@@ -1,4 +1,4 @@
-"""Helpers for the promotion tests: a loopback moto server and deployed-environment evidence.
+"""Helpers for the promotion tests: deployed-environment evidence in the loopback moto server.
 
 The evidence is created with plain boto3 calls under the physical names of
 ``components/naming.py`` — exactly what ``modelops up`` provisions for an environment's
@@ -9,27 +9,13 @@ endpoint configuration and endpoint, and one CloudWatch alarm per monitor.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
-
-import pytest
 
 from modelops.components import naming
-from moto_fixtures import Moto, serve_moto
 from modelops.spec.resolved import Environment
+from tests.helpers import Moto
 
 ACCOUNT = "123456789012"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[Moto]:
-    yield from serve_moto()
-
-
-@pytest.fixture
-def moto(moto_server: Moto) -> Iterator[Moto]:
-    moto_server.reset()
-    yield moto_server
 
 
 def deploy_evidence(moto: Moto, env: Environment, model: str, artifact: bytes, *, alarms: bool = True) -> str:

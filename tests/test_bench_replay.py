@@ -4,7 +4,7 @@ call waits for the very calls that had ended before it started, not for as many 
 from __future__ import annotations
 
 from benchmarks.replay import replay
-from local_fixtures import Emulator, emulator, emulator_server  # noqa: F401
+from tests.helpers import Emulator
 
 RECORDED_KEY = "0123abcd-0000-4000-8000-recorded0001"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from local_fixtures import Emulator, emulator, emulator_server  # noqa: F401
+from tests.helpers import Emulator
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError

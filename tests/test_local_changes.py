@@ -11,11 +11,8 @@ from botocore.exceptions import ClientError
 
 from local_fixtures import (  # noqa: F401 - fixtures
     ROOT,
-    Emulator,
     artifact_root,
     copy_project,
-    emulator,
-    emulator_server,
     environment,
 )
 from modelops.ml.artifacts import attach_artifacts
@@ -26,6 +23,7 @@ from modelops.local.backend import MotoBackend, handler_for
 from modelops.local.handlers import Context
 from modelops.local.state import StateStore
 from modelops.graph.runtime import ProgramError, run
+from tests.helpers import Emulator
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

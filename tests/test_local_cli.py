@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local_fixtures import ROOT, Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
+from local_fixtures import ROOT, artifact_root, copy_project  # noqa: F401
+from tests.helpers import Emulator
 from modelops.cli.main import main
 from modelops.local import server
 from modelops.local.emulator import install_missing_operations

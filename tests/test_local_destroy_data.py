@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from local_fixtures import Emulator, artifact_root, copy_project, emulator, emulator_server  # noqa: F401
+from local_fixtures import artifact_root, copy_project  # noqa: F401
+from tests.helpers import Emulator
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError

@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_fixtures import Emulator, emulator, emulator_server  # noqa: F401
+from tests.helpers import Emulator
 
 
 class _Connections(logging.Handler):

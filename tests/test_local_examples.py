@@ -10,7 +10,8 @@ import pytest
 
 from modelops.components import naming
 from modelops.components.metrics import drift_metric
-from local_fixtures import CASES, EXAMPLES, Emulator, artifact_root, emulator, emulator_server, environment  # noqa: F401
+from local_fixtures import CASES, EXAMPLES, artifact_root, environment  # noqa: F401
+from tests.helpers import Emulator
 from modelops.errors import UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.handlers import HANDLERS

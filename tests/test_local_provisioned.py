@@ -10,7 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from local_fixtures import ROOT, Emulator, artifact_root, emulator_server, environment  # noqa: F401 - fixtures
+from local_fixtures import ROOT, artifact_root, environment  # noqa: F401 - fixtures
+from tests.helpers import Emulator
 from modelops.local.apply import Outcome, up
 from modelops.local.emulator import evaluate_bucket_policy
 from modelops.spec.resolved import Environment

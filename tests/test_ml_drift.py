@@ -16,8 +16,6 @@ from ml_fixtures import (  # noqa: F401 - fixtures
     MotoClients,
     Project,
     built_project,
-    ml_moto,
-    ml_moto_server,
     read_csv,
     run_cli,
 )
@@ -83,13 +81,13 @@ def run(project: Project, moto: Any, **kwargs: Any):
     return drift_for_environment(project.env, MODEL, MotoClients(moto), root=project.root, **kwargs)
 
 
-def test_shifted_traffic_crosses_the_threshold_and_publishes_the_metric(built_project: Project, ml_moto: Any) -> None:
+def test_shifted_traffic_crosses_the_threshold_and_publishes_the_metric(built_project: Project, moto: Any) -> None:
     # GIVEN 400 captured rows from a shifted population
     now = datetime.now(timezone.utc)
-    make_bucket(ml_moto)
-    capture(ml_moto, shifted(held_out_rows(built_project, 400)), now)
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, 400)), now)
     # WHEN drift runs
-    report = run(built_project, ml_moto, now=now)
+    report = run(built_project, moto, now=now)
     # THEN the shifted features drift, the rest do not, and the max PSI is published
     verdicts = {f.name: f.verdict for f in report.features}
     assert report.rows == 400 and report.requests == 40
@@ -101,63 +99,63 @@ def test_shifted_traffic_crosses_the_threshold_and_publishes_the_metric(built_pr
     tenure = next(f for f in report.features if f.name == "tenure_months")
     assert tenure.ks_pvalue < 1e-6 and tenure.ks_statistic > 0.3
     assert report.published
-    points = published(ml_moto, now)
+    points = published(moto, now)
     assert len(points) == 1
     assert points[0]["Maximum"] == pytest.approx(report.max_psi)
 
 
-def test_same_distribution_does_not_cross_the_threshold(built_project: Project, ml_moto: Any) -> None:
+def test_same_distribution_does_not_cross_the_threshold(built_project: Project, moto: Any) -> None:
     now = datetime.now(timezone.utc)
-    make_bucket(ml_moto)
-    capture(ml_moto, held_out_rows(built_project, 400), now, as_json=True)
-    report = run(built_project, ml_moto, now=now)
+    make_bucket(moto)
+    capture(moto, held_out_rows(built_project, 400), now, as_json=True)
+    report = run(built_project, moto, now=now)
     assert report.rows == 400
     assert report.verdict == "stable"
     assert all(f.verdict == "stable" for f in report.features), report.features
     assert report.max_psi < 0.1
     # a stable reading is still a reading: the alarm sees a low value, not missing data
-    points = published(ml_moto, now)
+    points = published(moto, now)
     assert [p["Maximum"] for p in points] == [pytest.approx(report.max_psi)]
 
 
-def test_a_tiny_sample_gives_no_verdict_and_publishes_nothing(built_project: Project, ml_moto: Any) -> None:
+def test_a_tiny_sample_gives_no_verdict_and_publishes_nothing(built_project: Project, moto: Any) -> None:
     now = datetime.now(timezone.utc)
-    make_bucket(ml_moto)
-    capture(ml_moto, shifted(held_out_rows(built_project, MIN_SAMPLE - 1)), now)
-    report = run(built_project, ml_moto, now=now)
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, MIN_SAMPLE - 1)), now)
+    report = run(built_project, moto, now=now)
     assert report.rows == MIN_SAMPLE - 1
     assert report.verdict == "insufficient"
     assert report.max_psi is None and not report.published
     assert {f.verdict for f in report.features} == {"insufficient"}
-    assert published(ml_moto, now) == []
-    assert ml_moto.client("cloudwatch").list_metrics(Namespace=metrics.DRIFT_NAMESPACE)["Metrics"] == []
+    assert published(moto, now) == []
+    assert moto.client("cloudwatch").list_metrics(Namespace=metrics.DRIFT_NAMESPACE)["Metrics"] == []
 
 
-def test_requests_outside_the_window_and_unreadable_ones_are_not_counted(built_project: Project, ml_moto: Any) -> None:
+def test_requests_outside_the_window_and_unreadable_ones_are_not_counted(built_project: Project, moto: Any) -> None:
     now = datetime.now(timezone.utc)
-    make_bucket(ml_moto)
-    capture(ml_moto, shifted(held_out_rows(built_project, 300)), now - timedelta(hours=30))
-    capture(ml_moto, held_out_rows(built_project, 150), now)
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, 300)), now - timedelta(hours=30))
+    capture(moto, held_out_rows(built_project, 150), now)
     bad = capture_record("1,2", "text/csv", "{}", "application/json", now)
-    write_capture(ml_moto.client("s3"), BUCKET, MODEL, ENDPOINT, [bad], now)
-    ml_moto.client("s3").put_object(
+    write_capture(moto.client("s3"), BUCKET, MODEL, ENDPOINT, [bad], now)
+    moto.client("s3").put_object(
         Bucket=BUCKET, Key=f"capture/{MODEL}/{ENDPOINT}/primary/2026/01/01/00/junk.jsonl", Body=b"not json\n"
     )
-    report = run(built_project, ml_moto, now=now, hours=24)
+    report = run(built_project, moto, now=now, hours=24)
     assert report.rows == 150
     assert report.unreadable == 2
     assert report.verdict == "stable"
 
 
-def test_missing_bucket_says_to_run_up(built_project: Project, ml_moto: Any) -> None:
+def test_missing_bucket_says_to_run_up(built_project: Project, moto: Any) -> None:
     with pytest.raises(UsageError, match=rf"bucket {BUCKET} does not exist on the target; run `modelops up --env dev`"):
-        run(built_project, ml_moto)
+        run(built_project, moto)
 
 
-def test_served_requests_captured_in_sagemaker_format_feed_drift(built_project: Project, ml_moto: Any) -> None:
+def test_served_requests_captured_in_sagemaker_format_feed_drift(built_project: Project, moto: Any) -> None:
     # GIVEN the local server capturing each request into the dataset bucket, as the endpoint would
-    make_bucket(ml_moto)
-    s3 = ml_moto.client("s3")
+    make_bucket(moto)
+    s3 = moto.client("s3")
 
     def hook(event: dict[str, Any]) -> None:
         record = capture_record(event["input"], event["input_content_type"], event["output"],
@@ -189,15 +187,15 @@ def test_served_requests_captured_in_sagemaker_format_feed_drift(built_project: 
     assert "predictions" in json.loads(line["captureData"]["endpointOutput"]["data"])
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", line["eventMetadata"]["inferenceTime"])
     # AND drift reads them back
-    report = run(built_project, ml_moto)
+    report = run(built_project, moto)
     assert report.rows == 120 and report.verdict == "drift"
 
 
-def test_cli_drift_against_a_moto_url(built_project: Project, ml_moto: Any) -> None:
+def test_cli_drift_against_a_moto_url(built_project: Project, moto: Any) -> None:
     now = datetime.now(timezone.utc)
-    make_bucket(ml_moto)
-    capture(ml_moto, shifted(held_out_rows(built_project, 200)), now)
-    done = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", ml_moto.url, "--json")
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, 200)), now)
+    done = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", moto.url, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["verdict"] == "drift" and report["published"] is True
@@ -207,7 +205,7 @@ def test_cli_drift_against_a_moto_url(built_project: Project, ml_moto: Any) -> N
         "dimensions": {"EndpointName": ENDPOINT},
         "value": report["max_psi"],
     }
-    text = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", ml_moto.url, "--no-publish")
+    text = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", moto.url, "--no-publish")
     assert text.returncode == 0, text.stderr
     assert "verdict: drift" in text.stdout and "tenure_months" in text.stdout
 

@@ -26,7 +26,7 @@ from modelops.ml.artifacts import attach_artifacts, card, store_path
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.promote import PromotionRefused, evaluate_gates, promote
-from promote_fixtures import deploy_evidence, moto, moto_server, set_alarm  # noqa: F401 - fixtures
+from promote_fixtures import deploy_evidence, set_alarm
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "promote" / "stacks"
