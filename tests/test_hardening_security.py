@@ -21,7 +21,8 @@ from modelops.ml.placeholders import attach_without_training
 from modelops.spec.envs import list_environments, load_environment
 from modelops.graph.runtime import Registration
 from modelops.checks.security import CONTROLS, evaluate_graph
-from spec_fixtures import ROOT, run_cli
+from tests.helpers import ROOT
+from tests.spec.helpers import run_cli
 
 EXAMPLES = [ROOT / "modelops.yaml", ROOT / "examples" / "fraud" / "modelops.yaml"]
 CASES = [(spec, env) for spec in EXAMPLES for env in list_environments(spec)]

@@ -20,7 +20,7 @@ from modelops.spec.envs import list_environments, load_environment, validate
 from modelops.errors import Problem, SpecError
 from modelops.spec.loader import load_yaml
 from modelops.spec.validate import is_valid, validator
-from spec_fixtures import ROOT
+from tests.helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "fraud"
 BASE = yaml.safe_load((EXAMPLE / "modelops.yaml").read_text())

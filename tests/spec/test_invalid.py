@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from modelops.spec.envs import validate
-from spec_fixtures import INVALID, expected_lines, invalid_cases, invalid_spec, run_cli
+from tests.spec.helpers import INVALID, expected_lines, invalid_cases, invalid_spec, run_cli
 
 CASES = invalid_cases()
 #: one of each kind of failure, run end to end through a subprocess

@@ -1,4 +1,4 @@
-"""Shared helpers of the spec tests (tests/test_spec_*.py): paths and a CLI runner."""
+"""Helpers of the spec tests (tests/spec/): the spec corpus and a CLI runner."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "tests" / "fixtures" / "specs"
+from tests.helpers import FIXTURES, ROOT
+
+SPECS = FIXTURES / "specs"
 INVALID = SPECS / "invalid"
 VALID = SPECS / "valid"
 EXAMPLES = (ROOT / "modelops.yaml", ROOT / "examples" / "fraud" / "modelops.yaml")

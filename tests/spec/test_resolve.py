@@ -11,7 +11,7 @@ import pytest
 from modelops.spec import resolved as r
 from modelops.spec.envs import deep_merge, list_environments, load_environment, validate
 from modelops.errors import SpecError, UsageError
-from spec_fixtures import VALID, run_cli
+from tests.spec.helpers import VALID, run_cli
 
 FULL = VALID / "full" / "modelops.yaml"
 PIN = "sha256:" + "3" * 64

@@ -1,7 +1,7 @@
 """Bad input, hardened: every mistake a YAML file can hold is a one-line problem, in bounded
 CPU, and nothing is ever provisioned from it.
 
-The corpus itself (exact messages) is run by tests/test_spec_invalid.py; here every case
+The corpus itself (exact messages) is run by tests/spec/test_invalid.py; here every case
 also has to name a fix, finish in bounded CPU, and provision nothing through the real CLI.
 """
 
@@ -21,7 +21,8 @@ from modelops.components import naming
 from modelops.spec.envs import validate
 from modelops.errors import SpecError
 from modelops.spec.loader import MAX_BYTES, load_yaml
-from spec_fixtures import INVALID, ROOT, expected_lines, invalid_cases, invalid_spec
+from tests.helpers import ROOT
+from tests.spec.helpers import INVALID, expected_lines, invalid_cases, invalid_spec
 
 CASES = invalid_cases()
 #: a few invalid specs of different classes fed to `up` against a live server

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from modelops.spec.envs import list_environments, load_environment, validate
-from spec_fixtures import EXAMPLES, ROOT, run_cli
+from tests.helpers import ROOT
+from tests.spec.helpers import EXAMPLES, run_cli
 
 EXAMPLE_ENVS = [(spec, env) for spec in EXAMPLES for env in list_environments(spec)]
 

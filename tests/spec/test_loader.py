@@ -8,7 +8,7 @@ import pytest
 
 from modelops.errors import SpecError
 from modelops.spec.loader import MAX_BYTES, load_yaml
-from spec_fixtures import ROOT
+from tests.helpers import ROOT
 
 
 def write(tmp_path, text, name="modelops.yaml"):

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from modelops.spec.envs import validate
 from modelops.errors import Problem, SpecError, UsageError
 from modelops.spec.loader import load_yaml
-from spec_fixtures import ROOT
+from tests.helpers import FIXTURES, ROOT
 
 EXAMPLE = (ROOT / "examples" / "fraud" / "modelops.yaml").read_bytes()
-HARNESS = ROOT / "tests" / "fixtures" / "hardening" / "fuzz_loader.py"
+HARNESS = FIXTURES / "hardening" / "fuzz_loader.py"
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
