@@ -13,8 +13,8 @@ from modelops.ml.placeholders import attach_without_training
 from modelops.spec.envs import load_environment
 from modelops.graph.render import render
 from modelops.spec.resolved import Threshold
+from tests.helpers import ROOT
 
-from diff_fixtures import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from modelops.components.environment import dataset_of
-from diff_fixtures import git
 import modelops.review.diff as diff_module
 from modelops.spec.envs import load_environment
 from modelops.errors import UsageError
@@ -27,6 +26,7 @@ from modelops.graph.forked import fork_map, share_out
 from modelops.graph.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.graph.runtime import ProgramError
 from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
+from tests.helpers import git
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from diff_fixtures import BASE, cli
 from modelops.graph.cache import render_graph
 from modelops.ml.placeholders import attach_without_training
 from modelops.spec.envs import load_environment
 from modelops.checks.pipeline import check_policies
 from modelops.checks.policy import evaluate
+from tests.review.helpers import BASE, cli
 
 
 def rendered(spec: Path, env: str, tmp: Path):

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from diff_fixtures import BASE, CASES, cli, git
+from tests.helpers import git
+from tests.review.helpers import BASE, CASES, cli
 
 
 @pytest.fixture(scope="module")

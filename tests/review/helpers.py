@@ -1,4 +1,5 @@
-"""Builders for the diff tests: a base spec and head variants copied into a temporary tree."""
+"""Builders of the review tests (tests/review/): a base spec and head variants copied into a
+temporary tree, and the installed CLI."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "diff"
-BASE = FIXTURES / "base"
-CASES = FIXTURES / "cases"
+from tests.helpers import FIXTURES
+
+BASE = FIXTURES / "diff" / "base"
+CASES = FIXTURES / "diff" / "cases"
 
 
 def spec_pair(tmp: Path, case: str, base: Path | None = None) -> tuple[Path, Path]:
@@ -32,10 +33,3 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed ``modelops`` CLI (the product) in ``cwd``."""
     exe = Path(sys.executable).parent / "modelops"
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, check=True, capture_output=True,
-    )

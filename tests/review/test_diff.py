@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from diff_fixtures import BASE, spec_pair
 from modelops.review.cost import prices
 from modelops.review.diff import diff
 from modelops.review.formats import to_markdown, to_text
+from tests.review.helpers import BASE, spec_pair
 
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
