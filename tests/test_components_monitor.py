@@ -200,7 +200,7 @@ def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path
     from benchmarks.generate import write_project
     from modelops.spec.envs import load_environment
     from modelops.graph.render import render
-    from perf_fixtures import FIXED_ARTIFACT
+    from tests.graph.helpers import FIXED_ARTIFACT
 
     artifact = tmp_path / "src.tar.gz"
     artifact.write_bytes(b"unused")

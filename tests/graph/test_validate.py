@@ -16,9 +16,10 @@ import pytest
 import modelops.graph.cache as diff_mod
 from modelops.spec.envs import check
 from modelops.checks.pipeline import check_policies
-from perf_fixtures import write_minimal_package
+from tests.graph.helpers import write_minimal_package
+from tests.helpers import FIXTURES
 
-FULL = Path(__file__).resolve().parent / "fixtures" / "specs" / "valid" / "full"
+FULL = FIXTURES / "specs" / "valid" / "full"
 CLI = [sys.executable, "-m", "modelops"]
 
 

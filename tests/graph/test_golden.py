@@ -3,7 +3,7 @@ performance work (golden JSON saved first): speed-ups change no input of any res
 
 Regenerate only on purpose (a deliberate change to what is deployed)::
 
-    MODELOPS_WRITE_GOLDEN=1 .venv/bin/python -m pytest tests/test_perf_golden.py
+    MODELOPS_WRITE_GOLDEN=1 .venv/bin/python -m pytest tests/graph/test_golden.py
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import pytest
 
 from modelops.graph.render import render
-from perf_fixtures import EXAMPLES, fixed_environment, golden_path, graph_json
+from tests.graph.helpers import EXAMPLES, fixed_environment, golden_path, graph_json
 
 
 @pytest.mark.parametrize(("spec", "env"), EXAMPLES, ids=[f"{s}:{e}" for s, e in EXAMPLES])

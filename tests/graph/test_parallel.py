@@ -25,10 +25,8 @@ from modelops.errors import UsageError
 from modelops.graph.forked import fork_map, share_out
 from modelops.graph.render import RENDER_JOBS_ENV, render, render_jobs, render_parallel, shards
 from modelops.graph.runtime import ProgramError
-from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
-from tests.helpers import git
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.graph.helpers import FIXED_ARTIFACT, default_sigint, ending, graph_json, write_rich_project
+from tests.helpers import ROOT, git
 
 
 def _env(spec: Path, env: str = "prod"):

@@ -22,7 +22,8 @@ from modelops.local.apply import RecordingClients
 from modelops.components.environment import paced_program, program
 from modelops.graph.render import RenderBackend, render
 from modelops.graph.runtime import run, settle
-from perf_fixtures import FIXED_ARTIFACT, default_sigint, ending, fixed_environment, graph_json
+from tests.graph.helpers import FIXED_ARTIFACT, default_sigint, ending, fixed_environment, graph_json
+from tests.helpers import ROOT
 
 
 def _bench_env(tmp_path: Path, n: int, env: str = "dev"):
@@ -154,9 +155,8 @@ def test_ctrl_c_stops_the_program_thread_and_reaches_the_caller(tmp_path: Path) 
     # GIVEN a program running on run()'s own thread, in a child process
     script = tmp_path / "endless.py"
     script.write_text(INTERRUPTED_PROGRAM)
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(root)}, preexec_fn=default_sigint)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=default_sigint)
     with ending(proc):
         assert proc.stdout.readline().strip() == "started"
         # WHEN the user presses Ctrl-C

@@ -1,4 +1,4 @@
-"""Shared helpers of the performance-correctness tests: example environments rendered
+"""Helpers of the render tests (tests/graph/), which check that the fast paths change nothing: example environments rendered
 with a fixed artifact, as plain JSON that can be compared with a golden file.
 
 Every model gets the same fixed artifact (path relative to the repository, fixed digest),
@@ -23,9 +23,9 @@ import yaml
 from benchmarks.generate import spec as bench_spec
 from modelops.spec.envs import list_environments, load_environment
 from modelops.spec.resolved import Artifact, Environment
+from tests.helpers import FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "perf" / "golden"
+GOLDEN_DIR = FIXTURES / "perf" / "golden"
 #: (spec relative to the repository, environment)
 EXAMPLES = [
     (spec, env)

@@ -15,9 +15,8 @@ import yaml
 import modelops.graph.cache as diff_module
 from modelops.spec.envs import load_environment
 from modelops.checks.pipeline import check_policies
-from perf_fixtures import write_rich_project
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.graph.helpers import write_rich_project
+from tests.helpers import ROOT
 
 
 def _plan(spec: Path, **env: str) -> bytes:
