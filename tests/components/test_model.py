@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from components_fixtures import (
+
+from modelops.components import naming
+from modelops.graph.runtime import ProgramError
+from modelops.graph.render import render
+from tests.components.helpers import (
     CASE_IDS,
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -13,39 +17,19 @@ from components_fixtures import (
     OBJECT,
     ROLE_POLICY,
     SM_MODEL,
-    Renders,
-    shared_renders,
     as_list,
     by_name,
-    load,
     one,
-    render,
     replace_model,
     statements,
     tiny_artifact,
-    variants_spec,
 )
-
-from modelops.components import naming
-from modelops.graph.runtime import ProgramError
 
 ROLE = "aws:iam/role:Role"
 TARGET = "aws:appautoscaling/target:Target"
 POLICY = "aws:appautoscaling/policy:Policy"
 #: the one action AWS only authorises on Resource "*"
 STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
-
-
-@pytest.fixture
-def renders() -> Renders:
-    return shared_renders()
-
-
-@pytest.fixture(scope="module")
-def variants(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("variants")
-    env = load(variants_spec(tmp), "dev", tiny_artifact(tmp / "a"))
-    return env, render(env)
 
 
 @pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)

@@ -6,37 +6,12 @@ import json
 
 import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
-from components_fixtures import (
-    ALARM,
-    CASE_IDS,
-    EXAMPLE_CASES,
-    TOPIC,
-    Renders,
-    shared_renders,
-    by_name,
-    load,
-    one,
-    render,
-    statements,
-    tiny_artifact,
-    variants_spec,
-)
 
 from modelops.components import naming
+from modelops.graph.render import render
+from tests.components.helpers import ALARM, CASE_IDS, EXAMPLE_CASES, TOPIC, by_name, one, statements
 
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-
-
-@pytest.fixture
-def renders() -> Renders:
-    return shared_renders()
-
-
-@pytest.fixture(scope="module")
-def variants(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("variants")
-    env = load(variants_spec(tmp), "dev", tiny_artifact(tmp / "a"))
-    return env, render(env)
 
 
 def alarm_dimensions(alarm) -> list[dict]:

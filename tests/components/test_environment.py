@@ -12,24 +12,20 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from components_fixtures import CASE_IDS, EXAMPLE_CASES, ROOT, Renders, render, shared_renders
 
 from modelops.components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEnvironment
 from modelops.ml.artifacts import attach_artifacts
 from modelops.cli.plan import plan_graph, summarize
 from modelops.spec.envs import load_environment
 from modelops.errors import ModelOpsError
-from modelops.graph.render import RenderBackend
+from modelops.graph.render import RenderBackend, render
 from modelops.graph.runtime import ProgramError, run
+from tests.components.helpers import CASE_IDS, EXAMPLE_CASES
+from tests.helpers import FIXTURES, ROOT
 
 STACK_PROGRAM = ROOT / "stacks" / "__main__.py"
-INVALID = ROOT / "tests" / "fixtures" / "components" / "invalid" / "modelops.yaml"
+INVALID = FIXTURES / "components" / "invalid" / "modelops.yaml"
 CLI = [sys.executable, "-m", "modelops"]
-
-
-@pytest.fixture
-def renders() -> Renders:
-    return shared_renders()
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,19 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pytest
-from components_fixtures import EXAMPLE_CASES, Renders, as_list, load, one, render, shared_renders, statements, tiny_artifact, variants_spec
 
 from modelops.components.dataset import Dataset, DatasetArgs
 from modelops.components.model import ModelEndpoint, ModelEndpointArgs
 from modelops.components.storage import Scope
-from modelops.graph.render import RenderBackend
+from modelops.graph.render import RenderBackend, render
 from modelops.spec.resolved import Dataset as DatasetSpec
 from modelops.spec.resolved import Model, Retention
 from modelops.graph.runtime import run
+from tests.components.helpers import EXAMPLE_CASES, as_list, load, one, statements, tiny_artifact, variants_spec
 
 TABLE = "aws:glue/catalogTable:CatalogTable"
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-
-
-@pytest.fixture
-def renders() -> Renders:
-    return shared_renders()
 
 
 def test_csv_dataset_is_catalogued_with_a_header_skip_and_its_source_uploaded(renders):

@@ -1,4 +1,4 @@
-"""Builders shared by the components tests: example environments with a tiny real artifact, renders.
+"""Builders of the components tests (tests/components/): example environments with a tiny real artifact, renders.
 
 The examples' models are attached to a small real ``model.tar.gz`` written to a temporary
 directory (its digest computed from its bytes), so rendering never trains anything.
@@ -20,9 +20,8 @@ from modelops.spec.envs import load_environment
 from modelops.graph.render import Graph, render
 from modelops.spec.resolved import Artifact, Environment
 from modelops.graph.runtime import Registration
+from tests.helpers import FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "components"
 FRAMEWORK = "1.9-0"
 
 #: every example spec with its environments
@@ -77,7 +76,7 @@ def load(spec: Path, env: str, artifact: Artifact) -> Environment:
 def variants_spec(tmp: Path) -> Path:
     """A copy of the variants fixture spec in ``tmp`` with its prebuilt artifact file."""
     target = tmp / "variants"
-    shutil.copytree(FIXTURES / "variants", target)
+    shutil.copytree(FIXTURES / "components" / "variants", target)
     tiny_artifact(target)
     return target / "modelops.yaml"
 
@@ -108,13 +107,6 @@ def one(regs: Any) -> Registration:
 
 def by_name(graph: Graph, type_: str, physical: str, key: str = "name") -> Registration:
     return one(r for r in graph.by_type(type_) if r.inputs.get(key) == physical)
-
-
-__all__ = [
-    "ALARM", "BUCKET", "CASE_IDS", "ENDPOINT", "ENDPOINT_CONFIG", "EXAMPLES", "EXAMPLE_CASES", "OBJECT",
-    "ROLE_POLICY", "ROOT", "SM_MODEL", "TOPIC", "as_list", "by_name", "children_of", "load", "one",
-    "policy_doc", "render", "replace_model", "shared_renders", "statements", "tiny_artifact", "variants_spec", "with_artifact",
-]
 
 
 class Renders:

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from components_fixtures import (
+
+from modelops.graph.render import render
+from tests.components.helpers import (
     BUCKET,
     CASE_IDS,
     EXAMPLE_CASES,
-    Renders,
-    shared_renders,
     by_name,
     children_of,
-    one,
-    render,
-    statements,
-    variants_spec,
     load,
+    one,
+    statements,
     tiny_artifact,
+    variants_spec,
 )
 
 KEY = "aws:kms/key:Key"
-
-
-@pytest.fixture
-def renders() -> Renders:
-    return shared_renders()
 
 
 def settings(graph, bucket, kind):
