@@ -7,8 +7,7 @@ from pathlib import Path
 import yaml
 
 from modelops.spec.envs import list_environments
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def _load(path: Path) -> dict:

@@ -10,8 +10,7 @@ import pytest
 
 from modelops.errors import UsageError
 from modelops.local.server import REAL_AWS, Target
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_real_aws_is_refused_unless_the_caller_reads_evidence(tmp_path: Path) -> None:
