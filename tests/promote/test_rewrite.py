@@ -5,15 +5,15 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from pathlib import Path
 
 import pytest
 import yaml
 
 from modelops.errors import ApplyError, UsageError
 from modelops.promote import append_record, rewrite_pin
+from tests.helpers import FIXTURES
 
-OVERLAYS = Path(__file__).parent / "fixtures" / "promote" / "overlays"
+OVERLAYS = FIXTURES / "promote" / "overlays"
 MODEL = "churn-classifier"
 NEW = "sha256:" + "ab" * 32
 OLD = "sha256:" + "1" * 64

@@ -9,7 +9,7 @@ import pytest
 
 from modelops.promote import Evidence, deployed_gate, metrics_gate, policies_gate, quiet_gate
 from modelops.spec.resolved import Environment, Gate, Model, Monitor, Threshold
-from promote_fixtures import deploy_evidence, put_alarm, set_alarm
+from tests.promote.helpers import deploy_evidence, put_alarm, set_alarm
 
 MODEL = "churn-classifier"
 ARTIFACT = b"model.tar.gz bytes of churn-classifier v1"

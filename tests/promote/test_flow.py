@@ -26,10 +26,10 @@ from modelops.ml.artifacts import attach_artifacts, card, store_path
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.promote import PromotionRefused, evaluate_gates, promote
-from promote_fixtures import deploy_evidence, set_alarm
+from tests.helpers import FIXTURES, ROOT
+from tests.promote.helpers import deploy_evidence, set_alarm
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures" / "promote" / "stacks"
+STACKS = FIXTURES / "promote" / "stacks"
 MODEL = "churn-classifier"
 PIN_BEFORE = "sha256:" + "1" * 64
 SOAKED = timedelta(hours=25)
@@ -54,7 +54,7 @@ def project(built: Path, tmp_path: Path) -> Path:
 
 
 def use_overlay(project: Path, env: str, fixture: str) -> None:
-    shutil.copy(FIXTURES / fixture, project / "stacks" / f"{env}.yaml")
+    shutil.copy(STACKS / fixture, project / "stacks" / f"{env}.yaml")
 
 
 def deploy_staging(moto, project: Path) -> str:

@@ -1,4 +1,4 @@
-"""Helpers for the promotion tests: deployed-environment evidence in the loopback moto server.
+"""Helpers of the promotion tests (tests/promote/): deployed-environment evidence in the loopback moto server.
 
 The evidence is created with plain boto3 calls under the physical names of
 ``components/naming.py`` — exactly what ``modelops up`` provisions for an environment's
