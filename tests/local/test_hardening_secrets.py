@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from local_fixtures import artifact_root, copy_project  # noqa: F401
-from tests.helpers import Emulator
 from modelops.ml.artifacts import attach_artifacts
 from modelops.graph.cache import RenderCache
 from modelops.spec.envs import load_environment
 from modelops.local.state import StateStore, to_plain
+from tests.helpers import Emulator
+from tests.local.helpers import copy_project
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

@@ -10,13 +10,13 @@ import pytest
 
 from modelops.components import naming
 from modelops.components.metrics import drift_metric
-from local_fixtures import CASES, EXAMPLES, artifact_root, environment  # noqa: F401
-from tests.helpers import Emulator
 from modelops.errors import UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.handlers import HANDLERS
 from modelops.graph.render import render
 from modelops.spec.resolved import Environment
+from tests.helpers import Emulator
+from tests.local.helpers import CASES, EXAMPLES, environment
 
 ACCOUNT = "123456789012"
 

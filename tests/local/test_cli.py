@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local_fixtures import ROOT, artifact_root, copy_project  # noqa: F401
-from tests.helpers import Emulator
 from modelops.cli.main import main
 from modelops.local import server
 from modelops.local.emulator import install_missing_operations
+from tests.helpers import FIXTURES, ROOT, Emulator
+from tests.local.helpers import copy_project
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
 MODELOPS = [sys.executable, "-m", "modelops"]
-MISSPELLED = ROOT / "tests" / "fixtures" / "local" / "misspelled" / "modelops.yaml"
+MISSPELLED = FIXTURES / "local" / "misspelled" / "modelops.yaml"
 
 
 def modelops(*args: str, ca_bundle: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

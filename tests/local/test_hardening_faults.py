@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import Emulator
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
@@ -28,11 +27,11 @@ from modelops.local.apply import destroy, up
 from modelops.local.state import StateStore
 from modelops.graph.render import RenderBackend, program_for
 from modelops.graph.runtime import run
+from tests.helpers import FIXTURES, ROOT, Emulator
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-MINIMAL = ROOT / "tests" / "fixtures" / "hardening" / "minimal" / "modelops.yaml"
+MINIMAL = FIXTURES / "hardening" / "minimal" / "modelops.yaml"
 REGION = "eu-west-1"
 STATE = Path(".modelops") / "state" / "tiny-dev.json"
 #: state type -> inventory kind (what a boto3 list call finds); bucket settings live on the bucket
@@ -345,8 +344,8 @@ def _resource(n: int):
 def _killed_run(root: Path, script: str) -> None:
     """Run ``script`` on an open state in a child process that then dies without cleanup."""
     code = (
-        "import os, sys; sys.path.insert(0, 'tests'); from pathlib import Path;"
-        "from modelops.local.state import StateStore; from test_hardening_faults import _resource;"
+        "import os; from pathlib import Path;"
+        "from modelops.local.state import StateStore; from tests.local.test_hardening_faults import _resource;"
         f"store = StateStore.open(Path({str(root)!r}), 'tiny', 'dev').__enter__();"
         f"{script}; os._exit(9)"
     )

@@ -9,12 +9,6 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from local_fixtures import (  # noqa: F401 - fixtures
-    ROOT,
-    artifact_root,
-    copy_project,
-    environment,
-)
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
@@ -23,7 +17,8 @@ from modelops.local.backend import MotoBackend, handler_for
 from modelops.local.handlers import Context
 from modelops.local.state import StateStore
 from modelops.graph.runtime import ProgramError, run
-from tests.helpers import Emulator
+from tests.helpers import ROOT, Emulator
+from tests.local.helpers import copy_project, environment
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
-"""Fixtures of the local-AWS tests: the example projects, their artifacts trained once.
+"""Helpers of the local-AWS tests (tests/local/): the example projects, their artifacts trained once.
 
-They run against the ``emulator`` fixture of tests/conftest.py; results are checked with
+The tests run against the ``emulator`` fixture of tests/conftest.py and check results with
 plain boto3 clients.
 """
 
@@ -9,25 +9,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.spec.resolved import Environment
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 #: every example spec and its environments
 EXAMPLES = {
     "churn": (ROOT / "modelops.yaml", ("dev", "staging", "prod")),
     "fraud": (ROOT / "examples" / "fraud" / "modelops.yaml", ("dev", "prod")),
 }
 CASES = [(name, env) for name, (_, envs) in EXAMPLES.items() for env in envs]
-
-
-@pytest.fixture(scope="session")
-def artifact_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One artifact store for the session: each example model is trained once."""
-    return tmp_path_factory.mktemp("artifacts")
 
 
 _ENV_CACHE: dict[tuple[str, str, str], Environment] = {}

@@ -10,11 +10,11 @@ from typing import Iterator
 
 import pytest
 
-from local_fixtures import ROOT, artifact_root, environment  # noqa: F401 - fixtures
-from tests.helpers import Emulator
 from modelops.local.apply import Outcome, up
 from modelops.local.emulator import evaluate_bucket_policy
 from modelops.spec.resolved import Environment
+from tests.helpers import ROOT, Emulator
+from tests.local.helpers import environment
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
