@@ -11,19 +11,12 @@ import numpy as np
 import pytest
 
 from modelops.components import metrics, naming
-from ml_fixtures import (  # noqa: F401 - fixtures
-    ACCOUNT,
-    MotoClients,
-    Project,
-    built_project,
-    read_csv,
-    run_cli,
-)
 from modelops.errors import UsageError
 from modelops.ml import baseline as base
 from modelops.ml.capture import capture_record, write_capture
 from modelops.ml.drift import MIN_SAMPLE, drift_for_environment, noise_floor
 from modelops.ml.serve import start_server
+from tests.ml.helpers import ACCOUNT, MotoClients, Project, read_csv, run_cli
 
 MODEL = "churn"
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "contract", "payment_method"]

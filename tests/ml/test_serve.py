@@ -17,9 +17,9 @@ import joblib
 import numpy as np
 import pytest
 
-from ml_fixtures import Project, built_project, read_csv  # noqa: F401 - fixtures
 from modelops.errors import UsageError
 from modelops.ml.serve import MAX_BODY_BYTES, LocalServer, LoadedModel, start_server
+from tests.ml.helpers import Project, read_csv
 
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "contract", "payment_method"]
 

@@ -15,9 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from ml_fixtures import Project, built_project  # noqa: F401 - fixtures
 from modelops.ml import serve
 from modelops.ml.serve import LocalServer, start_server
+from tests.ml.helpers import Project
 
 ROW = "12,70.5,1,month-to-month,credit-card"
 #: the test's read timeout on the slow-client socket: far above the server's idle limit below

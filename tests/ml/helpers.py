@@ -1,9 +1,8 @@
-"""Fixtures of the ML tests: a copy of the ML test project, its built artifacts.
+"""Helpers of the ML tests (tests/ml/): a copy of the ML test project, a CLI runner.
 
 The project (``tests/fixtures/ml/``: the example datasets with small estimators) is copied
-to a temporary directory so every build writes its ``.modelops/`` store there. Building
-is the slow part, so one session-wide project is built once and shared read-only; tests
-that change files or the store take their own ``fresh_project``.
+to a temporary directory so every build writes its ``.modelops/`` store there; the
+fixtures that build it are in tests/ml/conftest.py.
 """
 
 from __future__ import annotations
@@ -15,15 +14,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from modelops.spec import resolved
-from modelops.ml.artifacts import BuildOutcome, build_model
-from modelops.spec.envs import load_environment
-from tests.helpers import Moto
+from modelops.ml.artifacts import BuildOutcome
+from tests.helpers import FIXTURES, ROOT, Moto
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "fixtures" / "ml"
+FIXTURE = FIXTURES / "ml"
 DATA = {
     "customers.csv": ROOT / "examples" / "churn" / "data" / "customers.csv",
     "transactions.csv": ROOT / "examples" / "fraud" / "data" / "transactions.csv",
@@ -48,20 +43,6 @@ class Project:
     env: resolved.Environment
     churn: BuildOutcome
     amount: BuildOutcome
-
-
-@pytest.fixture(scope="session")
-def built_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The ML test project with both models built once (treat as read-only)."""
-    spec = make_project(tmp_path_factory.mktemp("ml-built"))
-    env = load_environment(spec, "dev")
-    return Project(spec, spec.parent, env, build_model(env, "churn"), build_model(env, "amount"))
-
-
-@pytest.fixture
-def fresh_project(tmp_path: Path) -> Path:
-    """A private copy of the ML test project, nothing built; returns the spec path."""
-    return make_project(tmp_path / "project")
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -20,7 +20,6 @@ import pytest
 from sklearn import metrics as skm
 
 from modelops.components.serving_images import framework_for_sklearn
-from ml_fixtures import Project, built_project, fresh_project, make_project, read_csv, run_cli  # noqa: F401 - fixtures
 from modelops.spec import resolved
 from modelops.ml.artifacts import (
     attach_artifacts,
@@ -35,6 +34,8 @@ from modelops.spec.envs import load_environment
 from modelops.errors import UsageError
 from modelops.ml.build import split_indices, target_values
 from modelops.ml.table import read_table
+from tests.helpers import ROOT
+from tests.ml.helpers import Project, make_project, read_csv, run_cli
 
 GATE_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 
@@ -83,7 +84,7 @@ def test_package_has_the_sagemaker_layout_and_is_byte_stable(built_project: Proj
     assert set(files) == {"baseline.json", "card.json", "code/inference.py", "model.joblib"}
     for m in members:
         assert (m.mtime, m.uid, m.gid, m.uname, m.gname) == (0, 0, 0, "", "")
-    source = Path(__file__).resolve().parent.parent / "modelops" / "ml" / "inference.py"
+    source = ROOT / "modelops" / "ml" / "inference.py"
     assert member(built_project.churn.artifact.path, "code/inference.py") == source.read_bytes()
 
 
