@@ -1,0 +1,198 @@
+"""Model endpoints: least-privilege role, content-addressed models and configs, variants, scaling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from modelops.components import naming
+from modelops.graph.runtime import ProgramError
+from modelops.graph.render import render
+from tests.components.helpers import (
+    CASE_IDS,
+    ENDPOINT,
+    ENDPOINT_CONFIG,
+    EXAMPLE_CASES,
+    OBJECT,
+    ROLE_POLICY,
+    SM_MODEL,
+    as_list,
+    by_name,
+    one,
+    replace_model,
+    statements,
+    tiny_artifact,
+)
+
+from modelops.graph.resource_types import ROLE, SCALING_TARGET as TARGET, SCALING_POLICY as POLICY
+from modelops.components import naming
+from modelops.graph.runtime import ProgramError
+
+#: the one action AWS only authorises on Resource "*"
+STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_no_iam_statement_allows_a_wildcard_action_or_s3_star(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    policies = graph.by_type(ROLE_POLICY)
+    assert len(policies) == len(env.models)
+    for policy in policies:
+        for st in statements(policy.inputs["policy"]):
+            assert st["Effect"] == "Allow"
+            for action in as_list(st["Action"]):
+                assert action != "*" and not action.endswith(":*"), (policy.name, st)
+            if "*" in as_list(st["Resource"]):
+                assert set(as_list(st["Action"])) <= STAR_RESOURCE_ACTIONS, (policy.name, st)
+
+
+def test_execution_role_is_scoped_to_its_own_prefixes_log_group_image_and_key(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    role = one(graph.by_type(ROLE))
+    (trust,) = statements(role.inputs["assumeRolePolicy"])
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    sts = {s["Sid"]: s for s in statements(one(graph.by_type(ROLE_POLICY)).inputs["policy"])}
+    assert sts["ReadArtifacts"]["Resource"] == "arn:aws:s3:::churn-dev-artifacts-123456789012/models/churn-classifier/*"
+    assert sts["WriteDataCapture"]["Resource"] == "arn:aws:s3:::churn-dev-customers-123456789012/capture/churn-classifier/*"
+    assert sts["WriteLogs"]["Resource"][0].endswith(":log-group:/aws/sagemaker/Endpoints/churn-dev-churn-classifier")
+    assert sts["PullServingImage"]["Resource"] == "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn"
+    key_arn = one(graph.by_type("aws:kms/key:Key")).outputs["arn"]
+    assert sts["UseEnvironmentKey"]["Resource"] == key_arn
+
+
+def test_model_serves_the_uploaded_artifact_with_the_matching_image(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    artifact = env.models["churn-classifier"].artifact
+    key = naming.artifact_key("churn-classifier", artifact.digest)
+    upload = one(r for r in graph.by_type(OBJECT) if r.inputs["key"] == key)
+    assert upload.inputs["source"].path == artifact.path
+    assert upload.inputs["bucket"] == "churn-dev-artifacts-123456789012"
+    model = one(graph.by_type(SM_MODEL))
+    container = model.inputs["primaryContainer"]
+    assert container["modelDataUrl"] == f"s3://churn-dev-artifacts-123456789012/{key}"
+    assert container["image"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    assert model.inputs["executionRoleArn"] == one(graph.by_type(ROLE)).outputs["arn"]
+    assert model.inputs["name"].startswith("churn-dev-churn-classifier-")
+
+
+def test_config_name_changes_with_instance_type_and_endpoint_name_does_not(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    bigger = render(replace_model(env, "churn-classifier", instance_type="ml.m5.xlarge"))
+    before, after = one(graph.by_type(ENDPOINT_CONFIG)), one(bigger.by_type(ENDPOINT_CONFIG))
+    assert before.inputs["name"] != after.inputs["name"]
+    assert after.inputs["productionVariants"][0]["instanceType"] == "ml.m5.xlarge"
+    assert before.urn == after.urn  # same resource, replaced (create before delete)
+    assert not after.delete_before_replace
+    assert one(graph.by_type(ENDPOINT)).inputs["name"] == one(bigger.by_type(ENDPOINT)).inputs["name"] == "churn-dev-churn-classifier"
+    assert one(bigger.by_type(ENDPOINT)).inputs["endpointConfigName"] == after.inputs["name"]
+    # and the SageMaker model, which did not change, keeps its name
+    assert one(graph.by_type(SM_MODEL)).inputs["name"] == one(bigger.by_type(SM_MODEL)).inputs["name"]
+
+
+def test_a_new_artifact_renames_the_model_and_the_config(renders, tmp_path):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    other = tiny_artifact(tmp_path, b"retrained")
+    retrained = dataclasses.replace(env, models={k: dataclasses.replace(m, artifact=other) for k, m in env.models.items()})
+    again = render(retrained)
+    assert one(again.by_type(SM_MODEL)).inputs["name"] != one(graph.by_type(SM_MODEL)).inputs["name"]
+    assert one(again.by_type(ENDPOINT_CONFIG)).inputs["name"] != one(graph.by_type(ENDPOINT_CONFIG)).inputs["name"]
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_autoscaling_bounds_are_as_declared(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    scaled = {n: m for n, m in env.models.items() if m.serving.autoscaling and not m.serving.serverless}
+    targets = graph.by_type(TARGET)
+    assert len(targets) == len(scaled) == len(graph.by_type(POLICY))
+    for name, model in scaled.items():
+        endpoint = naming.endpoint_name(env.project, env.env, name)
+        target = by_name(graph, TARGET, f"endpoint/{endpoint}/variant/primary", key="resourceId")
+        assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (model.serving.autoscaling.min, model.serving.autoscaling.max)
+        assert target.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+        policy = one(p for p in graph.by_type(POLICY) if p.inputs["resourceId"] == target.inputs["resourceId"])
+        tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+        assert tracking["targetValue"] == model.serving.autoscaling.target_invocations
+        assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+        # the target waits for the endpoint: its variant must exist to be registered
+        endpoint_urn = by_name(graph, ENDPOINT, endpoint).urn
+        assert endpoint_urn in target.dependencies
+        config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, endpoint).inputs["endpointConfigName"])
+        count = config.inputs["productionVariants"][0]["initialInstanceCount"]
+        assert model.serving.autoscaling.min <= count <= model.serving.autoscaling.max
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_endpoint_rolls_back_on_its_own_alarms_and_captures_encrypted(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    alarm_names = {a.inputs["name"] for a in graph.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    key_arn = one(graph.by_type("aws:kms/key:Key")).outputs["arn"]
+    for name, model in env.models.items():
+        endpoint = by_name(graph, ENDPOINT, naming.endpoint_name(env.project, env.env, name))
+        deploy = endpoint.inputs["deploymentConfig"]
+        assert deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["type"] == "ALL_AT_ONCE"
+        rollback = {a["alarmName"] for a in deploy["autoRollbackConfiguration"]["alarms"]}
+        own = {naming.alarm_name(env.project, env.env, m.name) for m in env.monitors.values() if m.model == name and m.metric.startswith(("latency", "error"))}
+        assert own and own <= rollback <= alarm_names
+        config = by_name(graph, ENDPOINT_CONFIG, endpoint.inputs["endpointConfigName"])
+        if model.serving.serverless:
+            assert "dataCaptureConfig" not in config.inputs and "kmsKeyArn" not in config.inputs
+        else:
+            capture = config.inputs["dataCaptureConfig"]
+            bucket = naming.bucket_name(env.project, env.env, model.dataset, "123456789012")
+            assert capture["destinationS3Uri"] == f"s3://{bucket}/capture/{name}"
+            assert capture["kmsKeyId"] == key_arn and config.inputs["kmsKeyArn"] == key_arn
+
+
+def test_canary_and_shadow_are_variants_of_their_own_models_without_uploads(variants):
+    env, graph = variants
+    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-ranker").inputs["endpointConfigName"])
+    production = {v["variantName"]: v for v in config.inputs["productionVariants"]}
+    assert production["primary"]["initialVariantWeight"] == pytest.approx(0.8)
+    assert production["canary"]["initialVariantWeight"] == pytest.approx(0.2)
+    assert production["primary"]["initialInstanceCount"] == 2 and production["primary"]["instanceType"] == "ml.c5.xlarge"
+    (shadow,) = config.inputs["shadowProductionVariants"]
+    assert shadow["variantName"] == "shadow" and shadow["initialVariantWeight"] == pytest.approx(0.5)
+    models = {m.inputs["name"]: m for m in graph.by_type(SM_MODEL)}
+    for variant, digest in (("canary", "1" * 64), ("shadow", "2" * 64)):
+        served = models[(production.get(variant) or shadow)["modelName"]]
+        assert served.inputs["primaryContainer"]["modelDataUrl"].endswith(f"models/ranker/{digest}/model.tar.gz")
+    uploads = [o.inputs["key"] for o in graph.by_type(OBJECT)]
+    assert not any(("1" * 64) in k or ("2" * 64) in k for k in uploads)
+    assert config.inputs["dataCaptureConfig"]["initialSamplingPercentage"] == 20
+    # sse-s3: no key anywhere in the endpoint configuration
+    assert "kmsKeyArn" not in config.inputs and "kmsKeyId" not in config.inputs["dataCaptureConfig"]
+
+
+@pytest.mark.parametrize(("primary", "canary"), [(2, 2), (5, 2), (1, 1)])
+def test_a_canary_runs_the_primarys_instances_up_to_two(variants, primary, canary):
+    # GIVEN the ranker (canary and shadow) serving on `primary` instances, no autoscaling
+    env, _ = variants
+    graph = render(replace_model(env, "ranker", instance_count=primary, autoscaling=None))
+    # WHEN its endpoint configuration is rendered
+    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-ranker").inputs["endpointConfigName"])
+    counts = {v["variantName"]: v["initialInstanceCount"] for v in config.inputs["productionVariants"]}
+    # THEN the canary, a production variant serving live traffic, survives one failure when the
+    # primary does (SageMaker.4 holds for every production variant); the shadow runs one instance
+    assert counts == {"primary": primary, "canary": canary}
+    assert [s["initialInstanceCount"] for s in config.inputs["shadowProductionVariants"]] == [1]
+
+
+def test_serverless_model_has_serverless_variant_and_no_capture_grant(variants):
+    env, graph = variants
+    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-scorer").inputs["endpointConfigName"])
+    (variant,) = config.inputs["productionVariants"]
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 3072, "maxConcurrency": 4}
+    assert "instanceType" not in variant
+    role_policy = one(p for p in graph.by_type(ROLE_POLICY) if "scorer" in p.name)
+    assert "WriteDataCapture" not in {s["Sid"] for s in statements(role_policy.inputs["policy"])}
+
+
+def test_a_model_without_artifact_is_refused_with_a_clear_message(renders):
+    env, _ = renders.get(*EXAMPLE_CASES[0])
+    bare = dataclasses.replace(env, models={k: dataclasses.replace(m, artifact=None) for k, m in env.models.items()})
+    with pytest.raises(ProgramError) as info:
+        render(bare)
+    assert isinstance(info.value.__cause__, ValueError) or "has no artifact" in str(info.value)
+    assert "model 'churn-classifier' has no artifact" in str(info.value)

@@ -1,0 +1,224 @@
+"""Monitors: alarms on the right metric of the right endpoint, notifying the right topics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from modelops.components import naming
+from modelops.graph.render import render
+from modelops.graph.resource_types import TOPIC_SUBSCRIPTION as SUBSCRIPTION
+from tests.components.helpers import ALARM, CASE_IDS, EXAMPLE_CASES, TOPIC, by_name, load, one, statements, tiny_artifact, variants_spec
+
+
+def alarm_dimensions(alarm) -> list[dict]:
+    if "metricQueries" in alarm.inputs:
+        return [q["metric"]["dimensions"] for q in alarm.inputs["metricQueries"] if "metric" in q]
+    return [alarm.inputs["dimensions"]]
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_every_alarm_watches_its_target_and_notifies_its_channels(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    topics = {t.inputs["name"]: t.outputs["arn"] for t in graph.by_type(TOPIC)}
+    assert len(graph.by_type(ALARM)) == len(env.monitors)
+    for monitor in env.monitors.values():
+        alarm = by_name(graph, ALARM, naming.alarm_name(env.project, env.env, monitor.name))
+        for dims in alarm_dimensions(alarm):
+            if monitor.model:
+                assert dims["EndpointName"] == naming.endpoint_name(env.project, env.env, monitor.model)
+            else:
+                assert dims["BucketName"] == naming.bucket_name(env.project, env.env, monitor.dataset, "123456789012")
+        channels = monitor.notify or tuple(env.channels)
+        expected = sorted(topics[naming.topic_name(env.project, env.env, c)] for c in channels)
+        assert sorted(alarm.inputs["alarmActions"]) == expected
+        assert sorted(alarm.inputs["okActions"]) == expected
+
+
+def test_latency_threshold_is_converted_to_microseconds_with_the_percentile(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-churn-latency")
+    assert env.monitors["churn-latency"].threshold.value == pytest.approx(0.25)
+    assert alarm.inputs["threshold"] == pytest.approx(250_000)
+    assert alarm.inputs["extendedStatistic"] == "p99" and "statistic" not in alarm.inputs
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/SageMaker", "ModelLatency")
+    assert alarm.inputs["treatMissingData"] == "notBreaching"
+
+
+def test_error_rate_is_metric_math_over_invocations_with_a_ratio_threshold(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-churn-errors")
+    queries = {q["id"]: q for q in alarm.inputs["metricQueries"]}
+    assert queries["errors"]["metric"]["metricName"] == "Invocation5XXErrors"
+    assert queries["invocations"]["metric"]["metricName"] == "Invocations"
+    assert queries["error_rate"]["returnData"] is True and "errors / invocations" in queries["error_rate"]["expression"]
+    assert alarm.inputs["threshold"] == pytest.approx(0.02)
+    assert "metricName" not in alarm.inputs
+
+
+def test_freshness_alarms_when_nothing_was_written_for_the_window(renders):
+    env, graph = renders.get(*EXAMPLE_CASES[0])
+    alarm = by_name(graph, ALARM, "churn-dev-customers-fresh")
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"], alarm.inputs["statistic"]) == ("AWS/S3", "PutRequests", "Sum")
+    assert alarm.inputs["comparisonOperator"] == "LessThanThreshold" and alarm.inputs["threshold"] == 1
+    assert alarm.inputs["treatMissingData"] == "breaching"
+    # 48h window of 1-day periods: two empty days in a row
+    assert alarm.inputs["period"] * alarm.inputs["evaluationPeriods"] == 48 * 3600
+    metric_filter = one(graph.by_type("aws:s3/bucketMetric:BucketMetric"))
+    assert alarm.inputs["dimensions"]["FilterId"] == metric_filter.inputs["name"]
+    assert metric_filter.inputs["filter"] == {"prefix": "data/"}
+
+
+def test_utilisation_floor_and_drift_alarms(variants):
+    env, graph = variants
+    cpu = by_name(graph, ALARM, "variants-dev-ranker-cpu")
+    assert cpu.inputs["threshold"] == pytest.approx(80.0) and cpu.inputs["namespace"] == "/aws/sagemaker/Endpoints"
+    assert by_name(graph, ALARM, "variants-dev-ranker-memory").inputs["metricName"] == "MemoryUtilization"
+    floor = by_name(graph, ALARM, "variants-dev-ranker-floor")
+    assert floor.inputs["comparisonOperator"] == "LessThanThreshold" and floor.inputs["treatMissingData"] == "breaching"
+    assert (floor.inputs["period"], floor.inputs["evaluationPeriods"]) == (300, 3)
+    drift = by_name(graph, ALARM, "variants-dev-ranker-drift")
+    assert (drift.inputs["namespace"], drift.inputs["metricName"]) == ("ModelOps/Drift", "FeatureDriftPSI")
+    assert drift.inputs["dimensions"] == {"EndpointName": "variants-dev-ranker"}
+    assert drift.inputs["treatMissingData"] == "notBreaching"
+    p50 = by_name(graph, ALARM, "variants-dev-scorer-p50")
+    assert p50.inputs["extendedStatistic"] == "p50" and p50.inputs["threshold"] == pytest.approx(40_000)
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_topics_are_encrypted_and_only_cloudwatch_of_this_account_publishes(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    key_arn = one(graph.by_type("aws:kms/key:Key")).outputs["arn"]
+    assert len(graph.by_type(TOPIC)) == len(env.channels)
+    for topic in graph.by_type(TOPIC):
+        assert topic.inputs["kmsMasterKeyId"] == key_arn
+        policy = one(p for p in graph.by_type("aws:sns/topicPolicy:TopicPolicy") if p.inputs["arn"] == topic.outputs["arn"])
+        (st,) = statements(policy.inputs["policy"])
+        assert st["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and st["Action"] == "sns:Publish"
+        assert st["Resource"] == topic.outputs["arn"]
+        assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_sse_s3_topics_are_encrypted_with_a_rotated_key_cloudwatch_may_use(variants):
+    # GIVEN the variants spec (encryption: sse-s3: S3-managed keys for storage, no environment key)
+    env, graph = variants
+    # THEN a key of the topics' own, rotated, that CloudWatch of this account may use to publish
+    key = one(graph.by_type("aws:kms/key:Key"))
+    assert key.name == "variants-dev-topics-key" and key.inputs["enableKeyRotation"] is True
+    alias = one(graph.by_type("aws:kms/alias:Alias"))
+    assert alias.inputs["name"] == naming.topics_kms_alias("variants", "dev") == "alias/variants-dev-topics"
+    service = one(s for s in statements(key.inputs["policy"]) if s["Sid"] == "AlarmsPublishToEncryptedTopics")
+    assert "cloudwatch.amazonaws.com" in service["Principal"]["Service"]
+    assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    # AND every topic is encrypted with it (not unencrypted, not alias/aws/sns)
+    topics = graph.by_type(TOPIC)
+    assert len(topics) == len(env.channels) == 2
+    assert {t.inputs.get("kmsMasterKeyId") for t in topics} == {key.outputs["arn"]}
+
+
+def test_https_endpoints_are_secret_and_masked_in_the_rendered_graph(variants):
+    env, graph = variants
+    url = env.channels["pager"].https[0]
+    subs = {s.inputs["protocol"]: s for s in graph.by_type(SUBSCRIPTION)}
+    assert set(subs) == {"email", "https", "sqs"}
+    assert subs["sqs"].inputs["endpoint"] == "arn:aws:sqs:us-west-2:123456789012:alerts"
+    # the registration keeps Pulumi's secret marker: backends unwrap it, printers mask it
+    assert is_rpc_secret(subs["https"].inputs["endpoint"])
+    assert unwrap_rpc_secret(subs["https"].inputs["endpoint"]) == url
+    text = json.dumps(graph.to_json())
+    assert url not in text and "very-secret-token" not in text
+    https = one(r for r in graph.to_json()["resources"] if r["inputs"].get("protocol") == "https")
+    assert https["inputs"]["endpoint"] == "[secret]"
+    assert url in json.dumps(graph.to_json(reveal_secrets=True))
+
+
+def test_dashboard_has_a_row_per_model_and_a_widget_per_dataset(variants):
+    env, graph = variants
+    body = json.loads(one(graph.by_type("aws:cloudwatch/dashboard:Dashboard")).inputs["dashboardBody"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    for model in env.models:
+        assert any(t.startswith(f"{model}: latency") for t in titles)
+        assert f"{model}: 5XX errors" in titles and f"{model}: invocations" in titles
+    for dataset in env.datasets:
+        assert f"{dataset}: writes (freshness)" in titles
+    events = one(w for w in body["widgets"] if w["properties"]["title"].startswith("events:"))
+    assert events["properties"]["metrics"][0][:4] == ["AWS/S3", "PutRequests", "BucketName", "variants-dev-events-123456789012"]
+
+
+@pytest.mark.parametrize("length,periods", [("1h", 26), ("1d", 49)])
+def test_a_freshness_alarm_honours_for_and_gets_the_periods_the_resolved_spec_shows(tmp_path, length, periods):
+    # GIVEN the variants spec whose events-fresh monitor is "no write for 26h", for 1h or 1d
+    spec = variants_spec(tmp_path)
+    text = spec.read_text()
+    assert "    above: 6h\n    period: 1h\n    for: 1h\n" in text
+    spec.write_text(text.replace("    above: 6h\n    period: 1h\n    for: 1h\n", f"    above: 26h\n    period: 1h\n    for: {length}\n"))
+    # WHEN it is resolved and rendered
+    env = load(spec, "dev", tiny_artifact(tmp_path / "a"))
+    alarm = by_name(render(env), ALARM, "variants-dev-events-fresh")
+    # THEN 26 empty hours make the condition true, and it holds `for` after (1h: at once)
+    assert (alarm.inputs["period"], alarm.inputs["evaluationPeriods"]) == (3600, periods)
+    assert alarm.inputs["datapointsToAlarm"] == periods
+    # AND the alarm gets what the resolved spec says, within CloudWatch's 7-day limit of hourly periods
+    fresh = env.monitors["events-fresh"]
+    assert (fresh.period_seconds, fresh.evaluation_periods) == (3600, periods)
+    assert 3600 * periods <= 7 * 86400
+
+
+@pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
+def test_every_alarm_gets_the_period_and_evaluation_periods_of_its_resolved_monitor(renders, spec, env_name):
+    env, graph = renders.get(spec, env_name)
+    for monitor in env.monitors.values():
+        alarm = by_name(graph, ALARM, naming.alarm_name(env.project, env.env, monitor.name))
+        periods = [q["metric"]["period"] for q in alarm.inputs.get("metricQueries", []) if "metric" in q] or [alarm.inputs["period"]]
+        assert set(periods) == {monitor.period_seconds}, monitor.name
+        assert alarm.inputs["evaluationPeriods"] == monitor.evaluation_periods, monitor.name
+        assert monitor.period_seconds * monitor.evaluation_periods <= (86400 if monitor.period_seconds < 3600 else 7 * 86400)
+
+
+def test_dashboard_pages_stay_within_cloudwatchs_widget_limit_and_show_every_model_once() -> None:
+    # GIVEN 7 models and 4 datasets, and a page limit of 9 widgets (3 rows)
+    from modelops.components.metrics import MetricRef
+    from modelops.components.monitor import dashboard_bodies
+
+    def ref(name: str) -> MetricRef:
+        return MetricRef("AWS/SageMaker", name, (("EndpointName", "e"),))
+
+    endpoints = {f"m{i}": {"latency": ref("ModelLatency"), "errors": ref("Invocation5XXErrors"),
+                           "invocations": ref("Invocations")} for i in range(7)}
+    datasets = {f"d{i}": ref("PutRequests") for i in range(4)}
+    # WHEN the bodies are built
+    pages = [json.loads(body) for body in dashboard_bodies("eu-west-1", endpoints, datasets, max_widgets=9)]
+    # THEN 9 rows (7 models, 2 rows of datasets) make 3 pages of at most 9 widgets, rows whole, laid out from the top
+    assert [len(p["widgets"]) for p in pages] == [9, 9, 7]
+    titles = [w["properties"]["title"] for p in pages for w in p["widgets"]]
+    assert len(titles) == len(set(titles)) == 7 * 3 + 4
+    assert all(min(w["y"] for w in p["widgets"]) == 0 for p in pages)
+    assert {(w["x"], w["y"]) for w in pages[2]["widgets"]} == {(0, 0), (8, 0), (16, 0), (0, 6), (8, 6), (16, 6), (0, 12)}
+    # AND the CloudWatch limit is the default: one page up to 166 models
+    assert len(dashboard_bodies("eu-west-1", {f"m{i}": endpoints["m0"] for i in range(166)}, {})) == 1
+    assert len(dashboard_bodies("eu-west-1", {f"m{i}": endpoints["m0"] for i in range(167)}, {})) == 2
+
+
+def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path) -> None:
+    # GIVEN a generated 170-model environment (510 model widgets: more than one dashboard holds)
+    import dataclasses
+
+    from benchmarks.generate import write_project
+    from modelops.spec.envs import load_environment
+    from modelops.graph.render import render
+    from tests.graph.helpers import FIXED_ARTIFACT
+
+    artifact = tmp_path / "src.tar.gz"
+    artifact.write_bytes(b"unused")
+    env = load_environment(write_project(170, tmp_path / "proj", artifact), "dev")
+    env = dataclasses.replace(env, models={k: dataclasses.replace(m, artifact=FIXED_ARTIFACT)
+                                           for k, m in env.models.items()})
+    # WHEN it is rendered
+    dashboards = render(env).by_type("aws:cloudwatch/dashboard:Dashboard")
+    # THEN it has two dashboards, the first keeping the environment's name, each within the limit
+    assert [d.inputs["dashboardName"] for d in dashboards] == [f"{env.project}-dev", f"{env.project}-dev-2"]
+    widgets = [json.loads(d.inputs["dashboardBody"])["widgets"] for d in dashboards]
+    assert all(len(w) <= 500 for w in widgets)
+    assert sum(len(w) for w in widgets) == 170 * 3 + len(env.datasets)

@@ -1,0 +1,54 @@
+"""Helpers of the local-AWS tests (tests/local/): the example projects, their artifacts trained once.
+
+The tests run against the ``emulator`` fixture of tests/conftest.py and check results with
+plain boto3 clients.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from modelops.ml.artifacts import attach_artifacts
+from modelops.spec.envs import load_environment
+from modelops.spec.resolved import Environment
+from tests.helpers import ROOT
+
+#: every example spec and its environments
+EXAMPLES = {
+    "churn": (ROOT / "modelops.yaml", ("dev", "staging", "prod")),
+    "fraud": (ROOT / "examples" / "fraud" / "modelops.yaml", ("dev", "prod")),
+}
+CASES = [(name, env) for name, (_, envs) in EXAMPLES.items() for env in envs]
+
+
+_ENV_CACHE: dict[tuple[str, str, str], Environment] = {}
+
+
+def environment(spec: Path, env: str, artifact_root: Path) -> Environment:
+    """The resolved environment with its artifacts attached (built once per session)."""
+    key = (str(spec), env, str(artifact_root))
+    if key not in _ENV_CACHE:
+        _ENV_CACHE[key] = attach_artifacts(load_environment(spec, env), build=True, root=artifact_root)
+    return _ENV_CACHE[key]
+
+
+def copy_project(name: str, destination: Path, artifact_root: Path | None = None) -> Path:
+    """A private copy of an example project (spec, overlays, data); returns the spec path.
+
+    With ``artifact_root``, the copy gets that artifact store (builds are keyed by content),
+    so commands run in the copy find the example's models already trained.
+    """
+    spec, _ = EXAMPLES[name]
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(spec, destination / "modelops.yaml")
+    shutil.copytree(spec.parent / "stacks", destination / "stacks")
+    if name == "churn":
+        shutil.copytree(ROOT / "examples" / "churn", destination / "examples" / "churn")
+    else:
+        shutil.copytree(spec.parent / "data", destination / "data")
+    if artifact_root is not None:
+        for env in EXAMPLES[name][1]:
+            environment(spec, env, artifact_root)  # trained once per session
+        shutil.copytree(artifact_root / ".modelops", destination / ".modelops", dirs_exist_ok=True)
+    return destination / "modelops.yaml"

@@ -1,0 +1,120 @@
+"""The GitHub workflows: schema-valid, zizmor-clean, pinned, least privilege — checked offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the key `on` as True: map it back for readable assertions
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(workflow: dict):
+    for job in workflow["jobs"].values():
+        yield from job.get("steps", [])
+
+
+def test_the_three_workflows_exist():
+    assert [f.name for f in FILES] == ["deploy.yml", "pr.yml", "promote.yml"]
+
+
+def test_valid_against_the_github_workflow_schema():
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, FILES)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_offline_reports_nothing():
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--persona=auditor", "--format=json", str(WORKFLOWS)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_action_pinned_and_checkout_without_credentials(path):
+    workflow = load(path.name)
+    uses = [s for s in steps(workflow) if "uses" in s]
+    assert uses
+    for step in uses:
+        assert SHA_PIN.match(step["uses"]), step["uses"]
+        if step["uses"].startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_least_privilege_permissions(path):
+    workflow = load(path.name)
+    assert workflow["permissions"] == {}
+    for job in workflow["jobs"].values():
+        assert job["permissions"], "each job states what it needs"
+        assert "write-all" not in str(job["permissions"])
+
+
+def test_pr_workflow_comments_once_and_gates_on_policy_and_data_loss():
+    workflow = load("pr.yml")
+    assert "pull_request" in workflow["on"]
+    text = (WORKFLOWS / "pr.yml").read_text()
+    assert "modelops validate" in text and "--format markdown" in text
+    assert "<!-- modelops-review -->" in text and "updateComment" in text
+    assert "allow-data-loss" in text and 'fail_on="policy,data-loss"' in text
+    assert workflow["jobs"]["review"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_pr_review_reuses_its_earlier_renders_and_only_its_own():
+    # the render cache of the PR's earlier runs is restored before validate and diff render
+    review = load("pr.yml")["jobs"]["review"]["steps"]
+    names = [step.get("name", "") for step in review]
+    cache = next(step for step in review if step.get("uses", "").startswith("actions/cache@"))
+    assert names.index(cache["name"]) < names.index(next(n for n in names if n.startswith("Validate")))
+    assert cache["with"]["path"] == ".modelops/cache"
+    # scoped to the pull request: keyed by its number, restored only from its own runs
+    assert cache["with"]["key"].startswith("modelops-render-pr${{ github.event.pull_request.number }}-")
+    assert cache["with"]["restore-keys"] == "modelops-render-pr${{ github.event.pull_request.number }}-"
+    # the deploy and promote workflows never read a cache a pull request could have written
+    assert all("actions/cache@" not in (WORKFLOWS / name).read_text() for name in ("deploy.yml", "promote.yml"))
+
+
+def test_deploy_runs_dev_then_staging_with_oidc():
+    workflow = load("deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["jobs"]["staging"]["needs"] == "dev"
+    for name in ("dev", "staging"):
+        job = workflow["jobs"][name]
+        assert job["permissions"]["id-token"] == "write"
+        runs = " ".join(s.get("run", "") for s in job["steps"])
+        assert "modelops build" in runs
+        pulumi = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+        assert pulumi and pulumi[0]["with"]["command"] == "up" and pulumi[0]["with"]["stack-name"] == name
+        assert any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in job["steps"])
+
+
+def test_promote_is_dispatched_and_opens_a_pr():
+    workflow = load("promote.yml")
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"model", "from", "to"}
+    text = (WORKFLOWS / "promote.yml").read_text()
+    assert 'modelops promote "$MODEL"' in text and "pulls.create" in text
+    # inputs reach shell only through the environment, never interpolated into a script
+    for step in steps(workflow):
+        assert "${{" not in step.get("run", "")

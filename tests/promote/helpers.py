@@ -1,0 +1,71 @@
+"""Helpers of the promotion tests (tests/promote/): deployed-environment evidence in the loopback moto server.
+
+The evidence is created with plain boto3 calls under the physical names of
+``components/naming.py`` — exactly what ``modelops up`` provisions for an environment's
+model: the artifact object in the artifacts bucket, the SageMaker model serving it, its
+endpoint configuration and endpoint, and one CloudWatch alarm per monitor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from modelops.components import naming
+from modelops.spec.resolved import Environment
+from tests.helpers import Moto
+
+ACCOUNT = "123456789012"
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
+
+
+def deploy_evidence(moto: Moto, env: Environment, model: str, artifact: bytes, *, alarms: bool = True) -> str:
+    """Provision what ``up`` makes for ``model`` in ``env`` serving ``artifact``; returns its digest."""
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    s3 = moto.client("s3", env.region)
+    bucket = naming.artifacts_bucket_name(env.project, env.env, ACCOUNT)
+    key = naming.artifact_key(model, digest)
+    try:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": env.region})
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_object(Bucket=bucket, Key=key, Body=artifact)
+    sm = moto.client("sagemaker", env.region)
+    sm_model = naming.versioned_name(env.project, env.env, model, digest.removeprefix("sha256:"))
+    sm.create_model(
+        ModelName=sm_model,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/{key}"},
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{naming.role_name(env.project, env.env, model)}",
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=sm_model,
+        ProductionVariants=[
+            {"VariantName": "primary", "ModelName": sm_model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    sm.create_endpoint(EndpointName=naming.endpoint_name(env.project, env.env, model), EndpointConfigName=sm_model)
+    if alarms:
+        for monitor in env.monitors.values():
+            if monitor.model == model:
+                put_alarm(moto, env, monitor.name)
+    return digest
+
+
+def put_alarm(moto: Moto, env: Environment, monitor: str) -> str:
+    name = naming.alarm_name(env.project, env.env, monitor)
+    moto.client("cloudwatch", env.region).put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=250000,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return name
+
+
+def set_alarm(moto: Moto, env: Environment, monitor: str, state: str, reason: str = "test") -> str:
+    name = naming.alarm_name(env.project, env.env, monitor)
+    moto.client("cloudwatch", env.region).set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    return name
