@@ -31,14 +31,13 @@ from modelops.spec import units
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
 from modelops.spec.validate import (
     Locator,
-    csv_columns,
-    project_file,
     schema,
     schema_problems,
     semantic_problems,
     suggest,
 )
 from modelops.components.naming import ENV_PATTERN
+from modelops.spec.datafiles import csv_columns, project_file
 
 #: the spec's named collections (``datasets``, ..., ``notifications``)
 SPEC_KEYS = tuple(k.key for k in r.ENTITY_KINDS)

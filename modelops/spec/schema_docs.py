@@ -26,7 +26,8 @@ from modelops.ml.estimators import SIZE_LIMITS
 from modelops.spec import loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
 from modelops.spec.fast_schema import stale_validators
-from modelops.spec.validate import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES, fast_definition, schema
+from modelops.spec.datafiles import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES
+from modelops.spec.validate import fast_definition, schema
 
 __all__ = ["DOC_PATH", "generate", "main"]
 

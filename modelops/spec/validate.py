@@ -24,16 +24,11 @@ Example::
 from __future__ import annotations
 
 import copy
-import csv
 import difflib
 import functools
-import io
 import json
-import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +42,7 @@ if TYPE_CHECKING:  # jsonschema is imported only when a spec is invalid (it is s
 from modelops.components import naming
 from modelops.spec import units
 from modelops.errors import Problem, excerpt
+from modelops.spec.datafiles import csv_sample, parquet_problem, project_file
 from modelops.spec.fast_schema import load_validator
 from modelops.ml import estimators
 from modelops.spec.loader import LoadedDocument, display_name
@@ -760,50 +756,6 @@ def _duration(value: Any) -> float | None:
         return None  # the schema's duration pattern reports it
 
 
-def parquet_problem(file: Path) -> str | None:
-    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
-    # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pq.read_schema(file)
-    except (pa.ArrowException, OSError) as exc:
-        # "Could not open Parquet input source '<path>': Parquet magic bytes not found in footer. Either ..."
-        return str(exc).split("': ", 1)[-1].split(". ")[0].rstrip(".")
-    return None
-
-
-def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:
-    """A file the spec names (``source``, ``artifact``): its resolved path, or why it cannot be used.
-
-    The file must lie in the project (the spec's directory, after symlinks) and be a regular
-    file: a spec under review must not make validate, build or up read ``/etc/shadow``,
-    ``/proc/self/environ`` or a device. Returns ``(path, "")`` or ``(None, reason)`` with
-    reason one of ``missing``, ``absolute``, ``outside``, ``not-a-file``.
-
-    Example::
-
-        project_file(Path("."), "examples/churn/data/customers.csv")   # (PosixPath('/…/customers.csv'), '')
-        project_file(Path("."), "../../etc/passwd")                    # (None, 'outside')
-    """
-    if os.path.isabs(relative):
-        return None, "absolute"
-    try:
-        root = resolved_path(str(spec_dir))
-        path = resolved_path(str(spec_dir / relative))
-        if not path.is_relative_to(root):
-            return None, "outside"
-        info = path.stat()
-    except FileNotFoundError:
-        return None, "missing"
-    except (OSError, ValueError, RuntimeError):  # unreadable, NUL in the name, a symlink loop
-        return None, "missing"
-    if not stat.S_ISREG(info.st_mode):
-        return None, "not-a-file"
-    return path, ""
-
-
 def _file_problem(reason: str, where: tuple[str, int, int], path: tuple[Any, ...], named: str, spec_dir: Path) -> Problem:
     shown = excerpt(named)
     here = _dir_display(spec_dir)
@@ -817,123 +769,9 @@ def _file_problem(reason: str, where: tuple[str, int, int], path: tuple[Any, ...
     return _at("E-FILE-MISSING", where, path, f"file {shown} not found", f"the path is relative to {here}")
 
 
-@functools.lru_cache(maxsize=8192)
-def resolved_path(path: str) -> Path:
-    """``Path(path).resolve()``, memoised: a large spec names the same package file for
-    hundreds of models, and each resolve walks the path with a system call per component."""
-    return Path(path).resolve()
-
-
 def _dir_display(spec_dir: Path) -> str:
     shown = display_name(spec_dir)
     return "the current directory" if shown == "." else f"{shown}/"
-
-
-#: bytes of a CSV source validate reads at most for its header line, and in all (header and
-#: sample rows): sources can be large, and are read by validate on every pull request
-MAX_HEADER_BYTES = 64 * 1024
-MAX_SAMPLE_BYTES = 1024 * 1024
-#: rows read to type the columns of a CSV source
-CSV_TYPE_SAMPLE_ROWS = 1000
-
-
-@dataclass(frozen=True)
-class CsvSample:
-    """What validate and resolution need of a CSV source, from a bounded prefix of it.
-
-    ``header`` is the stripped header row (empty when unreadable), ``columns`` the header
-    with Glue types inferred from the sampled rows, ``problem`` the limit hit ("" if none).
-    """
-
-    header: tuple[str, ...]
-    columns: tuple[tuple[str, str], ...]
-    problem: str = ""
-
-
-def csv_sample(file: Path) -> CsvSample:
-    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged."""
-    try:
-        info = os.stat(file)
-    except OSError:
-        return CsvSample((), ())
-    return _csv_sample(str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=1024)
-def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) -> CsvSample:
-    # keyed by the file as stat'ed: one data file named by every environment (and by many
-    # datasets) is read once, and a changed file is read again
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(MAX_SAMPLE_BYTES)
-    except OSError:
-        return CsvSample((), ())
-    first_break = prefix.find(b"\n", 0, MAX_HEADER_BYTES)
-    if first_break < 0 and size > MAX_HEADER_BYTES:
-        return CsvSample((), (), f"no line break in its first {MAX_HEADER_BYTES:,} bytes: the header line is over the "
-                                 f"{MAX_HEADER_BYTES:,}-byte limit validate reads")
-    if len(prefix) < size:
-        prefix = prefix[: prefix.rfind(b"\n") + 1]  # whole lines only: the last one was cut
-    try:
-        text = prefix.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return CsvSample((), ())
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = tuple(column.strip() for column in next(reader, []))
-    except csv.Error:
-        return CsvSample((), ())
-    kinds: list[set[str]] = [set() for _ in header]
-    try:
-        for number, row in enumerate(reader):
-            if number >= CSV_TYPE_SAMPLE_ROWS:
-                break
-            for index, value in enumerate(row[: len(header)]):
-                if value.strip():
-                    kinds[index].add(_value_kind(value.strip()))
-    except csv.Error:
-        return CsvSample(header, tuple((column, "string") for column in header))
-    return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
-
-
-def csv_header(file: Path) -> list[str]:
-    """The header row of a CSV file (stripped), or [] when unreadable."""
-    return list(csv_sample(file).header)
-
-
-def csv_columns(file: Path) -> list[tuple[str, str]]:
-    """Header columns of a CSV file with Glue types inferred from a sample of rows.
-
-    A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
-    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``. At most
-    :data:`CSV_TYPE_SAMPLE_ROWS` rows within the first :data:`MAX_SAMPLE_BYTES` are read.
-    """
-    return list(csv_sample(file).columns)
-
-
-def _value_kind(value: str) -> str:
-    if value.lower() in ("true", "false"):
-        return "boolean"
-    try:
-        int(value)
-        return "bigint"
-    except ValueError:
-        pass
-    try:
-        float(value)
-        return "double"
-    except ValueError:
-        return "string"
-
-
-def _glue_type(kinds: set[str]) -> str:
-    if kinds == {"bigint"}:
-        return "bigint"
-    if kinds and kinds <= {"bigint", "double"}:
-        return "double"
-    if kinds == {"boolean"}:
-        return "boolean"
-    return "string"
 
 
 def is_secret_path(path: Iterable[Any]) -> bool:

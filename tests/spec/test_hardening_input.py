@@ -457,7 +457,7 @@ def _peak_bytes(call) -> tuple[object, int]:
 
 
 def test_a_huge_header_line_is_refused_reading_a_bounded_prefix(tmp_path):
-    from modelops.spec.validate import MAX_HEADER_BYTES
+    from modelops.spec.datafiles import MAX_HEADER_BYTES
 
     # GIVEN a 64 MiB sparse file (no line break anywhere) as a CSV source
     with open(tmp_path / "data.csv", "wb") as handle:

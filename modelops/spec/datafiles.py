@@ -1,0 +1,183 @@
+"""The data files a spec names: confined to the project, read in bounded prefixes.
+
+A spec names local files (a dataset's ``source``, a model's ``artifact``); validation reads
+only what it needs of them (a CSV header and a sample of rows, a parquet footer), once per
+file per process, and never more than the limits below.
+
+Example::
+
+    path, reason = project_file(Path("."), "examples/churn/data/customers.csv")
+    csv_columns(path)   # [("customer_id", "bigint"), ...]
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+__all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample", "csv_columns", "csv_header",
+           "csv_sample", "parquet_problem", "project_file", "resolved_path"]
+
+
+def parquet_problem(file: Path) -> str | None:
+    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
+    # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_schema(file)
+    except (pa.ArrowException, OSError) as exc:
+        # "Could not open Parquet input source '<path>': Parquet magic bytes not found in footer. Either ..."
+        return str(exc).split("': ", 1)[-1].split(". ")[0].rstrip(".")
+    return None
+
+
+def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:
+    """A file the spec names (``source``, ``artifact``): its resolved path, or why it cannot be used.
+
+    The file must lie in the project (the spec's directory, after symlinks) and be a regular
+    file: a spec under review must not make validate, build or up read ``/etc/shadow``,
+    ``/proc/self/environ`` or a device. Returns ``(path, "")`` or ``(None, reason)`` with
+    reason one of ``missing``, ``absolute``, ``outside``, ``not-a-file``.
+
+    Example::
+
+        project_file(Path("."), "examples/churn/data/customers.csv")   # (PosixPath('/…/customers.csv'), '')
+        project_file(Path("."), "../../etc/passwd")                    # (None, 'outside')
+    """
+    if os.path.isabs(relative):
+        return None, "absolute"
+    try:
+        root = resolved_path(str(spec_dir))
+        path = resolved_path(str(spec_dir / relative))
+        if not path.is_relative_to(root):
+            return None, "outside"
+        info = path.stat()
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError, RuntimeError):  # unreadable, NUL in the name, a symlink loop
+        return None, "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "not-a-file"
+    return path, ""
+
+
+@functools.lru_cache(maxsize=8192)
+def resolved_path(path: str) -> Path:
+    """``Path(path).resolve()``, memoised: a large spec names the same package file for
+    hundreds of models, and each resolve walks the path with a system call per component."""
+    return Path(path).resolve()
+
+
+#: bytes of a CSV source validate reads at most for its header line, and in all (header and
+#: sample rows): sources can be large, and are read by validate on every pull request
+MAX_HEADER_BYTES = 64 * 1024
+MAX_SAMPLE_BYTES = 1024 * 1024
+#: rows read to type the columns of a CSV source
+CSV_TYPE_SAMPLE_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class CsvSample:
+    """What validate and resolution need of a CSV source, from a bounded prefix of it.
+
+    ``header`` is the stripped header row (empty when unreadable), ``columns`` the header
+    with Glue types inferred from the sampled rows, ``problem`` the limit hit ("" if none).
+    """
+
+    header: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    problem: str = ""
+
+
+def csv_sample(file: Path) -> CsvSample:
+    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return CsvSample((), ())
+    return _csv_sample(str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) -> CsvSample:
+    # keyed by the file as stat'ed: one data file named by every environment (and by many
+    # datasets) is read once, and a changed file is read again
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(MAX_SAMPLE_BYTES)
+    except OSError:
+        return CsvSample((), ())
+    first_break = prefix.find(b"\n", 0, MAX_HEADER_BYTES)
+    if first_break < 0 and size > MAX_HEADER_BYTES:
+        return CsvSample((), (), f"no line break in its first {MAX_HEADER_BYTES:,} bytes: the header line is over the "
+                                 f"{MAX_HEADER_BYTES:,}-byte limit validate reads")
+    if len(prefix) < size:
+        prefix = prefix[: prefix.rfind(b"\n") + 1]  # whole lines only: the last one was cut
+    try:
+        text = prefix.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return CsvSample((), ())
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = tuple(column.strip() for column in next(reader, []))
+    except csv.Error:
+        return CsvSample((), ())
+    kinds: list[set[str]] = [set() for _ in header]
+    try:
+        for number, row in enumerate(reader):
+            if number >= CSV_TYPE_SAMPLE_ROWS:
+                break
+            for index, value in enumerate(row[: len(header)]):
+                if value.strip():
+                    kinds[index].add(_value_kind(value.strip()))
+    except csv.Error:
+        return CsvSample(header, tuple((column, "string") for column in header))
+    return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
+
+
+def csv_header(file: Path) -> list[str]:
+    """The header row of a CSV file (stripped), or [] when unreadable."""
+    return list(csv_sample(file).header)
+
+
+def csv_columns(file: Path) -> list[tuple[str, str]]:
+    """Header columns of a CSV file with Glue types inferred from a sample of rows.
+
+    A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
+    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``. At most
+    :data:`CSV_TYPE_SAMPLE_ROWS` rows within the first :data:`MAX_SAMPLE_BYTES` are read.
+    """
+    return list(csv_sample(file).columns)
+
+
+def _value_kind(value: str) -> str:
+    if value.lower() in ("true", "false"):
+        return "boolean"
+    try:
+        int(value)
+        return "bigint"
+    except ValueError:
+        pass
+    try:
+        float(value)
+        return "double"
+    except ValueError:
+        return "string"
+
+
+def _glue_type(kinds: set[str]) -> str:
+    if kinds == {"bigint"}:
+        return "bigint"
+    if kinds and kinds <= {"bigint", "double"}:
+        return "double"
+    if kinds == {"boolean"}:
+        return "boolean"
+    return "string"
