@@ -175,23 +175,10 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         # -- the key ----------------------------------------------------------------------------
         self.key: aws.kms.Key | None = None
         kms_key_arn = None
+        bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
         if env.encryption == "kms":
-            bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
-            self.key = aws.kms.Key(
-                f"{name}-key",
-                description=f"ModelOps {env.project}/{env.env}: storage, topics, data capture",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=_key_policy(bare),
-                tags=tags,
-                opts=bare.stateful_options(self),
-            )
-            aws.kms.Alias(
-                f"{name}-key-alias",
-                name=naming.kms_alias(env.project, env.env),
-                target_key_id=self.key.key_id,
-                opts=child,
-            )
+            self.key = self._key(f"{name}-key", f"ModelOps {env.project}/{env.env}: storage, topics, data capture",
+                                 naming.kms_alias(env.project, env.env), bare, tags, child)
             kms_key_arn = self.key.arn
         scope = Scope(
             env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id, kms_key_arn
@@ -203,22 +190,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         self.topics_key: aws.kms.Key | None = None
         topics_key_arn = kms_key_arn
         if kms_key_arn is None and env.channels:
-            bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
-            self.topics_key = aws.kms.Key(
-                f"{name}-topics-key",
-                description=f"ModelOps {env.project}/{env.env}: notification topics",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=_key_policy(bare),
-                tags=tags,
-                opts=bare.stateful_options(self),
-            )
-            aws.kms.Alias(
-                f"{name}-topics-key-alias",
-                name=naming.topics_kms_alias(env.project, env.env),
-                target_key_id=self.topics_key.key_id,
-                opts=child,
-            )
+            self.topics_key = self._key(f"{name}-topics-key", f"ModelOps {env.project}/{env.env}: notification topics",
+                                        naming.topics_kms_alias(env.project, env.env), bare, tags, child)
             topics_key_arn = self.topics_key.arn
 
         # -- shared storage, catalogue, topics ---------------------------------------------------
@@ -361,6 +334,21 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 "dashboard_name": self.dashboard_name,
             }
         )
+
+    def _key(self, name: str, description: str, alias: str, bare: Scope, tags: dict[str, str],
+             child: pulumi.ResourceOptions) -> aws.kms.Key:
+        """A rotated KMS key of the environment (stateful: protected with the environment) and its alias."""
+        key = aws.kms.Key(
+            name,
+            description=description,
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=_key_policy(bare),
+            tags=tags,
+            opts=bare.stateful_options(self),
+        )
+        aws.kms.Alias(f"{name}-alias", name=alias, target_key_id=key.key_id, opts=child)
+        return key
 
     def _metric_of(self, spec: MonitorSpec):
         """(metric, denominator) a monitor watches, from the watched component's intent methods."""
