@@ -17,7 +17,7 @@ import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-__all__ = ["MASK", "URL", "is_secret_url", "mask", "mask_data", "secret_urls"]
+__all__ = ["MASK", "URL", "is_secret_url", "mask", "secret_urls"]
 
 #: what a secret URL is shown as, everywhere
 MASK = "https://****"
@@ -43,17 +43,6 @@ def mask(text: str) -> str:
     if "://" not in text:
         return text
     return URL.sub(lambda m: MASK if is_secret_url(m.group(0)) else m.group(0), text)
-
-
-def mask_data(value: Any) -> Any:
-    """A copy of plain data (dicts, lists, strings) with every secret URL masked."""
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {k: mask_data(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_data(v) for v in value]
-    return value
 
 
 def secret_urls(value: Any) -> Iterator[str]:

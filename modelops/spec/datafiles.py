@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-__all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample", "csv_columns", "csv_header",
+__all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample", "csv_columns",
            "csv_sample", "parquet_problem", "project_file", "resolved_path"]
 
 
@@ -141,11 +141,6 @@ def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) ->
     except csv.Error:
         return CsvSample(header, tuple((column, "string") for column in header))
     return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
-
-
-def csv_header(file: Path) -> list[str]:
-    """The header row of a CSV file (stripped), or [] when unreadable."""
-    return list(csv_sample(file).header)
 
 
 def csv_columns(file: Path) -> list[tuple[str, str]]:
