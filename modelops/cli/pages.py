@@ -88,3 +88,36 @@ def status(
         typer.echo(plain_text(result))
     if html is not None and not as_json:
         typer.echo(f"wrote {html}")
+
+
+@app.command()
+def report(
+    monitor: str = typer.Argument(..., help="The monitor whose job results to render, as named in the spec."),
+    spec: Path = SPEC_ARG,
+    env: str = ENV_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The HTML file to write; default: MONITOR.ENV.html."),
+    endpoint_url: Optional[str] = URL_OPT,
+    use_aws: bool = AWS_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Render MONITOR's latest job result and its history as one self-contained HTML page.
+
+    Per feature the baseline and current distributions on one chart with test, score and
+    threshold, sorted by score; data-quality violations with examples; the value (model
+    quality) over time against the threshold; sample sizes; when and from which data.
+    The page needs no network. Reads only.
+
+    Example: modelops report churn-drift --env dev --out churn-drift.html
+    """
+    from modelops.pages.report import build_report
+
+    environment = _environment(spec, env)
+    clients, _ = _clients(spec, environment.region, endpoint_url, use_aws)
+    made = build_report(environment, monitor, clients)
+    target = out or Path(f"{monitor}.{env}.html")
+    atomic_write(target, made.html)
+    if as_json:
+        typer.echo(json.dumps({**made.to_dict(), "out": str(target)}, indent=2, sort_keys=True))
+        return
+    typer.echo(f"wrote {target}: {made.monitor} {made.verdict} at {made.computed_at}, "
+               f"{made.results} result(s), {made.to_dict()['bytes'] // 1024} KiB")

@@ -40,7 +40,9 @@ code { font: 12px ui-monospace, monospace; overflow-wrap: anywhere; }
 .features { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
 .feature { border: 1px solid var(--line); border-radius: 6px; padding: 10px; min-width: 0; }
 .feature.drifted { border-color: var(--bad); }
+.chart { margin: 6px 0 0; }
 .chart svg { width: 100%; height: auto; display: block; }
+svg * { stroke-linejoin: round; stroke-linecap: butt; }
 .differences li { color: var(--bad); }
 """
 
