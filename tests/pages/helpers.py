@@ -9,8 +9,15 @@ is the one place to replace with a run of the real job.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -139,3 +146,152 @@ def publish(s3: Any, where: Location, results: list[dict[str, Any]]) -> list[str
 
 def hourly(count: int, start: datetime = START) -> list[datetime]:
     return [start + timedelta(hours=i) for i in range(count)]
+
+
+# --------------------------------------------------------------------------- the browser
+
+#: Debian's chromium (``make test`` installs it where missing); no browser is downloaded
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: what the tests skip with when there is none, saying how to get it
+NO_CHROMIUM = "Debian's chromium is not installed: `make test` installs it as root (apt-get install -y chromium)"
+#: one CDP call or wait at most
+CDP_TIMEOUT = 60.0
+
+
+class Browser:
+    """Headless Debian chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``).
+
+    No client library and no port: chromium reads commands on fd 3 and answers on fd 4, as
+    NUL-terminated JSON. Every fetch other than the page's own file is refused by a proxy
+    that does not exist, and chromium's own background traffic is switched off.
+
+    Example::
+
+        with Browser() as browser:
+            browser.open(Path("report.html"))
+            browser.evaluate("document.title")
+    """
+
+    def __init__(self, width: int = 1280, height: int = 900) -> None:
+        self.width, self.height = width, height
+        self.profile = tempfile.mkdtemp(prefix="modelops-chromium-")
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire() -> None:  # in the child: the two pipe ends on the fds chromium expects
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self.process = subprocess.Popen(
+            [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+             f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "--hide-scrollbars",
+             "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", "--no-pings",
+             "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--force-device-scale-factor=1",
+             "about:blank"],
+            pass_fds=(3, 4, to_chrome_r, from_chrome_w), preexec_fn=wire,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Network", "Runtime"):
+            self.call(f"{domain}.enable", session=True)
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=True)
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._from_chrome], [], [], max(0.0, left))
+            if not ready:
+                raise TimeoutError("chromium did not answer within the time limit")
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                raise ConnectionError("chromium closed the debugging pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False) -> dict[str, Any]:
+        """Send one CDP command (to the page's session with ``session``) and return its result."""
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + CDP_TIMEOUT
+        while True:
+            answer = self._message(deadline)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+            if "method" in answer:
+                self.events.append(answer)
+
+    def wait_for(self, event: str) -> dict[str, Any]:
+        deadline = time.monotonic() + CDP_TIMEOUT
+        for seen in self.events:
+            if seen["method"] == event:
+                self.events.remove(seen)
+                return seen
+        while True:
+            answer = self._message(deadline)
+            if answer.get("method") == event:
+                return answer
+            if "method" in answer:
+                self.events.append(answer)
+
+    def open(self, page: Path) -> None:
+        """Load a local page and wait until it has loaded."""
+        self.events.clear()
+        self.call("Page.navigate", {"url": page.resolve().as_uri()}, session=True)
+        self.wait_for("Page.loadEventFired")
+
+    def requests(self) -> list[str]:
+        """URLs the page asked for since it was opened (its own file included)."""
+        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (returned by value)."""
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, full_page: bool = False) -> bytes:
+        """A PNG of the viewport, or of the whole page at the viewport's width."""
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            height = int(self.evaluate("document.documentElement.scrollHeight"))
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1})
+        return base64.b64decode(self.call("Page.captureScreenshot", params, session=True)["data"])
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except (OSError, TimeoutError, ConnectionError, RuntimeError):
+            pass
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+        for fd in (self._to_chrome, self._from_chrome):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self.profile, ignore_errors=True)
