@@ -35,7 +35,7 @@ from modelops.spec import envs
 from modelops.spec.resolved import Environment, Model
 
 #: monitors whose value a job computes (and writes a result for); the others are plain alarms
-JOB_METRICS = frozenset({"data_drift", "data_quality", "prediction_drift", "model_quality"})
+JOB_METRICS = frozenset(metrics.JOB_METRICS)
 #: alarm names per DescribeAlarms call (the API's maximum)
 _ALARM_BATCH = 100
 _WEIGHT_TOLERANCE = 1e-6
