@@ -139,3 +139,16 @@ def test_a_result_that_is_not_the_contract_is_refused(deployed: Deployed, tmp_pa
     assert done.returncode == 2
     assert f"s3://{where.bucket}/monitoring/churn-drift/latest.json: schema 'other/v9'" in done.stderr
     assert not (tmp_path / "x.html").exists()
+
+
+def test_the_docs_show_a_report_made_by_the_test_tooling() -> None:
+    from PIL import Image
+
+    from tests.helpers import ROOT
+    from tests.pages.docs_images import REPORT_IMAGE
+
+    text = (ROOT / "docs" / "monitoring.md").read_text()
+    assert "## Reading a report" in text and "## Status" in text
+    assert f"](images/{REPORT_IMAGE.name})" in text
+    with Image.open(REPORT_IMAGE) as image:
+        assert image.format == "PNG" and image.size[0] == 1280 and image.size[1] > 900
