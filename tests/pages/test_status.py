@@ -246,3 +246,49 @@ def test_an_unknown_environment_is_one_line_exit_2(deployed: Deployed) -> None:
     done = subprocess.run([*MODELOPS, "status", str(deployed.spec), "--env", "qa", "--endpoint-url",
                            deployed.emulator.url], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_pin_is_compared_with_the_latest_approved_version(deployed: Deployed) -> None:
+    digest = deployed.env.models["churn-classifier"].artifact.digest
+    other = "sha256:" + "ab" * 32
+    # GIVEN dev pinning the version it serves, and a newer approved version in the registry
+    overlay = deployed.spec.parent / "stacks" / "dev.yaml"
+    before = overlay.read_text()
+    overlay.write_text(f"models:\n  churn-classifier:\n    version: \"{digest}\"\n")
+    sm = deployed.emulator.client("sagemaker")
+    group = "churn-dev-churn-classifier"
+    sm.create_model_package_group(ModelPackageGroupName=group)
+
+    def approve(version: str) -> None:
+        url = f"s3://churn-dev-artifacts-{deployed.account}/models/churn-classifier/{version[7:]}/model.tar.gz"
+        sm.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": url}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+
+    try:
+        approve(digest)
+        pinned_is_latest = status(deployed).stdout
+        time.sleep(1.1)  # creation times are kept to the second
+        approve(other)
+        data = status_json(deployed)
+        newer_approved = status(deployed).stdout
+    finally:
+        overlay.write_text(before)
+        sm.delete_model_package_group(ModelPackageGroupName=group)
+    assert f"pinned {digest[:19]}; spec serves {digest[:19]}" in pinned_is_latest
+    assert f"latest approved {digest[:19]} (pinned)" in pinned_is_latest
+    # THEN a newer approval than the pin is said, and is no difference of the infrastructure
+    assert f"latest approved {other[:19]} (not the pinned version)" in newer_approved
+    assert data["models"][0]["pinned"] == digest and data["models"][0]["latest_approved"] == other
+    assert data["differences"] == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--endpoint-url", "http://10.1.2.3:5000"], "only a local emulator on 127.0.0.1 is accepted"),
+    (["--endpoint-url", "https://127.0.0.1:1", "--aws"], "--aws and --endpoint-url exclude each other"),
+])
+def test_a_target_that_is_not_allowed_is_refused_before_any_call(deployed: Deployed, args: list[str], message: str) -> None:
+    done = subprocess.run([*MODELOPS, "status", str(deployed.spec), "--env", "dev", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
