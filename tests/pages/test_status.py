@@ -292,3 +292,25 @@ def test_a_target_that_is_not_allowed_is_refused_before_any_call(deployed: Deplo
     done = subprocess.run([*MODELOPS, "status", str(deployed.spec), "--env", "dev", *args], capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_by_default_status_reads_the_projects_own_emulator(tmp_path: Path, artifact_root: Path) -> None:
+    # GIVEN a project that `modelops up` provisioned to its embedded emulator (started by up)
+    spec = copy_project("churn", tmp_path / "project", artifact_root)
+
+    def modelops(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*MODELOPS, *args, str(spec)], capture_output=True, text=True, timeout=300,
+                              cwd=spec.parent, check=False)
+
+    try:
+        assert modelops("up", "--env", "dev").returncode == 0
+        # WHEN status runs without naming a target
+        done = modelops("status", "--env", "dev", "--json")
+    finally:
+        stopped = modelops("local", "stop")
+    # THEN it read that emulator, and found what up made
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["target"].startswith("https://127.0.0.1:") and data["differences"] == []
+    assert data["models"][0]["endpoint_state"] == "InService"
+    assert stopped.returncode == 0, stopped.stderr
