@@ -47,7 +47,7 @@ def browser() -> Iterator[Browser]:
 def not_blank(png: bytes) -> tuple[tuple[int, int], float, int]:
     """(size, share of pixels that are not background white, distinct colours) of a PNG."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    pixels = list(image.getdata())
+    pixels = list(image.get_flattened_data())
     inked = sum(1 for p in pixels if p != (255, 255, 255)) / len(pixels)
     return image.size, inked, len(set(pixels))
 
