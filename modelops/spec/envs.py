@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,8 @@ class _Checked:
     data: dict[str, Any]
     base: LoadedDocument
     overlay: LoadedDocument | None
+    #: (kind, name) -> the ``owner`` of the file that declares it, when that file sets one
+    file_owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _unknown_env(env: str, available: list[str], spec_path: str | os.PathLike[str]) -> UsageError:
@@ -350,10 +352,14 @@ def resolve(checked: _Checked) -> r.Environment:
     spec_dir = Path(checked.base.path).parent
     top = _with_defaults("", data)
     channels = {name: _channel(name, body) for name, body in (data.get("notifications") or {}).items()}
-    datasets = {name: _dataset(name, body, spec_dir) for name, body in (data.get("datasets") or {}).items()}
-    models = {name: _model(name, body, spec_dir) for name, body in (data.get("models") or {}).items()}
+    def owner(kind: str, name: str, body: dict[str, Any]) -> str:
+        # its own, else its file's, else the project's (the overlay may set either)
+        return body.get("owner") or checked.file_owners.get((kind, name)) or data["owner"]
+
+    datasets = {name: _dataset(name, body, spec_dir, owner("datasets", name, body)) for name, body in (data.get("datasets") or {}).items()}
+    models = {name: _model(name, body, spec_dir, owner("models", name, body)) for name, body in (data.get("models") or {}).items()}
     every_channel = tuple(channels)
-    monitors = {name: _monitor(name, body, every_channel) for name, body in (data.get("monitors") or {}).items()}
+    monitors = {name: _monitor(name, body, every_channel, owner("monitors", name, body)) for name, body in (data.get("monitors") or {}).items()}
     taken = set(datasets) | set(models) | set(monitors)
     watched: dict[str, set[str]] = {}
     for monitor in monitors.values():
@@ -379,6 +385,7 @@ def resolve(checked: _Checked) -> r.Environment:
                 evaluation_periods=5,
                 notify=every_channel,
                 description=f"Default {metric} monitor of {model.name}",
+                owner=model.owner,
                 default=True,
             )
             taken.add(name)
@@ -412,7 +419,7 @@ def _project_file(spec_dir: Path, relative: str) -> str:
     return str(path)
 
 
-def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
+def _dataset(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.Dataset:
     spec = _with_defaults("dataset", body)
     retention = {**_ref_default("retention"), **spec.get("retention", {})}
     source = _project_file(spec_dir, spec["source"]) if spec.get("source") else None
@@ -426,6 +433,7 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
         name=name,
         format=spec["format"],
         description=spec.get("description", ""),
+        owner=owner,
         source=source,
         source_digest=_digest(source) if source else None,
         columns=columns,
@@ -437,7 +445,7 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     )
 
 
-def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
+def _model(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.Model:
     spec = _with_defaults("model", body)
     train = None
     if isinstance(spec.get("train"), dict):
@@ -458,6 +466,7 @@ def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
         name=name,
         dataset=spec["dataset"],
         description=spec.get("description", ""),
+        owner=owner,
         train=train,
         artifact_source=_project_file(spec_dir, spec["artifact"]) if spec.get("artifact") else None,
         version=spec.get("version"),
@@ -503,7 +512,7 @@ def _serving(body: dict[str, Any]) -> r.Serving:
     )
 
 
-def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) -> r.Monitor:
+def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...], owner: str) -> r.Monitor:
     spec = _with_defaults("monitor", body)
     side = "above" if "above" in body else "below"
     period_text, length_text = units.monitor_timing(body)
@@ -522,6 +531,7 @@ def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) ->
         evaluation_periods=units.alarm_periods(spec["metric"], threshold.value, period, length),
         notify=tuple(body["notify"]) if "notify" in body else every_channel,
         description=spec.get("description", ""),
+        owner=owner,
     )
 
 
@@ -559,6 +569,7 @@ def spec_document(env: r.Environment, relative_to: str | os.PathLike[str] | None
                           for name, c in env.channels.items()},
         "datasets": {name: _written({
             "description": d.description,
+            "owner": d.owner,
             "format": d.format,
             "source": relative(d.source),
             "columns": dict(d.columns),
@@ -597,6 +608,7 @@ def _model_document(m: r.Model, relative: Any) -> dict[str, Any]:
                           "params": dict(t.params), "test_size": t.test_size, "random_state": t.random_state})
     return _written({
         "description": m.description,
+        "owner": m.owner,
         "dataset": m.dataset,
         "train": train,
         "artifact": relative(m.artifact_source),
@@ -617,6 +629,7 @@ def monitor_document(m: r.Monitor) -> dict[str, Any]:
     length = units.alarm_for(m.metric, t.value, m.period_seconds, m.evaluation_periods)
     return _written({
         "description": m.description,
+        "owner": m.owner,
         "model": m.model,
         "dataset": m.dataset,
         "metric": m.metric,
