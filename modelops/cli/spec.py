@@ -19,7 +19,8 @@ import typer
 import yaml
 
 from modelops.cli.app import app
-from modelops.spec.envs import check, list_environments, load_environment, monitor_document, spec_document
+from modelops.spec.document import monitor_document, spec_document
+from modelops.spec.envs import check, list_environments, load_environment
 from modelops.errors import UsageError
 from modelops.secrets import MASK
 from modelops.spec.loader import display_name

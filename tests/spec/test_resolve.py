@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from modelops.spec import resolved as r
-from modelops.spec.envs import deep_merge, list_environments, load_environment, spec_document, validate
+from modelops.spec.document import spec_document
+from modelops.spec.envs import deep_merge, list_environments, load_environment, validate
 from modelops.errors import SpecError, UsageError
 from tests.spec.helpers import EXAMPLES, VALID, run_cli
 
