@@ -28,6 +28,7 @@ from modelops.errors import Problem, SpecError, UsageError, excerpt
 from modelops.perf import no_gc
 from modelops.spec import resolved as r
 from modelops.spec import units
+from modelops.spec.includes import SpecFiles, load_spec_files
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
 from modelops.spec.validate import (
     Locator,
@@ -160,6 +161,8 @@ class _Checked:
     overlay: LoadedDocument | None
     #: (kind, name) -> the ``owner`` of the file that declares it, when that file sets one
     file_owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the team files the base includes
+    teams: list[LoadedDocument] = field(default_factory=list)
 
 
 def _unknown_env(env: str, available: list[str], spec_path: str | os.PathLike[str]) -> UsageError:
@@ -173,9 +176,10 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     """Validate the base and each environment; every problem, and each valid-shaped environment."""
     problems: list[Problem] = []
     try:
-        base = load_yaml(spec_path, strict=False)
+        files = load_spec_files(spec_path)
     except SpecError as exc:
         return list(exc.problems), {}
+    base = files.root
     available = list_environments(spec_path)
     if envs is None:
         envs = available
@@ -185,23 +189,25 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     problems.extend(base.problems)
     base_schema = schema_problems(base.data, Locator([base]))
     problems.extend(base_schema)
+    problems.extend(files.problems)
     # a problem of the base alone is the base's: reported there once, not again in each overlay
-    of_base = {(p.code, p.path, p.message) for p in base_schema}
+    of_base = {(p.code, p.path, p.message) for p in (*base_schema, *files.problems)}
     spec_dir = Path(base.path).parent
     regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
     for env in envs:
-        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir, of_base)
+        env_problems, result = _check_env(files, env, overlay_path(spec_path, env), spec_dir, of_base)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
-            layers = [result.overlay, base] if result.overlay is not None else [base]
+            layers = [result.overlay, base] if result.overlay is not None else [base]  # the region is the root's
             problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 
 
-def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
+def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
+    base, combined = files.root, files.data
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
     if not ENV_PATTERN.fullmatch(env):  # `$` alone would pass a final newline
@@ -210,8 +216,8 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
             Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")
         )
     if overlay_file is None:
-        layers = [base]
-        merged = base.data
+        layers = files.docs
+        merged = combined
     else:
         inside, reason = project_file(spec_dir, os.path.relpath(overlay_file, spec_dir))
         if inside is None:  # a symlink out of the project: what it points at is not read
@@ -222,17 +228,23 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
         except SpecError as exc:
             return problems + list(exc.problems), None
         problems.extend(overlay.problems)
-        problems.extend(schema_problems(overlay.data, Locator([overlay]), overlay=True))
-        undeclared = _undeclared(base, overlay)
+        if "include" in overlay.data:
+            # team files are part of every environment; `include` in an overlay is a category mistake, not a typo
+            line, column = overlay.positions[("include",)]
+            problems.append(Problem("E-OVERLAY-INCLUDE", overlay.file, line, column, "include", "an overlay cannot include files: only the root spec does",
+                                    f"move it to {base.file} (its team files are part of every environment), or remove it"))
+            overlay.data = {key: value for key, value in overlay.data.items() if key != "include"}
+        problems.extend(schema_problems(overlay.data, Locator([overlay]), kind="overlay"))
+        undeclared = _undeclared(files, overlay)
         problems.extend(undeclared)
-        layers = [overlay, base]
+        layers = [overlay, *files.docs]
         # an undeclared name is reported once, not again for everything it lacks
         adjusting = dict(overlay.data)
         for kind in SPEC_KEYS:
             if isinstance(adjusting.get(kind), dict):
-                declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+                declared = combined.get(kind) if isinstance(combined.get(kind), dict) else {}
                 adjusting[kind] = {name: body for name, body in adjusting[kind].items() if name in declared}
-        merged = deep_merge(base.data, adjusting)
+        merged = deep_merge(combined, adjusting)
         # the merged whole can break what neither file breaks alone (a canary without a
         # version): re-check the entries the overlay touched, not the whole spec again
         touched = dict(merged)
@@ -244,23 +256,25 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
                 touched[kind] = {}
         problems.extend(p for p in schema_problems(touched, Locator(layers)) if (p.code, p.path, p.message) not in of_base)
     problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
-    return problems, _Checked(env, merged, base, overlay)
+    return problems, _Checked(env, merged, base, overlay, files.file_owners, files.teams)
 
 
-def _undeclared(base: LoadedDocument, overlay: LoadedDocument) -> list[Problem]:
+def _undeclared(files: SpecFiles, overlay: LoadedDocument) -> list[Problem]:
     problems = []
+    base = files.root
+    places = f"{base.file} or the files it includes" if files.teams else base.file
     for kind in SPEC_KEYS:
         names = overlay.data.get(kind)
         if not isinstance(names, dict):
             continue
-        declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+        declared = files.data.get(kind) if isinstance(files.data.get(kind), dict) else {}
         for name in names:
             if name in declared:
                 continue
             line, column = overlay.positions[(kind, name)]
             close = suggest(name, declared)
-            fix = f"did you mean '{close}'?" if close else f"declare it in {base.file} first; an overlay only adjusts what the base declares"
-            problems.append(Problem("E-OVERLAY-UNDECLARED", overlay.file, line, column, f"{kind}.{name}", f"not declared in {base.file}", fix))
+            fix = f"did you mean '{close}'?" if close else f"declare it in {places} first; an overlay only adjusts what the base declares"
+            problems.append(Problem("E-OVERLAY-UNDECLARED", overlay.file, line, column, f"{kind}.{name}", f"not declared in {places}", fix))
     return problems
 
 
@@ -402,6 +416,7 @@ def resolve(checked: _Checked) -> r.Environment:
         policies=dict(data.get("policies") or {}),
         spec_file=checked.base.path,
         overlay_file=checked.overlay.path if checked.overlay else None,
+        include_files=tuple(doc.path for doc in checked.teams),
     )
 
 

@@ -226,6 +226,8 @@ class Environment:
     #: the spec file this came from and the overlay applied (for messages), absolute paths
     spec_file: str = ""
     overlay_file: str | None = None
+    #: the team files the spec includes (absolute paths), in the order they were read
+    include_files: tuple[str, ...] = ()
 
     def all_tags(self) -> dict[str, str]:
         """Tags for every resource: the spec's, then the ones ModelOps always sets."""

@@ -8,7 +8,7 @@ is what this module generates.
 
 Example::
 
-    $ python -m modelops.spec.schema_docs --write      # rewrite docs/spec.md
+    $ python -m modelops.spec.schema_docs --write      # rewrite docs/spec.md (and schemas/team.schema.json)
     $ python -m modelops.spec.schema_docs --check      # exit 1 when docs/spec.md is stale
 """
 
@@ -27,9 +27,9 @@ from modelops.spec import loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
 from modelops.spec.fast_schema import stale_validators
 from modelops.spec.datafiles import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES
-from modelops.spec.validate import fast_definition, schema
+from modelops.spec.validate import DOCUMENT_KINDS, TEAM_SCHEMA_PATH, fast_definition, schema, team_schema
 
-__all__ = ["DOC_PATH", "generate", "main"]
+__all__ = ["DOC_PATH", "generate", "main", "team_schema_text"]
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
 
@@ -337,21 +337,30 @@ def generate() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def team_schema_text() -> str:
+    """``schemas/team.schema.json`` as generated from the spec's schema (for editors)."""
+    return json.dumps(team_schema(schema()), indent=2, ensure_ascii=False) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {DOC_PATH.name}")
     parser.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
     args = parser.parse_args(argv)
     text = generate()
-    definitions = {overlay: fast_definition(overlay) for overlay in (False, True)}
+    definitions = {kind: fast_definition(kind) for kind in DOCUMENT_KINDS}
+    team = team_schema_text()
     if args.write:
         DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
         DOC_PATH.write_text(text, encoding="utf-8")
+        TEAM_SCHEMA_PATH.write_text(team, encoding="utf-8")
         stale_validators(definitions, write=True)
         return 0
     if args.check:
         current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
-        stale = [str(DOC_PATH)] * (current != text) + [p.name for p in stale_validators(definitions)]
+        current_team = TEAM_SCHEMA_PATH.read_text(encoding="utf-8") if TEAM_SCHEMA_PATH.exists() else ""
+        stale = ([str(DOC_PATH)] * (current != text) + [str(TEAM_SCHEMA_PATH)] * (current_team != team)
+                 + [p.name for p in stale_validators(definitions)])
         if stale:
             print(f"{', '.join(stale)} out of date: run python -m modelops.spec.schema_docs --write", file=sys.stderr)
             return 1
