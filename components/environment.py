@@ -23,7 +23,15 @@ from modelops.components.documents import json_document
 from modelops.components import metrics
 from modelops.components.dataset import Dataset, DatasetArgs
 from modelops.components.model import ModelEndpoint, ModelEndpointArgs, partition
-from modelops.components.monitor import Monitor, MonitorArgs, Notifications, NotificationsArgs, dashboard_bodies
+from modelops.components.monitor import (
+    Monitor,
+    MonitorArgs,
+    Notifications,
+    NotificationsArgs,
+    alarm_threshold,
+    dashboard_bodies,
+    job_widgets,
+)
 from modelops.components.storage import Scope, SecureBucket, SecureBucketArgs
 from modelops.spec.resolved import Environment
 from modelops.spec.resolved import Monitor as MonitorSpec
@@ -292,6 +300,13 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 endpoint_refs[m] = {"latency": metrics.endpoint_latency(endpoint, "p99"),
                                     "errors": metrics.endpoint_errors(endpoint),
                                     "invocations": metrics.endpoint_invocations(endpoint)}
+            # the monitor jobs' metrics of each model, beside its latency and errors
+            watched: dict[str, dict[str, tuple[str, float]]] = {}
+            for mon_name in sorted(env.monitors):
+                mon = env.monitors[mon_name]
+                if mon.model is not None and mon.metric in metrics.JOB_METRICS:
+                    watched.setdefault(mon.model, {}).setdefault(mon.metric, (mon_name, alarm_threshold(mon)))
+            jobs = {m: job_widgets(m, naming.endpoint_name(env.project, env.env, m), w) for m, w in watched.items()}
             dataset_refs = {}
             for d in env.datasets:
                 bucket = scope.bucket_name(d)
@@ -305,7 +320,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     dashboard_body=body,
                     opts=child,
                 )
-                for page, body in enumerate(dashboard_bodies(env.region, endpoint_refs, dataset_refs), start=1)
+                for page, body in enumerate(dashboard_bodies(env.region, endpoint_refs, dataset_refs, jobs=jobs), start=1)
             ]
         self.dashboard = self.dashboards[0] if self.dashboards else None
 

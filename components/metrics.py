@@ -119,3 +119,41 @@ def s3_object_count(bucket_name) -> MetricRef:
         86400,
         "Count",
     )
+
+
+# -- monitor jobs: what a job publishes (see docs/monitoring.md) -----------------------------
+
+#: monitor metrics whose value a job computes and publishes; the others are CloudWatch's own
+JOB_METRICS = ("data_drift", "data_quality", "prediction_drift", "model_quality")
+MONITORING_NAMESPACE = "ModelOps/Monitoring"
+#: the dimension naming a feature of a per-feature drift metric
+FEATURE_DIMENSION = "Feature"
+
+
+def job_metric(endpoint_name: str, metric: str, feature: str | None = None) -> MetricRef:
+    """The metric a monitor job publishes for ``metric`` (one of :data:`JOB_METRICS`), hourly.
+
+    ``data_drift`` is the largest per-feature score (:func:`drift_metric`, the one its alarm
+    watches); with ``feature``, that feature's own score. ``data_quality`` is the share of
+    rows with a violation, ``model_quality`` the quality metric on labelled traffic
+    (Minimum: it alarms below), ``prediction_drift`` the drift of the model's outputs.
+
+    Example::
+
+        job_metric("churn-dev-churn", "data_drift", feature="tenure").dimensions_dict()
+        # {'EndpointName': 'churn-dev-churn', 'Feature': 'tenure'}
+    """
+    if metric == "data_drift" and feature is None:
+        return drift_metric(endpoint_name)
+    dims: tuple[tuple[str, str], ...] = (("EndpointName", endpoint_name),)
+    if metric == "data_drift":
+        return MetricRef(DRIFT_NAMESPACE, "FeatureDrift", dims + ((FEATURE_DIMENSION, feature),), "Maximum", 3600, "None")
+    table = {
+        "data_quality": (MONITORING_NAMESPACE, "DataQualityViolationShare", "Maximum"),
+        "model_quality": (MONITORING_NAMESPACE, "ModelQuality", "Minimum"),
+        "prediction_drift": (DRIFT_NAMESPACE, "PredictionDrift", "Maximum"),
+    }
+    if metric not in table:
+        raise ValueError(f"{metric!r} is not a job metric ({', '.join(JOB_METRICS)})")
+    namespace, name, statistic = table[metric]
+    return MetricRef(namespace, name, dims, statistic, 3600, "None")

@@ -283,22 +283,62 @@ def _query(query_id: str, metric: metrics.MetricRef, period: int) -> aws.cloudwa
     )
 
 
-def _widget(title: str, region: str, refs: list[metrics.MetricRef], x: int, y: int, stat: str | None = None) -> dict:
-    lines = []
-    for ref in refs:
-        line: list = [ref.namespace, ref.name]
-        for key, value in ref.dimensions:
-            line += [key, value]
-        line.append({"stat": stat or ref.statistic, "period": ref.period})
-        lines.append(line)
-    return {
-        "type": "metric",
-        "x": x,
-        "y": y,
-        "width": 8,
-        "height": 6,
-        "properties": {"title": title, "region": region, "metrics": lines, "view": "timeSeries"},
-    }
+def _line(ref: metrics.MetricRef, stat: str | None = None, **options) -> list:
+    line: list = [ref.namespace, ref.name]
+    for key, value in ref.dimensions:
+        line += [key, value]
+    line.append({"stat": stat or ref.statistic, "period": ref.period, **options})
+    return line
+
+
+def _search(ref: metrics.MetricRef, free: str) -> str:
+    """A CloudWatch SEARCH over every value of the ``free`` dimension of ``ref`` (one line per value)."""
+    keys = ",".join(k for k, _ in ref.dimensions)
+    fixed = " ".join(f'{k}="{v}"' for k, v in ref.dimensions if k != free)
+    return f"SEARCH('{{{ref.namespace},{keys}}} MetricName=\"{ref.name}\" {fixed}', '{ref.statistic}', {ref.period})"
+
+
+#: one widget: (title, metric lines, expressions (id, expression, label), horizontal annotations)
+Widget = tuple[str, list[list], list[tuple[str, str, str]], list[tuple[float, str]]]
+
+
+def _widget(title: str, region: str, widget: Widget, x: int, y: int, width: int = 8) -> dict:
+    _, lines, expressions, annotations = widget
+    properties: dict = {"title": title, "region": region, "view": "timeSeries",
+                        "metrics": [*([{"expression": e, "id": i, "label": label}] for i, e, label in expressions), *lines]}
+    if annotations:
+        properties["annotations"] = {"horizontal": [{"value": v, "label": label, "color": "#d62728"}
+                                                    for v, label in annotations]}
+    return {"type": "metric", "x": x, "y": y, "width": width, "height": 6, "properties": properties}
+
+
+def _plain(title: str, refs: list[metrics.MetricRef], stat: str | None = None) -> Widget:
+    return (title, [_line(ref, stat) for ref in refs], [], [])
+
+
+def job_widgets(model: str, endpoint: str, monitors: dict[str, tuple[str, float]]) -> list[Widget]:
+    """The job metrics of one model beside its latency and errors: per-feature drift (every
+    feature's score, found by a SEARCH, with the largest, which the alarm watches), data
+    quality, model quality, prediction drift; each with its monitor's threshold as a line.
+
+    ``monitors`` maps a job metric (``metrics.JOB_METRICS``) to (monitor name, threshold).
+    """
+    widgets: list[Widget] = []
+    for metric in metrics.JOB_METRICS:
+        if metric not in monitors:
+            continue
+        name, threshold = monitors[metric]
+        ref = metrics.job_metric(endpoint, metric)
+        annotation = [(threshold, f"{name} threshold")]
+        if metric == "data_drift":
+            feature = metrics.job_metric(endpoint, metric, feature="*")
+            widgets.append((f"{model}: drift per feature", [_line(ref, label="largest (alarmed)")],
+                            [("features", _search(feature, metrics.FEATURE_DIMENSION), "")], annotation))
+        else:
+            title = {"data_quality": "data quality (violation share)", "model_quality": "model quality",
+                     "prediction_drift": "prediction drift"}[metric]
+            widgets.append((f"{model}: {title}", [_line(ref)], [], annotation))
+    return widgets
 
 
 #: what CloudWatch accepts in one dashboard body ("between 0 and 500 widget objects")
@@ -310,32 +350,45 @@ def dashboard_bodies(
     endpoints: dict[str, dict[str, metrics.MetricRef]],
     datasets: dict[str, metrics.MetricRef],
     max_widgets: int = MAX_WIDGETS,
+    jobs: dict[str, list[Widget]] | None = None,
 ) -> list[pulumi.Input[str]]:
     """The dashboard JSON, in pages of at most ``max_widgets`` widgets (CloudWatch's limit).
 
-    Per model a row of latency, errors and invocations; per dataset its freshness, three to
-    a row. Rows are never split between pages, and an environment that fits one dashboard
-    (up to 166 models) gets one. ``endpoints`` maps a model name to its
-    ``latency``/``errors``/``invocations`` metrics; dimension values may be Outputs (bucket
-    names), hence Output results.
+    Per model a row of latency, errors and invocations, and under it a row of its monitor
+    jobs' metrics (``jobs``: model -> :func:`job_widgets`) where it has any; per dataset its
+    freshness, three to a row. A model's rows are never split between pages, and an
+    environment that fits one dashboard (166 models without jobs) gets one. ``endpoints``
+    maps a model name to its ``latency``/``errors``/``invocations`` metrics; dimension
+    values may be Outputs (bucket names), hence Output results.
 
     Example::
 
         dashboard_bodies("eu-west-1", {"churn": {"latency": ..., "errors": ..., "invocations": ...}}, {})
     """
-    rows: list[list[tuple[str, list[metrics.MetricRef], str | None]]] = []
+    jobs = jobs or {}
+    groups: list[list[list[Widget]]] = []
     for model, refs in sorted(endpoints.items()):
-        rows.append([(f"{model}: latency p99 (µs)", [refs["latency"]], "p99"),
-                     (f"{model}: 5XX errors", [refs["errors"]], None),
-                     (f"{model}: invocations", [refs["invocations"]], None)])
-    freshness = [(f"{dataset}: writes (freshness)", [ref], None) for dataset, ref in sorted(datasets.items())]
-    rows += [freshness[i:i + 3] for i in range(0, len(freshness), 3)]
-    per_page = max(1, max_widgets // 3)
-    pages = [rows[i:i + per_page] for i in range(0, len(rows), per_page)] or [[]]
+        group = [[_plain(f"{model}: latency p99 (µs)", [refs["latency"]], "p99"),
+                  _plain(f"{model}: 5XX errors", [refs["errors"]]),
+                  _plain(f"{model}: invocations", [refs["invocations"]])]]
+        if jobs.get(model):
+            group.append(list(jobs[model]))
+        groups.append(group)
+    freshness = [_plain(f"{dataset}: writes (freshness)", [ref]) for dataset, ref in sorted(datasets.items())]
+    groups += [[freshness[i:i + 3]] for i in range(0, len(freshness), 3)]
+    pages: list[list[list[Widget]]] = [[]]
+    count = 0
+    for group in groups:
+        size = sum(len(row) for row in group)
+        if pages[-1] and count + size > max_widgets:
+            pages.append([])
+            count = 0
+        pages[-1].extend(group)
+        count += size
     return [
         json_document({"widgets": [
-            _widget(title, region, refs, 8 * x, 6 * y, stat)
-            for y, row in enumerate(page) for x, (title, refs, stat) in enumerate(row)
+            _widget(widget[0], region, widget, (24 // max(3, len(row))) * x, 6 * y, 24 // max(3, len(row)))
+            for y, row in enumerate(page) for x, widget in enumerate(row)
         ]})
         for page in pages
     ]

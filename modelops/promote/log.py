@@ -208,3 +208,31 @@ def _check(line: bytes, previous: bytes | None, number: int, *, chained: bool) -
             "or a record between them removed"
         ), True
     return "", True
+
+
+def read_records(log: Path) -> list[dict[str, Any]]:
+    """Every record of the log, oldest first; a missing log has none.
+
+    A line that is not a JSON record is skipped here: :func:`verify_log` is what reports it.
+
+    Example::
+
+        [r["digest"] for r in read_records(Path("stacks") / LOG_NAME) if r["to"] == "prod"]
+    """
+    try:
+        fd = _open(log, os.O_RDONLY)
+    except FileNotFoundError:
+        return []
+    try:
+        data = _read_all(fd)
+    finally:
+        os.close(fd)
+    records = []
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -221,4 +221,48 @@ def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path
     assert [d.inputs["dashboardName"] for d in dashboards] == [f"{env.project}-dev", f"{env.project}-dev-2"]
     widgets = [json.loads(d.inputs["dashboardBody"])["widgets"] for d in dashboards]
     assert all(len(w) <= 500 for w in widgets)
-    assert sum(len(w) for w in widgets) == 170 * 3 + len(env.datasets)
+    # (each model: latency, errors, invocations, and the drift its data_drift monitor's job publishes)
+    assert sum(len(w) for w in widgets) == 170 * 4 + len(env.datasets)
+
+
+def test_the_dashboard_shows_a_models_job_metrics_under_its_latency_and_errors(renders) -> None:
+    # GIVEN the churn example, whose churn-drift monitor is a data_drift job (above 0.2)
+    env, graph = renders.get("modelops.yaml", "dev")
+    body = json.loads(one(graph.by_type("aws:cloudwatch/dashboard:Dashboard")).inputs["dashboardBody"])
+    widgets = {w["properties"]["title"]: w for w in body["widgets"]}
+    latency = widgets["churn-classifier: latency p99 (µs)"]
+    drift = widgets["churn-classifier: drift per feature"]
+    # THEN the drift widget sits in the row under the model's latency and errors
+    assert (drift["x"], drift["y"]) == (latency["x"], latency["y"] + 6)
+    # AND draws the very metric the drift alarm watches, every feature's score, and the threshold
+    alarm = by_name(graph, ALARM, "churn-dev-churn-drift")
+    expression, largest = drift["properties"]["metrics"]
+    assert largest[:4] == [alarm.inputs["namespace"], alarm.inputs["metricName"], "EndpointName",
+                           alarm.inputs["dimensions"]["EndpointName"]]
+    assert expression[0]["expression"] == (
+        "SEARCH('{ModelOps/Drift,EndpointName,Feature} MetricName=\"FeatureDrift\" "
+        "EndpointName=\"churn-dev-churn-classifier\"', 'Maximum', 3600)")
+    assert drift["properties"]["annotations"]["horizontal"][0]["value"] == alarm.inputs["threshold"] == 0.2
+    # AND a model without job monitors gets no such row
+    assert not any(t.endswith("drift per feature") for t in widgets if not t.startswith("churn-classifier"))
+
+
+def test_every_job_metric_gets_its_widget_with_the_monitors_threshold() -> None:
+    from modelops.components import metrics
+    from modelops.components.monitor import dashboard_bodies, job_widgets
+
+    endpoint = "p-dev-m"
+    ref = metrics.endpoint_invocations(endpoint)
+    monitors = {"data_drift": ("m-drift", 0.2), "data_quality": ("m-dq", 0.01), "model_quality": ("m-acc", 0.8),
+                "prediction_drift": ("m-pred", 0.1)}
+    jobs = {"m": job_widgets("m", endpoint, monitors)}
+    (page,) = [json.loads(b) for b in dashboard_bodies("eu-west-1", {"m": dict(latency=ref, errors=ref, invocations=ref)},
+                                                        {}, jobs=jobs)]
+    row = [w for w in page["widgets"] if w["y"] == 6]
+    # THEN four job widgets share the second row, a quarter of it each, each with its threshold
+    assert [w["properties"]["title"] for w in row] == [
+        "m: drift per feature", "m: data quality (violation share)", "m: prediction drift", "m: model quality"]
+    assert [(w["x"], w["width"]) for w in row] == [(0, 6), (6, 6), (12, 6), (18, 6)]
+    assert [w["properties"]["annotations"]["horizontal"][0]["value"] for w in row] == [0.2, 0.01, 0.1, 0.8]
+    quality = row[3]["properties"]["metrics"][0]
+    assert quality[:2] == ["ModelOps/Monitoring", "ModelQuality"] and quality[-1]["stat"] == "Minimum"

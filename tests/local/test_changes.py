@@ -9,7 +9,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from modelops.graph.resource_types import ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM
+from modelops.graph.resource_types import DASHBOARD, ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
@@ -56,18 +56,19 @@ def test_spec_change_applies_only_the_change(emulator: Emulator, artifact_root: 
     changed_env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     second = up(changed_env, emulator.target(), root)
     # THEN exactly the endpoint configuration is replaced, the endpoint moves to it, the
-    # latency alarm is updated and the drift alarm deleted; everything else is untouched
+    # latency alarm is updated and the drift alarm deleted, and the dashboard loses the
+    # drift job's widget; everything else is untouched
     changes = {(a.type, a.name.rsplit("-", 1)[-1] if a.type == ALARM else a.type, a.action)
                for a in second.actions if a.action != "unchanged"}
     assert {(t, a) for t, _, a in changes} == {(ENDPOINT_CONFIG, "replaced"), (ENDPOINT, "updated"),
-                                                (ALARM, "updated"), (ALARM, "deleted")}
+                                                (ALARM, "updated"), (ALARM, "deleted"), (DASHBOARD, "updated")}
     by_action = {a.action: a for a in second.actions if a.type == ALARM and a.action != "unchanged"}
     assert by_action["deleted"].label.endswith("churn-dev-churn-drift")
     assert "churn-latency" in by_action["updated"].label
     endpoint_action = next(a for a in second.actions if a.type == ENDPOINT)
     assert "moto has no UpdateEndpoint" in endpoint_action.note
     unchanged = [a for a in second.actions if a.action == "unchanged"]
-    assert len(unchanged) == len(first.actions) - 4
+    assert len(unchanged) == len(first.actions) - 5
     after = {r["urn"]: r for r in _state(root)["resources"]}
     assert all(after[a.urn]["id"] == before[a.urn]["id"] for a in unchanged)
     # AND in the emulator: same key, same role; the endpoint serves the new configuration
