@@ -152,3 +152,23 @@ def split_graph(graph: Graph, lay: Layout) -> dict[str, Graph]:
     return {name: Graph(project=graph.project, stack=name, registrations=sorted(regs, key=lambda r: r.urn),
                         entities=graph.entities, preview=graph.preview)
             for name, regs in parts.items()}
+
+
+def stack_rows(graph: Graph, lay: Layout, budget: int) -> list[dict[str, Any]]:
+    """One row per stack of the environment (shared first): its entities and resource count.
+
+    Example::
+
+        stack_rows(render(env), layout(env), 500)[1]["resources"]     # 23
+    """
+    parts = split_graph(graph, lay)
+    rows = []
+    for spec in lay.stacks:
+        count = len(parts[spec.name].resources)
+        rows.append({
+            "stack": spec.name, "group": spec.group, "owner": spec.owner, "partition": spec.partition,
+            "partitions": spec.partitions, "datasets": len(spec.datasets), "models": len(spec.models),
+            "monitors": len(spec.monitors), "resources": count, "over_budget": count > budget,
+            "config": f"Pulumi.{spec.name}.yaml",
+        })
+    return rows

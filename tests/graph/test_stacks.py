@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from modelops.graph.render import masked_inputs, render
 from modelops.graph.split import render_stack, split_graph
-from modelops.graph.stacks import DEFAULT_BUDGET, group_slug, jump_hash, layout, partition_of
-from modelops.spec.envs import load_environment
+from modelops.graph.stacks import DEFAULT_BUDGET, config_files, group_slug, jump_hash, layout, partition_of
+from modelops.spec.envs import list_environments, load_environment
 from tests.graph.helpers import FIXED_ARTIFACT, fixed_environment, write_rich_project
+from tests.helpers import ROOT
 
 SHARED_TYPES = {"aws:kms/key:Key", "aws:kms/alias:Alias", "aws:sns/topic:Topic", "aws:glue/catalogDatabase:CatalogDatabase",
                 "aws:cloudwatch/dashboard:Dashboard"}
@@ -112,3 +118,46 @@ def test_the_recorded_partition_count_wins_over_the_derived_one(rich, tmp_path):
                                          ("risk", "risk")])
 def test_stack_names_of_owners(owner, slug):
     assert group_slug(owner) == slug
+
+
+def _cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modelops", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_stacks_lists_the_environments_stacks_with_their_resource_counts():
+    # WHEN the user asks for the stacks of the example's dev environment
+    proc = _cli("stacks", "--env", "dev", "--json")
+    # THEN the shared stack and the one group stack are listed, their counts adding up to the plan's
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["stacks"]
+    assert [(r["stack"], r["config"]) for r in rows] == [("dev", "Pulumi.dev.yaml"),
+                                                          ("dev.ml-platform", "Pulumi.dev.ml-platform.yaml")]
+    plan = json.loads(_cli("plan", "--env", "dev", "--json").stdout)
+    assert sum(r["resources"] for r in rows) == sum(plan["counts"].values())
+    assert rows[1]["models"] == 1 and not any(r["over_budget"] for r in rows)
+    text = _cli("stacks", "--env", "dev").stdout
+    assert "dev.ml-platform  ml-platform@example.com  1/1" in text
+
+
+def test_stacks_write_records_the_configs_and_their_partition_counts(tmp_path):
+    # GIVEN a 40-model project without stack configs and a budget its group exceeds
+    spec = write_rich_project(tmp_path / "p", 40)
+    # WHEN the stack configs are written
+    proc = _cli("stacks", str(spec), "--env", "prod", "--budget", "150", "--write", "--json")
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(Path(p).name for p in json.loads(proc.stdout)["written"])
+    # THEN each stack has its config, the group's partition count recorded in it
+    assert written[0] == "Pulumi.prod.ml-platform.2.yaml" and "Pulumi.prod.yaml" in written
+    config = yaml.safe_load((spec.parent / "stacks" / "Pulumi.prod.ml-platform.yaml").read_text())["config"]
+    count = config["modelops:partitions"]
+    assert count == len(written) - 1 and config["modelops:environment"] == "prod" and config["modelops:spec"] == "modelops.yaml"
+    # and a later layout reads that count back, whatever budget it is given
+    assert len(layout(load_environment(spec, "prod")).groups) == count
+
+
+def test_the_committed_stack_configs_are_the_derived_ones():
+    for env_name in list_environments(ROOT / "modelops.yaml"):
+        env = load_environment(ROOT / "modelops.yaml", env_name)
+        for name, content in config_files(env, layout(env)).items():
+            assert yaml.safe_load((ROOT / "stacks" / name).read_text()) == content, name
