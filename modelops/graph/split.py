@@ -172,3 +172,34 @@ def stack_rows(graph: Graph, lay: Layout, budget: int) -> list[dict[str, Any]]:
             "config": f"Pulumi.{spec.name}.yaml",
         })
     return rows
+
+
+def stacks_of(registrations: list[Registration], env: Environment, lay: Layout) -> dict[str, str]:
+    """URN -> the stack its resource is in, for a whole environment's render (one walk up
+    the parents per resource, remembered on the way: linear in the graph)."""
+    entities = component_entities(prefix(env.project, env.env), env)
+    by_urn = {r.urn: r for r in registrations}
+    memo: dict[str, str] = {}
+    for reg in registrations:
+        path, current, found = [], reg.urn, None
+        while current:
+            found = memo.get(current)
+            if found is not None:
+                break
+            node = by_urn.get(current)
+            if node is None:
+                break
+            path.append(current)
+            if not node.custom and node.name in entities:
+                found = lay.stack_of(*entities[node.name]).name
+                break
+            current = node.parent
+        found = found or lay.shared.name
+        for urn in path:
+            memo[urn] = found
+    return memo
+
+
+def stacked_urn(urn: str, env: str, stack: str) -> str:
+    """The URN as the stack ``stack`` of environment ``env`` names it."""
+    return urn if stack == env else _restack(urn, env, stack)
