@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
-
+from typing import Optional
 
 import typer
 import yaml
@@ -60,23 +61,42 @@ def stacks_command(
     as_json: bool = typer.Option(False, "--json", help="Print the stacks as JSON."),
     write: bool = typer.Option(False, "--write", help="Write their stack configs into stacks/ (Pulumi.<stack>.yaml)."),
     budget: int = typer.Option(DEFAULT_BUDGET, "--budget", min=1, help="Resources per stack a group stays under."),
+    changed_since: Optional[str] = typer.Option(
+        None, "--changed-since", help="Only the stacks the change from this git ref (or directory) touches."),
 ) -> None:
     """List the stacks an environment deploys as: the shared one, then one per owner and partition.
 
     Resource counts come from the environment's render (the render cache makes a second
-    run cheap). A stack over the budget is flagged: raise its group's ``modelops:partitions``.
+    run cheap; a model not built yet renders with a placeholder artifact, as in ``diff``). A stack over the budget is flagged: raise its group's ``modelops:partitions``.
 
-    Example: ``modelops stacks --env prod``
+    With ``--changed-since BASE``, only the stacks that change touches (what a deploy runs
+    ``pulumi up`` on; see ``modelops diff``), and under ``removed`` the stacks it empties.
+
+    Example: ``modelops stacks --env prod``, ``modelops stacks --env dev --changed-since HEAD~1 --json``
     """
-    from modelops.cli.plan import plan_graph  # the render pulls in Pulumi (see cli.app)
+    # the render pulls in Pulumi (see cli.app)
+    from modelops.graph.cache import cached_render
     from modelops.graph.split import stack_rows
+    from modelops.ml.placeholders import attach_without_training
 
     written = write_configs(spec, env, budget=budget) if write else []
-    lay = layout(load_environment(spec, env), budget=budget)
-    rows = stack_rows(plan_graph(spec, env, collect=False), lay, budget)
+    resolved = load_environment(spec, env)
+    lay = layout(resolved, budget=budget)
+    root = spec.resolve().parent
+    with tempfile.TemporaryDirectory(prefix="modelops-stacks-") as scratch:
+        # counts need no trained model: an unbuilt one renders with a placeholder artifact, as in diff
+        attached, _ = attach_without_training(resolved, root, Path(scratch))
+        rows = stack_rows(cached_render(attached, root / ".modelops" / "cache", collect=False), lay, budget)
+    removed: list[str] = []
+    if changed_since is not None:
+        from modelops.review.diff import diff  # renders both sides (see cli.app)
+
+        touched = {s for e in diff(spec, changed_since, envs=[env]).envs for s in e.stacks}
+        removed = sorted(touched - {r["stack"] for r in rows})
+        rows = [r for r in rows if r["stack"] in touched]
     if as_json:
-        json.dump({"env": env, "budget": budget, "stacks": rows, "written": [str(p) for p in written]},
-                  sys.stdout, indent=2)
+        json.dump({"env": env, "budget": budget, "stacks": rows, "removed": removed,
+                   "written": [str(p) for p in written]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     table: list[list[str]] = [
@@ -89,6 +109,8 @@ def stacks_command(
     for r in over:
         print(f"{r['stack']}: {r['resources']} resources, over the budget of {budget}: raise modelops:partitions "
               f"in stacks/{r['config']} (one more partition moves about 1/{r['partitions'] + 1} of the group)")
+    for name in removed:
+        print(f"{name}: no longer in the environment; its resources are deleted by `pulumi destroy --stack {name}`")
     for path in written:
         print(f"wrote {path}")
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import yaml
 
 from modelops.graph.resource_types import BUCKET
 from modelops.review.diff import diff
 from tests.graph.helpers import write_rich_project
+from tests.helpers import ROOT
 from tests.local.helpers import copy_project
 
 
@@ -63,3 +67,16 @@ def test_an_entity_that_moves_stack_is_a_delete_and_a_create_with_its_data_loss(
     lost = {f.resource for f in prod.flags if f.kind == "data-loss"}
     assert {r.urn for r in prod.resources if r.action == "delete" and r.type == BUCKET} <= lost
     assert {r.action for r in prod.resources} == {"delete", "create"}
+
+
+def test_stacks_changed_since_lists_what_a_deploy_runs_pulumi_up_on(tmp_path):
+    # GIVEN a one-model change (the deploy workflow's question: which stacks to `pulumi up`)
+    base, head = _pair(tmp_path)
+    _edit(head, lambda d: d["models"]["churn-classifier"].setdefault("serving", {}).update(instance_count=2))
+    # WHEN the stacks it touches are listed
+    proc = subprocess.run([sys.executable, "-m", "modelops", "stacks", str(head), "--env", "dev", "--changed-since",
+                           str(base.parent), "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    # THEN the one group stack, not the shared one
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [r["stack"] for r in data["stacks"]] == ["dev.ml-platform"] and data["removed"] == []
