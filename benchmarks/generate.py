@@ -3,11 +3,13 @@
 Every 5 models share a dataset; each model gets a latency and a drift monitor besides its
 default ones; three environment overlays (dev, staging, prod) adjust capacity the way
 teams do. Models reference one prebuilt artifact (``artifact:``), so that what is measured
-is the tool, not scikit-learn training.
+is the tool, not scikit-learn training. With ``--teams N`` the same spec is written as a
+root spec that includes N team files (``teams/team-NN.yaml``, :func:`split_into_teams`).
 
 Example::
 
     python -m benchmarks.generate 1000 /tmp/bench-1000 --artifact path/to/model.tar.gz
+    python -m benchmarks.generate 1000 /tmp/bench-1000-teams --artifact path/to/model.tar.gz --teams 20
 """
 
 from __future__ import annotations
@@ -87,6 +89,46 @@ def spec(n_models: int) -> dict:
     }
 
 
+def team_owner(team: str) -> str:
+    return f"{team}@example.com"
+
+
+def split_into_teams(spec_data: dict, teams: int) -> tuple[dict, dict[str, dict]]:
+    """``spec_data`` as a root spec that includes ``teams`` team files: ``(root, {path: team file})``.
+
+    The models are dealt out in order, in contiguous blocks of (nearly) equal size, one block
+    per team (``teams/team-00.yaml``, …, each with its ``owner``); a dataset goes to the team
+    of the first model that reads it, a monitor to the team of what it watches. What no model
+    reads, and the notification channels, stay in the root spec, which includes
+    ``teams/*.yaml``. Resolved, the two forms are the same spec but for the owners.
+
+    Example::
+
+        root, files = split_into_teams(spec(1000), 20)
+        len(files["teams/team-00.yaml"]["models"])   # 50
+    """
+    models = list(spec_data.get("models", {}))
+    names = [f"team-{index:02d}" for index in range(teams)]
+    team_of_model = {name: names[index * teams // len(models)] for index, name in enumerate(models)} if models else {}
+    team_of_dataset: dict[str, str] = {}
+    for name, body in spec_data.get("models", {}).items():
+        team_of_dataset.setdefault(body.get("dataset"), team_of_model[name])
+    files = {team: {"owner": team_owner(team), "datasets": {}, "models": {}, "monitors": {}} for team in names}
+    root = {key: value for key, value in spec_data.items() if key not in ("datasets", "models", "monitors")}
+    root["include"] = ["teams/*.yaml"]
+    kept: dict[str, dict] = {"datasets": {}, "monitors": {}}
+    for name, body in spec_data.get("datasets", {}).items():
+        team = team_of_dataset.get(name)
+        (files[team]["datasets"] if team else kept["datasets"])[name] = body
+    for name, body in spec_data.get("models", {}).items():
+        files[team_of_model[name]]["models"][name] = body
+    for name, body in spec_data.get("monitors", {}).items():
+        team = team_of_model.get(body.get("model")) or team_of_dataset.get(body.get("dataset"))
+        (files[team]["monitors"] if team else kept["monitors"])[name] = body
+    root.update({kind: entries for kind, entries in kept.items() if entries})
+    return root, {f"teams/{team}.yaml": {k: v for k, v in body.items() if v} for team, body in files.items()}
+
+
 def overlays(n_models: int) -> dict[str, dict]:
     staging = {"models": {model_name(i): {"serving": {"instance_count": 1}} for i in range(0, n_models, 3)}}
     prod = {
@@ -99,14 +141,22 @@ def overlays(n_models: int) -> dict[str, dict]:
     return {"dev": {}, "staging": staging, "prod": prod}
 
 
-def write_project(n_models: int, root: Path, artifact: Path) -> Path:
-    """Write ``modelops.yaml``, ``stacks/*.yaml`` and the shared artifact under ``root``."""
+def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0) -> Path:
+    """Write ``modelops.yaml``, ``stacks/*.yaml`` and the shared artifact under ``root``;
+    with ``teams``, the spec as a root spec and that many team files under ``teams/``."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "stacks").mkdir(exist_ok=True)
     (root / "artifacts").mkdir(exist_ok=True)
     shutil.copyfile(artifact, root / "artifacts" / "model.tar.gz")
     header = "# yaml-language-server: $schema=schemas/modelops.schema.json\n"
-    (root / "modelops.yaml").write_text(header + yaml.safe_dump(spec(n_models), sort_keys=False))
+    data = spec(n_models)
+    if teams:
+        data, team_files = split_into_teams(data, teams)
+        (root / "teams").mkdir(exist_ok=True)
+        for path, team_data in team_files.items():
+            (root / path).write_text("# yaml-language-server: $schema=../schemas/team.schema.json\n"
+                                     + yaml.safe_dump(team_data, sort_keys=False))
+    (root / "modelops.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
     for env, overlay in overlays(n_models).items():
         (root / "stacks" / f"{env}.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
     return root / "modelops.yaml"
@@ -117,8 +167,9 @@ def main() -> None:
     parser.add_argument("models", type=int)
     parser.add_argument("out", type=Path)
     parser.add_argument("--artifact", type=Path, required=True, help="a model.tar.gz built by modelops build")
+    parser.add_argument("--teams", type=int, default=0, help="write the spec as a root spec including this many team files")
     args = parser.parse_args()
-    print(write_project(args.models, args.out, args.artifact))
+    print(write_project(args.models, args.out, args.artifact, args.teams))
 
 
 if __name__ == "__main__":

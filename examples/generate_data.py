@@ -1,4 +1,5 @@
-"""Generate the example datasets: ``churn/data/customers.csv`` and ``fraud/data/transactions.csv``.
+"""Generate the example datasets: ``churn/data/customers.csv`` and ``fraud/data/transactions.csv``
+(and the same two files under ``teams/data/`` for the multi-file example).
 
 The data is SYNTHETIC. It is drawn from a seeded ``numpy.random.RandomState`` (the legacy
 generator, whose streams numpy keeps stable across versions) following the simple,
@@ -137,6 +138,9 @@ def main() -> None:
     targets = {
         HERE / "churn" / "data" / "customers.csv": churn_rows(),
         HERE / "fraud" / "data" / "transactions.csv": fraud_rows(),
+        # the multi-file example: the same two datasets, one per team file
+        HERE / "teams" / "data" / "customers.csv": churn_rows(),
+        HERE / "teams" / "data" / "transactions.csv": fraud_rows(),
     }
     for path, (header, rows) in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)

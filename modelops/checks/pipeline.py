@@ -91,7 +91,9 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
         per_env = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
     for (name, env), env_findings in zip(environments.items(), per_env):
         for finding in env_findings:
-            place = where(env.overlay_file, finding.entity) or where(env.spec_file, finding.entity) \
+            # the overlay when it sets the entity, else the file that declares it
+            place = next((found for file in (env.overlay_file, env.spec_file, *env.include_files)
+                          if (found := where(file, finding.entity)) is not None), None) \
                 or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
             problems.append(Problem(
                 f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -19,7 +20,8 @@ import typer
 import yaml
 
 from modelops.cli.app import app
-from modelops.spec.envs import check, list_environments, load_environment, monitor_document, spec_document
+from modelops.spec.document import monitor_document, spec_document
+from modelops.spec.envs import check, list_environments, load_environment
 from modelops.errors import UsageError
 from modelops.secrets import MASK
 from modelops.spec.loader import display_name
@@ -125,7 +127,10 @@ def show(
         sys.stdout.write("\n")
         return
     overlay = f", overlay {display_name(resolved.overlay_file)}" if resolved.overlay_file else ""
-    sys.stdout.write(f"# {display_name(spec)}, environment {env}{overlay}: resolved, every default filled in\n")
+    spec_dir = Path(resolved.spec_file).parent
+    included = (", including " + ", ".join(os.path.relpath(f, spec_dir) for f in resolved.include_files)
+                if resolved.include_files else "")
+    sys.stdout.write(f"# {display_name(spec)}{included}, environment {env}{overlay}: resolved, every default filled in\n")
     sys.stdout.write(yaml.safe_dump(mask_secrets(data), sort_keys=False, allow_unicode=True, default_flow_style=False))
     defaults = {name: monitor_document(m) for name, m in resolved.monitors.items() if m.default}
     if defaults:

@@ -247,7 +247,7 @@ class RenderCache:
     def _settings(env: Environment) -> dict[str, Any]:
         """Everything but the entities (and the file names): what every group depends on."""
         return {f.name: plain(getattr(env, f.name)) for f in dataclasses.fields(env)
-                if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file")}
+                if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file", "include_files")}
 
     def keys(self, env: Environment) -> dict[tuple[str, str], str]:
         """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group."""

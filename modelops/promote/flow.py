@@ -358,13 +358,15 @@ def promote(
 
 
 def _provenance(ctx: _Context, allow_dirty: bool) -> tuple[str | None, list[str] | None]:
-    """(the commit the spec and overlays come from, which of them differ from it).
+    """(the commit the spec, its included files and the overlays come from, which of them differ from it).
 
     Without ``allow_dirty`` an uncommitted file, or no repository at all, is refused: the
     log must name the commit a reviewer can check the promotion against. With it, the
     files that differ are recorded (None: not known, outside a repository).
     """
-    files = [ctx.spec, *([ctx.source_overlay] if ctx.source_overlay else []), ctx.overlay]
+    # the gates, soak and serving of the model may live in an included team file
+    included = dict.fromkeys(Path(f) for env in (ctx.source_env, ctx.target_env) for f in env.include_files)
+    files = [ctx.spec, *included, *([ctx.source_overlay] if ctx.source_overlay else []), ctx.overlay]
     commit = git.head_commit(ctx.root)
     changed = git.uncommitted(ctx.root, files) if commit is not None else None
     if changed is None:

@@ -62,7 +62,7 @@ def _normalise(value: Any, roots: tuple[str, ...]) -> Any:
 def content(env: Environment, roots: tuple[str, ...]) -> str:
     """The environment as canonical JSON, paths under either root written ``<root>``."""
     text = canonical({f.name: getattr(env, f.name) for f in dataclasses.fields(env)
-                  if f.name not in ("spec_file", "overlay_file")})
+                  if f.name not in ("spec_file", "overlay_file", "include_files")})
     for root in roots:
         if root:
             text = text.replace(json.dumps(root)[1:-1], "<root>")

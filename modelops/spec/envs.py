@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from modelops.errors import Problem, SpecError, UsageError, excerpt
 from modelops.perf import no_gc
 from modelops.spec import resolved as r
 from modelops.spec import units
+from modelops.spec.includes import SpecFiles, load_spec_files
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
 from modelops.spec.validate import (
     Locator,
@@ -48,9 +49,7 @@ __all__ = [
     "deep_merge",
     "list_environments",
     "load_environment",
-    "monitor_document",
     "overlay_path",
-    "spec_document",
     "validate",
 ]
 
@@ -160,6 +159,10 @@ class _Checked:
     data: dict[str, Any]
     base: LoadedDocument
     overlay: LoadedDocument | None
+    #: (kind, name) -> the ``owner`` of the file that declares it, when that file sets one
+    file_owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the team files the base includes
+    teams: list[LoadedDocument] = field(default_factory=list)
 
 
 def _unknown_env(env: str, available: list[str], spec_path: str | os.PathLike[str]) -> UsageError:
@@ -173,9 +176,10 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     """Validate the base and each environment; every problem, and each valid-shaped environment."""
     problems: list[Problem] = []
     try:
-        base = load_yaml(spec_path, strict=False)
+        files = load_spec_files(spec_path)
     except SpecError as exc:
         return list(exc.problems), {}
+    base = files.root
     available = list_environments(spec_path)
     if envs is None:
         envs = available
@@ -185,23 +189,25 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     problems.extend(base.problems)
     base_schema = schema_problems(base.data, Locator([base]))
     problems.extend(base_schema)
+    problems.extend(files.problems)
     # a problem of the base alone is the base's: reported there once, not again in each overlay
-    of_base = {(p.code, p.path, p.message) for p in base_schema}
+    of_base = {(p.code, p.path, p.message) for p in (*base_schema, *files.problems)}
     spec_dir = Path(base.path).parent
     regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
     for env in envs:
-        env_problems, result = _check_env(base, env, overlay_path(spec_path, env), spec_dir, of_base)
+        env_problems, result = _check_env(files, env, overlay_path(spec_path, env), spec_dir, of_base)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
-            layers = [result.overlay, base] if result.overlay is not None else [base]
+            layers = [result.overlay, base] if result.overlay is not None else [base]  # the region is the root's
             problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 
 
-def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
+def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
+    base, combined = files.root, files.data
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
     if not ENV_PATTERN.fullmatch(env):  # `$` alone would pass a final newline
@@ -210,8 +216,8 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
             Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")
         )
     if overlay_file is None:
-        layers = [base]
-        merged = base.data
+        layers = files.docs
+        merged = combined
     else:
         inside, reason = project_file(spec_dir, os.path.relpath(overlay_file, spec_dir))
         if inside is None:  # a symlink out of the project: what it points at is not read
@@ -222,17 +228,23 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
         except SpecError as exc:
             return problems + list(exc.problems), None
         problems.extend(overlay.problems)
-        problems.extend(schema_problems(overlay.data, Locator([overlay]), overlay=True))
-        undeclared = _undeclared(base, overlay)
+        if "include" in overlay.data:
+            # team files are part of every environment; `include` in an overlay is a category mistake, not a typo
+            line, column = overlay.positions[("include",)]
+            problems.append(Problem("E-OVERLAY-INCLUDE", overlay.file, line, column, "include", "an overlay cannot include files: only the root spec does",
+                                    f"move it to {base.file} (its team files are part of every environment), or remove it"))
+            overlay.data = {key: value for key, value in overlay.data.items() if key != "include"}
+        problems.extend(schema_problems(overlay.data, Locator([overlay]), kind="overlay"))
+        undeclared = _undeclared(files, overlay)
         problems.extend(undeclared)
-        layers = [overlay, base]
+        layers = [overlay, *files.docs]
         # an undeclared name is reported once, not again for everything it lacks
         adjusting = dict(overlay.data)
         for kind in SPEC_KEYS:
             if isinstance(adjusting.get(kind), dict):
-                declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+                declared = combined.get(kind) if isinstance(combined.get(kind), dict) else {}
                 adjusting[kind] = {name: body for name, body in adjusting[kind].items() if name in declared}
-        merged = deep_merge(base.data, adjusting)
+        merged = deep_merge(combined, adjusting)
         # the merged whole can break what neither file breaks alone (a canary without a
         # version): re-check the entries the overlay touched, not the whole spec again
         touched = dict(merged)
@@ -244,23 +256,25 @@ def _check_env(base: LoadedDocument, env: str, overlay_file: Path | None, spec_d
                 touched[kind] = {}
         problems.extend(p for p in schema_problems(touched, Locator(layers)) if (p.code, p.path, p.message) not in of_base)
     problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
-    return problems, _Checked(env, merged, base, overlay)
+    return problems, _Checked(env, merged, base, overlay, files.file_owners, files.teams)
 
 
-def _undeclared(base: LoadedDocument, overlay: LoadedDocument) -> list[Problem]:
+def _undeclared(files: SpecFiles, overlay: LoadedDocument) -> list[Problem]:
     problems = []
+    base = files.root
+    places = f"{base.file} or the files it includes" if files.teams else base.file
     for kind in SPEC_KEYS:
         names = overlay.data.get(kind)
         if not isinstance(names, dict):
             continue
-        declared = base.data.get(kind) if isinstance(base.data.get(kind), dict) else {}
+        declared = files.data.get(kind) if isinstance(files.data.get(kind), dict) else {}
         for name in names:
             if name in declared:
                 continue
             line, column = overlay.positions[(kind, name)]
             close = suggest(name, declared)
-            fix = f"did you mean '{close}'?" if close else f"declare it in {base.file} first; an overlay only adjusts what the base declares"
-            problems.append(Problem("E-OVERLAY-UNDECLARED", overlay.file, line, column, f"{kind}.{name}", f"not declared in {base.file}", fix))
+            fix = f"did you mean '{close}'?" if close else f"declare it in {places} first; an overlay only adjusts what the base declares"
+            problems.append(Problem("E-OVERLAY-UNDECLARED", overlay.file, line, column, f"{kind}.{name}", f"not declared in {places}", fix))
     return problems
 
 
@@ -350,10 +364,14 @@ def resolve(checked: _Checked) -> r.Environment:
     spec_dir = Path(checked.base.path).parent
     top = _with_defaults("", data)
     channels = {name: _channel(name, body) for name, body in (data.get("notifications") or {}).items()}
-    datasets = {name: _dataset(name, body, spec_dir) for name, body in (data.get("datasets") or {}).items()}
-    models = {name: _model(name, body, spec_dir) for name, body in (data.get("models") or {}).items()}
+    def owner(kind: str, name: str, body: dict[str, Any]) -> str:
+        # its own, else its file's, else the project's (the overlay may set either)
+        return body.get("owner") or checked.file_owners.get((kind, name)) or data["owner"]
+
+    datasets = {name: _dataset(name, body, spec_dir, owner("datasets", name, body)) for name, body in (data.get("datasets") or {}).items()}
+    models = {name: _model(name, body, spec_dir, owner("models", name, body)) for name, body in (data.get("models") or {}).items()}
     every_channel = tuple(channels)
-    monitors = {name: _monitor(name, body, every_channel) for name, body in (data.get("monitors") or {}).items()}
+    monitors = {name: _monitor(name, body, every_channel, owner("monitors", name, body)) for name, body in (data.get("monitors") or {}).items()}
     taken = set(datasets) | set(models) | set(monitors)
     watched: dict[str, set[str]] = {}
     for monitor in monitors.values():
@@ -379,6 +397,7 @@ def resolve(checked: _Checked) -> r.Environment:
                 evaluation_periods=5,
                 notify=every_channel,
                 description=f"Default {metric} monitor of {model.name}",
+                owner=model.owner,
                 default=True,
             )
             taken.add(name)
@@ -397,6 +416,7 @@ def resolve(checked: _Checked) -> r.Environment:
         policies=dict(data.get("policies") or {}),
         spec_file=checked.base.path,
         overlay_file=checked.overlay.path if checked.overlay else None,
+        include_files=tuple(doc.path for doc in checked.teams),
     )
 
 
@@ -412,7 +432,7 @@ def _project_file(spec_dir: Path, relative: str) -> str:
     return str(path)
 
 
-def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
+def _dataset(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.Dataset:
     spec = _with_defaults("dataset", body)
     retention = {**_ref_default("retention"), **spec.get("retention", {})}
     source = _project_file(spec_dir, spec["source"]) if spec.get("source") else None
@@ -426,6 +446,7 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
         name=name,
         format=spec["format"],
         description=spec.get("description", ""),
+        owner=owner,
         source=source,
         source_digest=_digest(source) if source else None,
         columns=columns,
@@ -437,7 +458,7 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path) -> r.Dataset:
     )
 
 
-def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
+def _model(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.Model:
     spec = _with_defaults("model", body)
     train = None
     if isinstance(spec.get("train"), dict):
@@ -458,6 +479,7 @@ def _model(name: str, body: dict[str, Any], spec_dir: Path) -> r.Model:
         name=name,
         dataset=spec["dataset"],
         description=spec.get("description", ""),
+        owner=owner,
         train=train,
         artifact_source=_project_file(spec_dir, spec["artifact"]) if spec.get("artifact") else None,
         version=spec.get("version"),
@@ -503,7 +525,7 @@ def _serving(body: dict[str, Any]) -> r.Serving:
     )
 
 
-def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) -> r.Monitor:
+def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...], owner: str) -> r.Monitor:
     spec = _with_defaults("monitor", body)
     side = "above" if "above" in body else "below"
     period_text, length_text = units.monitor_timing(body)
@@ -522,106 +544,5 @@ def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...]) ->
         evaluation_periods=units.alarm_periods(spec["metric"], threshold.value, period, length),
         notify=tuple(body["notify"]) if "notify" in body else every_channel,
         description=spec.get("description", ""),
+        owner=owner,
     )
-
-
-# --------------------------------------------------------------------------- the spec language again
-
-
-def spec_document(env: r.Environment, relative_to: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The resolved environment written in the spec's own language: the keys and units of the
-    schema and docs/spec.md, every default filled in, paths relative to the spec's directory.
-
-    What ``modelops show`` prints. It is itself a valid spec (for this one environment): the
-    default monitors are left to ``default_monitors: true`` (they are derived again from it:
-    see :func:`monitor_document` to print them), and nothing unset is written as ``null``.
-    Paths are relative to ``relative_to`` (default: the spec's directory).
-
-    Example::
-
-        spec_document(load_environment("modelops.yaml", "dev"))["monitors"]["churn-drift"]
-        # {'model': 'churn-classifier', 'metric': 'data_drift', 'above': 0.2, 'period': '1h', 'for': '1h', 'notify': ['oncall']}
-    """
-    spec_dir = Path(relative_to) if relative_to is not None else Path(env.spec_file).parent if env.spec_file else Path.cwd()
-
-    def relative(path: str | None) -> str | None:
-        return None if path is None else os.path.relpath(path, spec_dir)
-
-    return {
-        "apiVersion": "modelops/v1",
-        "project": env.project,
-        "owner": env.owner,
-        "region": env.region,
-        "tags": dict(env.tags),
-        "encryption": env.encryption,
-        "protect": env.protect,
-        "notifications": {name: _written({"email": list(c.email), "https": list(c.https), "sqs": list(c.sqs)}, drop_empty=True)
-                          for name, c in env.channels.items()},
-        "datasets": {name: _written({
-            "description": d.description,
-            "format": d.format,
-            "source": relative(d.source),
-            "columns": dict(d.columns),
-            "retention": _written({"noncurrent_days": d.retention.noncurrent_days, "archive_after_days": d.retention.archive_after_days,
-                                   "expire_after_days": d.retention.expire_after_days}),
-        }) for name, d in env.datasets.items()},
-        "models": {name: _model_document(m, relative) for name, m in env.models.items()},
-        "monitors": {name: monitor_document(m) for name, m in env.monitors.items() if not m.default},
-        "policies": dict(env.policies),
-    }
-
-
-def _written(body: dict[str, Any], *, drop_empty: bool = False) -> dict[str, Any]:
-    """``body`` without what the spec cannot write: unset values (and, with ``drop_empty``, empty lists)."""
-    return {k: v for k, v in body.items() if v is not None and v != "" and not (drop_empty and v == [])}
-
-
-def _model_document(m: r.Model, relative: Any) -> dict[str, Any]:
-    s = m.serving
-    serving: dict[str, Any] = {}
-    if s.serverless is None:
-        serving = {"instance_type": s.instance_type, "instance_count": s.instance_count}
-    if s.autoscaling is not None:
-        serving["autoscaling"] = {"min": s.autoscaling.min, "max": s.autoscaling.max, "target_invocations": s.autoscaling.target_invocations}
-    if s.serverless is not None:
-        serving["serverless"] = {"memory_mb": s.serverless.memory_mb, "max_concurrency": s.serverless.max_concurrency}
-    if s.canary is not None:
-        serving["canary"] = {"version": s.canary.version, "weight": s.canary.weight}
-    if s.shadow is not None:
-        serving["shadow"] = {"version": s.shadow.version, "sample_percent": s.shadow.sample_percent}
-    serving["data_capture"] = {"enabled": s.data_capture.enabled, "sample_percent": s.data_capture.sample_percent}
-    train = None
-    if m.train is not None:
-        t = m.train
-        train = _written({"estimator": t.estimator, "target": t.target, "features": list(t.features) if t.features is not None else None,
-                          "params": dict(t.params), "test_size": t.test_size, "random_state": t.random_state})
-    return _written({
-        "description": m.description,
-        "dataset": m.dataset,
-        "train": train,
-        "artifact": relative(m.artifact_source),
-        "version": m.version,
-        "framework_version": m.framework_version,
-        "serving": serving,
-        "gates": {g.metric: f"{g.op} {g.value:g}" for g in m.gates},
-        "default_monitors": m.default_monitors,
-        "soak": units.format_duration(m.soak_seconds),
-    })
-
-
-def monitor_document(m: r.Monitor) -> dict[str, Any]:
-    """One resolved monitor in the spec's language (``above: 2%``, ``period: 1m``, ``for: 5m``)."""
-    t = m.threshold
-    # as written: a duration or percentage in the spec's spelling ("48h" stays "48h")
-    value: Any = t.text if t.unit != "number" else (int(t.value) if t.value.is_integer() else t.value)
-    length = units.alarm_for(m.metric, t.value, m.period_seconds, m.evaluation_periods)
-    return _written({
-        "description": m.description,
-        "model": m.model,
-        "dataset": m.dataset,
-        "metric": m.metric,
-        m.comparison: value,
-        "period": units.format_duration(m.period_seconds),
-        "for": units.format_duration(length),
-        "notify": list(m.notify),
-    })

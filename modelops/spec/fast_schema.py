@@ -4,7 +4,7 @@ Validating a spec first asks a compiled validator (fast), and only an invalid sp
 through jsonschema for its messages. Compiling the validators takes about 0.2 s, too much
 for every ``validate``; caching the compiled code in a user cache would make a file planted
 there run as code. So the validators are generated ahead, like ``docs/spec.md``, into
-``modelops/spec/_validator_spec.py`` and ``_validator_overlay.py``; Python caches their
+``modelops/spec/_validator_spec.py``, ``_validator_overlay.py`` and ``_validator_team.py``; Python caches their
 bytecode as it does for any module of the package. When the schema changed and they were
 not generated again, the validator is compiled in memory (slower, never wrong) and a
 test fails until they are, with docs/spec.md::
@@ -26,7 +26,8 @@ import fastjsonschema
 __all__ = ["generated_source", "load_validator", "stale_validators"]
 
 HERE = Path(__file__).resolve().parent
-MODULES = {False: "_validator_spec", True: "_validator_overlay"}
+#: the generated module of each document kind (a spec, an overlay, an included team file)
+MODULES = {"spec": "_validator_spec", "overlay": "_validator_overlay", "team": "_validator_team"}
 
 
 def _key(definition: dict[str, Any]) -> str:
@@ -47,28 +48,28 @@ def _entry(namespace: dict[str, Any]) -> Callable[[Any], Any]:
     return namespace[min(names, key=len)]
 
 
-def load_validator(definition: dict[str, Any], overlay: bool) -> Callable[[Any], Any]:
-    """The committed validator when it was generated from ``definition``, else one
-    compiled in memory now."""
+def load_validator(definition: dict[str, Any], kind: str) -> Callable[[Any], Any]:
+    """The committed validator of ``kind`` when it was generated from ``definition``, else
+    one compiled in memory now."""
     try:
-        module = importlib.import_module(f"modelops.spec.{MODULES[overlay]}")
+        module = importlib.import_module(f"modelops.spec.{MODULES[kind]}")
     except ImportError:
         module = None
     if module is not None and getattr(module, "SCHEMA_KEY", None) == _key(definition):
         return _entry(vars(module))
     namespace: dict[str, Any] = {}
     source = fastjsonschema.compile_to_code(copy.deepcopy(definition), use_default=False)
-    exec(compile(source, f"<modelops schema {'overlay' if overlay else 'spec'}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<modelops schema {kind}>", "exec"), namespace)  # noqa: S102
     return _entry(namespace)
 
 
-def stale_validators(definitions: dict[bool, dict[str, Any]], write: bool = False) -> list[Path]:
-    """The committed validator modules that do not match ``definitions`` (overlay? ->
+def stale_validators(definitions: dict[str, dict[str, Any]], write: bool = False) -> list[Path]:
+    """The committed validator modules that do not match ``definitions`` (document kind ->
     definition); with ``write``, generated again."""
     stale = []
-    for overlay, name in MODULES.items():
+    for kind, name in MODULES.items():
         path = HERE / f"{name}.py"
-        text = generated_source(definitions[overlay])
+        text = generated_source(definitions[kind])
         if (path.read_text(encoding="utf-8") if path.exists() else "") != text:
             stale.append(path)
             if write:

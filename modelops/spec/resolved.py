@@ -66,6 +66,8 @@ class Dataset:
     name: str
     format: Literal["csv", "jsonl", "parquet"] = "csv"
     description: str = ""
+    #: team email of who owns it: its own ``owner``, else its file's, else the project's
+    owner: str = ""
     #: absolute path of the local data file, or None
     source: str | None = None
     #: ``sha256:<hex>`` of ``source`` (the object key is content-addressed), or None
@@ -151,6 +153,8 @@ class Model:
     name: str
     dataset: str
     description: str = ""
+    #: team email of who owns it: its own ``owner``, else its file's, else the project's
+    owner: str = ""
     train: Train | None = None
     #: the prebuilt artifact path from the spec (absolute), when the model is not trained
     artifact_source: str | None = None
@@ -189,6 +193,8 @@ class Monitor:
     evaluation_periods: int = 5
     notify: tuple[str, ...] = ()
     description: str = ""
+    #: team email of who owns it: its own ``owner``, else its file's, else the project's
+    owner: str = ""
     #: True for the latency/error monitors added by ``default_monitors``
     default: bool = False
 
@@ -220,6 +226,8 @@ class Environment:
     #: the spec file this came from and the overlay applied (for messages), absolute paths
     spec_file: str = ""
     overlay_file: str | None = None
+    #: the team files the spec includes (absolute paths), in the order they were read
+    include_files: tuple[str, ...] = ()
 
     def all_tags(self) -> dict[str, str]:
         """Tags for every resource: the spec's, then the ones ModelOps always sets."""

@@ -49,18 +49,29 @@ from modelops.spec.loader import LoadedDocument, display_name
 from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS
 
 __all__ = [
+    "DOCUMENT_KINDS",
     "Locator",
     "SCHEMA_PATH",
+    "TEAM_KEYS",
+    "TEAM_SCHEMA_PATH",
+    "definition",
     "dotted",
     "overlay_schema",
     "schema",
     "schema_problems",
     "semantic_problems",
     "suggest",
+    "team_schema",
     "validator",
 ]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "modelops.schema.json"
+#: the schema of an included team file, generated from the spec's (:func:`team_schema`)
+TEAM_SCHEMA_PATH = SCHEMA_PATH.parent / "team.schema.json"
+#: what a spec is written in: the root spec, an environment overlay, an included team file
+DOCUMENT_KINDS = ("spec", "overlay", "team")
+#: the keys a team file may hold: what one team declares, and who owns it
+TEAM_KEYS = ("apiVersion", "owner", "notifications", "datasets", "models", "monitors")
 #: the longest monitor period (a whole number of minutes up to a day); what CloudWatch
 #: evaluates in all (period × evaluation periods) is :func:`modelops.spec.units.max_alarm_seconds`
 MAX_PERIOD_SECONDS = 86400
@@ -77,7 +88,8 @@ def schema() -> dict[str, Any]:
 
 
 def overlay_schema(base: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with every ``required`` removed: what an environment overlay must satisfy."""
+    """``base`` with every ``required`` removed, and without ``include`` (only the root spec
+    includes): what an environment overlay must satisfy."""
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
@@ -86,16 +98,49 @@ def overlay_schema(base: dict[str, Any]) -> dict[str, Any]:
             return [strip(item) for item in node]
         return node
 
-    return strip(copy.deepcopy(base))
+    stripped = strip(copy.deepcopy(base))
+    stripped["properties"].pop("include", None)
+    return stripped
+
+
+def team_schema(base: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an included team file, derived from the spec's ``base``: its
+    :data:`TEAM_KEYS`, none required, the same definitions. Written to
+    ``schemas/team.schema.json`` for editors by ``python -m modelops.spec.schema_docs --write``."""
+    properties = {key: copy.deepcopy(base["properties"][key]) for key in TEAM_KEYS}
+    properties["owner"]["description"] = ("Team email: the owner of everything this file declares that names no owner "
+                                          "of its own (default: the project's `owner`).")
+    properties["owner"]["examples"] = ["fraud-team@example.com"]
+    return {
+        "$schema": base["$schema"],
+        "$id": base["$id"].replace("modelops.schema.json", TEAM_SCHEMA_PATH.name),
+        "title": "ModelOps team file",
+        "description": "The notifications, datasets, models and monitors of one team, in a file the root spec "
+                       "includes (`include: [teams/*.yaml]`); the language of schemas/modelops.schema.json.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "$defs": copy.deepcopy(base["$defs"]),
+    }
+
+
+def definition(kind: str = "spec") -> dict[str, Any]:
+    """The JSON Schema of one of the :data:`DOCUMENT_KINDS` (``spec``, ``overlay``, ``team``)."""
+    if kind == "overlay":
+        return overlay_schema(schema())
+    if kind == "team":
+        return team_schema(schema())
+    if kind != "spec":
+        raise ValueError(f"unknown document kind {kind!r}")
+    return schema()
 
 
 @functools.cache
-def validator(overlay: bool = False) -> Draft202012Validator:
-    """The Draft 2020-12 validator of the spec (or of an overlay); built once per process."""
+def validator(kind: str = "spec") -> Draft202012Validator:
+    """The Draft 2020-12 validator of a spec, overlay or team file; built once per process."""
     from jsonschema import Draft202012Validator
 
-    definition = overlay_schema(schema()) if overlay else schema()
-    return Draft202012Validator(python_patterns(definition))
+    return Draft202012Validator(python_patterns(definition(kind)))
 
 
 def python_pattern(pattern: str) -> str:
@@ -152,22 +197,22 @@ def _fast_schema(definition: dict[str, Any]) -> dict[str, Any]:
     return {**strip(definition), "$schema": "http://json-schema.org/draft-07/schema#"}
 
 
-def fast_definition(overlay: bool = False) -> dict[str, Any]:
-    """The schema (or the overlay's) as the fast validator is generated from."""
-    return _fast_schema(python_patterns(overlay_schema(schema()) if overlay else schema()))
+def fast_definition(kind: str = "spec") -> dict[str, Any]:
+    """The schema of a spec, overlay or team file as its fast validator is generated from."""
+    return _fast_schema(python_patterns(definition(kind)))
 
 
 @functools.cache
-def fast_validator(overlay: bool = False) -> Callable[[Any], Any]:
-    """A compiled yes/no validator of the spec (or overlay); raises on the first error
+def fast_validator(kind: str = "spec") -> Callable[[Any], Any]:
+    """A compiled yes/no validator of a spec, overlay or team file; raises on the first error
     (:mod:`modelops.spec.fast_schema`: generated ahead, never read from a cache)."""
-    return load_validator(fast_definition(overlay), overlay)
+    return load_validator(fast_definition(kind), kind)
 
 
-def is_valid(data: Any, *, overlay: bool = False) -> bool:
-    """True when ``data`` satisfies the schema (fast; no error details)."""
+def is_valid(data: Any, *, kind: str = "spec") -> bool:
+    """True when ``data`` satisfies the schema of its kind (fast; no error details)."""
     try:
-        fast_validator(overlay)(data)
+        fast_validator(kind)(data)
     except fastjsonschema.JsonSchemaException:
         return False
     return True
@@ -253,12 +298,12 @@ def _clash(code: str, where: Locator, first: tuple[Any, ...], second: tuple[Any,
 # --------------------------------------------------------------------------- schema
 
 
-def schema_problems(data: Any, where: Locator, *, overlay: bool = False) -> list[Problem]:
-    """Every schema violation of ``data`` as a human problem (unordered)."""
-    if is_valid(data, overlay=overlay):
+def schema_problems(data: Any, where: Locator, *, kind: str = "spec") -> list[Problem]:
+    """Every schema violation of ``data`` (a spec, overlay or team file) as a human problem (unordered)."""
+    if is_valid(data, kind=kind):
         return []
     problems: list[Problem] = []
-    for error in validator(overlay).iter_errors(data):
+    for error in validator(kind).iter_errors(data):
         problems.extend(_translate(error, where))
     return problems
 
@@ -474,7 +519,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             add(_at("E-RESERVED-NAME", here, (kind, name), f"'{name}' is reserved for a name ModelOps derives itself", "choose another name"))
         if name in owners:
             other_kind, other_at = owners[name]
-            add(_at("E-DUPLICATE-NAME", here, (kind, name), f"name already used by {other_kind} '{name}' at {other_at[0]}:{other_at[1]}", "names are unique across datasets, models and monitors; rename one"))
+            add(_at("E-DUPLICATE-NAME", here, (kind, name), f"name already used by {other_kind} '{name}' at {other_at[0]}:{other_at[1]}:{other_at[2]}", "names are unique across datasets, models and monitors; rename one"))
         else:
             owners[name] = (singular, here)
         if project:

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import yaml
 
 from benchmarks.generate import spec as bench_spec
+from benchmarks.generate import split_into_teams
 from modelops.spec.envs import list_environments, load_environment
 from modelops.spec.resolved import Artifact, Environment
 from tests.helpers import FIXTURES, ROOT
@@ -95,10 +96,11 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def write_rich_project(root: Path, n_models: int) -> Path:
+def write_rich_project(root: Path, n_models: int, teams: int = 0) -> Path:
     """A generated spec with every cross-entity link a shard must keep whole: KMS, a secret
     https channel, freshness monitors on datasets (request metrics, dashboard widgets), a
-    rolling-back error-rate monitor, a model without monitors."""
+    rolling-back error-rate monitor, a model without monitors. With ``teams``, the same spec
+    as a root spec including that many team files (``benchmarks.generate.split_into_teams``)."""
     data = bench_spec(n_models)
     data["encryption"] = "kms"
     data["notifications"]["chat"] = {"https": ["https://hooks.example.com/services/ml-alerts"]}
@@ -112,6 +114,11 @@ def write_rich_project(root: Path, n_models: int) -> Path:
     (root / "stacks").mkdir()
     (root / "artifacts").mkdir()
     write_minimal_package(root / "artifacts" / "model.tar.gz")
+    if teams:
+        data, team_files = split_into_teams(data, teams)
+        (root / "teams").mkdir()
+        for path, team_data in team_files.items():
+            (root / path).write_text(yaml.safe_dump(team_data, sort_keys=False))
     (root / "modelops.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (root / "stacks" / "prod.yaml").write_text(yaml.safe_dump({"protect": True}))
     return root / "modelops.yaml"

@@ -20,6 +20,7 @@ from tests.helpers import ROOT
 EXAMPLES = {
     "churn": (ROOT / "modelops.yaml", ("dev", "staging", "prod")),
     "fraud": (ROOT / "examples" / "fraud" / "modelops.yaml", ("dev", "prod")),
+    "teams": (ROOT / "examples" / "teams" / "modelops.yaml", ("dev", "prod")),
 }
 CASES = [(name, env) for name, (_, envs) in EXAMPLES.items() for env in envs]
 
@@ -49,6 +50,8 @@ def copy_project(name: str, destination: Path, artifact_root: Path | None = None
         shutil.copytree(ROOT / "examples" / "churn", destination / "examples" / "churn")
     else:
         shutil.copytree(spec.parent / "data", destination / "data")
+    if (spec.parent / "teams").is_dir():  # the team files a root spec includes
+        shutil.copytree(spec.parent / "teams", destination / "teams")
     if artifact_root is not None:
         for env in EXAMPLES[name][1]:
             environment(spec, env, artifact_root)  # trained once per session

@@ -82,6 +82,19 @@ def test_pr_workflow_comments_once_and_gates_on_policy_and_data_loss():
     assert workflow["jobs"]["review"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
+def test_pr_review_fails_when_codeowners_does_not_route_a_spec_file_to_its_owner():
+    # GIVEN the PR workflow THEN it checks the repository's CODEOWNERS, and its gate fails on it
+    review = load("pr.yml")["jobs"]["review"]["steps"]
+    owners = next(step for step in review if step.get("id") == "owners")
+    assert ".venv/bin/modelops owners modelops.yaml --check .github/CODEOWNERS" in owners["run"]
+    gate = next(step for step in review if step.get("name", "").startswith("Gate"))
+    assert "steps.owners.outputs.exit-code != '0'" in gate["if"]
+    # AND the repository's CODEOWNERS passes that very check today (exit 0; 3 when a file is not routed)
+    result = subprocess.run([str(BIN / "modelops"), "owners", "modelops.yaml", "--check", ".github/CODEOWNERS"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_pr_review_reuses_its_earlier_renders_and_only_its_own():
     # the render cache of the PR's earlier runs is restored before validate and diff render
     review = load("pr.yml")["jobs"]["review"]["steps"]

@@ -12,7 +12,7 @@ from tests.helpers import FIXTURES, ROOT
 SPECS = FIXTURES / "specs"
 INVALID = SPECS / "invalid"
 VALID = SPECS / "valid"
-EXAMPLES = (ROOT / "modelops.yaml", ROOT / "examples" / "fraud" / "modelops.yaml")
+EXAMPLES = (ROOT / "modelops.yaml", ROOT / "examples" / "fraud" / "modelops.yaml", ROOT / "examples" / "teams" / "modelops.yaml")
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -256,6 +256,8 @@ def _place(data: dict, template: tuple, kind: str, bad: str) -> tuple:
                 node[bad_key] = node.pop(part)
                 return (*concrete, bad_key)
         if last:
+            if isinstance(node, list) and not node:
+                node.append("x")  # an empty list (`include: []`): the bad text is its first item
             node[part] = bad.format(node.get(part, "x") if isinstance(node, dict) else node[part])
             return (*concrete, part)
         if part == 0:

@@ -117,7 +117,7 @@ def test_mutations_of_the_example_give_problems_never_a_crash(data):
         _check_outcome(spec)
         # the fast schema check and the full validator agree
         assert is_valid(data) == validator().is_valid(data)
-        assert is_valid(data, overlay=True) == validator(overlay=True).is_valid(data)
+        assert is_valid(data, kind="overlay") == validator("overlay").is_valid(data)
 
 
 @SETTINGS

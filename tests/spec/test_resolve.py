@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from modelops.spec import resolved as r
-from modelops.spec.envs import deep_merge, list_environments, load_environment, spec_document, validate
+from modelops.spec.document import spec_document
+from modelops.spec.envs import deep_merge, list_environments, load_environment, validate
 from modelops.errors import SpecError, UsageError
 from tests.spec.helpers import EXAMPLES, VALID, run_cli
 
@@ -41,7 +42,7 @@ def test_without_stacks_the_implicit_dev_environment_uses_the_base():
     assert model.serving == r.Serving()  # every serving default
     assert model.soak_seconds == 86400 and model.default_monitors is True
     assert model.train == r.Train(estimator="sklearn.linear_model.Ridge", target="units")
-    assert env.datasets["sales"] == r.Dataset(name="sales")
+    assert env.datasets["sales"] == r.Dataset(name="sales", owner="team@example.com")
     # default monitors, notifying every channel (there are none)
     assert sorted(env.monitors) == ["forecast-error-rate", "forecast-latency-p99"]
     latency = env.monitors["forecast-latency-p99"]
@@ -126,6 +127,7 @@ def test_monitors(prod, dev):
         period_seconds=60,
         evaluation_periods=5,
         notify=("oncall", "chat"),
+        owner="team@example.com",
     )
     assert dev.monitors["churn-latency"].threshold.value == 0.25 and dev.monitors["churn-latency"].notify == ("oncall",)
     floor = prod.monitors["traffic-floor"]
@@ -251,3 +253,24 @@ def test_show_needs_env_when_there_are_several():
     result = run_cli("show", str(FULL))
     assert result.returncode == 2
     assert result.stderr.strip() == "error: pass --env: this spec has several environments: dev, prod"
+
+
+def test_every_entity_has_an_owner_its_own_else_the_projects():
+    # GIVEN a spec where some entities name their owner, and a prod overlay that changes
+    # the project's owner and one model's
+    spec = VALID / "owners" / "modelops.yaml"
+    dev, prod = load_environment(spec, "dev"), load_environment(spec, "prod")
+    # THEN an entity's own owner wins, the others have the project's
+    assert {n: d.owner for n, d in dev.datasets.items()} == {"clicks": "platform@example.com", "payments": "fraud@example.com"}
+    assert {n: m.owner for n, m in dev.models.items()} == {"ranker": "platform@example.com", "fraud-scorer": "fraud@example.com"}
+    # AND a monitor without one has the project's, not its model's; a default monitor has its model's
+    owners = {n: m.owner for n, m in dev.monitors.items()}
+    assert owners["payments-fresh"] == "platform@example.com" and owners["scorer-drift"] == "fraud@example.com"
+    assert owners["fraud-scorer-latency-p99"] == owners["fraud-scorer-error-rate"] == "fraud@example.com"
+    assert owners["ranker-latency-p99"] == "platform@example.com"
+    # AND in prod the overlay's owners hold: the project's for what names none, the model's own
+    assert prod.owner == "platform-prod@example.com" and prod.datasets["clicks"].owner == "platform-prod@example.com"
+    assert prod.models["ranker"].owner == prod.monitors["ranker-latency-p99"].owner == "search@example.com"
+    assert prod.models["fraud-scorer"].owner == "fraud@example.com"
+    # AND show writes each owner, so the shown spec resolves to the same owners
+    assert spec_document(prod)["models"]["ranker"]["owner"] == "search@example.com"
