@@ -11,6 +11,8 @@ id                        default     holds when
 storage-encrypted         mandatory   every bucket has a server-side encryption rule (SSE-KMS or SSE-S3)
 storage-private           mandatory   every bucket blocks public access (all four settings) and has a
                                       policy that denies requests without TLS (``aws:SecureTransport``)
+                                      and allows no one to everyone unless a condition names the
+                                      callers (:data:`RESTRICTING_KEYS`, e.g. ``aws:PrincipalAccount``)
 no-wildcard-iam           mandatory   no Allow grants ``*`` or ``service:*`` actions, and no Allow uses
                                       Resource ``*`` except for actions that only accept ``*``
                                       (:data:`STAR_RESOURCE_ACTIONS`, e.g. ``ecr:GetAuthorizationToken``)
@@ -179,12 +181,49 @@ def is_tls_only(document: Any) -> bool:
     return False
 
 
+#: condition keys that narrow "everyone" to known callers (an account, an organisation, a
+#: principal, a source resource or network path)
+RESTRICTING_KEYS = frozenset(k.lower() for k in (
+    "aws:PrincipalAccount", "aws:PrincipalArn", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths",
+    "aws:SourceAccount", "aws:SourceArn", "aws:SourceOrgID", "aws:SourceOrgPaths",
+    "aws:SourceVpc", "aws:SourceVpce", "aws:userid",
+))
+#: operators that require the key to be present and to match (no ``Not...``, no ``...IfExists``)
+MATCHING_OPERATORS = frozenset(("stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"))
+
+
+def _is_everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        aws = principal.get("AWS")
+        return aws == "*" or (isinstance(aws, list) and "*" in aws)
+    return False
+
+
+def _restricts_callers(condition: Any) -> bool:
+    """True when ``condition`` limits who may call: a matching operator on a restricting key
+    with no wildcard value. ``{"Bool": {"aws:SecureTransport": "true"}}`` does not."""
+    if not isinstance(condition, dict):
+        return False
+    for operator, tests in condition.items():
+        if str(operator).lower() not in MATCHING_OPERATORS or not isinstance(tests, dict):
+            continue
+        for key, values in tests.items():
+            values = values if isinstance(values, list) else [values]
+            if str(key).lower() in RESTRICTING_KEYS and values and all(
+                    isinstance(v, str) and v and "*" not in v and "?" not in v for v in values):
+                return True
+    return False
+
+
 def public_grant_problems(document: Any) -> list[str]:
-    """storage-private, on a bucket policy: no Allow to everyone."""
+    """storage-private, on a bucket policy: no Allow to everyone, unless a condition limits
+    the callers to known accounts, principals or sources."""
     found = []
     for st in statements(document):
-        principal = st.get("Principal")
-        if st.get("Effect") == "Allow" and principal in ("*", {"AWS": "*"}) and not st.get("Condition"):
+        if st.get("Effect") == "Allow" and _is_everyone(st.get("Principal")) \
+                and not _restricts_callers(st.get("Condition")):
             found.append(f"statement {st.get('Sid') or '(no Sid)'} allows everyone")
     return found
 
@@ -231,7 +270,7 @@ def endpoint_encryption_problems(props: dict[str, Any]) -> list[str]:
 RESOURCE_RULES: dict[tuple[str, str], tuple[Callable[[dict[str, Any]], list[str]], str]] = {
     ("storage-encrypted", BUCKET_SSE): (sse_problems, "keep `encryption: kms` (or sse-s3) in the spec; do not remove the bucket's encryption rule"),
     ("storage-private", BUCKET_PAB): (public_access_problems, "set all four public access block settings to true"),
-    ("storage-private", BUCKET_POLICY): (lambda p: public_grant_problems(p.get("policy")), "remove the statement that allows Principal *"),
+    ("storage-private", BUCKET_POLICY): (lambda p: public_grant_problems(p.get("policy")), "remove the statement that allows Principal *, or limit it with a condition on aws:PrincipalAccount or aws:PrincipalOrgID"),
     ("no-wildcard-iam", ROLE_POLICY): (lambda p: wildcard_problems(p.get("policy")), "name the actions and resource ARNs the role needs"),
     ("endpoint-encrypted", ENDPOINT_CONFIG): (endpoint_encryption_problems, "keep `encryption: kms` so endpoints use the environment's key (or set `policies: {endpoint-encrypted: advisory}` to accept AWS-managed volume keys)"),
 }

@@ -160,8 +160,7 @@ def plan(
         env = available[0]
     # The command ends here: the render's reference cycles are not collected, and printing
     # (acyclic data) runs without the collector, which would rescan all the render's objects
-    # every few thousand allocations. With one write, not one per JSON token: the output of
-    # a 1,000-model plan took 4.4 s, now 1.2 s.
+    # every few thousand allocations. The JSON goes out in one write, not one per token.
     graph = plan_graph(spec, env, collect=False)
     if stack is not None:
         graph = stack_graph(spec, env, graph, stack)

@@ -6,6 +6,12 @@ Example::
     results = fork_map(work, items)   # work(items[0]) here, the others in forked processes
     if results is None:               # a forked one failed: do it all here, errors as usual
         results = [work(item) for item in items]
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: it pickles the callable and its
+arguments for every task, and our work is a closure over what this process has already
+loaded (a resolved spec, a rendered base); pickling that costs more than the render it
+shares out. A fork after loading hands each child that memory for free, and only the
+result travels back (over a pipe between parent and child, never through a file).
 """
 
 from __future__ import annotations

@@ -295,11 +295,13 @@ class Clients:
                     return self._clients[service]
                 if self._session is None:
                     self._session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+                # A loopback emulator is never reached through a proxy: botocore would
+                # otherwise follow HTTPS_PROXY (set on many CI runners) for it too.
                 self._clients[service] = self._session.client(
                     service,
                     endpoint_url=self.url,
                     verify=self.verify,
-                    config=config,
+                    config=config.merge(Config(proxies={})),
                 )
             return self._clients[service]
 

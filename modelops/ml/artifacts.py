@@ -39,6 +39,7 @@ from typing import Any, Iterator
 from modelops.spec import resolved
 from modelops.errors import UsageError
 from modelops.files import atomic_write, file_digest
+from modelops.plain import plain
 from modelops.ml.build import library_versions, train_model
 from modelops.ml.package import INFERENCE_SOURCE, digest_of, package_bytes, read_member
 
@@ -189,19 +190,11 @@ def framework_of(digest: str, root: Path) -> str | None:
 # ---------------------------------------------------------------------------------------- builds
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
 def build_key(train: resolved.Train, dataset: resolved.Dataset, source_digest: str) -> str:
     """Cache key of a build: the train spec, the data, and every version that changes the bytes."""
     material = {
         "format": PACKAGE_FORMAT,
-        "train": _plain(dataclasses.asdict(train)),
+        "train": plain(train),
         "dataset": {"name": dataset.name, "format": dataset.format, "digest": source_digest},
         "libraries": library_versions(),
         "inference": hashlib.sha256(INFERENCE_SOURCE.read_bytes()).hexdigest(),

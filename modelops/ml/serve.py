@@ -52,6 +52,7 @@ from cheroot.makefile import MakeFile, StreamReader
 from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 
 from modelops.errors import UsageError
+from modelops.ml.package import MAX_INFLATED_BYTES, MAX_MEMBERS
 
 HOST = "127.0.0.1"
 #: SageMaker real-time endpoints reject request payloads above 6 MB
@@ -84,14 +85,24 @@ def _error(status: int, message: str) -> Answer:
 
 
 def _safe_extract(tar: tarfile.TarFile, destination: Path) -> None:
-    # the package may come from anywhere (a prebuilt `artifact:`): no paths outside the directory
-    for member in tar.getmembers():
+    """Extract after checking every member: the package may come from anywhere (a prebuilt
+    `artifact:`), so no paths outside the directory, no links or devices, and no more than
+    the package limits (members, inflated bytes) reach the disk."""
+    members, total = [], 0
+    for member in tar:  # headers one by one: a package with too many members stops early
+        members.append(member)
+        total += member.size
+        if len(members) > MAX_MEMBERS:
+            raise UsageError(f"the package has more than {MAX_MEMBERS:,} members (the limit); refusing to extract")
+        if total > MAX_INFLATED_BYTES:
+            raise UsageError(f"the package inflates to more than {MAX_INFLATED_BYTES:,} bytes (the limit); "
+                             "refusing to extract")
         if member.issym() or member.islnk() or member.isdev():
             raise UsageError(f"package member {member.name!r} is a link or device; refusing to extract")
         target = (destination / member.name).resolve()
         if destination.resolve() not in target.parents and target != destination.resolve():
             raise UsageError(f"package member {member.name!r} escapes the package directory; refusing to extract")
-    tar.extractall(destination, filter="data")
+    tar.extractall(destination, members=members, filter="data")
 
 
 class LoadedModel:

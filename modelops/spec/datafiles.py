@@ -21,22 +21,77 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-__all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample", "csv_columns",
-           "csv_sample", "parquet_problem", "project_file", "resolved_path"]
+__all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_PARQUET_FOOTER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample",
+           "csv_columns", "csv_sample", "parquet_columns", "parquet_problem", "project_file", "resolved_path"]
 
 
-def parquet_problem(file: Path) -> str | None:
-    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
+#: the largest parquet footer (the file's metadata, schema included) read: a footer that
+#: claims more is refused before it is read
+MAX_PARQUET_FOOTER_BYTES = 16 * 1024 * 1024
+
+
+def _parquet_schema(file: Path):  # -> pyarrow.Schema | str (why it cannot be read)
     # imported here: pyarrow takes a good part of a second to import, and only parquet needs it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        pq.read_schema(file)
+        with open(file, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 8))
+            tail = handle.read(8)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if len(tail) == 8 and tail[4:] == b"PAR1" and int.from_bytes(tail[:4], "little") > MAX_PARQUET_FOOTER_BYTES:
+        return f"its metadata is larger than {MAX_PARQUET_FOOTER_BYTES:,} bytes (the limit)"
+    try:
+        return pq.read_schema(file)
     except (pa.ArrowException, OSError) as exc:
         # "Could not open Parquet input source '<path>': Parquet magic bytes not found in footer. Either ..."
         return str(exc).split("': ", 1)[-1].split(". ")[0].rstrip(".")
-    return None
+
+
+def parquet_problem(file: Path) -> str | None:
+    """Why ``file`` is not a readable parquet file, or None; reads only its footer (metadata)."""
+    schema = _parquet_schema(file)
+    return schema if isinstance(schema, str) else None
+
+
+def parquet_columns(file: Path) -> list[tuple[str, str]]:
+    """The columns of a parquet file with their Glue types, from its footer alone.
+
+    Example: ``parquet_columns(path)  # [("customer_id", "bigint"), ("plan", "string"), ...]``
+    """
+    schema = _parquet_schema(file)
+    if isinstance(schema, str):
+        return []  # validate reports it (parquet_problem)
+    return [(field.name, _arrow_glue_type(field.type)) for field in schema]
+
+
+def _arrow_glue_type(kind) -> str:
+    import pyarrow.types as t
+
+    if t.is_dictionary(kind):
+        return _arrow_glue_type(kind.value_type)
+    simple = [(t.is_boolean, "boolean"), (t.is_int8, "tinyint"), (t.is_int16, "smallint"), (t.is_int32, "int"),
+              (t.is_int64, "bigint"), (t.is_uint8, "smallint"), (t.is_uint16, "int"), (t.is_uint32, "bigint"),
+              (t.is_uint64, "decimal(20,0)"), (t.is_float16, "float"), (t.is_float32, "float"),
+              (t.is_float64, "double"), (t.is_date, "date"), (t.is_timestamp, "timestamp"),
+              (t.is_binary, "binary"), (t.is_large_binary, "binary"), (t.is_fixed_size_binary, "binary")]
+    for test, glue in simple:
+        if test(kind):
+            return glue
+    if t.is_decimal(kind):
+        return f"decimal({kind.precision},{kind.scale})"
+    if t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind):
+        return f"array<{_arrow_glue_type(kind.value_type)}>"
+    if t.is_map(kind):
+        return f"map<{_arrow_glue_type(kind.key_type)},{_arrow_glue_type(kind.item_type)}>"
+    if t.is_struct(kind):
+        return "struct<" + ",".join(f"{kind.field(i).name}:{_arrow_glue_type(kind.field(i).type)}"
+                                    for i in range(kind.num_fields)) + ">"
+    return "string"  # strings, and what Glue has no type for (null, time, duration)
 
 
 def project_file(spec_dir: Path, relative: str) -> tuple[Path | None, str]:

@@ -38,7 +38,7 @@ from modelops.spec.validate import (
     suggest,
 )
 from modelops.components.naming import ENV_PATTERN
-from modelops.spec.datafiles import csv_columns, project_file
+from modelops.spec.datafiles import csv_columns, parquet_columns, project_file
 
 #: the spec's named collections (``datasets``, ..., ``notifications``)
 SPEC_KEYS = tuple(k.key for k in r.ENTITY_KINDS)
@@ -440,6 +440,8 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.D
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
         columns = tuple(csv_columns(Path(source)))
+    elif source and spec["format"] == "parquet":
+        columns = tuple(parquet_columns(Path(source)))
     else:
         columns = ()
     return r.Dataset(

@@ -4,11 +4,10 @@ The JSON Schema (``schemas/modelops.schema.json``) is the single definition of t
 language; overlays are checked with the same schema with every ``required`` removed,
 derived here at load time. Each validator is compiled once per process.
 
-Two validators are compiled from that one schema: a fast one (``fastjsonschema``, its
-generated code cached as bytecode in the user's cache directory) that only answers
-"valid or not", and ``jsonschema``'s Draft 2020-12 validator, run only when the fast one
-says "invalid", to list every error with its path. A valid 1,000-model spec is checked
-in tens of milliseconds instead of most of a second.
+Two validators come from that one schema: a fast one (``fastjsonschema``, generated ahead
+and committed, see :mod:`modelops.spec.fast_schema`) that only answers "valid or not", and
+``jsonschema``'s Draft 2020-12 validator, run only when the fast one says "invalid", to
+list every error with its path.
 
 What a schema cannot say is checked by :func:`semantic_problems`: references resolve,
 names are unique and fit AWS limits, monitor thresholds parse in their metric's unit,
@@ -817,9 +816,3 @@ def _file_problem(reason: str, where: tuple[str, int, int], path: tuple[Any, ...
 def _dir_display(spec_dir: Path) -> str:
     shown = display_name(spec_dir)
     return "the current directory" if shown == "." else f"{shown}/"
-
-
-def is_secret_path(path: Iterable[Any]) -> bool:
-    """True for values that must never be printed (https subscription URLs)."""
-    return any(part in _SECRET_KEYS for part in path if isinstance(part, str))
-

@@ -138,3 +138,30 @@ def test_spec_policies_override_levels():
                                              "storage-encrypted": "advisory"})
     assert levels(e)["storage-encrypted"] == "advisory"
     assert ids(evaluate(e, storage(sse=False))) == {("prod-min-instances", "mandatory"), ("storage-encrypted", "advisory")}
+
+
+@pytest.mark.parametrize("principal,condition,public", [
+    ("*", None, True),
+    ({"AWS": "*"}, None, True),
+    ({"AWS": ["arn:aws:iam::111111111111:root", "*"]}, None, True),
+    # a condition that says nothing about the caller leaves the bucket public
+    ("*", {"Bool": {"aws:SecureTransport": "true"}}, True),
+    ("*", {"StringNotEquals": {"aws:PrincipalAccount": "111111111111"}}, True),
+    ("*", {"StringEqualsIfExists": {"aws:PrincipalAccount": "111111111111"}}, True),
+    ("*", {"StringLike": {"aws:PrincipalOrgID": "o-*"}}, True),
+    # limited to known callers
+    ("*", {"StringEquals": {"aws:PrincipalAccount": ["111111111111", "222222222222"]}}, False),
+    ("*", {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"AWS": "arn:aws:iam::111111111111:root"}, None, False),
+])
+def test_a_grant_to_everyone_is_private_only_when_a_condition_limits_the_callers(principal, condition, public):
+    grant = {"Sid": "Read", "Effect": "Allow", "Principal": principal, "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::b/*"}
+    if condition is not None:
+        grant["Condition"] = condition
+    document = json.loads(TLS_ONLY)
+    document["Statement"].append(grant)
+    findings = evaluate(env(), storage(policy=json.dumps(document)))
+    assert ids(findings) == ({("storage-private", "mandatory")} if public else set())
+    if public:
+        assert findings[0].message == "statement Read allows everyone"

@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from modelops.local.server import Clients
 from tests.helpers import Emulator
 
 
@@ -152,3 +153,24 @@ def test_the_backends_built_at_start_cover_every_service_modelops_calls() -> Non
     assert "sagemaker" in services and "application-autoscaling" in services  # the scan finds them
     # moto names its backends as boto3 names the services, without the dashes
     assert {s.replace("-", "") for s in services} <= set(BACKENDS)
+
+
+def test_clients_of_a_loopback_emulator_never_go_through_a_proxy(emulator: Emulator, monkeypatch) -> None:
+    """A CI runner's HTTPS_PROXY must not carry emulator traffic (or its credentials) to a
+    proxy: the clients `up`, the gates and drift use connect to the emulator directly."""
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(8)
+    proxy.settimeout(0.5)
+    url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    try:
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        clients = Clients(url=emulator.url, region="eu-west-1", verify=emulator.ca_bundle)
+        assert clients.client("sts").get_caller_identity()["Account"]
+        with pytest.raises(socket.timeout):
+            proxy.accept()[0].close()  # nothing connected to the proxy
+    finally:
+        proxy.close()

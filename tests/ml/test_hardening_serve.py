@@ -7,8 +7,10 @@ server still answers /ping afterwards.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -231,3 +233,34 @@ def test_many_concurrent_bad_requests_leave_the_server_serving(server):
     assert ping(server) == 200
     # AND a good request still predicts
     assert post(server, ROW.encode(), "text/csv")[0] == 200
+
+
+def _package_of(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, size in members:
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"\0" * size))
+    return path
+
+
+def test_serve_refuses_a_package_with_too_many_members_before_writing_any(tmp_path, monkeypatch):
+    # GIVEN a package of more members than the package limit (a smaller limit, same code path)
+    monkeypatch.setattr(serve, "MAX_MEMBERS", 50)
+    package = _package_of(tmp_path / "model.tar.gz", [(f"code/f{i}.txt", 1) for i in range(51)])
+    extracted = tmp_path / "tmp"
+    extracted.mkdir()
+    monkeypatch.setenv("TMPDIR", str(extracted))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    # WHEN it is loaded THEN refused naming the limit, and nothing is left on disk
+    with pytest.raises(serve.UsageError, match=r"more than 50 members \(the limit\)"):
+        serve.LoadedModel.load(package)
+    assert list(extracted.rglob("*")) == []
+
+
+def test_serve_refuses_a_package_that_inflates_past_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(serve, "MAX_INFLATED_BYTES", 1024 * 1024)
+    package = _package_of(tmp_path / "model.tar.gz", [("code/inference.py", 10), ("model.joblib", 2 * 1024 * 1024)])
+    assert package.stat().st_size < 64 * 1024  # zeros compress: small on disk, large inflated
+    with pytest.raises(serve.UsageError, match=r"inflates to more than 1,048,576 bytes \(the limit\)"):
+        serve.LoadedModel.load(package)

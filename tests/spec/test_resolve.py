@@ -274,3 +274,37 @@ def test_every_entity_has_an_owner_its_own_else_the_projects():
     assert prod.models["fraud-scorer"].owner == "fraud@example.com"
     # AND show writes each owner, so the shown spec resolves to the same owners
     assert spec_document(prod)["models"]["ranker"]["owner"] == "search@example.com"
+
+
+def test_a_parquet_source_catalogues_its_columns_from_the_footer(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # GIVEN a parquet source with typed columns and no `columns:` in the spec
+    table = pa.table({
+        "customer_id": pa.array([1, 2], pa.int64()), "tenure": pa.array([3, 4], pa.int32()),
+        "monthly": pa.array([1.5, 2.5], pa.float64()), "churned": pa.array([True, False]),
+        "plan": pa.array(["a", "b"]).dictionary_encode(), "price": pa.array([1, 2], pa.decimal128(10, 2)),
+        "tags": pa.array([["x"], []], pa.list_(pa.string())),
+        "seen": pa.array([0, 1], pa.timestamp("ms")),
+    })
+    (tmp_path / "data").mkdir()
+    pq.write_table(table, tmp_path / "data" / "features.parquet")
+    (tmp_path / "modelops.yaml").write_text(
+        "apiVersion: modelops/v1\nproject: pq\nowner: o@example.com\nregion: eu-west-1\n"
+        "datasets:\n  features: {format: parquet, source: data/features.parquet}\n", encoding="utf-8")
+    # WHEN it is resolved THEN the Glue columns are the file's, in Glue's types
+    dataset = load_environment(tmp_path / "modelops.yaml", "dev").datasets["features"]
+    assert dataset.columns == (
+        ("customer_id", "bigint"), ("tenure", "int"), ("monthly", "double"), ("churned", "boolean"),
+        ("plan", "string"), ("price", "decimal(10,2)"), ("tags", "array<string>"), ("seen", "timestamp"))
+
+
+def test_a_parquet_footer_that_claims_too_much_metadata_is_refused_unread(tmp_path: Path) -> None:
+    from modelops.spec.datafiles import MAX_PARQUET_FOOTER_BYTES, parquet_problem
+
+    # GIVEN a file ending like parquet whose footer claims 4 GiB of metadata
+    path = tmp_path / "big.parquet"
+    path.write_bytes(b"PAR1" + b"\0" * 16 + (2**32 - 1).to_bytes(4, "little") + b"PAR1")
+    # THEN it is refused by its declared size, naming the limit
+    assert parquet_problem(path) == f"its metadata is larger than {MAX_PARQUET_FOOTER_BYTES:,} bytes (the limit)"
