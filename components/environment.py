@@ -60,6 +60,44 @@ OUTPUTS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The spec entities one program builds (a stack of a split environment builds some).
+
+    Example::
+
+        Selection(datasets=frozenset({"customers"}), models=frozenset({"churn-classifier"}))
+    """
+
+    datasets: frozenset[str] = frozenset()
+    models: frozenset[str] = frozenset()
+    monitors: frozenset[str] = frozenset()
+
+    def has(self, kind: str, name: str) -> bool:
+        return name in {"dataset": self.datasets, "model": self.models, "monitor": self.monitors}[kind]
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """The shared pieces of an environment, made elsewhere (read from another stack's outputs).
+
+    With these, :class:`ModelOpsEnvironment` builds no key, artifact bucket, catalogue or
+    topics of its own and uses the given ones: the values of :data:`OUTPUTS` of the
+    program that does build them.
+
+    Example::
+
+        SharedInputs(kms_key_arn=ref.get_output("kmsKeyArn"), artifacts_bucket=ref.get_output("artifactsBucket"),
+                     glue_database=ref.get_output("glueDatabase"), topic_arns=ref.get_output("topicArns"))
+    """
+
+    kms_key_arn: pulumi.Input[str] | None
+    artifacts_bucket: pulumi.Input[str]
+    glue_database: pulumi.Input[str]
+    #: channel -> topic ARN
+    topic_arns: pulumi.Input[dict]
+
+
+@dataclass(frozen=True)
 class EnvironmentArgs:
     """A resolved environment, with every model's artifact attached.
 
@@ -75,10 +113,16 @@ class EnvironmentArgs:
     only: frozenset[str] | None = None
     #: register the dashboards (a parallel render registers them in one shard)
     dashboards: bool = True
+    #: build these entities only (None: every one); with ``only``, those in both
+    entities: Selection | None = None
+    #: the shared pieces, made elsewhere: None builds them here
+    shared: SharedInputs | None = None
 
-    def builds(self, dataset: str) -> bool:
-        """Whether the components of ``dataset``'s entities are built here."""
-        return self.only is None or dataset in self.only
+    def builds(self, dataset: str, kind: str = "dataset", name: str | None = None) -> bool:
+        """Whether the component of an entity of ``dataset`` (the dataset itself by default) is built here."""
+        if self.only is not None and dataset not in self.only:
+            return False
+        return self.entities is None or self.entities.has(kind, dataset if name is None else name)
 
 
 def dataset_of(env: Environment, kind: str, name: str) -> str:
@@ -180,45 +224,23 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         account_id = identity.account_id
 
-        # -- the key ----------------------------------------------------------------------------
         self.key: aws.kms.Key | None = None
-        kms_key_arn = None
-        bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
-        if env.encryption == "kms":
-            self.key = self._key(f"{name}-key", f"ModelOps {env.project}/{env.env}: storage, topics, data capture",
-                                 naming.kms_alias(env.project, env.env), bare, tags, child)
-            kms_key_arn = self.key.arn
-        scope = Scope(
-            env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id, kms_key_arn
-        )
-
-        # Topics are KMS-encrypted whatever the storage encryption: under sse-s3 they get a key of
-        # their own. Not the AWS-managed alias/aws/sns: its policy cannot let CloudWatch use it,
-        # so alarms could not publish to the topics.
         self.topics_key: aws.kms.Key | None = None
-        topics_key_arn = kms_key_arn
-        if kms_key_arn is None and env.channels:
-            self.topics_key = self._key(f"{name}-topics-key", f"ModelOps {env.project}/{env.env}: notification topics",
-                                        naming.topics_kms_alias(env.project, env.env), bare, tags, child)
-            topics_key_arn = self.topics_key.arn
-
-        # -- shared storage, catalogue, topics ---------------------------------------------------
-        self.artifacts = SecureBucket(
-            f"{name}-artifacts", SecureBucketArgs(scope=scope, role="artifacts"), opts=child
-        )
-        self.catalog = aws.glue.CatalogDatabase(
-            f"{name}-catalog",
-            name=naming.glue_database_name(env.project, env.env),
-            description=f"ModelOps datasets of {env.project}/{env.env}",
-            tags=tags,
-            opts=child,
-        )
-        self.notifications = Notifications(
-            f"{name}-notifications",
-            NotificationsArgs(channels=tuple(env.channels[c] for c in sorted(env.channels)), scope=scope,
-                              kms_key_arn=topics_key_arn),
-            opts=child,
-        )
+        self.artifacts: SecureBucket | None = None
+        self.catalog: aws.glue.CatalogDatabase | None = None
+        self.notifications: Notifications | None = None
+        shared = args.shared
+        if shared is None:
+            scope, artifacts_bucket, artifacts_arn, glue_database, topic_arns = self._shared(name, env, tags, account_id, child)
+        else:
+            scope = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id,
+                          pulumi.Output.from_input(shared.kms_key_arn) if env.encryption == "kms" else None)
+            artifacts_bucket = pulumi.Output.from_input(shared.artifacts_bucket)
+            artifacts_arn = pulumi.Output.concat(f"arn:{partition(env.region)}:s3:::", artifacts_bucket)
+            glue_database = pulumi.Output.from_input(shared.glue_database)
+            every_topic = pulumi.Output.from_input(shared.topic_arns)
+            topic_arns = {c: every_topic.apply(lambda arns, c=c: arns[c]) for c in sorted(env.channels)}
+        kms_key_arn = scope.kms_key_arn
 
         # -- datasets ------------------------------------------------------------------------------
         fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
@@ -231,7 +253,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 DatasetArgs(
                     dataset=env.datasets[ds_name],
                     scope=scope,
-                    glue_database=self.catalog.name,
+                    glue_database=glue_database,
                     freshness_monitored=ds_name in fresh,
                 ),
                 opts=child,
@@ -247,19 +269,19 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 rollbacks.setdefault(m.model, []).append(naming.alarm_name(env.project, env.env, m.name))
         for model_name in sorted(env.models):
             model = env.models[model_name]
-            if not args.builds(model.dataset):
+            if not args.builds(model.dataset, "model", model_name):
                 continue
-            dataset = self.datasets[model.dataset]
+            dataset_bucket, dataset_arn = self._dataset_bucket(model.dataset, scope)
             rollback = tuple(rollbacks.get(model_name, ()))
             self.models[model_name] = ModelEndpoint(
                 f"{name}-model-{model_name}",
                 ModelEndpointArgs(
                     model=model,
                     scope=scope,
-                    artifacts_bucket=self.artifacts.bucket,
-                    artifacts_bucket_arn=self.artifacts.arn,
-                    dataset_bucket=dataset.bucket,
-                    dataset_bucket_arn=dataset.bucket_arn,
+                    artifacts_bucket=artifacts_bucket,
+                    artifacts_bucket_arn=artifacts_arn,
+                    dataset_bucket=dataset_bucket,
+                    dataset_bucket_arn=dataset_arn,
                     rollback_alarms=rollback,
                 ),
                 opts=child,
@@ -267,13 +289,12 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             yield
 
         # -- monitors ----------------------------------------------------------------------------------
-        topics = self.notifications.topics
         self.monitors: dict[str, Monitor] = {}
         for mon_name in sorted(env.monitors):
             spec = env.monitors[mon_name]
-            if not args.builds(dataset_of(env, "monitor", mon_name)):
+            if not args.builds(dataset_of(env, "monitor", mon_name), "monitor", mon_name):
                 continue
-            channels = spec.notify or tuple(sorted(topics))
+            channels = spec.notify or tuple(sorted(topic_arns))
             metric, denominator = self._metric_of(spec)
             self.monitors[mon_name] = Monitor(
                 f"{name}-monitor-{mon_name}",
@@ -282,7 +303,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     scope=scope,
                     metric=metric,
                     denominator=denominator,
-                    topic_arns=tuple(topics[c].arn for c in channels),
+                    topic_arns=tuple(topic_arns[c] for c in channels),
                 ),
                 opts=child,
             )
@@ -324,14 +345,14 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             ]
         self.dashboard = self.dashboards[0] if self.dashboards else None
 
-        self.artifacts_bucket = self.artifacts.bucket
-        self.kms_key_arn = self.key.arn if self.key is not None else pulumi.Output.from_input(None)
-        self.glue_database = self.catalog.name
+        self.artifacts_bucket = artifacts_bucket
+        self.kms_key_arn = kms_key_arn if kms_key_arn is not None else pulumi.Output.from_input(None)
+        self.glue_database = glue_database
         self.dataset_buckets = _all({d: ds.bucket for d, ds in self.datasets.items()})
         self.endpoint_names = _all({m: ep.endpoint_name for m, ep in self.models.items()})
         self.endpoint_config_names = _all({m: ep.endpoint_config_name for m, ep in self.models.items()})
         self.execution_role_arns = _all({m: ep.role_arn for m, ep in self.models.items()})
-        self.topic_arns = _all({c: t.arn for c, t in topics.items()})
+        self.topic_arns = _all(topic_arns) if shared is None else pulumi.Output.from_input(shared.topic_arns)
         self.alarm_names = _all({m: mon.alarm_name for m, mon in self.monitors.items()})
         self.dashboard_name = (self.dashboard.dashboard_name if self.dashboard is not None
                                else pulumi.Output.from_input(naming.dashboard_name(env.project, env.env)))
@@ -349,6 +370,57 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 "dashboard_name": self.dashboard_name,
             }
         )
+
+    def _shared(self, name: str, env: Environment, tags: dict[str, str], account_id: pulumi.Output[str],
+                child: pulumi.ResourceOptions):
+        """The key(s), artifact bucket, catalogue and topics; (scope, artifacts bucket, its ARN,
+        Glue database, channel -> topic ARN)."""
+        kms_key_arn = None
+        bare = Scope(env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id)
+        if env.encryption == "kms":
+            self.key = self._key(f"{name}-key", f"ModelOps {env.project}/{env.env}: storage, topics, data capture",
+                                 naming.kms_alias(env.project, env.env), bare, tags, child)
+            kms_key_arn = self.key.arn
+        scope = Scope(
+            env.project, env.env, env.region, tuple(tags.items()), env.protect, env.encryption, account_id, kms_key_arn
+        )
+
+        # Topics are KMS-encrypted whatever the storage encryption: under sse-s3 they get a key of
+        # their own. Not the AWS-managed alias/aws/sns: its policy cannot let CloudWatch use it,
+        # so alarms could not publish to the topics.
+        topics_key_arn = kms_key_arn
+        if kms_key_arn is None and env.channels:
+            self.topics_key = self._key(f"{name}-topics-key", f"ModelOps {env.project}/{env.env}: notification topics",
+                                        naming.topics_kms_alias(env.project, env.env), bare, tags, child)
+            topics_key_arn = self.topics_key.arn
+
+        self.artifacts = SecureBucket(
+            f"{name}-artifacts", SecureBucketArgs(scope=scope, role="artifacts"), opts=child
+        )
+        self.catalog = aws.glue.CatalogDatabase(
+            f"{name}-catalog",
+            name=naming.glue_database_name(env.project, env.env),
+            description=f"ModelOps datasets of {env.project}/{env.env}",
+            tags=tags,
+            opts=child,
+        )
+        self.notifications = Notifications(
+            f"{name}-notifications",
+            NotificationsArgs(channels=tuple(env.channels[c] for c in sorted(env.channels)), scope=scope,
+                              kms_key_arn=topics_key_arn),
+            opts=child,
+        )
+        topic_arns = {c: t.arn for c, t in self.notifications.topics.items()}
+        return scope, self.artifacts.bucket, self.artifacts.arn, self.catalog.name, topic_arns
+
+    def _dataset_bucket(self, dataset: str, scope: Scope) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """A model's dataset bucket and its ARN: the component's when built here, else from its
+        name (another stack of a split environment holds it; names are deterministic)."""
+        built = self.datasets.get(dataset)
+        if built is not None:
+            return built.bucket, built.bucket_arn
+        bucket = scope.bucket_name(dataset)
+        return bucket, pulumi.Output.concat(f"arn:{partition(scope.region)}:s3:::", bucket)
 
     def _key(self, name: str, description: str, alias: str, bare: Scope, tags: dict[str, str],
              child: pulumi.ResourceOptions) -> aws.kms.Key:
@@ -402,8 +474,10 @@ def _all(values: dict[str, pulumi.Output]) -> pulumi.Output[dict]:
     return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
 
 
-def program(env: Environment) -> Callable[[], None]:
+def program(env: Environment, args: Callable[[], EnvironmentArgs] | None = None) -> Callable[[], None]:
     """The Pulumi program of one environment: build it, export every :data:`OUTPUTS` key.
+
+    ``args`` (called inside the program): what to build, by default everything.
 
     Example::
 
@@ -411,7 +485,8 @@ def program(env: Environment) -> Callable[[], None]:
     """
 
     def body() -> None:
-        _export(ModelOpsEnvironment(naming.prefix(env.project, env.env), EnvironmentArgs(env=env)))
+        built = args() if args is not None else EnvironmentArgs(env=env)
+        _export(ModelOpsEnvironment(naming.prefix(env.project, env.env), built))
 
     return body
 
@@ -424,11 +499,15 @@ def _export(root: ModelOpsEnvironment) -> None:
 
 
 def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8, *,
-                  only: frozenset[str] | None = None, dashboards: bool = True) -> Callable[[], Awaitable[None]]:
+                  only: frozenset[str] | None = None, dashboards: bool = True, entities: Selection | None = None,
+                  shared: Callable[[], SharedInputs] | None = None,
+                  on_outputs: Callable[[dict], None] | None = None) -> Callable[[], Awaitable[None]]:
     """:func:`program`, registering the same resources in the same order, that awaits
     ``settle()`` after every ``every`` entities (datasets, models, monitors).
 
-    ``only`` and ``dashboards``: one shard of a parallel render (see :class:`EnvironmentArgs`).
+    ``only`` and ``dashboards``: one shard of a parallel render; ``entities`` and ``shared``
+    (called inside the program, it may register what reads them): see :class:`EnvironmentArgs`.
+    ``on_outputs`` receives the exported :data:`OUTPUTS` values once they are known.
 
     A synchronous program registers the whole graph before the SDK's event loop completes
     any of it, and every registration in flight holds its resolvers, futures and inputs.
@@ -442,11 +521,14 @@ def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every
     """
 
     async def body() -> None:
-        args = EnvironmentArgs(env=env, only=only, dashboards=dashboards)
+        args = EnvironmentArgs(env=env, only=only, dashboards=dashboards, entities=entities,
+                               shared=shared() if shared is not None else None)
         root = ModelOpsEnvironment(naming.prefix(env.project, env.env), args, stepwise=True)
         for done, _ in enumerate(root.steps, start=1):
             if done % every == 0:
                 await settle()
         _export(root)
+        if on_outputs is not None:
+            pulumi.Output.all(**root.stack_outputs()).apply(on_outputs)
 
     return body

@@ -29,6 +29,7 @@ SpecArg = typer.Argument(DEFAULT_SPEC, help="The spec file; its directory is the
 EnvOpt = typer.Option(..., "--env", "-e", help="The environment to provision.")
 UrlOpt = typer.Option(None, "--endpoint-url", help="A moto server on 127.0.0.1 (default: the embedded emulator).")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+StackOpt = typer.Option(None, "--stack", help="One stack of the environment (default: all, see `modelops stacks`).")
 
 _SYMBOLS = {"created": "+", "updated": "~", "replaced": "+-", "deleted": "-", "unchanged": "="}
 
@@ -137,6 +138,8 @@ def print_outcome(outcome: Any, as_json: bool, cli: str) -> None:
             sys.stdout.write(f"{title}\n{text_table(columns, rows)}\n")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts().items()))
         console.print(f"{counts} in {outcome.seconds:.1f}s", markup=False)
+    if outcome.stacks:
+        console.print(f"stacks: {', '.join(outcome.stacks)}", markup=False)
     failed = [c for c in outcome.checks if not c.ok]
     console.print(f"checks: {len(outcome.checks) - len(failed)}/{len(outcome.checks)} passed"
                   + ("" if outcome.command == "up" else " (every resource gone)" if not failed else ""), markup=False)
@@ -156,11 +159,12 @@ def _target(spec: Path, endpoint_url: Optional[str]) -> Any:
 
 @app.command("up")
 def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[str] = UrlOpt,
-               as_json: bool = JsonOpt) -> None:
+               as_json: bool = JsonOpt, stack: Optional[str] = StackOpt) -> None:
     """Provision one environment to the local AWS emulator; apply only what changed.
 
     Creates, updates, replaces and deletes so that the emulator holds exactly what the spec
     declares, then describes every resource back. Exit 0 done, 1 failed, 2 invalid input.
+    Every stack of the environment, the shared one first, or the one ``--stack`` names.
 
     Example: ``modelops up --env dev``
     """
@@ -172,7 +176,7 @@ def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[s
     resolved = prepare(spec, env)
     target = _target(spec, endpoint_url)
     with Progress(f"applying {resolved.project}-{env}", quiet=as_json) as progress:
-        outcome = up(resolved, target, project_root(spec), on_event=progress.event)
+        outcome = up(resolved, target, project_root(spec), stack=stack, on_event=progress.event)
     print_outcome(outcome, as_json, target.cli_prefix(resolved.region))
     failed = [c for c in outcome.checks if not c.ok]
     if failed:
@@ -181,13 +185,14 @@ def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[s
 
 @app.command("destroy")
 def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[str] = UrlOpt,
-                    as_json: bool = JsonOpt,
+                    as_json: bool = JsonOpt, stack: Optional[str] = StackOpt,
                     empty_buckets: bool = typer.Option(
                         False, "--empty-buckets",
                         help="Also delete objects ModelOps did not put in its buckets (data capture, uploads).")) -> None:
     """Remove everything ``modelops up`` made for one environment, dependants first.
 
     Protected resources (``protect: true`` in the overlay) are refused: nothing is destroyed.
+    Every stack, the group stacks first and the shared one last, or the one ``--stack`` names.
 
     Example: ``modelops destroy --env dev``
     """
@@ -201,13 +206,13 @@ def destroy_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optio
         raise UsageError(f"{spec}: no such spec file; pass the path of your modelops.yaml")
     resolved = load_environment(spec, env)
     # no emulator running: nothing of ours exists, and starting one to find that out would leave it running
-    outcome = nothing_to_destroy(resolved, project_root(spec)) if endpoint_url is None else None
+    outcome = nothing_to_destroy(resolved, project_root(spec), stack) if endpoint_url is None else None
     cli = ""
     if outcome is None:
         target = _target(spec, endpoint_url)
         cli = target.cli_prefix(resolved.region)
         with Progress(f"destroying {resolved.project}-{env}", quiet=as_json) as progress:
-            outcome = destroy(resolved, target, project_root(spec), on_event=progress.event,
+            outcome = destroy(resolved, target, project_root(spec), stack=stack, on_event=progress.event,
                               empty_buckets=empty_buckets)
     if not outcome.actions and not as_json:
         print(f"{resolved.project}-{env}: nothing to destroy" + (f" ({outcome.note})" if outcome.note else ""))

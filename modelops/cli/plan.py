@@ -99,6 +99,18 @@ def plan_graph(spec: Path, env_name: str, *, build: bool = True, collect: bool =
     return graph
 
 
+def stack_graph(spec: Path, env_name: str, graph: Graph, stack: str) -> Graph:
+    """The part of an environment's graph that one of its stacks deploys, with its cost."""
+    from modelops.graph.split import split_graph
+    from modelops.graph.stacks import layout
+    from modelops.review.cost import estimate
+
+    env = load_environment(spec, env_name)
+    part = split_graph(graph, layout(env))[layout(env).stack(stack).name]
+    part.cost = estimate(part.registrations, env.region).to_dict()
+    return part
+
+
 def summarize(graph: Graph) -> str:
     """The human plan: a tree grouped by spec entity, then counts by type (and cost)."""
     lines = [f"Plan for {graph.project}/{graph.stack}: {len(graph.resources)} resources"]
@@ -132,10 +144,12 @@ def plan(
     spec: Path = typer.Argument(DEFAULT_SPEC, help="The spec file.", show_default=True),
     env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (required when there are several)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole graph as JSON (secrets masked)."),
+    stack: Optional[str] = typer.Option(None, "--stack", help="Only this stack of the environment (see `modelops stacks`)."),
 ) -> None:
     """Show the AWS resources one environment becomes: no cloud, no credentials.
 
-    Models are built first when their artifact is not in the local store.
+    Models are built first when their artifact is not in the local store. With ``--stack``,
+    the part of the environment that stack deploys.
 
     Example: ``modelops plan --env prod --json``
     """
@@ -148,6 +162,8 @@ def plan(
     # (acyclic data) runs without the collector, which would rescan all the render's objects
     # every few thousand allocations. The JSON goes out in one write, not one per token.
     graph = plan_graph(spec, env, collect=False)
+    if stack is not None:
+        graph = stack_graph(spec, env, graph, stack)
     with no_gc():
         if as_json:
             sys.stdout.write(json.dumps(graph.to_json(), indent=2))  # one write, not one per token

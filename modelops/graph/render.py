@@ -84,6 +84,13 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+def _unstacked(urn: str) -> str:
+    """The URN as the environment's single stack names it: a resource renders the same fakes
+    in any stack of a split environment (``dev.team`` -> ``dev``; environments have no dot)."""
+    head, sep, rest = urn.partition("::")
+    return f"{head.split('.', 1)[0]}{sep}{rest}" if "." in head else urn
+
+
 class RenderBackend:
     """A :class:`modelops.graph.runtime.Backend` that records: deterministic IDs and outputs, no cloud.
 
@@ -135,7 +142,7 @@ class RenderBackend:
         )
 
     def _computed(self, reg: Registration, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        fake = _digest(reg.urn)
+        fake = _digest(_unstacked(reg.urn))
         name = inputs.get("name") or f"{reg.name}-{fake[:7]}"
         compute = _COMPUTED.get(reg.type)
         if compute is not None:
@@ -168,7 +175,8 @@ def _bucket_setting(b: RenderBackend, reg: Registration, inputs: dict[str, Any],
 
 
 def _kms_key(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
-    key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(reg.urn + '1', 3)}-8{_digest(reg.urn + '2', 3)}-{_digest(reg.urn + '3', 12)}"
+    urn = _unstacked(reg.urn)
+    key_id = f"{fake[:8]}-{fake[8:12]}-4{_digest(urn + '1', 3)}-8{_digest(urn + '2', 3)}-{_digest(urn + '3', 12)}"
     return key_id, {"keyId": key_id, "arn": b._arn("kms", f"key/{key_id}")}
 
 
@@ -239,8 +247,8 @@ def _bucket_object(b: RenderBackend, reg: Registration, inputs: dict[str, Any], 
     key = inputs.get("key", fake)
     return key, {
         "key": key,
-        "etag": _digest(reg.urn + "etag", 32),
-        "versionId": _digest(reg.urn + "version", 32),
+        "etag": _digest(_unstacked(reg.urn) + "etag", 32),
+        "versionId": _digest(_unstacked(reg.urn) + "version", 32),
         "arn": f"arn:{b.partition}:s3:::{inputs.get('bucket')}/{key}",
     }
 

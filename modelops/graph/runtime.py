@@ -17,7 +17,7 @@ import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -25,6 +25,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 
 COMPONENT_PREFIXES = ("modelops:",)
+#: the type of ``pulumi.StackReference`` (a read of another stack's outputs, not an AWS resource)
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 #: how long a Ctrl-C waits for the program to end before it is raised anyway
 INTERRUPT_GRACE_SECONDS = 5.0
 #: generation-0 threshold of the garbage collector while a program runs (default 700)
@@ -74,15 +76,29 @@ class Interrupted(Exception):
     """A registration refused because the run was interrupted (Ctrl-C)."""
 
 
+class MissingReference(Exception):
+    """The program reads the outputs of a stack that has none (not deployed, not rendered)."""
+
+
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, backend: Backend, current: threading.local, stop: threading.Event) -> None:
+    def __init__(self, backend: Backend, current: threading.local, stop: threading.Event,
+                 references: Mapping[str, dict[str, Any]]) -> None:
         self._backend = backend
         self._current = current
         self._stop = stop
+        self._references = references
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         if self._stop.is_set():
             raise Interrupted(f"interrupted before {args.name} was registered")
+        if args.typ == STACK_REFERENCE:
+            # what the engine reads from the referenced stack's state: here, the outputs the
+            # caller recorded for it (its render, or its local state)
+            stack = args.inputs.get("name") or args.resource_id
+            outputs = self._references.get(str(stack).rsplit("/", 1)[-1])
+            if outputs is None:
+                raise MissingReference(f"stack {stack} has no outputs yet: deploy it first")
+            return stack, {"name": stack, "outputs": dict(outputs), "secretOutputNames": []}
         reg: Registration = self._current.registration
         # The monitor has deserialised the inputs already: keep them rather than decode twice.
         reg.inputs = args.inputs
@@ -166,8 +182,12 @@ def run(
     stack: str,
     preview: bool = False,
     collect: bool = True,
+    references: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Registration]:
     """Run ``program`` under the mock runtime with ``backend``; return every registration in order.
+
+    ``references``: stack name -> outputs, what a ``pulumi.StackReference`` to that stack reads
+    (the last part of a fully qualified ``org/project/stack`` name is looked up).
 
     The program runs on a thread of its own. The SDK records a stack trace with every
     registration, and its cost grows with the depth of the stack: started from a fresh
@@ -188,7 +208,7 @@ def run(
     def target() -> None:
         try:
             outcome["registrations"] = _run(program, backend, stop, project=project, stack=stack, preview=preview,
-                                            collect=collect)
+                                            collect=collect, references=references or {})
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as is
             outcome["error"] = exc
         finally:
@@ -228,6 +248,7 @@ def _run(
     stack: str,
     preview: bool,
     collect: bool = True,
+    references: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Registration]:
     global _uncollected
     if _uncollected:  # an earlier run's cycles, before this run (see the finally clause)
@@ -244,7 +265,7 @@ def _run(
     # collected, below and whenever the larger thresholds are reached).
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], GC_THRESHOLD), max(thresholds[1], 20), thresholds[2])
-    mocks = _Mocks(backend, current, stop)
+    mocks = _Mocks(backend, current, stop, references or {})
     monitor = _RecordingMonitor(mocks, current)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -15,8 +15,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -35,12 +35,15 @@ from modelops.errors import ApplyError, UsageError
 from modelops.local.backend import Action, FailHook, MotoBackend, describe_error, handler_for
 from modelops.local.handlers import Context
 from modelops.local.server import Target, status
+from modelops.local.recording import RECORD_CALLS_ENV, RecordingClients
 from modelops.local.state import StateStore
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
 from modelops.components.environment import component_entities
 from modelops.components.naming import prefix
-from modelops.components.environment import paced_program
+from modelops.files import atomic_write
+from modelops.graph.split import paced_stack_program
+from modelops.graph.stacks import Layout, layout
 
 #: the embedded emulator serves TLS; a plain moto server denies object requests under the
 #: TLS-only bucket policy (it does not evaluate conditions), see docs/local.md
@@ -49,90 +52,6 @@ PLAIN_MOTO_HINT = (
     "evaluate policy conditions. Use the embedded emulator (omit --endpoint-url) or run "
     "`python -m modelops.local.emulator --port PORT` and pass its https:// URL"
 )
-
-
-#: environment variable: a file that ``up`` appends every AWS call it makes to (JSON lines:
-#: service, operation, parameters, response, start and end time). The benchmarks replay
-#: these calls with plain boto3 to measure what ``up`` adds to the AWS calls themselves.
-RECORD_CALLS_ENV = "MODELOPS_RECORD_AWS_CALLS"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return {"__bytes__": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-class _RecordingClient:
-    def __init__(self, service: str, client: Any, sink: "RecordingClients") -> None:
-        self._service, self._client, self._sink = service, client, sink
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if name.startswith("_") or not callable(attr) or name in ("get_paginator", "get_waiter", "can_paginate"):
-            return attr
-
-        def call(**kwargs: Any) -> Any:
-            started = time.monotonic()
-            error = None
-            try:
-                response = attr(**kwargs)
-            except Exception as exc:  # an AWS error or a connection failure: recorded, raised as is
-                error, response = f"{type(exc).__name__}: {exc}", {}
-                raise
-            finally:
-                self._sink.write(self._service, name, kwargs, response if error is None else {}, started,
-                                 time.monotonic(), error)
-            return response
-
-        return call
-
-
-class RecordingClients:
-    """The target's boto3 clients, recording every call (see :data:`RECORD_CALLS_ENV`).
-
-    Each call is encoded by the thread that made it, outside the lock; the file is opened
-    once, and each line written whole under the lock (and flushed), so concurrent calls
-    neither interleave nor queue behind each other's encoding.
-    """
-
-    def __init__(self, clients: Any, path: Path) -> None:
-        self._clients, self._path, self._lock = clients, path, threading.Lock()
-        self._wrapped: dict[str, _RecordingClient] = {}
-        self._handle: Any = None
-
-    def client(self, service: str) -> Any:
-        wrapped = self._wrapped.get(service)
-        if wrapped is not None:
-            return wrapped
-        with self._lock:
-            if service not in self._wrapped:
-                self._wrapped[service] = _RecordingClient(service, self._clients.client(service), self)
-            return self._wrapped[service]
-
-    def write(self, service: str, operation: str, params: dict[str, Any], response: Any, started: float,
-              ended: float, error: str | None) -> None:
-        if isinstance(response, dict):
-            response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-        line = json.dumps({"service": service, "operation": operation, "params": _jsonable(params),
-                           "response": _jsonable(response), "start": started, "end": ended, "error": error})
-        with self._lock:
-            if self._handle is None:
-                self._handle = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            self._handle.write(line + "\n")
-            self._handle.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
 
 
 @dataclass
@@ -159,6 +78,8 @@ class Outcome:
     seconds: float = 0.0
     #: something the user should know about the run (e.g. a discarded stale state)
     note: str = ""
+    #: the stacks applied, in order
+    stacks: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -186,6 +107,7 @@ class Outcome:
             ],
             "checks": [asdict(c) for c in self.checks],
             "note": self.note,
+            "stacks": list(self.stacks),
         }
 
 
@@ -234,13 +156,93 @@ def up(
     target: Target,
     root: Path,
     *,
+    stack: str | None = None,
     fail_at: FailHook | None = None,
     on_event: Callable[[str, Action], None] | None = None,
 ) -> Outcome:
-    """Provision ``env`` (artifacts attached) to ``target``; apply only what changed."""
+    """Provision ``env`` (artifacts attached) to ``target``; apply only what changed.
+
+    Every stack of the environment (``modelops.graph.stacks``), the shared one first, or
+    only ``stack``. A group stack reads the shared stack's outputs as ``up`` recorded them.
+    """
     started = time.monotonic()
-    with contextlib.ExitStack() as stack, StateStore.open(root, env.project, env.env) as state:
+    lay = layout(env)
+    names = [lay.stack(stack).name] if stack is not None else _up_order(root, env, lay)
+    moved = move_to_stacks(root, env, lay) if stack is None else ""
+    outcomes = [_up_stack(env, lay, name, target, root, fail_at=fail_at, on_event=on_event) for name in names]
+    outcome = _combined("up", env, outcomes)
+    outcome.note = _join(moved, outcome.note)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _up_order(root: Path, env: Environment, lay: Layout) -> list[str]:
+    """Shared first; then a group stack that holds an entity now placed in another before the
+    others (an owner change: its delete must come before the create, names are fixed)."""
+    losing = []
+    for spec in lay.groups:
+        recorded = StateStore.read(root, env.project, spec.name).resources.values()
+        if any(_placed(lay, r.entity) not in (None, spec.name) for r in recorded):
+            losing.append(spec.name)
+    return [lay.shared.name] + losing + [s.name for s in lay.groups if s.name not in losing]
+
+
+def _placed(lay: Layout, label: str) -> str | None:
+    kind, _, name = label.partition(" ")
+    return lay.placement.get((kind, name)) if kind in ("dataset", "model", "monitor") else None
+
+
+def move_to_stacks(root: Path, env: Environment, lay: Layout) -> str:
+    """Move the records of entity resources out of the shared stack's state into their group
+    stacks' (the local ``pulumi state move`` of docs/stacks.md): a state written before the
+    environment was split keeps its resources, nothing is deleted and created again."""
+    with StateStore.open(root, env.project, lay.shared.name) as shared:
+        moving: dict[str, list[Any]] = {}
+        for resource in shared.snapshot().values():
+            placed = _placed(lay, resource.entity)
+            if placed is not None and placed != lay.shared.name:
+                moving.setdefault(placed, []).append(resource)
+        for name, resources in sorted(moving.items()):
+            urns = {r.urn for r in resources}
+            with StateStore.open(root, env.project, name) as dest:
+                dest.set_target(shared.target)
+                for r in resources:
+                    dest.put(dataclasses.replace(
+                        r, urn=_restack(r.urn, lay.shared.name, name), parent=_restack(r.parent, lay.shared.name, name),
+                        dependencies=[_restack(d, lay.shared.name, name) for d in r.dependencies if d in urns]))
+            for r in resources:
+                shared.remove(r.urn)
+    count = sum(len(v) for v in moving.values())
+    return f"moved the records of {count} resources into the stacks {', '.join(sorted(moving))}" if count else ""
+
+
+def _restack(urn: str, old: str, new: str) -> str:
+    head = f"urn:pulumi:{old}::"
+    return f"urn:pulumi:{new}::{urn[len(head):]}" if urn.startswith(head) else urn
+
+
+def outputs_path(root: Path, project: str, stack: str) -> Path:
+    """Where ``up`` records a stack's outputs (what a stack reference to it reads)."""
+    return StateStore.open(root, project, stack).path.with_suffix(".outputs.json")
+
+
+def _references(root: Path, env: Environment, lay: Layout, stack: str, target: Target) -> dict[str, dict]:
+    if lay.stack(stack).shared:
+        return {}
+    shared = StateStore.read(root, env.project, lay.shared.name)
+    path = outputs_path(root, env.project, lay.shared.name)
+    identity = target.identity or target.url
+    if not shared.resources or shared.target != identity or not path.exists():
+        raise UsageError(f"stack {stack} reads the outputs of stack {lay.shared.name}, which is not up at "
+                         f"{target.url}: run `modelops up --env {env.env} --stack {lay.shared.name}` first")
+    return {lay.shared.name: json.loads(path.read_text(encoding="utf-8"))}
+
+
+def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Path, *,
+              fail_at: FailHook | None, on_event: Callable[[str, Action], None] | None) -> Outcome:
+    with contextlib.ExitStack() as stack, StateStore.open(root, env.project, name) as state:
         note = _check_target(state, target)
+        references = _references(root, env, lay, name, target)
         state.set_target(target.identity or target.url)
         clients = target.clients(env.region)
         if os.environ.get(RECORD_CALLS_ENV):
@@ -248,14 +250,15 @@ def up(
             stack.callback(recording.close)
         backend = MotoBackend(Context(clients, env.region), state, fail_at=fail_at, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
+        outputs: dict[str, Any] = {}
         try:
             with _quiet_abandoned_tasks(backend):
                 # the run's cycles are left to the next run or the process's end: up goes on
                 # to its smoke checks and returns (a full collection here costs a second or more)
                 # The program yields to the SDK after each entity, so the first creates go out
                 # while it builds the rest (a synchronous program builds the whole graph first).
-                registrations = run(paced_program(env, _next_round, every=1), backend, project=env.project,
-                                    stack=env.env, collect=False)
+                registrations = run(paced_stack_program(env, lay, name, _next_round, every=1, on_outputs=outputs.update),
+                                    backend, project=env.project, stack=name, collect=False, references=references)
         except ProgramError as exc:
             backend.wait_idle()
             raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
@@ -274,12 +277,24 @@ def up(
             raise
         except Exception as exc:  # noqa: BLE001
             raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        atomic_write(outputs_path(root, env.project, name), json.dumps(outputs, indent=1, sort_keys=True))
         actions = _ordered(backend.actions, labels)
         outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
-                          note=note)
-        outcome.checks = smoke_checks(backend.ctx, state)
-    outcome.seconds = time.monotonic() - started
+                          note=note, stacks=[name])
+        topics = set(references.get(lay.shared.name, {}).get("topicArns", {}).values())
+        outcome.checks = smoke_checks(backend.ctx, state, topics)
     return outcome
+
+
+def _combined(command: str, env: Environment, outcomes: list[Outcome]) -> Outcome:
+    first = outcomes[0]
+    out = Outcome(command, env.project, env.env, first.target, first.embedded, first.state_file,
+                  stacks=[s for o in outcomes for s in o.stacks])
+    for o in outcomes:
+        out.actions += o.actions
+        out.checks += o.checks
+    out.note = _join(*(o.note for o in outcomes))
+    return out
 
 
 async def _next_round() -> None:
@@ -292,25 +307,50 @@ def destroy(
     target: Target,
     root: Path,
     *,
+    stack: str | None = None,
     fail_at: FailHook | None = None,
     on_event: Callable[[str, Action], None] | None = None,
     empty_buckets: bool = False,
 ) -> Outcome:
     """Remove everything ``up`` recorded for ``env``, dependants first; protected ones are refused.
 
+    Every stack, the group stacks first and the shared one last, or only ``stack``.
     A bucket holding objects ModelOps did not put there stops the run, unless ``empty_buckets``.
     """
     started = time.monotonic()
-    with StateStore.open(root, env.project, env.env) as state:
+    lay = layout(env)
+    names = [lay.stack(stack).name] if stack is not None else [s.name for s in reversed(lay.stacks)]
+    if stack is None:  # refuse before anything is deleted in any stack
+        for name in names:
+            _refuse_protected(env, StateStore.read(root, env.project, name).resources)
+    elif lay.stack(stack).shared:
+        dependants = [s.name for s in lay.groups if StateStore.read(root, env.project, s.name).resources]
+        if dependants:
+            raise UsageError(f"stack {stack} is read by {', '.join(dependants)}: destroy them first "
+                             f"(or omit --stack to destroy the whole environment)")
+    outcomes = [_destroy_stack(env, name, target, root, fail_at=fail_at, on_event=on_event,
+                               empty_buckets=empty_buckets) for name in names]
+    outcome = _combined("destroy", env, outcomes)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _refuse_protected(env: Environment, resources: dict[str, Any]) -> None:
+    protected = sorted(f"{r.name} ({r.type})" for r in resources.values() if r.protect)
+    if protected:
+        overlay = env.overlay_file or f"stacks/{env.env}.yaml"
+        raise UsageError(
+            f"{env.project}-{env.env} has protected resources: {', '.join(protected)}; nothing was destroyed. "
+            f"Remove `protect: true` from {overlay} and run `modelops up --env {env.env}` first"
+        )
+
+
+def _destroy_stack(env: Environment, name: str, target: Target, root: Path, *, fail_at: FailHook | None,
+                   on_event: Callable[[str, Action], None] | None, empty_buckets: bool) -> Outcome:
+    with StateStore.open(root, env.project, name) as state:
         note = _check_target(state, target)
         resources = state.snapshot()
-        protected = sorted(f"{r.name} ({r.type})" for r in resources.values() if r.protect)
-        if protected:
-            overlay = env.overlay_file or f"stacks/{env.env}.yaml"
-            raise UsageError(
-                f"{env.project}-{env.env} has protected resources: {', '.join(protected)}; nothing was destroyed. "
-                f"Remove `protect: true` from {overlay} and run `modelops up --env {env.env}` first"
-            )
+        _refuse_protected(env, resources)
         backend = MotoBackend(Context(target.clients(env.region), env.region, empty_buckets=empty_buckets), state,
                               fail_at=fail_at, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
@@ -320,20 +360,20 @@ def destroy(
             backend.delete_all({**resources, **pending})
         except Exception as exc:  # noqa: BLE001
             raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        outputs_path(root, env.project, name).unlink(missing_ok=True)
         labels = {urn: r.entity for urn, r in resources.items()}
         outcome = Outcome("destroy", env.project, env.env, target.url, target.embedded, str(state.path),
-                          _ordered(backend.actions, labels), note=note)
+                          _ordered(backend.actions, labels), note=note, stacks=[name])
         deleted = [a for a in outcome.actions if a.urn in resources and a.action == "deleted"]
         with ThreadPoolExecutor(max_workers=8) as pool:
             there = list(pool.map(lambda a: _still_there(backend.ctx, resources[a.urn]), deleted))
         outcome.checks = [
             Check(f"{a.type.split(':')[1]} {a.label} gone", ok=not still) for a, still in zip(deleted, there)
         ]
-    outcome.seconds = time.monotonic() - started
     return outcome
 
 
-def nothing_to_destroy(env: Environment, root: Path) -> Outcome | None:
+def nothing_to_destroy(env: Environment, root: Path, stack: str | None = None) -> Outcome | None:
     """What destroying ``env`` at the embedded emulator does when none is running: nothing,
     known without starting one (whatever a stopped emulator held went with it).
 
@@ -342,15 +382,21 @@ def nothing_to_destroy(env: Environment, root: Path) -> Outcome | None:
     """
     if status(root) is not None:
         return None
-    state = StateStore.read(root, env.project, env.env)
-    recorded = len(state.resources) + len(state.pending)
-    if recorded and state.target and "#pid=" not in state.target:
-        raise UsageError(
-            f"{state.path} records resources at {state.target}, not the embedded emulator; "
-            f"run destroy with --endpoint-url {state.target}"
-        )
+    lay = layout(env)
+    names = [lay.stack(stack).name] if stack is not None else [s.name for s in lay.stacks]
+    recorded = 0
+    for name in names:
+        state = StateStore.read(root, env.project, name)
+        count = len(state.resources) + len(state.pending)
+        if count and state.target and "#pid=" not in state.target:
+            raise UsageError(
+                f"{state.path} records resources at {state.target}, not the embedded emulator; "
+                f"run destroy with --endpoint-url {state.target}"
+            )
+        recorded += count
     note = f"the emulator that held {recorded} recorded resources was stopped: they went with it" if recorded else ""
-    return Outcome("destroy", env.project, env.env, "", True, str(state.path), note=note)
+    return Outcome("destroy", env.project, env.env, "", True,
+                   str(StateStore.open(root, env.project, names[0]).path), note=note, stacks=names)
 
 
 def _recover(backend: MotoBackend, state: StateStore, target: Target) -> str:
@@ -419,14 +465,15 @@ def _still_there(ctx: Context, resource: Any) -> bool:
         return False
 
 
-def smoke_checks(ctx: Context, state: StateStore) -> list[Check]:
-    """Describe every recorded resource back; endpoints InService; alarms wired to live topics.
+def smoke_checks(ctx: Context, state: StateStore, topics: set[str] | None = None) -> list[Check]:
+    """Describe every recorded resource back; endpoints InService; alarms wired to live topics
+    (the state's own, and ``topics``: another stack's, read through its outputs).
 
     One describe per resource: an endpoint's describe gives its status, an alarm's its
     actions; each topic an alarm points at is described once per run, not once per alarm.
     """
     resources = state.snapshot()
-    topics = {r.id for r in resources.values() if r.type == TOPIC}
+    topics = {r.id for r in resources.values() if r.type == TOPIC} | set(topics or ())
     ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
     live_topics = _TopicsSeen(ctx)
     with ThreadPoolExecutor(max_workers=8) as pool:

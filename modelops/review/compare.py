@@ -10,7 +10,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
@@ -18,6 +18,7 @@ from modelops.checks.policy import entity_of
 from modelops.files import file_digest
 from modelops.graph.resource_types import replace_keys
 from modelops.graph.runtime import Registration
+from modelops.graph.split import stacked_urn
 from modelops.plain import canonical, plain
 from modelops.review.report import EntityChange, FieldChange, ResourceChange
 from modelops.secrets import MASK
@@ -145,10 +146,21 @@ def entity_changes(before: Environment | None, after: Environment | None,
     return changes, settings
 
 
-def _logical_key(reg: Registration) -> str:
+def _logical_key_of(urn: str) -> str:
     """The URN with a content hash suffix removed: old and new versions of one resource match."""
-    head, _, name = reg.urn.rpartition("::")
+    head, _, name = urn.rpartition("::")
     return f"{head}::{_HASH_SUFFIX.sub('', name)}"
+
+
+def _in_stack(urn: str, env: Environment | None, stacks: Mapping[str, str] | None) -> str:
+    if stacks is None or env is None:
+        return urn
+    return stacked_urn(urn, env.env, stacks.get(urn, env.env))
+
+
+def stack_of_urn(urn: str) -> str:
+    """The stack a URN names (``urn:pulumi:<stack>::...``)."""
+    return urn.split("::", 1)[0].rsplit(":", 1)[-1]
 
 
 def _top_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -157,18 +169,24 @@ def _top_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def resource_changes(before: list[Registration], after: list[Registration],
                      before_roots: tuple[str, ...], after_roots: tuple[str, ...],
-                     env_after: Environment | None, env_before: Environment | None
+                     env_after: Environment | None, env_before: Environment | None,
+                     stacks_before: Mapping[str, str] | None = None, stacks_after: Mapping[str, str] | None = None,
                      ) -> tuple[list[ResourceChange], dict[str, tuple[Registration | None, Registration | None]]]:
-    """Classify every custom resource; returns the changes and the (old, new) pair of each."""
-    old = {r.urn: r for r in before if r.custom}
-    new = {r.urn: r for r in after if r.custom}
+    """Classify every custom resource; returns the changes and the (old, new) pair of each.
+
+    ``stacks_before``/``stacks_after``: URN -> the stack of the resource on each side. A
+    resource is keyed by its URN in its stack: one that moves to another stack (an owner
+    change) is a delete there and a create here, as the engine sees it.
+    """
+    old = {_in_stack(r.urn, env_before, stacks_before): r for r in before if r.custom}
+    new = {_in_stack(r.urn, env_after, stacks_after): r for r in after if r.custom}
     pairs: dict[str, tuple[Registration | None, Registration | None]] = {}
     for urn in set(old) | set(new):
         pairs[urn] = (old.get(urn), new.get(urn))
     # pair deletes with creates of the same logical resource (content-named SageMaker objects)
-    gone = {_logical_key(old[u]): u for u in old if u not in new}
+    gone = {_logical_key_of(u): u for u in old if u not in new}
     for urn in [u for u in new if u not in old]:
-        key = _logical_key(new[urn])
+        key = _logical_key_of(urn)
         if key in gone:
             old_urn = gone.pop(key)
             pairs.pop(old_urn, None)
@@ -179,10 +197,10 @@ def resource_changes(before: list[Registration], after: list[Registration],
     for urn, (a, b) in sorted(pairs.items()):
         if a is None:
             assert b is not None
-            changes.append(ResourceChange(b.urn, b.type, b.name, "create", entity_of(b, after_map, env_after)))
+            changes.append(ResourceChange(urn, b.type, b.name, "create", entity_of(b, after_map, env_after)))
             continue
         if b is None:
-            changes.append(ResourceChange(a.urn, a.type, a.name, "delete", entity_of(a, before_map, env_before)))
+            changes.append(ResourceChange(urn, a.type, a.name, "delete", entity_of(a, before_map, env_before)))
             continue
         if a is b:  # one cached render serves both sides (same content key): nothing changed
             continue
@@ -195,7 +213,7 @@ def resource_changes(before: list[Registration], after: list[Registration],
                    if getattr(a, attr) != getattr(b, attr)]
         if not keys and not renamed:
             if options:
-                changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
+                changes.append(ResourceChange(urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
                                               tuple(options)))
             continue
         forcing, every = replace_keys(b.type)
@@ -207,10 +225,10 @@ def resource_changes(before: list[Registration], after: list[Registration],
             # the content-derived name changes because something else did: show that first
             first = [p for p in detail if p.split(".")[0].split("[")[0] in forced and p != "name"]
             causes = tuple(first + [p for p in detail if p not in first])
-            changes.append(ResourceChange(b.urn, b.type, b.name, "replace", entity_of(b, after_map, env_after),
+            changes.append(ResourceChange(urn, b.type, b.name, "replace", entity_of(b, after_map, env_after),
                                           causes[:8], renamed))
         else:
-            changes.append(ResourceChange(b.urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
+            changes.append(ResourceChange(urn, b.type, b.name, "update", entity_of(b, after_map, env_after),
                                           tuple(detail[:8])))
     order = {a: i for i, a in enumerate(("delete", "replace", "update", "create"))}
     changes.sort(key=lambda c: (order[c.action], c.entity, c.type, c.name))

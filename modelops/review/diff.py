@@ -41,7 +41,9 @@ from modelops.graph.forked import PARALLEL_MIN_MODELS, fork_map, process_budget,
 from modelops.ml.placeholders import attach_without_training
 from modelops.perf import no_gc
 from modelops.review.base import environments, materialise_base
-from modelops.review.compare import content, entity_changes, resource_changes
+from modelops.graph.split import stacks_of
+from modelops.graph.stacks import layout
+from modelops.review.compare import content, entity_changes, resource_changes, stack_of_urn
 from modelops.review.cost import estimate
 from modelops.review.report import DiffReport, EnvDiff
 from modelops.review.risks import risk_flags
@@ -111,6 +113,11 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
     return report
 
 
+def touched_stacks(changes: list, env: str) -> list[str]:
+    """The stacks holding a changed resource, the shared one (named ``env``) first."""
+    return sorted({stack_of_urn(c.urn) for c in changes}, key=lambda s: (s != env, s))
+
+
 def _diff_env(name: str, before: Environment | None, after: Environment | None, base_root: Path, head_root: Path,
               store_root: Path, scratch: Path, *, jobs: int | None = None) -> EnvDiff:
     status = "added" if before is None else "removed" if after is None else "changed"
@@ -140,7 +147,13 @@ def _diff_env(name: str, before: Environment | None, after: Environment | None, 
     else:
         graph_before = render_graph(before, cache_dir, jobs=jobs) if before is not None else []
     with no_gc():
-        result.resources, pairs = resource_changes(graph_before, graph_after, roots_before, roots_after, after, before)
+        # each side cut into its stacks (its own recorded partitions): a resource is compared
+        # in its stack, and the stacks a change touches are those of its resources
+        stacks_before = stacks_of(graph_before, before, layout(before)) if before is not None else None
+        stacks_after = stacks_of(graph_after, after, layout(after)) if after is not None else None
+        result.resources, pairs = resource_changes(graph_before, graph_after, roots_before, roots_after, after, before,
+                                                   stacks_before, stacks_after)
+        result.stacks = touched_stacks(result.resources, name)
         result.flags = risk_flags(result.resources, pairs, result.entities, result.settings)
         if before is not None:
             result.cost_before = estimate(graph_before, before.region)

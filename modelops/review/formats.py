@@ -32,6 +32,8 @@ def to_text(report: DiffReport) -> str:
         if not e.changed:
             continue
         out += ["", f"== {e.env} =="]
+        if e.stacks:
+            out.append(f"  stacks touched: {', '.join(e.stacks)}")
         for s in e.settings:
             out.append(f"  ~ {s.text()}")
         for ent in e.entities:
@@ -90,6 +92,8 @@ def _md(text: str) -> str:
 def md_env(e: EnvDiff) -> str:
     lines = [f"<details><summary><b>{e.env}</b>: {len(e.entities)} entity change(s), "
              + ", ".join(f"{n} {a}" for a, n in e.counts().items() if n) + "</summary>", ""]
+    if e.stacks:
+        lines += [f"**Stacks touched**: {', '.join(f'`{s}`' for s in e.stacks)}", ""]
     if e.settings:
         lines += ["**Environment settings**", ""] + [f"- `{_md(s.text())}`" for s in e.settings] + [""]
     if e.entities:

@@ -106,6 +106,8 @@ class EnvDiff:
     unbuilt: list[str] = field(default_factory=list)
     #: env-level settings changed (protect, encryption, region, tags, policies)
     settings: list[FieldChange] = field(default_factory=list)
+    #: the Pulumi stacks the change touches (what a deploy runs ``pulumi up`` on), shared first
+    stacks: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -128,6 +130,7 @@ class EnvDiff:
             "entities": [e.to_dict() for e in self.entities],
             "resources": [r.to_dict() for r in self.resources],
             "counts": self.counts(),
+            "stacks": list(self.stacks),
             "flags": [f.to_dict() for f in self.flags],
             "cost": {
                 "before": self.cost_before.total_monthly if self.cost_before else 0.0,

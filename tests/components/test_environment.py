@@ -17,9 +17,11 @@ from modelops.components.environment import OUTPUTS, EnvironmentArgs, ModelOpsEn
 from modelops.ml.artifacts import attach_artifacts
 from modelops.cli.plan import plan_graph, summarize
 from modelops.spec.envs import load_environment
-from modelops.errors import ModelOpsError
+from modelops.errors import ModelOpsError, UsageError
 from modelops.graph.render import RenderBackend, render
 from modelops.graph.runtime import ProgramError, run
+from modelops.graph.split import render_stack
+from modelops.graph.stacks import layout
 from tests.components.helpers import CASE_IDS, EXAMPLE_CASES, variants_spec
 from tests.helpers import FIXTURES, ROOT
 
@@ -35,32 +37,59 @@ def built():
         attach_artifacts(load_environment(spec, env_name), build=True)
 
 
-def run_stack(monkeypatch, config: dict[str, str], stack: str, project: str = "modelops"):
+def shared_outputs(spec: Path, env_name: str) -> dict[str, dict]:
+    """What a group stack's reference to the shared stack reads: the shared stack's outputs."""
+    env = attach_artifacts(load_environment(spec, env_name), build=False)
+    lay = layout(env)
+    return {lay.shared.name: render_stack(env, lay, lay.shared.name)[1]}
+
+
+def run_stack(monkeypatch, config: dict[str, str], stack: str, project: str = "modelops",
+              references: dict[str, dict] | None = None):
     """Run stacks/__main__.py exactly as the engine would, with ``config`` as the stack config."""
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
-    return run(lambda: runpy.run_path(str(STACK_PROGRAM), run_name="__main__"), RenderBackend(), project=project, stack=stack)
+    return run(lambda: runpy.run_path(str(STACK_PROGRAM), run_name="__main__"), RenderBackend(), project=project,
+               stack=stack, references=references)
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_stack_program_runs_for_each_stack_config(built, monkeypatch, stack):
-    # GIVEN the stack config the Pulumi CLI would pass (stacks/Pulumi.<stack>.yaml)
-    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
-    # WHEN the program runs under the mock engine
-    regs = run_stack(monkeypatch, config, stack)
-    # THEN it deploys that environment of the spec: its endpoint, its protection
-    env = load_environment(ROOT / config["modelops:spec"], config["modelops:environment"])
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_stack_program_runs_for_each_stack_config(built, monkeypatch, env_name):
+    # GIVEN the stack configs the Pulumi CLI would pass (stacks/Pulumi.<stack>.yaml): the
+    # environment's shared stack and its one group stack
+    env = load_environment(ROOT / "modelops.yaml", env_name)
+    shared_config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{env_name}.yaml").read_text())["config"]
+    group = f"{env_name}.ml-platform"
+    group_config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{group}.yaml").read_text())["config"]
+    # WHEN the program runs under the mock engine for each, the group reading the shared outputs
+    shared = run_stack(monkeypatch, shared_config, env_name)
+    regs = run_stack(monkeypatch, group_config, group, references=shared_outputs(ROOT / "modelops.yaml", env_name))
+    # THEN the shared stack holds the key, the artifact bucket and the topics, the group the endpoints
+    assert {r.type for r in shared} >= {"aws:kms/key:Key", "aws:sns/topic:Topic", "aws:glue/catalogDatabase:CatalogDatabase"}
+    assert not [r for r in shared if r.type == "aws:sagemaker/endpoint:Endpoint"]
+    assert not [r for r in regs if r.type in ("aws:kms/key:Key", "aws:sns/topic:Topic")]
     endpoints = [r.inputs["name"] for r in regs if r.type == "aws:sagemaker/endpoint:Endpoint"]
-    assert endpoints == [f"churn-{stack}-{m}" for m in env.models]
-    buckets = [r for r in regs if r.type == "aws:s3/bucket:Bucket"]
-    assert buckets and all(b.protect is env.protect for b in buckets)
-    assert any(r.type == "modelops:index:Environment" and r.name == f"churn-{stack}" for r in regs)
+    assert endpoints == [f"churn-{env_name}-{m}" for m in env.models]
+    buckets = [r for r in shared + regs if r.type == "aws:s3/bucket:Bucket"]
+    assert len(buckets) == 2 and all(b.protect is env.protect for b in buckets)
+    # the model's artifact goes to the shared stack's bucket, read through the reference
+    artifact = next(r for r in regs if r.type == "aws:s3/bucketObjectv2:BucketObjectv2" and "-model-" in r.name)
+    assert artifact.inputs["bucket"] == f"churn-{env_name}-artifacts-123456789012"
+    assert any(r.type == "modelops:index:Environment" and r.name == f"churn-{env_name}" for r in regs)
 
 
 def test_stack_program_defaults_the_environment_to_the_stack_name(built, monkeypatch):
     fraud = ROOT / "examples" / "fraud" / "modelops.yaml"
-    regs = run_stack(monkeypatch, {"modelops:spec": str(fraud)}, "prod")
+    regs = run_stack(monkeypatch, {"modelops:spec": str(fraud)}, "prod.risk-ml",
+                     references=shared_outputs(fraud, "prod"))
     names = sorted(r.inputs["name"] for r in regs if r.type == "aws:sagemaker/endpoint:Endpoint")
     assert names == ["fraud-prod-fraud-amount", "fraud-prod-fraud-scorer"]
+
+
+def test_a_group_stack_before_its_shared_stack_is_deployed_is_refused(built):
+    env = attach_artifacts(load_environment(ROOT / "modelops.yaml", "dev"), build=False)
+    with pytest.raises(UsageError, match=r"stack dev.ml-platform reads the outputs of stack dev, which has none yet: "
+                                         r"deploy dev first"):
+        render_stack(env, layout(env), "dev.ml-platform", references={})
 
 
 def test_stack_program_stops_on_an_invalid_spec_with_the_validate_message(monkeypatch):

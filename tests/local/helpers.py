@@ -6,11 +6,13 @@ plain boto3 clients.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
+from modelops.local.state import StateStore
 from modelops.spec.resolved import Environment
 from tests.helpers import ROOT
 
@@ -55,3 +57,26 @@ def copy_project(name: str, destination: Path, artifact_root: Path | None = None
             environment(spec, env, artifact_root)  # trained once per session
         shutil.copytree(artifact_root / ".modelops", destination / ".modelops", dirs_exist_ok=True)
     return destination / "modelops.yaml"
+
+
+def state_files(root: Path, project: str = "churn", env: str = "dev") -> list[Path]:
+    """The local state files of every stack of an environment (``<project>-<env>[.<group>].json``)."""
+    directory = root / ".modelops" / "state"
+    files = [directory / f"{project}-{env}.json", *sorted(directory.glob(f"{project}-{env}.*.json"))]
+    return [f for f in files if f.exists() and not f.name.endswith(".outputs.json")]
+
+
+def env_state(root: Path, project: str = "churn", env: str = "dev") -> dict:
+    """The environment's local state, its stacks' files together: ``{"resources": [...]}``."""
+    resources = []
+    for path in state_files(root, project, env):
+        resources += json.loads(path.read_text())["resources"]
+    return {"resources": resources}
+
+
+def env_records(root: Path, project: str, env: str) -> dict:
+    """urn -> ResourceState of every stack of an environment, as a killed run may have left them."""
+    records = {}
+    for path in state_files(root, project, env):
+        records.update(StateStore.read(root, project, path.stem[len(project) + 1:]).resources)
+    return records

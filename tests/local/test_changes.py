@@ -19,7 +19,7 @@ from modelops.local.handlers import Context
 from modelops.local.state import StateStore
 from modelops.graph.runtime import ProgramError, run
 from tests.helpers import ROOT, Emulator
-from tests.local.helpers import copy_project, environment
+from tests.local.helpers import copy_project, env_state, environment, state_files
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def _fail_on_any(operation: str, type_: str, name: str) -> Exception:
 
 
 def _state(root: Path, project: str = "churn", env: str = "dev") -> dict:
-    return json.loads((root / ".modelops" / "state" / f"{project}-{env}.json").read_text())
+    return env_state(root, project, env)
 
 
 def _ids(root: Path) -> dict[str, str]:
@@ -124,7 +124,7 @@ def test_failure_mid_apply_stops_cleanly_resumes_and_destroys(
     assert emulator.client("s3").list_buckets()["Buckets"] == []
     assert emulator.client("sagemaker").list_models()["Models"] == []
     assert emulator.client("iam").list_roles()["Roles"] == []
-    assert not (tmp_path / ".modelops" / "state" / "churn-dev.json").exists()
+    assert state_files(tmp_path) == []
 
 
 def test_failure_during_destroy_names_the_resource_and_resumes(
@@ -140,7 +140,10 @@ def test_failure_during_destroy_names_the_resource_and_resumes(
 
     with pytest.raises(ApplyError, match=r"delete aws:iam/role:Role churn-dev-\S+ failed: Throttling: rate exceeded"):
         destroy(env, emulator.target(), tmp_path, fail_at=fail_role)
-    assert [r["type"] for r in _state(tmp_path)["resources"]] == ["aws:iam/role:Role"]
+    # the group stack stopped at its role; the shared stack, destroyed last, was not touched
+    group = json.loads((tmp_path / ".modelops" / "state" / "churn-dev.ml-platform.json").read_text())
+    assert [r["type"] for r in group["resources"]] == ["aws:iam/role:Role"]
+    assert (tmp_path / ".modelops" / "state" / "churn-dev.json").exists()
     destroy(env, emulator.target(), tmp_path)
     assert emulator.client("iam").list_roles()["Roles"] == []
 
@@ -194,29 +197,30 @@ def test_smoke_checks_describe_each_topic_once_and_catch_a_deleted_topic(
     env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     monkeypatch.delenv(RECORD_CALLS_ENV, raising=False)
     assert all(c.ok for c in up(env, emulator.target(), root).checks)
-    with StateStore.open(root, env.project, env.env) as state:
+    # (the topics are the shared stack's, the alarms the group stack's, which reads their ARNs)
+    topics = [r for r in StateStore.read(root, env.project, env.env).resources.values()
+              if r.type == "aws:sns/topic:Topic"]
+    arns = {t.id for t in topics}
+    with StateStore.open(root, env.project, f"{env.env}.ml-platform") as state:
         resources = state.snapshot().values()
         alarms = [r for r in resources if r.type == ALARM]
-        topics = [r for r in resources if r.type == "aws:sns/topic:Topic"]
         assert alarms and topics
         # WHEN the smoke checks run (their AWS calls recorded)
         calls = tmp_path / "calls.jsonl"
         ctx = Context(RecordingClients(emulator.target().clients(env.region), calls), env.region)
-        checks = smoke_checks(ctx, state)
+        checks = smoke_checks(ctx, state, arns)
         ctx.clients.close()
         ops = Counter((c["service"], c["operation"]) for c in map(json.loads, calls.read_text().splitlines()))
         # THEN every check passes with one describe per resource: each alarm once (its
-        # actions with it), each topic (and topic policy) once for itself, and each topic
-        # once more for all the alarms that notify it
+        # actions with it), and each topic once for all the alarms that notify it
         assert all(c.ok for c in checks), [c for c in checks if not c.ok]
         assert ops[("cloudwatch", "describe_alarms")] == len(alarms)
-        policies = [r for r in resources if r.type == "aws:sns/topicPolicy:TopicPolicy"]
-        assert ops[("sns", "get_topic_attributes")] == 2 * len(topics) + len(policies)
+        assert ops[("sns", "get_topic_attributes")] == len(topics)
         # AND WHEN the topic is deleted behind our back, every alarm wired to it fails its check
         for topic in topics:
             emulator.client("sns").delete_topic(TopicArn=topic.id)
-        failed = {c.name for c in smoke_checks(Context(emulator.target().clients(env.region), env.region), state)
-                  if not c.ok}
+        failed = {c.name for c in smoke_checks(Context(emulator.target().clients(env.region), env.region), state,
+                                               arns) if not c.ok}
     wired = {f"alarm {a.id} wired to its topics" for a in alarms
              if any(t.id in a.inputs.get("alarmActions", []) for t in topics)}
     assert wired and wired <= failed

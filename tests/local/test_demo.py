@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.helpers import copy_project
+from tests.local.helpers import copy_project, env_state
 from modelops.local import server
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
@@ -32,7 +32,7 @@ def test_the_demo_leaves_the_environment_to_inspect_and_says_how_to_remove_it(
                               text=True, timeout=600, env=ACTIVATED, cwd=root, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
-        state = json.loads((root / ".modelops" / "state" / "churn-dev.json").read_text())
+        state = env_state(root)
         # THEN every resource is listed once, on stdout only
         rows = [line for line in lines if line.startswith("  ") and line.endswith("  created")]
         assert len(rows) == len(state["resources"]) == 37

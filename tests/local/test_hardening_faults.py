@@ -29,6 +29,7 @@ from modelops.local.state import StateStore
 from modelops.graph.render import RenderBackend, program_for
 from modelops.graph.runtime import run
 from tests.helpers import FIXTURES, ROOT, Emulator
+from tests.local.helpers import env_records, env_state, state_files
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -140,8 +141,10 @@ def settled(emulator: Emulator, quiet: float = 0.3, limit: float = 30.0) -> Coun
 
 def recorded(root: Path) -> Counter:
     """What the state records (the file plus the journal of a run in progress or killed)."""
-    state = StateStore.read(root, "tiny", "dev")
-    kinds = [KIND[r.type] for r in [*state.resources.values(), *state.pending] if r.type in KIND]
+    kinds = []
+    for path in state_files(root, "tiny", "dev"):  # every stack of the environment
+        state = StateStore.read(root, "tiny", path.stem[len("tiny-"):])
+        kinds += [KIND[r.type] for r in [*state.resources.values(), *state.pending] if r.type in KIND]
     return Counter(kinds)
 
 
@@ -162,7 +165,7 @@ def test_the_minimal_graph_is_small_and_covers_every_service():
 
 
 def _ids(root: Path) -> dict[str, str]:
-    return {r.name: r.id for r in StateStore.read(root, "tiny", "dev").resources.values()}
+    return {r.name: r.id for r in env_records(root, "tiny", "dev").values()}
 
 
 @pytest.mark.parametrize("chunk", range(2), ids=["even", "odd"])
@@ -204,7 +207,7 @@ def test_a_failure_at_each_resource_resumes_and_destroys_without_orphans(emulato
         # AND destroy leaves nothing in any service, and no state file
         destroy(env, emulator.target(), root)
         assert inventory(emulator) == Counter()
-        assert not (root / STATE).exists()
+        assert state_files(root, "tiny", "dev") == []
     assert chains <= len(NAMES) // 2
     # AND no failed run left coroutines of the SDK unstarted ("... was never awaited")
     gc.collect()  # what the runs left for later (any later test) is collected, and warns, here
@@ -221,7 +224,7 @@ def test_a_failure_at_each_delete_resumes_and_leaves_nothing(emulator, tmp_path)
     up(env, emulator.target(), tmp_path)
     tried = []
     for name in order:  # dependants first, as destroy goes
-        state = json.loads((tmp_path / STATE).read_text())
+        state = env_state(tmp_path, "tiny", "dev")
         if name not in {r["name"] for r in state["resources"]}:
             continue  # deleted by an earlier attempt, in the same wave as that one's failure
         tried.append(name)
@@ -230,11 +233,11 @@ def test_a_failure_at_each_delete_resumes_and_leaves_nothing(emulator, tmp_path)
             destroy(env, emulator.target(), tmp_path, fail_at=_injected(name))
         # THEN the state still matches what exists, and the failed one is still recorded
         assert inventory(emulator) == recorded(tmp_path), name
-        assert name in {r["name"] for r in json.loads((tmp_path / STATE).read_text())["resources"]}
+        assert name in {r["name"] for r in env_state(tmp_path, "tiny", "dev")["resources"]}
     assert len(tried) >= 3, tried
     destroy(env, emulator.target(), tmp_path)
     assert inventory(emulator) == Counter()
-    assert not (tmp_path / STATE).exists()
+    assert state_files(tmp_path, "tiny", "dev") == []
 
 
 def test_a_killed_up_is_recovered_by_the_next_run(emulator, tmp_path):
@@ -253,7 +256,7 @@ def test_a_killed_up_is_recovered_by_the_next_run(emulator, tmp_path):
     try:
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                if len(StateStore.read(project, "tiny", "dev").resources) >= 5:
+                if len(env_records(project, "tiny", "dev")) >= 5:
                     break
             except UsageError:  # the journal's last line half-written as we read
                 pass
@@ -263,8 +266,8 @@ def test_a_killed_up_is_recovered_by_the_next_run(emulator, tmp_path):
     finally:
         process.wait(timeout=30)
     # THEN the state left behind (file and journal) reads back, and each record exists
-    killed = StateStore.read(project, "tiny", "dev")
-    assert 5 <= len(killed.resources) < len(NAMES)
+    killed = env_records(project, "tiny", "dev")
+    assert 5 <= len(killed) < len(NAMES)
     found = settled(emulator)
     assert set(recorded(project).items()) <= set(found.items()) | {
         (k, v) for k, v in recorded(project).items() if found[k] >= v}

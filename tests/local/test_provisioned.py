@@ -14,7 +14,7 @@ from modelops.local.apply import Outcome, up
 from modelops.local.emulator import evaluate_bucket_policy
 from modelops.spec.resolved import Environment
 from tests.helpers import ROOT, Emulator
-from tests.local.helpers import environment
+from tests.local.helpers import env_state, environment
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def provisioned(
 
 
 def _ids(root: Path) -> dict[str, str]:
-    state = json.loads((root / ".modelops" / "state" / "churn-dev.json").read_text())
+    state = env_state(root)
     return {r["urn"]: r["id"] for r in state["resources"]}
 
 

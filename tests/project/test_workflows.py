@@ -109,18 +109,31 @@ def test_pr_review_reuses_its_earlier_renders_and_only_its_own():
     assert all("actions/cache@" not in (WORKFLOWS / name).read_text() for name in ("deploy.yml", "promote.yml"))
 
 
-def test_deploy_runs_dev_then_staging_with_oidc():
+def test_deploy_runs_dev_then_staging_with_oidc_the_touched_stacks_only():
     workflow = load("deploy.yml")
+    jobs = workflow["jobs"]
     assert workflow["on"]["push"]["branches"] == ["main"]
-    assert workflow["jobs"]["staging"]["needs"] == "dev"
-    for name in ("dev", "staging"):
-        job = workflow["jobs"][name]
-        assert job["permissions"]["id-token"] == "write"
-        runs = " ".join(s.get("run", "") for s in job["steps"])
-        assert "modelops build" in runs
-        pulumi = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-        assert pulumi and pulumi[0]["with"]["command"] == "up" and pulumi[0]["with"]["stack-name"] == name
-        assert any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in job["steps"])
+    # staging starts when dev is done (or had nothing to do), never after a failure
+    assert jobs["staging-stacks"]["needs"] == ["dev-shared", "dev-groups"]
+    assert "!failure()" in jobs["staging-stacks"]["if"]
+    for env in ("dev", "staging"):
+        touched = " ".join(s.get("run", "") for s in jobs[f"{env}-stacks"]["steps"])
+        assert "modelops stacks modelops.yaml --env \"$ENV\" --changed-since \"$BEFORE\" --json" in touched
+        assert jobs[f"{env}-stacks"]["permissions"] == {"contents": "read"}
+        # the shared stack first, only when touched
+        shared = jobs[f"{env}-shared"]
+        assert shared["needs"] == f"{env}-stacks" and f"needs.{env}-stacks.outputs.shared == 'true'" in shared["if"]
+        # then the touched group stacks in parallel: one matrix job each, after the shared one
+        groups = jobs[f"{env}-groups"]
+        assert groups["needs"] == [f"{env}-stacks", f"{env}-shared"]
+        assert groups["strategy"]["matrix"]["stack"] == f"${{{{ fromJSON(needs.{env}-stacks.outputs.groups) }}}}"
+        assert "!failure()" in groups["if"]  # a skipped shared stack (untouched) does not skip them
+        for job, stack in ((shared, env), (groups, "${{ matrix.stack }}")):
+            assert job["permissions"]["id-token"] == "write"
+            pulumi = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+            assert pulumi and pulumi[0]["with"]["command"] == "up" and pulumi[0]["with"]["stack-name"] == stack
+            assert any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in job["steps"])
+        assert "modelops build" in " ".join(s.get("run", "") for s in groups["steps"])
 
 
 def test_promote_is_dispatched_and_opens_a_pr():

@@ -62,7 +62,8 @@ def test_moving_a_model_between_files_changes_no_resource(repo):
     result = cli("diff", "--base", "HEAD~1", "--format", "markdown", "--fail-on", "data-loss,replace", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "modelops diff: no changes (HEAD~1 → working tree)"
-    # AND moving one that takes its file's owner shows as an owner change, still without resources
+    # AND moving one that takes its file's owner shows as an owner change: the model moves to
+    # the new owner's group stack, a delete in the old stack and a create in the new one
     team["models"]["ranker-experiment"] = root["models"].pop("ranker-experiment")
     root["models"] = {"ranker": team["models"].pop("ranker")}
     _dump(repo / "teams" / "search.yaml", team)
@@ -72,7 +73,12 @@ def test_moving_a_model_between_files_changes_no_resource(repo):
     [dev] = json.loads(moved.stdout)["environments"]
     changed = {e["name"]: e["fields"] for e in dev["entities"]}
     assert changed["ranker"] == [{"path": "owner", "old": "search@example.com", "new": "platform@example.com"}]
-    assert dev["resources"] == []
+    assert dev["stacks"] == ["dev.platform", "dev.search"]
+    moved_urns = {(r["action"], r["urn"].split("::")[0], r["name"]) for r in dev["resources"]}
+    assert {a for a, _, _ in moved_urns} == {"delete", "create"}
+    assert {(n, s) for a, s, n in moved_urns if a == "delete"} == {(n, "urn:pulumi:dev.search") for a, _, n in moved_urns
+                                                                   if a == "delete"}
+    assert {n for a, _, n in moved_urns if a == "delete"} == {n for a, _, n in moved_urns if a == "create"}
 
 
 def test_a_team_file_added_since_the_base_shows_its_entities_as_added(repo):

@@ -1,0 +1,81 @@
+"""``modelops up`` / ``destroy`` stack by stack, as a user runs them against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Emulator
+from tests.local.helpers import copy_project, env_state, state_files
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+
+def _modelops(*args: str, emulator: Emulator) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AWS_CA_BUNDLE": emulator.ca_bundle}
+    return subprocess.run([sys.executable, "-m", "modelops", *args, "--endpoint-url", emulator.url], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+
+
+def test_each_stack_goes_up_and_down_in_its_order(emulator: Emulator, tmp_path: Path, artifact_root: Path) -> None:
+    spec = str(copy_project("churn", tmp_path / "project", artifact_root))
+    # WHEN the group stack goes up before the shared stack THEN it is refused, nothing made
+    early = _modelops("up", spec, "--env", "dev", "--stack", "dev.ml-platform", emulator=emulator)
+    assert early.returncode == 2 and "Traceback" not in early.stderr
+    assert "reads the outputs of stack dev, which is not up" in early.stderr
+    assert "modelops up --env dev --stack dev" in early.stderr
+    assert emulator.client("s3").list_buckets()["Buckets"] == []
+    # WHEN the shared stack goes up THEN it holds the key, the artifact bucket and the topics only
+    shared = _modelops("up", spec, "--env", "dev", "--stack", "dev", "--json", emulator=emulator)
+    assert shared.returncode == 0, shared.stderr
+    assert json.loads(shared.stdout)["stacks"] == ["dev"]
+    assert emulator.client("sagemaker").list_endpoints()["Endpoints"] == []
+    # AND the group stack then goes up on the shared stack's outputs, every check passing
+    group = _modelops("up", spec, "--env", "dev", "--stack", "dev.ml-platform", "--json", emulator=emulator)
+    assert group.returncode == 0, group.stderr
+    result = json.loads(group.stdout)
+    assert all(c["ok"] for c in result["checks"]) and result["counts"] == {"created": 23}
+    [endpoint] = emulator.client("sagemaker").list_endpoints()["Endpoints"]
+    assert endpoint["EndpointName"] == "churn-dev-churn-classifier"
+    # AND the whole environment is then up to date
+    again = _modelops("up", spec, "--env", "dev", "--json", emulator=emulator)
+    assert json.loads(again.stdout)["changed"] is False
+    assert json.loads(again.stdout)["stacks"] == ["dev", "dev.ml-platform"]
+    # WHEN the shared stack alone is destroyed while the group stack reads it THEN it is refused
+    refused = _modelops("destroy", spec, "--env", "dev", "--stack", "dev", emulator=emulator)
+    assert refused.returncode == 2 and "is read by dev.ml-platform: destroy them first" in refused.stderr
+    # AND destroying the environment removes the group stack first, then the shared one
+    gone = _modelops("destroy", spec, "--env", "dev", "--json", emulator=emulator)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["stacks"] == ["dev.ml-platform", "dev"]
+    assert emulator.client("s3").list_buckets()["Buckets"] == []
+    assert state_files(Path(spec).parent) == []
+
+
+def test_a_state_from_before_the_split_is_moved_not_made_again(emulator: Emulator, tmp_path: Path,
+                                                                 artifact_root: Path) -> None:
+    # GIVEN an environment up as one stack (every record in the state of the environment's name)
+    spec = str(copy_project("churn", tmp_path / "project", artifact_root))
+    root = Path(spec).parent
+    assert _modelops("up", spec, "--env", "dev", emulator=emulator).returncode == 0
+    states = root / ".modelops" / "state"
+    single = env_state(root)
+    for path in state_files(root)[1:]:
+        path.unlink()
+    shared = json.loads((states / "churn-dev.json").read_text())
+    shared["resources"] = [{**r, "urn": r["urn"].replace("urn:pulumi:dev.ml-platform::", "urn:pulumi:dev::"),
+                            "parent": r["parent"].replace("urn:pulumi:dev.ml-platform::", "urn:pulumi:dev::")}
+                           for r in single["resources"]]
+    (states / "churn-dev.json").write_text(json.dumps(shared))
+    # WHEN up runs with the split
+    moved = _modelops("up", spec, "--env", "dev", "--json", emulator=emulator)
+    # THEN the records move to the group stack and nothing in the emulator changes
+    assert moved.returncode == 0, moved.stderr
+    result = json.loads(moved.stdout)
+    assert result["changed"] is False and "moved the records of 23 resources into the stacks dev.ml-platform" in result["note"]
+    assert sorted(r["id"] for r in env_state(root)["resources"]) == sorted(r["id"] for r in single["resources"])
