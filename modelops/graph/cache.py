@@ -182,23 +182,90 @@ def _seal(key: str, payload: bytes) -> str:
     return hashlib.sha256(code_fingerprint().encode() + b"\x1f" + key.encode() + b"\x1f" + payload).hexdigest()
 
 
-def encode_entry(regs: list[Registration], key: str) -> bytes:
+#: what stands for the project's directory in keys and entries (a NUL: no spec string holds
+#: one), so that a cache made in one checkout is read in another: main's cache on a pull
+#: request's runner, the base of a diff in a temporary checkout
+_ROOT = "\u0000modelops-project-root"
+
+
+def _json_text(value: str) -> str:
+    """``value`` as it appears inside a JSON string (canonical and entry JSON escape alike)."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def relocations(env: Environment, cache_dir: Path | str | None) -> tuple[tuple[str, str], ...]:
+    """(directory as JSON text, its stand-in) for the directory holding ``cache_dir``
+    (``<root>/.modelops/cache``: builds and placeholder packages live there) and the spec's
+    directory (its data files), longest first: every path under them is kept relative in
+    keys and entries. The two differ only for the base of a diff (a temporary checkout);
+    an entry read back has its paths under the first (where the packages are), which the
+    table's first pair names (``(directory, "")``)."""
+    roots: dict[str, str] = {}
+    first = ""
+
+    def add(directory: Path) -> None:
+        nonlocal first
+        # as named and with symbolic links resolved: paths reach the graph in either form
+        for form in (os.path.abspath(directory), str(directory.resolve())):
+            roots.setdefault(_json_text(form + os.sep), _json_text(_ROOT + "/"))
+        first = first or _json_text(os.path.abspath(directory) + os.sep)
+
+    if cache_dir is not None:
+        cache = Path(cache_dir)
+        if cache.name == "cache" and cache.parent.name == ".modelops":
+            add(cache.parent.parent)
+    if env.spec_file:
+        add(Path(env.spec_file).parent)
+    if not roots:
+        return ()
+    # longest first: a directory may be named inside another's resolved form (/tmp/x in /private/tmp/x)
+    return ((first, ""),) + tuple(sorted(roots.items(), key=lambda item: len(item[0]), reverse=True))
+
+
+_ROOT_TEXT = _json_text(_ROOT + "/").encode("utf-8")
+
+
+def relocate_to(table: tuple[tuple[str, str], ...]) -> str:
+    """The directory (as JSON text) a relative path of an entry is read back under: the
+    first entry of a :func:`relocations` table."""
+    return table[0][0] if table else ""
+
+
+def _relocate(text: str, table: tuple[tuple[str, str], ...]) -> str:
+    for old, new in table[1:]:
+        if old in text:
+            text = text.replace(old, new)
+    return text
+
+
+def _held(key: str, roots: tuple[tuple[str, str], ...]) -> str:
+    """The in-process name of entry ``key`` rendered in the checkout of ``roots``."""
+    return key if not roots else key + "\x1f" + "\x1f".join(old for old, _ in roots)
+
+
+def encode_entry(regs: list[Registration], key: str, relocate: tuple[tuple[str, str], ...] = ()) -> bytes:
     """A cache entry as data only: one line with its integrity digest, then JSON rows of
-    the registrations' fields. Raises TypeError for a value with no data form."""
-    payload = json.dumps([[_encode(v) for v in r.row()] for r in regs], separators=(",", ":"),
-                         ensure_ascii=False, allow_nan=True).encode("utf-8")
+    the registrations' fields, paths under the ``relocate`` directories kept relative.
+    Raises TypeError for a value with no data form."""
+    text = json.dumps([[_encode(v) for v in r.row()] for r in regs], separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=True)
+    payload = _relocate(text, relocate).encode("utf-8")
     return _seal(key, payload).encode() + b"\n" + payload
 
 
-def decode_entry(raw: bytes, key: str) -> list[Registration] | None:
+def decode_entry(raw: bytes, key: str, relocate: tuple[tuple[str, str], ...] = ()) -> list[Registration] | None:
     """The registrations of an entry, or None when it is damaged, was made for another key
-    or by other code, or is too large. Reading it never runs code: JSON, then plain values
-    and the Pulumi asset kinds above."""
+    or by other code, or is too large; relative paths are placed under this checkout's
+    ``relocate`` directories. Reading it never runs code: JSON, then plain values and the
+    Pulumi asset kinds above."""
     if len(raw) > MAX_ENTRY_BYTES:
         return None
     seal, _, payload = raw.partition(b"\n")
     if not hmac.compare_digest(seal, _seal(key, payload).encode()):
         return None
+    if relocate and _ROOT_TEXT in payload:
+        # back under this checkout: the first directory named (where its packages are)
+        payload = payload.replace(_ROOT_TEXT, relocate_to(relocate).encode("utf-8"))
     try:
         rows = json.loads(payload)
         if b"modelops-asset" in payload:
@@ -249,9 +316,12 @@ class RenderCache:
         return {f.name: plain(getattr(env, f.name)) for f in dataclasses.fields(env)
                 if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file", "include_files")}
 
-    def keys(self, env: Environment) -> dict[tuple[str, str], str]:
-        """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group."""
+    def keys(self, env: Environment, cache_dir: Path | str | None = None) -> dict[tuple[str, str], str]:
+        """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group.
+        Paths under the spec's directory (and the one holding ``cache_dir``) count relative:
+        the same content checked out elsewhere has the same keys."""
         fp = code_fingerprint()
+        roots = relocations(env, cache_dir)
         settings = self._settings(env)
         shape = {
             "datasets": sorted(env.datasets),
@@ -263,8 +333,8 @@ class RenderCache:
         # into canonical JSON once (a dataset is read by models and monitors, a model by its
         # monitors) and a key hashes those texts: O(entities), not O(entities x dependants).
         common = _hash(fp, settings)
-        datasets = {name: canonical(ds) for name, ds in env.datasets.items()}
-        models = {name: canonical(_keyed(m)) for name, m in env.models.items()}
+        datasets = {name: _relocate(canonical(ds), roots) for name, ds in env.datasets.items()}
+        models = {name: _relocate(canonical(_keyed(m)), roots) for name, m in env.models.items()}
         readers: dict[str, list[str]] = {}
         watchers: dict[str, list[tuple[str, str]]] = {}
         model_watchers: dict[str, list[tuple[str, str]]] = {}
@@ -316,18 +386,21 @@ class RenderCache:
             if name != current and not name.startswith("."):
                 shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
-    def _get(self, key: str, cache_dir: Path | None, secrets: tuple[str, ...] = ()) -> list[Registration] | None:
+    def _get(self, key: str, cache_dir: Path | None, secrets: tuple[str, ...] = (),
+             roots: tuple[tuple[str, str], ...] = ()) -> list[Registration] | None:
+        # in this process an entry holds the paths of the checkout that rendered it: one per checkout
+        held = _held(key, roots)
         with self._lock:
-            if key in self._lru:
-                self._lru.move_to_end(key)
-                return self._lru[key]
+            if held in self._lru:
+                self._lru.move_to_end(held)
+                return self._lru[held]
         if cache_dir is not None:
             try:
                 with open(self.entry_path(cache_dir, key), "rb") as handle:
                     raw = handle.read(MAX_ENTRY_BYTES + 1)
             except OSError:  # not cached (or unreadable): a miss
                 return None
-            regs = decode_entry(raw, key)
+            regs = decode_entry(raw, key, roots)
             if regs is None:
                 return None  # damaged, foreign or too large: a miss, never code
             if _PLACEHOLDER.encode() in raw:
@@ -336,20 +409,21 @@ class RenderCache:
                     regs = _unmask_secrets(regs, {_placeholder(v): v for v in secrets})
                 except Exception:  # noqa: BLE001 - an unknown secret is a miss
                     return None
-            self._put_many([(key, regs)], None)
+            self._put_many([(key, regs)], None, roots=roots)
             return regs
         return None
 
     def _put_many(self, entries: list[tuple[str, list[Registration]]], cache_dir: Path | None,
-                  secrets: tuple[str, ...] = ()) -> None:
+                  secrets: tuple[str, ...] = (), roots: tuple[tuple[str, str], ...] = ()) -> None:
         """Keep ``entries`` (key, group) in the LRU and, with a ``cache_dir``, on disk: each
         written whole under a name of its own, then renamed into place (a reader never sees
         half an entry). Plain string paths and one directory check per directory: a
         1,000-model render writes some 5,000 entries."""
         with self._lock:
             for key, regs in entries:
-                self._lru[key] = regs
-                self._lru.move_to_end(key)
+                held = _held(key, roots)
+                self._lru[held] = regs
+                self._lru.move_to_end(held)
             while len(self._lru) > self._max:
                 self._lru.popitem(last=False)
         if cache_dir is None:
@@ -366,7 +440,7 @@ class RenderCache:
                     made.add(folder)
                 # secrets (webhook URLs) never reach the disk: a placeholder stands in, and
                 # the spec being rendered supplies the value when the entry is read back
-                data = encode_entry(_mask_secrets(regs, secrets), key)
+                data = encode_entry(_mask_secrets(regs, secrets), key, roots)
                 with open(tmp, "xb") as handle:
                     handle.write(data)
                 os.replace(tmp, final)
@@ -441,25 +515,26 @@ class RenderCache:
         """The :class:`~modelops.graph.render.Graph` of ``env``, re-rendering only groups not cached
         (in up to ``jobs`` processes; ``collect`` as in :func:`modelops.graph.render.render`)."""
         with no_gc():  # thousands of acyclic lists and dicts: collections would only rescan them
-            keys = self.keys(env)
+            keys = self.keys(env, cache_dir)
             secrets = _secrets_of(env)
+            roots = relocations(env, cache_dir)
             # without the shared group the render is a full one: the entities' entries are not read
-            shared = self._get(keys[("shared", "")], cache_dir, secrets)
-            found = ({group: self._get(key, cache_dir, secrets) for group, key in keys.items()}
+            shared = self._get(keys[("shared", "")], cache_dir, secrets, roots)
+            found = ({group: self._get(key, cache_dir, secrets, roots) for group, key in keys.items()}
                      if shared is not None else dict.fromkeys(keys))
         missing = {g for g, regs in found.items() if regs is None}
         if shared is None:
             graph = render(env, jobs=jobs, collect=collect)
             self.stats["full"] += 1
             self._put_many([(keys[group], regs) for group, regs in self._groups(graph).items() if group in keys],
-                           cache_dir, secrets)
+                           cache_dir, secrets, roots)
             return graph
         if missing:
             sub, complete = self._closure(env, missing)
             self.stats["partial"] += 1
             rendered = [(group, regs) for group, regs in self._groups(render(sub, jobs=jobs, collect=collect)).items()
                         if group in complete and group in keys]
-            self._put_many([(keys[group], regs) for group, regs in rendered], cache_dir, secrets)
+            self._put_many([(keys[group], regs) for group, regs in rendered], cache_dir, secrets, roots)
             for group, regs in rendered:
                 if group in missing:
                     found[group] = regs

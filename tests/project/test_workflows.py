@@ -95,18 +95,29 @@ def test_pr_review_fails_when_codeowners_does_not_route_a_spec_file_to_its_owner
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_pr_review_reuses_its_earlier_renders_and_only_its_own():
-    # the render cache of the PR's earlier runs is restored before validate and diff render
+def test_pr_review_reuses_its_earlier_renders_else_mains():
+    # the render cache of the PR's earlier runs, else main's, is restored before validate and diff render
     review = load("pr.yml")["jobs"]["review"]["steps"]
     names = [step.get("name", "") for step in review]
     cache = next(step for step in review if step.get("uses", "").startswith("actions/cache@"))
     assert names.index(cache["name"]) < names.index(next(n for n in names if n.startswith("Validate")))
     assert cache["with"]["path"] == ".modelops/cache"
-    # scoped to the pull request: keyed by its number, restored only from its own runs
+    # written under the pull request's number; restored from its own runs first, then from main's
     assert cache["with"]["key"].startswith("modelops-render-pr${{ github.event.pull_request.number }}-")
-    assert cache["with"]["restore-keys"] == "modelops-render-pr${{ github.event.pull_request.number }}-"
-    # the deploy and promote workflows never read a cache a pull request could have written
+    assert cache["with"]["restore-keys"].splitlines() == ["modelops-render-pr${{ github.event.pull_request.number }}-",
+                                                     "modelops-render-main-"]
+    # main's cache is saved by the deploy workflow, after rendering every environment of the commit
+    job = load("deploy.yml")["jobs"]["render-cache"]
+    assert job["permissions"] == {"contents": "read"}
+    uses = [step.get("uses", "") for step in job["steps"]]
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    save = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/cache/save@"))
+    assert "modelops validate modelops.yaml" in runs and "--env" not in runs
+    assert uses.index(save["uses"]) == len(uses) - 1
+    assert save["with"] == {"path": ".modelops/cache", "key": "modelops-render-main-${{ github.sha }}"}
+    # the deploy and promote workflows never read a cache (one a pull request wrote, or any)
     assert all("actions/cache@" not in (WORKFLOWS / name).read_text() for name in ("deploy.yml", "promote.yml"))
+    assert "actions/cache/restore@" not in (WORKFLOWS / "deploy.yml").read_text()
 
 
 def test_deploy_runs_dev_then_staging_with_oidc_the_touched_stacks_only():
