@@ -5,11 +5,14 @@ default ones; three environment overlays (dev, staging, prod) adjust capacity th
 teams do. Models reference one prebuilt artifact (``artifact:``), so that what is measured
 is the tool, not scikit-learn training. With ``--teams N`` the same spec is written as a
 root spec that includes N team files (``teams/team-NN.yaml``, :func:`split_into_teams`).
+With ``--data-rows R`` each dataset reads its own CSV (10 to 30 columns, R rows; 10,000 is
+a realistic size), where a real spec spends validate's time.
 
 Example::
 
     python -m benchmarks.generate 1000 /tmp/bench-1000 --artifact path/to/model.tar.gz
     python -m benchmarks.generate 1000 /tmp/bench-1000-teams --artifact path/to/model.tar.gz --teams 20
+    python -m benchmarks.generate 1000 /tmp/bench-1000-data --artifact path/to/model.tar.gz --data-rows 10000
 """
 
 from __future__ import annotations
@@ -141,15 +144,60 @@ def overlays(n_models: int) -> dict[str, dict]:
     return {"dev": {}, "staging": staging, "prod": prod}
 
 
-def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0) -> Path:
+#: rows of each generated data file (``data_rows`` of :func:`write_project`)
+DATA_ROWS = 10_000
+
+
+def data_columns(index: int) -> list[tuple[str, str]]:
+    """The columns of dataset ``index``'s data file: 10 to 30, numeric, categorical and flags, and a label."""
+    width = 10 + (index * 7) % 21
+    kinds = ("double", "bigint", "string", "double", "boolean")
+    return [(f"c{c:02d}", kinds[c % len(kinds)]) for c in range(width - 1)] + [("label", "bigint")]
+
+
+def write_data_file(path: Path, index: int, rows: int = DATA_ROWS) -> None:
+    """A CSV of ``rows`` rows in the columns of :func:`data_columns`, values like a feature table's."""
+    import numpy as np
+
+    rng = np.random.default_rng(index)
+    columns = data_columns(index)
+    cells = []
+    for position, (_, kind) in enumerate(columns):
+        if kind == "double":
+            cells.append(np.char.mod("%.4f", rng.normal(50 + position, 10 + position, rows)))
+        elif kind == "bigint":
+            cells.append(rng.integers(0, 1000 if position else 2, rows).astype(str))
+        elif kind == "boolean":
+            cells.append(np.where(rng.random(rows) < 0.3, "true", "false"))
+        else:
+            cells.append(np.array([f"segment-{k}" for k in range(12)])[rng.integers(0, 12, rows)])
+    lines = [",".join(name for name, _ in columns)] + [",".join(row) for row in zip(*cells)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def with_data_files(data: dict, root: Path, rows: int = DATA_ROWS) -> dict:
+    """``data`` with each dataset reading its own CSV under ``root/data/`` (its ``source:``;
+    its columns then come from the file's header and rows, as a real spec's do)."""
+    (root / "data").mkdir(exist_ok=True)
+    for index, (name, body) in enumerate(sorted(data["datasets"].items())):
+        write_data_file(root / "data" / f"{name}.csv", index, rows)
+        body.pop("columns", None)
+        body["source"] = f"data/{name}.csv"
+    return data
+
+
+def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0, data_rows: int = 0) -> Path:
     """Write ``modelops.yaml``, ``stacks/*.yaml`` and the shared artifact under ``root``;
-    with ``teams``, the spec as a root spec and that many team files under ``teams/``."""
+    with ``teams``, the spec as a root spec and that many team files under ``teams/``; with
+    ``data_rows``, each dataset its own CSV of that many rows (:func:`with_data_files`)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "stacks").mkdir(exist_ok=True)
     (root / "artifacts").mkdir(exist_ok=True)
     shutil.copyfile(artifact, root / "artifacts" / "model.tar.gz")
     header = "# yaml-language-server: $schema=schemas/modelops.schema.json\n"
     data = spec(n_models)
+    if data_rows:
+        data = with_data_files(data, root, data_rows)
     if teams:
         data, team_files = split_into_teams(data, teams)
         (root / "teams").mkdir(exist_ok=True)
@@ -168,8 +216,10 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--artifact", type=Path, required=True, help="a model.tar.gz built by modelops build")
     parser.add_argument("--teams", type=int, default=0, help="write the spec as a root spec including this many team files")
+    parser.add_argument("--data-rows", type=int, default=0,
+                        help=f"give each dataset its own CSV source of this many rows (realistic: {DATA_ROWS})")
     args = parser.parse_args()
-    print(write_project(args.models, args.out, args.artifact, args.teams))
+    print(write_project(args.models, args.out, args.artifact, args.teams, args.data_rows))
 
 
 if __name__ == "__main__":
