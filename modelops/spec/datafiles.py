@@ -12,17 +12,25 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import hashlib
 import io
+import itertools
+import json
 import os
+import re
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelops.files import atomic_write
+
 
 __all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_PARQUET_FOOTER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample",
-           "csv_columns", "csv_sample", "parquet_columns", "parquet_problem", "project_file", "resolved_path"]
+           "csv_columns", "csv_sample", "forget_samples", "keep_samples", "parquet_columns", "parquet_problem", "project_file", "resolved_path"]
 
 
 #: the largest parquet footer (the file's metadata, schema included) read: a footer that
@@ -152,13 +160,69 @@ class CsvSample:
     problem: str = ""
 
 
-def csv_sample(file: Path) -> CsvSample:
-    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged."""
+#: a file changed less than this long ago is not kept across runs: a write within the
+#: clock's granularity could leave size and time as they were (git's "racy" entries)
+_SETTLED_NS = 2_000_000_000
+
+
+def csv_sample(file: Path, cache_dir: Path | None = None) -> CsvSample:
+    """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged,
+    and with ``cache_dir`` (``.modelops/cache``) once across runs: kept under
+    ``cache_dir/datafiles/`` by the file's path, size, modification time and inode, as git
+    keeps its index, so an unchanged file is not read again (written by :func:`keep_samples`
+    once the spec validated). An entry is data (JSON); one that does not read back as a
+    sample is a miss."""
     try:
         info = os.stat(file)
     except OSError:
         return CsvSample((), ())
-    return _csv_sample(str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    stat_key = (str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    if cache_dir is None:
+        return _csv_sample(*stat_key)
+    return _stored_sample(stat_key, str(cache_dir))
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_sample(stat_key: tuple[str, int, int, int, int], cache_dir: str) -> CsvSample:
+    key = json.dumps(["csv-sample/v1", CSV_TYPE_SAMPLE_ROWS, MAX_SAMPLE_BYTES, *stat_key])
+    entry = os.path.join(cache_dir, "datafiles", hashlib.sha256(key.encode()).hexdigest() + ".json")
+    try:
+        with open(entry, "rb") as handle:
+            data = json.loads(handle.read(MAX_SAMPLE_BYTES))
+        if data["key"] == key:
+            sample = CsvSample(tuple(str(c) for c in data["header"]),
+                               tuple((str(c), str(t)) for c, t in data["columns"]), str(data["problem"]))
+            if all(t in _GLUE_TYPES for _, t in sample.columns):
+                return sample
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not kept yet, or not an entry: read the file
+    sample = _csv_sample(*stat_key)
+    if time.time_ns() - stat_key[-1] > _SETTLED_NS:
+        _PENDING[entry] = json.dumps({"key": key, "header": sample.header, "columns": sample.columns,
+                                      "problem": sample.problem})
+    return sample
+
+
+#: samples taken and not kept yet (entry path → JSON): kept by :func:`keep_samples`
+_PENDING: dict[str, str] = {}
+
+
+def keep_samples() -> int:
+    """Write the samples taken since the last call to the cache; the number written.
+
+    Called once a spec has validated: an invalid spec leaves nothing on disk."""
+    written = 0
+    while _PENDING:
+        entry, text = _PENDING.popitem()
+        with contextlib.suppress(OSError):  # the cache only saves time: an unwritable one costs it
+            atomic_write(entry, text, durable=False)
+            written += 1
+    return written
+
+
+def forget_samples() -> None:
+    """Drop the samples taken and not kept (the spec did not validate)."""
+    _PENDING.clear()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -185,17 +249,43 @@ def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) ->
         header = tuple(column.strip() for column in next(reader, []))
     except csv.Error:
         return CsvSample((), ())
-    kinds: list[set[str]] = [set() for _ in header]
     try:
-        for number, row in enumerate(reader):
-            if number >= CSV_TYPE_SAMPLE_ROWS:
-                break
-            for index, value in enumerate(row[: len(header)]):
-                if value.strip():
-                    kinds[index].add(_value_kind(value.strip()))
+        rows = list(itertools.islice(reader, CSV_TYPE_SAMPLE_ROWS))
     except csv.Error:
         return CsvSample(header, tuple((column, "string") for column in header))
-    return CsvSample(header, tuple((column, _glue_type(found)) for column, found in zip(header, kinds)))
+    values: list[list[str]] = [[] for _ in header]
+    width = len(header)
+    for row in rows:
+        for index, value in enumerate(row[:width]):
+            values[index].append(value)
+    return CsvSample(header, tuple((column, _column_type(found)) for column, found in zip(header, values)))
+
+
+_DIGITS = r"\d(?:_?\d)*"
+#: what ``int()`` and ``float()`` accept (stripped), one value per line: a column is typed
+#: by one match over its values, not a conversion per value
+_INTS = re.compile(rf"(?:[+-]?{_DIGITS}\n)*")
+_FLOATS = re.compile(rf"(?:[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+                     rf"|inf(?:inity)?|nan)\n)*", re.IGNORECASE)
+_BOOLEANS = re.compile(r"(?:(?:true|false)\n)*", re.IGNORECASE)
+
+
+def _column_type(cells: list[str]) -> str:
+    """The Glue type of a column from its sampled cells (empty ones do not count)."""
+    present = [cell.strip() for cell in cells]
+    present = [cell for cell in present if cell]
+    if not present:
+        return "string"
+    text = "\n".join(present) + "\n"
+    if text.count("\n") != len(present):  # a quoted cell holding a line break: one value at a time
+        return _glue_type({_value_kind(cell) for cell in present})
+    if _INTS.fullmatch(text):
+        return "bigint"
+    if _FLOATS.fullmatch(text):
+        return "double"
+    if _BOOLEANS.fullmatch(text):
+        return "boolean"
+    return "string"
 
 
 def csv_columns(file: Path) -> list[tuple[str, str]]:
@@ -221,6 +311,9 @@ def _value_kind(value: str) -> str:
         return "double"
     except ValueError:
         return "string"
+
+
+_GLUE_TYPES = ("bigint", "double", "boolean", "string")
 
 
 def _glue_type(kinds: set[str]) -> str:

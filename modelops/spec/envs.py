@@ -38,7 +38,7 @@ from modelops.spec.validate import (
     suggest,
 )
 from modelops.components.naming import ENV_PATTERN
-from modelops.spec.datafiles import csv_columns, parquet_columns, project_file
+from modelops.spec.datafiles import csv_sample, forget_samples, keep_samples, parquet_columns, project_file
 
 #: the spec's named collections (``datasets``, ..., ``notifications``)
 SPEC_KEYS = tuple(k.key for k in r.ENTITY_KINDS)
@@ -289,6 +289,10 @@ def validate(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -
             print(problem)   # modelops.yaml:12:7: models.churn...: unknown key; did you mean ...
     """
     problems, _ = _check(spec_path, envs)
+    if problems:
+        forget_samples()
+    else:
+        keep_samples()  # what was read of the data files, for the next run: only for a valid spec
     return problems
 
 
@@ -316,11 +320,18 @@ def check(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -> t
         if not problems:
             print({name: len(env.models) for name, env in resolved.items()})
     """
-    with no_gc():
-        problems, checked = _check(spec_path, envs)
-        if problems:
-            return problems, {}
-        return [], {name: resolve(item) for name, item in checked.items()}
+    try:
+        with no_gc():
+            problems, checked = _check(spec_path, envs)
+            resolved = {} if problems else {name: resolve(item) for name, item in checked.items()}
+    except BaseException:
+        forget_samples()
+        raise
+    if problems:
+        forget_samples()
+        return problems, {}
+    keep_samples()  # what was read of the data files, for the next run: only for a valid spec
+    return [], resolved
 
 
 # --------------------------------------------------------------------------- resolution
@@ -439,7 +450,8 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.D
     if spec.get("columns") is not None:
         columns = tuple((str(k), str(v)) for k, v in spec["columns"].items())
     elif source and spec["format"] == "csv":
-        columns = tuple(csv_columns(Path(source)))
+        # the sample validate took (kept across runs under the project's .modelops/cache)
+        columns = csv_sample(Path(source), spec_dir / ".modelops" / "cache").columns
     elif source and spec["format"] == "parquet":
         columns = tuple(parquet_columns(Path(source)))
     else:

@@ -549,7 +549,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             if file is None:
                 add(_file_problem(reason, where.value(path), path, source, spec_dir))
             elif dataset.get("format", "csv") == "csv":
-                sample = csv_sample(file)
+                sample = csv_sample(file, spec_dir / ".modelops" / "cache")
                 if sample.problem:
                     add(_at("E-CSV-HEADER", where.value(path), path, f"{excerpt(source)} is not a readable CSV file: {sample.problem}",
                             "put the column names on the first line, or set `format:` if it is not CSV"))
