@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from modelops.checks.policy import entity_of
-from modelops.files import file_digest
+from modelops.files import unchanged_file_digest
 from modelops.graph.resource_types import replace_keys
 from modelops.graph.runtime import Registration
 from modelops.graph.split import stacked_urn
@@ -33,7 +33,7 @@ _HASH_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 
 def _asset_digest(path: str) -> str:
     try:
-        return file_digest(path)
+        return unchanged_file_digest(path)
     except OSError:
         return os.path.basename(path)
 

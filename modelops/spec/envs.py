@@ -18,13 +18,13 @@ Example::
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelops.errors import Problem, SpecError, UsageError, excerpt
+from modelops.files import unchanged_file_digest
 from modelops.perf import no_gc
 from modelops.spec import resolved as r
 from modelops.spec import units
@@ -348,19 +348,9 @@ def _with_defaults(definition: str, value: Any) -> dict[str, Any]:
     return {**_defaults(definition), **(value if isinstance(value, dict) else {})}
 
 
-@functools.lru_cache(maxsize=256)
-def _digest_of(path: str, size: int, mtime_ns: int) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return f"sha256:{hasher.hexdigest()}"
-
-
 def _digest(path: str) -> str:
     """``sha256:<hex>`` of a file's bytes (memoised while the file is unchanged)."""
-    stat = os.stat(path)
-    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
+    return unchanged_file_digest(path)
 
 
 def _ref_default(definition: str) -> dict[str, Any]:
