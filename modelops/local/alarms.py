@@ -157,7 +157,7 @@ def window(rule: Rule, now: dt.datetime) -> list[dt.datetime]:
             for i in range(rule.evaluation_periods)]
 
 
-def evaluate(rule: Rule, samples: Iterable[Sample], now: dt.datetime, current_state: str) -> Verdict | None:
+def evaluate(rule: Rule, samples: Iterable[Sample], now: dt.datetime) -> Verdict | None:
     """The state ``rule`` puts the alarm in at ``now``; None when it keeps its state (``ignore``).
 
     CloudWatch's missing-data rules: with ``breaching`` / ``notBreaching`` a missing
@@ -214,7 +214,8 @@ def _reason(rule: Rule, state: str, present: list, missing: int, breaching: int,
     count = breaching if state == ALARM else rule.evaluation_periods - breaching
     transition = "OK -> ALARM" if state == ALARM else "ALARM -> OK"
     minimum = rule.datapoints_to_alarm if state == ALARM else rule.evaluation_periods - rule.datapoints_to_alarm + 1
-    return (f"Threshold Crossed: {count} out of the last {rule.evaluation_periods} datapoints [{shown}] were "
+    return (f"Threshold Crossed: {count} out of the last {rule.evaluation_periods} datapoints [{shown}] "
+            f"{'was' if count == 1 else 'were'} "
             f"{verb} the threshold ({rule.threshold}) (minimum {minimum} datapoint"
             f"{'s' if minimum != 1 else ''} for {transition} transition).")
 
@@ -405,7 +406,7 @@ class Evaluator:
             return []
         unchecked = _unchecked(alarm)
         old = INSUFFICIENT_DATA if unchecked else alarm.state_value
-        verdict = evaluate(rule, _samples(alarm, list(data)), now, old)
+        verdict = evaluate(rule, _samples(alarm, list(data)), now)
         if verdict is None or verdict.state == old and not unchecked:
             return []
         alarm.update_state(verdict.reason, json.dumps(verdict.reason_data), verdict.state)

@@ -292,16 +292,16 @@ def _samples(pattern: str) -> list[Sample]:
 def test_missing_data_follows_cloudwatchs_table(pattern, missing, ignore, breaching, not_breaching) -> None:
     for treat, expected in (("missing", missing), ("ignore", ignore), ("breaching", breaching),
                             ("notBreaching", not_breaching)):
-        verdict = evaluate(_rule(treat), _samples(pattern), NOW, "OK")
+        verdict = evaluate(_rule(treat), _samples(pattern), NOW)
         assert (verdict.state if verdict else None) == expected, (pattern, treat)
 
 
 def test_m_of_n_needs_m_breaching_datapoints() -> None:
-    assert evaluate(_rule("notBreaching"), _samples("00XX0"), NOW, "OK").state == "OK"
-    assert evaluate(_rule("notBreaching"), _samples("0X0XX"), NOW, "OK").state == "ALARM"
+    assert evaluate(_rule("notBreaching"), _samples("00XX0"), NOW).state == "OK"
+    assert evaluate(_rule("notBreaching"), _samples("0X0XX"), NOW).state == "ALARM"
     # data outside the window (older, or after the clock) do not count
     old = [Sample(NOW - dt.timedelta(minutes=9), value=9.0), Sample(NOW + dt.timedelta(minutes=1), value=9.0)]
-    assert evaluate(_rule("notBreaching", n=1, m=1), old, NOW, "OK").state == "OK"
+    assert evaluate(_rule("notBreaching", n=1, m=1), old, NOW).state == "OK"
 
 
 def test_statistics_of_raw_values_and_statistic_sets() -> None:
