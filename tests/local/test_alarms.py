@@ -18,6 +18,7 @@ import pytest
 
 from modelops.local.alarms import Rule, Sample, evaluate, evaluate_alarms, set_clock, statistic_of
 from modelops.local.apply import up
+from modelops.local.server import Target, stop
 from modelops.spec.envs import load_environment
 from tests.components.helpers import tiny_artifact, with_artifact
 from tests.helpers import ROOT, Emulator
@@ -261,6 +262,28 @@ def test_an_alarm_with_a_unit_only_counts_data_in_that_unit(churn: Env) -> None:
     # THEN it alarms
     assert churn.alarm("ms-latency")["StateValue"] == "ALARM"
     assert [m["AlarmName"] for m in churn.messages() if m["NewStateValue"] == "ALARM"] == ["ms-latency"]
+
+
+def test_the_embedded_emulator_process_evaluates_on_an_explicit_call(tmp_path: Path) -> None:
+    # GIVEN the emulator process `modelops up` starts for a project, and an alarm there
+    target = Target.for_project(tmp_path)
+    try:
+        cw = target.clients("eu-west-1").client("cloudwatch")
+        cw.put_metric_alarm(AlarmName="writes", Namespace="n", MetricName="m", Statistic="Sum", Period=3600,
+                            EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="LessThanThreshold",
+                            TreatMissingData="breaching")
+        # WHEN a write a day ago arrives (evaluated at wall time: this hour has none) and the
+        # alarms are evaluated at the write's hour, then an hour later
+        cw.put_metric_data(Namespace="n", MetricData=[{"MetricName": "m", "Timestamp": T, "Value": 2.0}])
+        after_put = cw.describe_alarms(AlarmNames=["writes"])["MetricAlarms"][0]["StateValue"]
+        at_write = evaluate_alarms(target.url, now=T, verify=target.verify)
+        an_hour_later = evaluate_alarms(target.url, now=T + dt.timedelta(hours=1), verify=target.verify)
+        # THEN the process evaluated each time: an hour without writes breaches, the write's does not
+        assert after_put == "ALARM"
+        assert [(c["OldStateValue"], c["NewStateValue"]) for c in at_write] == [("ALARM", "OK")]
+        assert [(c["OldStateValue"], c["NewStateValue"]) for c in an_hour_later] == [("OK", "ALARM")]
+    finally:
+        assert stop(tmp_path) is not None
 
 
 # --- the rules, without a server ------------------------------------------------------------------------
