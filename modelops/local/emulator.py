@@ -12,7 +12,9 @@ make the local target lie about what we deploy, so instead the emulator:
    (``true`` exactly when the request arrived over TLS), with AWS semantics: an explicit
    ``Deny`` whose conditions hold wins, then an ``Allow``, else no opinion.
 
-It also adds ``DeleteModelPackageGroup``, which moto 5.2.5 lacks (``destroy`` needs it).
+It also adds ``DeleteModelPackageGroup``, which moto 5.2.5 lacks (``destroy`` needs it),
+and evaluates CloudWatch metric alarms from the metric data it receives, notifying their
+SNS topics (:mod:`modelops.local.alarms`).
 
 A plain-HTTP request to an object in such a bucket is denied, as in AWS; an HTTPS one is
 allowed. Run it by hand with ``python -m modelops.local.emulator --port 4566``.
@@ -43,6 +45,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from modelops.local.alarms import AlarmMiddleware
 from modelops.local.server import IDENTITY_PATH
 
 CERT_FILE = "cert.pem"
@@ -289,7 +292,8 @@ def install_missing_operations() -> None:
 def make_app(token: str) -> Any:
     install_condition_aware_policies()
     install_missing_operations()
-    return _Identity(_WholeBody(_TransportAware(DomainDispatcherApplication(create_backend_app))), token)
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    return _Identity(_WholeBody(AlarmMiddleware(_TransportAware(dispatcher))), token)
 
 
 def dispatcher_of(app: Any) -> DomainDispatcherApplication:
