@@ -47,6 +47,7 @@ from modelops.review.compare import content, entity_changes, resource_changes, s
 from modelops.review.cost import estimate
 from modelops.review.report import DiffReport, EnvDiff
 from modelops.review.risks import risk_flags
+from modelops.spec.datafiles import samples_kept_in
 from modelops.spec.resolved import Environment
 
 #: a spec of this size or more (about 200 models) takes a tenth of a second or more to load:
@@ -73,7 +74,9 @@ def diff(spec: str | os.PathLike[str], base: str, *, envs: list[str] | None = No
 
         def load_base(base_spec: Path) -> dict[str, Environment]:
             try:
-                return environments(base_spec, envs)
+                # its data files are mostly the working tree's: sampled once, found by content
+                with samples_kept_in(store_root / ".modelops" / "cache"):
+                    return environments(base_spec, envs)
             except ModelOpsError as exc:
                 # name the base version, not the temporary directory it was extracted to
                 first = str(exc).splitlines()[0].replace(str(scratch / "base"), f"<{base}>")

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import functools
 import hashlib
@@ -30,7 +31,7 @@ from modelops.files import atomic_write
 
 
 __all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_PARQUET_FOOTER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample",
-           "csv_columns", "csv_sample", "forget_samples", "keep_samples", "parquet_columns", "parquet_problem", "project_file", "resolved_path"]
+           "csv_columns", "csv_sample", "forget_samples", "keep_samples", "parquet_columns", "samples_kept_in", "parquet_problem", "project_file", "resolved_path"]
 
 
 #: the largest parquet footer (the file's metadata, schema included) read: a footer that
@@ -167,39 +168,90 @@ _SETTLED_NS = 2_000_000_000
 
 def csv_sample(file: Path, cache_dir: Path | None = None) -> CsvSample:
     """The :class:`CsvSample` of ``file``, read once per process while the file is unchanged,
-    and with ``cache_dir`` (``.modelops/cache``) once across runs: kept under
-    ``cache_dir/datafiles/`` by the file's path, size, modification time and inode, as git
-    keeps its index, so an unchanged file is not read again (written by :func:`keep_samples`
-    once the spec validated). An entry is data (JSON); one that does not read back as a
-    sample is a miss."""
+    and with ``cache_dir`` (``.modelops/cache``) kept across runs under
+    ``cache_dir/datafiles/`` (written by :func:`keep_samples` once the spec validated):
+
+    * by the file's path, size, modification time and inode, as git keeps its index: the
+      next run does not read an unchanged file at all;
+    * by the digest of the bounded prefix a sample is taken from: a fresh checkout of the
+      same files (a CI runner, the base of a diff, whose times and inodes are new) reads
+      each prefix but does not type it again.
+
+    An entry is data (JSON); one that does not read back as a sample is a miss. Inside
+    :func:`samples_kept_in` the cache directory is that one's."""
     try:
         info = os.stat(file)
     except OSError:
         return CsvSample((), ())
     stat_key = (str(file), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    borrowed = _BORROWED.get()
+    if borrowed is not None:
+        return _stored_sample(stat_key, borrowed, False)
     if cache_dir is None:
         return _csv_sample(*stat_key)
-    return _stored_sample(stat_key, str(cache_dir))
+    return _stored_sample(stat_key, str(cache_dir), True)
+
+
+#: the cache directory of another checkout, read and written by content only (see samples_kept_in)
+_BORROWED: contextvars.ContextVar[str | None] = contextvars.ContextVar("modelops_borrowed_samples", default=None)
+
+
+@contextlib.contextmanager
+def samples_kept_in(cache_dir: Path):
+    """Within: every CSV sample is read from and kept in ``cache_dir`` by content only.
+
+    For a spec in a temporary checkout (the base of a diff): its unchanged files are the
+    working tree's, already sampled; entries naming its temporary paths would never be read.
+    """
+    token = _BORROWED.set(str(cache_dir))
+    try:
+        yield
+    finally:
+        _BORROWED.reset(token)
+
+
+def _entry_path(cache_dir: str, key: str) -> str:
+    return os.path.join(cache_dir, "datafiles", hashlib.sha256(key.encode()).hexdigest() + ".json")
+
+
+def _read_entry(cache_dir: str, key: str) -> CsvSample | None:
+    try:
+        with open(_entry_path(cache_dir, key), "rb") as handle:
+            data = json.loads(handle.read(MAX_SAMPLE_BYTES))
+        if data["key"] != key:
+            return None
+        sample = CsvSample(tuple(str(c) for c in data["header"]),
+                           tuple((str(c), str(t)) for c, t in data["columns"]), str(data["problem"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not kept yet, or not an entry: a miss
+    return sample if all(t in _GLUE_TYPES for _, t in sample.columns) else None
+
+
+def _keep(cache_dir: str, key: str, sample: CsvSample) -> None:
+    _PENDING[_entry_path(cache_dir, key)] = json.dumps({"key": key, "header": sample.header, "columns": sample.columns,
+                                                        "problem": sample.problem})
 
 
 @functools.lru_cache(maxsize=1024)
-def _stored_sample(stat_key: tuple[str, int, int, int, int], cache_dir: str) -> CsvSample:
-    key = json.dumps(["csv-sample/v1", CSV_TYPE_SAMPLE_ROWS, MAX_SAMPLE_BYTES, *stat_key])
-    entry = os.path.join(cache_dir, "datafiles", hashlib.sha256(key.encode()).hexdigest() + ".json")
-    try:
-        with open(entry, "rb") as handle:
-            data = json.loads(handle.read(MAX_SAMPLE_BYTES))
-        if data["key"] == key:
-            sample = CsvSample(tuple(str(c) for c in data["header"]),
-                               tuple((str(c), str(t)) for c, t in data["columns"]), str(data["problem"]))
-            if all(t in _GLUE_TYPES for _, t in sample.columns):
-                return sample
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # not kept yet, or not an entry: read the file
-    sample = _csv_sample(*stat_key)
-    if time.time_ns() - stat_key[-1] > _SETTLED_NS:
-        _PENDING[entry] = json.dumps({"key": key, "header": sample.header, "columns": sample.columns,
-                                      "problem": sample.problem})
+def _stored_sample(stat_key: tuple[str, int, int, int, int], cache_dir: str, by_stat: bool) -> CsvSample:
+    version = ["csv-sample/v2", CSV_TYPE_SAMPLE_ROWS, MAX_SAMPLE_BYTES, MAX_HEADER_BYTES]
+    file_key = json.dumps([*version, *stat_key])
+    settled = time.time_ns() - stat_key[-1] > _SETTLED_NS
+    if by_stat:
+        sample = _read_entry(cache_dir, file_key)
+        if sample is not None:
+            return sample
+    prefix = _prefix(stat_key[0])
+    if prefix is None:
+        return CsvSample((), ())
+    size = stat_key[3]
+    content_key = json.dumps([*version, hashlib.sha256(prefix).hexdigest(), len(prefix) < size, size > MAX_HEADER_BYTES])
+    sample = _read_entry(cache_dir, content_key)
+    if sample is None:
+        sample = _sample_of(prefix, size)
+        _keep(cache_dir, content_key, sample)
+    if by_stat and settled:
+        _keep(cache_dir, file_key, sample)
     return sample
 
 
@@ -229,11 +281,21 @@ def forget_samples() -> None:
 def _csv_sample(path: str, device: int, inode: int, size: int, mtime_ns: int) -> CsvSample:
     # keyed by the file as stat'ed: one data file named by every environment (and by many
     # datasets) is read once, and a changed file is read again
+    prefix = _prefix(path)
+    return CsvSample((), ()) if prefix is None else _sample_of(prefix, size)
+
+
+def _prefix(path: str) -> bytes | None:
+    """The bounded prefix of a data file a sample is taken from (None: unreadable)."""
     try:
         with open(path, "rb") as handle:
-            prefix = handle.read(MAX_SAMPLE_BYTES)
+            return handle.read(MAX_SAMPLE_BYTES)
     except OSError:
-        return CsvSample((), ())
+        return None
+
+
+def _sample_of(prefix: bytes, size: int) -> CsvSample:
+    """The sample of a CSV file of ``size`` bytes from its first :data:`MAX_SAMPLE_BYTES`."""
     first_break = prefix.find(b"\n", 0, MAX_HEADER_BYTES)
     if first_break < 0 and size > MAX_HEADER_BYTES:
         return CsvSample((), (), f"no line break in its first {MAX_HEADER_BYTES:,} bytes: the header line is over the "

@@ -326,11 +326,13 @@ Each file is read at most this far; the error names the limit that was hit.
 A data file is read once per process while it is unchanged (same size, modification time
 and inode), however many environments and datasets name it, and once across runs: what
 `validate` takes of a CSV (its header and column types) is kept as JSON under
-`.modelops/cache/datafiles/` once the spec validated, keyed by the file's path, size,
+`.modelops/cache/datafiles/` once the spec validated. It is kept by the file's path, size,
 modification time and inode (as git keeps its index), so the next `validate` of an
-unchanged file does not read it. A file written in the last two seconds is not kept (a
-second write within the clock's granularity could leave size and time unchanged); an
-invalid spec leaves nothing. Deleting `.modelops/cache` is always safe.
+unchanged file does not read it; and by the digest of the bounded prefix it was taken from,
+so a fresh checkout of the same files (a CI runner restoring main's cache, the base of a
+`diff`) reads each prefix but types nothing. A file written in the last two seconds is kept
+by content only (a second write within the clock's granularity could leave size and time
+unchanged); an invalid spec leaves nothing. Deleting `.modelops/cache` is always safe.
 
 ## Reference
 """

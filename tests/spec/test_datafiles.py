@@ -48,10 +48,10 @@ def test_an_unchanged_file_is_not_read_again_in_a_later_run(tmp_path: Path, monk
     source = write_csv(tmp_path / "customers.csv")
     cache = tmp_path / ".modelops" / "cache"
     first = csv_sample(source, cache)
-    assert keep_samples() == 1
+    assert keep_samples() == 2, "one entry by the file's path and times, one by its content"
     assert first.columns == (("customer_id", "bigint"), ("tenure", "bigint"), ("monthly_charges", "double"),
                              ("contract", "string"), ("churned", "boolean"))
-    assert len(list((cache / "datafiles").glob("*.json"))) == 1
+    assert len(list((cache / "datafiles").glob("*.json"))) == 2
     # WHEN a later run (a new process) samples it again, reading files is impossible
     datafiles._stored_sample.cache_clear()
     datafiles._csv_sample.cache_clear()
@@ -59,6 +59,7 @@ def test_an_unchanged_file_is_not_read_again_in_a_later_run(tmp_path: Path, monk
     def no_read(*args):
         raise AssertionError(f"read the data file again: {args[0]}")
 
+    monkeypatch.setattr(datafiles, "_prefix", no_read)
     monkeypatch.setattr(datafiles, "_csv_sample", no_read)
     # THEN the sample comes from the cache, the same
     assert csv_sample(source, cache) == first
@@ -86,26 +87,56 @@ def test_a_damaged_or_foreign_entry_is_a_miss(tmp_path: Path, damage: bytes) -> 
     cache = tmp_path / ".modelops" / "cache"
     want = csv_sample(source, cache)
     keep_samples()
-    (entry,) = (cache / "datafiles").glob("*.json")
-    if b'"key": null' in damage:  # the right key, a type no Glue column has
-        data = json.loads(entry.read_text())
-        damage = damage.replace(b"null", json.dumps(data["key"]).encode())
-    entry.write_bytes(damage)
+    entries = sorted((cache / "datafiles").glob("*.json"))
+    keys = [json.loads(e.read_text())["key"] for e in entries]
+    for entry, key in zip(entries, keys):
+        entry.write_bytes(damage.replace(b"null", json.dumps(key).encode()))
     datafiles._stored_sample.cache_clear()
-    # WHEN it is sampled again THEN the file is read, and the entry written whole again
+    # WHEN it is sampled again THEN the file is read, and the entries written whole again
     assert csv_sample(source, cache) == want
     keep_samples()
-    assert json.loads(entry.read_text())["columns"] == [list(c) for c in want.columns]
+    assert [json.loads(e.read_text())["columns"] for e in entries] == [[list(c) for c in want.columns]] * 2
 
 
-def test_a_file_written_a_moment_ago_is_not_kept(tmp_path: Path) -> None:
+def test_a_file_written_a_moment_ago_is_kept_by_content_only(tmp_path: Path) -> None:
     # GIVEN a file changed just now (a second write could keep its size and time)
     source = write_csv(tmp_path / "customers.csv", settled=False)
     cache = tmp_path / ".modelops" / "cache"
-    # WHEN it is sampled THEN it is typed, and nothing is kept for a later run
+    # WHEN it is sampled THEN it is typed, and kept by its content, not by its times
     assert csv_sample(source, cache).header[0] == "customer_id"
     keep_samples()
-    assert list(cache.rglob("*.json")) == []
+    (entry,) = (cache / "datafiles").glob("*.json")
+    assert str(source) not in json.loads(entry.read_text())["key"]
+
+
+def test_a_fresh_checkout_of_the_same_files_reads_them_but_types_nothing(tmp_path: Path, monkeypatch) -> None:
+    # GIVEN a file sampled in one checkout, then the same bytes in another (new path and times)
+    (tmp_path / "main").mkdir()
+    first = write_csv(tmp_path / "main" / "customers.csv")
+    cache = tmp_path / "main" / ".modelops" / "cache"
+    want = csv_sample(first, cache)
+    keep_samples()
+    other = tmp_path / "pr"
+    other.mkdir()
+    (other / "customers.csv").write_bytes(first.read_bytes())
+    datafiles._stored_sample.cache_clear()
+    datafiles._csv_sample.cache_clear()
+
+    def no_typing(*args):
+        raise AssertionError("typed the sample again")
+
+    monkeypatch.setattr(datafiles, "_sample_of", no_typing)
+    # WHEN the other checkout, its cache restored from the first, samples it
+    assert csv_sample(other / "customers.csv", cache) == want
+    # AND a base of a diff in a temporary checkout borrows the working tree's cache by content
+    datafiles._stored_sample.cache_clear()
+    with datafiles.samples_kept_in(cache):
+        assert csv_sample(other / "customers.csv", tmp_path / "elsewhere") == want
+    # THEN nothing naming the other checkouts' paths is kept (the copy was written a moment ago)
+    keep_samples()
+    assert not (tmp_path / "elsewhere").exists()
+    kept = [json.loads(e.read_text())["key"] for e in (cache / "datafiles").glob("*.json")]
+    assert len(kept) == 2 and not any(str(other) in key for key in kept)  # main's by path, and by content
 
 
 def test_validate_keeps_a_sample_per_data_file(tmp_path: Path) -> None:
@@ -119,7 +150,7 @@ def test_validate_keeps_a_sample_per_data_file(tmp_path: Path) -> None:
     problems, envs = check(spec)
     # THEN each file's sample is kept, and the resolved tables have the files' columns
     assert problems == []
-    assert len(list((tmp_path / ".modelops" / "cache" / "datafiles").glob("*.json"))) == 2
+    assert len(list((tmp_path / ".modelops" / "cache" / "datafiles").glob("*.json"))) == 4
     assert dict(next(iter(envs.values())).datasets["customers"].columns)["churned"] == "boolean"
 
 
