@@ -7,7 +7,7 @@ file per process, and never more than the limits below.
 Example::
 
     path, reason = project_file(Path("."), "examples/churn/data/customers.csv")
-    csv_columns(path)   # [("customer_id", "bigint"), ...]
+    csv_sample(path).columns   # (("customer_id", "bigint"), ...)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from modelops.files import atomic_write
 
 
 __all__ = ["CSV_TYPE_SAMPLE_ROWS", "MAX_HEADER_BYTES", "MAX_PARQUET_FOOTER_BYTES", "MAX_SAMPLE_BYTES", "CsvSample",
-           "csv_columns", "csv_sample", "forget_samples", "keep_samples", "parquet_columns", "samples_kept_in", "parquet_problem", "project_file", "resolved_path"]
+           "csv_sample", "forget_samples", "keep_samples", "parquet_columns", "samples_kept_in", "parquet_problem", "project_file", "resolved_path"]
 
 
 #: the largest parquet footer (the file's metadata, schema included) read: a footer that
@@ -348,16 +348,6 @@ def _column_type(cells: list[str]) -> str:
     if _BOOLEANS.fullmatch(text):
         return "boolean"
     return "string"
-
-
-def csv_columns(file: Path) -> list[tuple[str, str]]:
-    """Header columns of a CSV file with Glue types inferred from a sample of rows.
-
-    A column whose sampled values are all integers is ``bigint``, all numbers ``double``,
-    all ``true``/``false`` ``boolean``, anything else (or no values) ``string``. At most
-    :data:`CSV_TYPE_SAMPLE_ROWS` rows within the first :data:`MAX_SAMPLE_BYTES` are read.
-    """
-    return list(csv_sample(file).columns)
 
 
 def _value_kind(value: str) -> str:
