@@ -177,7 +177,7 @@ class _Cache:
             version = importlib.metadata.version("scikit-learn")
         except importlib.metadata.PackageNotFoundError:
             return cls(None, {})
-        # the schema cache's directory (modelops.spec.validate)
+        # the user cache directory (XDG): a data-only JSON file per scikit-learn version
         root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         file = Path(root) / "modelops" / f"estimators-{_CACHE_FORMAT}-scikit-learn-{version}.json"
         try:

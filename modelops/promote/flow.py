@@ -56,7 +56,7 @@ from modelops.promote import git
 from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin, write_atomically
 from modelops.spec.resolved import Environment, Model
-from modelops.spec.validate import suggest
+from modelops.spec.problems import suggest
 
 
 @dataclass(frozen=True)

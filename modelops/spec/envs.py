@@ -30,13 +30,10 @@ from modelops.spec import resolved as r
 from modelops.spec import units
 from modelops.spec.includes import SpecFiles, load_spec_files
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
-from modelops.spec.validate import (
-    Locator,
-    schema,
-    schema_problems,
-    semantic_problems,
-    suggest,
-)
+from modelops.spec.problems import Locator, suggest
+from modelops.spec.schema import schema
+from modelops.spec.schema_errors import schema_problems
+from modelops.spec.semantics import semantic_problems
 from modelops.components.naming import ENV_PATTERN
 from modelops.spec.datafiles import csv_sample, forget_samples, keep_samples, parquet_columns, project_file
 

@@ -38,7 +38,9 @@ from modelops.errors import Problem, SpecError, excerpt
 from modelops.spec import resolved as r
 from modelops.spec.datafiles import project_file, resolved_path
 from modelops.spec.loader import LoadedDocument, display_name, load_yaml
-from modelops.spec.validate import TEAM_KEYS, Locator, dotted, schema, schema_problems
+from modelops.spec.problems import dotted, Locator
+from modelops.spec.schema import schema, TEAM_KEYS
+from modelops.spec.schema_errors import schema_problems
 
 __all__ = ["MAX_INCLUDED_FILES", "MAX_TOTAL_BYTES", "SpecFiles", "included_files", "load_spec_files"]
 

@@ -27,7 +27,7 @@ from modelops.spec import includes, loader, units
 from modelops.spec.units import DURATION_METRICS, NUMBER_METRICS, PERCENT_METRICS
 from modelops.spec.fast_schema import stale_validators
 from modelops.spec.datafiles import CSV_TYPE_SAMPLE_ROWS, MAX_HEADER_BYTES, MAX_SAMPLE_BYTES
-from modelops.spec.validate import DOCUMENT_KINDS, TEAM_SCHEMA_PATH, fast_definition, schema, team_schema
+from modelops.spec.schema import DOCUMENT_KINDS, fast_definition, schema, team_schema, TEAM_SCHEMA_PATH
 
 __all__ = ["DOC_PATH", "generate", "main", "team_schema_text"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelops.spec.schema_docs import DOC_PATH, SECTIONS, VALUE_TYPES, generate, main
-from modelops.spec.validate import schema
+from modelops.spec.schema import schema
 
 
 def test_committed_reference_is_up_to_date():
@@ -25,7 +25,7 @@ def test_every_definition_and_field_is_documented():
 def test_the_committed_fast_validators_are_generated_from_the_schema() -> None:
     # GIVEN the schema WHEN the fast validators are generated again THEN the committed ones match
     from modelops.spec.fast_schema import stale_validators
-    from modelops.spec.validate import DOCUMENT_KINDS, fast_definition
+    from modelops.spec.schema import DOCUMENT_KINDS, fast_definition
 
     stale = stale_validators({kind: fast_definition(kind) for kind in DOCUMENT_KINDS})
     assert stale == [], "run: python -m modelops.spec.schema_docs --write"
@@ -67,7 +67,7 @@ def test_the_editor_schema_of_team_files_is_generated_and_accepts_what_validate_
     from pathlib import Path
 
     from modelops.spec.schema_docs import team_schema_text
-    from modelops.spec.validate import TEAM_SCHEMA_PATH
+    from modelops.spec.schema import TEAM_SCHEMA_PATH
     from tests.helpers import FIXTURES
 
     # THEN it is what the spec's schema generates

@@ -276,7 +276,7 @@ def _full_data() -> dict:
 
 
 def _string_cases() -> list[tuple[tuple, str, str]]:
-    from modelops.spec.validate import schema
+    from modelops.spec.schema import schema
 
     fields = _string_fields(schema(), schema())
     return [(template, kind, variant) for template, kind in fields for variant in BAD_TEXT]
@@ -300,7 +300,7 @@ def test_every_string_field_refuses_a_newline_edge_space_and_nul(template, kind,
 
     import yaml
 
-    from modelops.spec.validate import dotted
+    from modelops.spec.problems import dotted
 
     # GIVEN the full valid spec (with its data files) and one string of it made bad
     project = tmp_path / "full"

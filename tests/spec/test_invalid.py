@@ -90,7 +90,7 @@ def test_serving_instance_types_are_the_sagemaker_apis_and_cover_the_price_file(
     import botocore
 
     from modelops.review.cost import prices
-    from modelops.spec.validate import serving_instance_types
+    from modelops.spec.model_rules import serving_instance_types
 
     model = next((Path(botocore.__file__).parent / "data" / "sagemaker").glob("*/service-2.json.gz"))
     api = json.loads(gzip.decompress(model.read_bytes()))["shapes"]["ProductionVariantInstanceType"]["enum"]

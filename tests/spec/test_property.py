@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from modelops.spec.envs import list_environments, load_environment, validate
 from modelops.errors import Problem, SpecError
 from modelops.spec.loader import load_yaml
-from modelops.spec.validate import is_valid, validator
+from modelops.spec.schema import is_valid, validator
 from tests.helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "fraud"

@@ -1,0 +1,118 @@
+"""Semantic rules of a model: training columns and parameters, serving options.
+
+What the schema cannot say about one model: ``train.target`` and ``train.features`` name
+columns of the dataset's CSV header, the estimator's parameters exist and are within their
+size limits, the instance type is one SageMaker serves on, autoscaling bounds hold, and
+serverless is not combined with what it cannot do.
+
+Example::
+
+    list(serving_problems({"instance_type": "ml.m5.huge"}, ("models", "m", "serving"), where))
+    # [Problem('E-INSTANCE-TYPE', ...)]
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+from modelops.errors import Problem, excerpt
+from modelops.ml import estimators
+from modelops.spec.problems import Locator, at, choices, clash, is_true, mapping, suggest, whole
+
+__all__ = ["serving_instance_types", "serving_problems", "train_column_problems", "train_problems"]
+
+
+@functools.cache
+def serving_instance_types() -> tuple[str, ...]:
+    """The instance types of SageMaker real-time endpoints, in the API's order
+    (``modelops/data/serving_instance_types.json``, with its source)."""
+    text = resources.files("modelops.data").joinpath("serving_instance_types.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["instance_types"])
+
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+def train_column_problems(train: dict[str, Any], base: tuple[Any, ...], data: tuple[str, tuple[str, ...]], where: Locator) -> Iterator[Problem]:
+    """``train.target`` and ``train.features`` name columns of the dataset's CSV header
+    (else ``build`` fails later, without a position)."""
+    source, header = data
+    if not header:
+        return
+    columns = set(header)
+    named = [((*base, "target"), train.get("target"))]
+    features = train.get("features")
+    if isinstance(features, list):
+        named += [((*base, "features", index), feature) for index, feature in enumerate(features)]
+    for path, column in named:
+        if not isinstance(column, str) or not column or column in columns:
+            continue
+        close = suggest(column, header)
+        fix = f"did you mean {excerpt(close)}?" if close else f"columns: {choices([excerpt(c) for c in header])}"
+        yield at("E-TRAIN-COLUMN", where.value(path), path, f"column {excerpt(column)} is not in the header of {excerpt(source)}", fix)
+
+
+def train_problems(train: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    params = mapping(train.get("params"))
+    for name, message in estimators.size_problems(params, mapping(train.get("limits"))):
+        path = (*base, "params", name)
+        text, _, fix = message.partition("; ")
+        yield at("E-SIZE-LIMIT", where.value(path), path, text, fix)
+    path_text = train.get("estimator")
+    if not isinstance(path_text, str) or not estimators.ESTIMATOR_PATTERN.match(path_text):
+        return  # the schema's pattern reports it
+    try:
+        facts = estimators.describe(path_text)
+    except ValueError as exc:
+        text, _, fix = str(exc).partition("; ")
+        yield at("E-ESTIMATOR", where.value((*base, "estimator")), (*base, "estimator"), text, fix)
+        return
+    if facts.open_keywords:
+        return
+    cls_name = path_text.rsplit(".", 1)[-1]
+    for name in params:
+        if name not in facts.parameters:
+            path = (*base, "params", name)
+            close = suggest(name, facts.parameters)
+            fix = f"did you mean '{close}'?" if close else f"its parameters: {choices(sorted(facts.parameters), 12)}"
+            yield at("E-PARAM", where.key(path), path, f"not a parameter of {cls_name}", fix)
+
+
+def serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    instance_type = serving.get("instance_type")
+    # the schema's pattern reports a malformed one; a well-formed unknown one would deploy
+    # nothing AWS accepts, and cost nothing in the plan
+    if isinstance(instance_type, str) and _INSTANCE_TYPE.match(instance_type) and instance_type not in serving_instance_types():
+        close = suggest(instance_type, serving_instance_types())
+        family = instance_type.split(".")[1]
+        sizes = [t.split(".")[2] for t in serving_instance_types() if t.split(".")[1] == family]
+        hints = [f"did you mean '{close}'?"] if close else []
+        if sizes:
+            hints.append(f"ml.{family} sizes: {', '.join(sizes)}")
+        fix = " ".join(hints) or "use a SageMaker real-time inference instance type, e.g. 'ml.m5.large'"
+        path = (*base, "instance_type")
+        yield at("E-INSTANCE-TYPE", where.value(path), path, f"'{instance_type}' is not an instance type of SageMaker real-time inference", fix)
+    autoscaling = serving.get("autoscaling")
+    count = serving.get("instance_count")
+    if isinstance(autoscaling, dict):
+        low, high = autoscaling.get("min"), autoscaling.get("max")
+        if whole(low) and whole(high):
+            if low > high:
+                yield at("E-AUTOSCALING", where.value((*base, "autoscaling", "min")), (*base, "autoscaling"), f"min ({low}) is greater than max ({high})", "make min ≤ max")
+            elif whole(count) and not low <= count <= high:
+                yield at("E-AUTOSCALING", where.value((*base, "instance_count")), (*base, "instance_count"), f"{count} is outside autoscaling min..max ({low}..{high})", f"set instance_count between {low} and {high}")
+    if "serverless" in serving:
+        for key in ("instance_type", "instance_count", "autoscaling", "canary", "shadow"):
+            if key in serving:
+                what = "a canary variant" if key == "canary" else "a shadow variant" if key == "shadow" else f"`{key}`"
+                yield clash("E-SERVERLESS", where, (*base, "serverless"), (*base, key), f"{what} cannot be used with serverless", f"remove `{key}`, or remove `serverless`")
+        capture = serving.get("data_capture")
+        if isinstance(capture, dict) and is_true(capture.get("enabled")):
+            path = (*base, "data_capture", "enabled")
+            yield clash("E-SERVERLESS", where, (*base, "serverless"), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances", value=True)
+

@@ -1,0 +1,135 @@
+"""Semantic rules of a monitor: its target, metric, threshold and timing.
+
+A monitor watches one model or one dataset with a metric that applies to it; its threshold
+parses in the metric's unit on the side the metric alarms on; its period and ``for`` are
+what CloudWatch can evaluate (and, for freshness, whole numbers of periods).
+
+Example::
+
+    list(monitor_problems("lat", {"model": "m", "metric": "latency"}, models, {}, where))
+    # [Problem('E-MONITOR-THRESHOLD', ..., 'a monitor needs a threshold', ...)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from modelops.errors import Problem
+from modelops.spec import units
+from modelops.spec.problems import Locator, at, choices, clash, mapping, suggest
+from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS
+
+__all__ = ["MAX_PERIOD_SECONDS", "monitor_problems"]
+
+#: the longest monitor period (a whole number of minutes up to a day); what CloudWatch
+#: evaluates in all (period × evaluation periods) is :func:`modelops.spec.units.max_alarm_seconds`
+MAX_PERIOD_SECONDS = 86400
+
+
+def monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any], datasets: dict[str, Any], where: Locator) -> Iterator[Problem]:
+    base = ("monitors", name)
+    metric = monitor.get("metric") if isinstance(monitor.get("metric"), str) else None
+    has_model, has_dataset = "model" in monitor, "dataset" in monitor
+    target_kind = None
+    if has_model and has_dataset:
+        yield clash("E-MONITOR-TARGET", where, (*base, "model"), (*base, "dataset"), "a monitor watches a model or a dataset, not both", "remove `model` or `dataset`", path=base)
+    elif not has_model and not has_dataset:
+        yield at("E-MONITOR-TARGET", where.key(base), base, "a monitor needs `model` or `dataset`", "add `model: <name>` or `dataset: <name>`")
+    else:
+        target_kind = "model" if has_model else "dataset"
+        collection = models if has_model else datasets
+        ref = monitor.get(target_kind)
+        if isinstance(ref, str) and ref not in collection:
+            close = suggest(ref, collection)
+            fix = f"did you mean '{close}'?" if close else (f"declared {target_kind}s: {choices(sorted(collection))}" if collection else f"declare it under `{target_kind}s:`")
+            yield at("E-REF", where.value((*base, target_kind)), (*base, target_kind), f"unknown {target_kind} '{ref}'", fix)
+    known_metric = metric in MODEL_METRICS or metric in DATASET_METRICS
+    if target_kind and known_metric:
+        allowed = MODEL_METRICS if target_kind == "model" else DATASET_METRICS
+        if metric not in allowed:
+            other = "datasets" if target_kind == "model" else "models"
+            yield at("E-METRIC-TARGET", where.value((*base, "metric")), (*base, "metric"), f"metric '{metric}' applies to {other}, not to a {target_kind}", f"use one of: {choices(list(allowed), 10)}")
+            known_metric = False
+    if target_kind == "model" and metric == "data_drift":
+        model = models.get(monitor.get("model"))
+        if isinstance(model, dict):
+            serving = mapping(model.get("serving"))
+            capture = mapping(serving.get("data_capture"))
+            if "serverless" in serving:
+                yield at("E-SERVERLESS", where.value((*base, "metric")), (*base, "metric"), f"data_drift needs data capture, which the serverless model '{monitor.get('model')}' cannot do", "serve the model on instances, or remove this monitor")
+            elif capture.get("enabled") is False:
+                yield at("E-DRIFT-CAPTURE", where.value((*base, "metric")), (*base, "metric"), f"data_drift needs data capture, which is disabled on model '{monitor.get('model')}'", "enable serving.data_capture, or remove this monitor")
+    has_above, has_below = "above" in monitor, "below" in monitor
+    if has_above and has_below:
+        yield clash("E-MONITOR-THRESHOLD", where, (*base, "above"), (*base, "below"), "a monitor has `above` or `below`, not both", "keep one of them", path=base)
+    elif not has_above and not has_below:
+        yield at("E-MONITOR-THRESHOLD", where.key(base), base, "a monitor needs a threshold", "add `above: <value>` (or `below:` for invocations)")
+    elif known_metric and metric is not None:
+        side = "above" if has_above else "below"
+        value = monitor.get(side)
+        if side == "below" and metric not in units.BELOW_METRICS:
+            yield at("E-MONITOR-THRESHOLD", where.key((*base, "below")), (*base, "below"), f"`below` applies only to invocations, not to {metric}", "use `above`")
+        elif isinstance(value, (str, int, float)):
+            try:
+                units.parse_threshold(metric, value)
+            except ValueError as exc:
+                message, _, fix = str(exc).partition("; ")
+                yield at("E-THRESHOLD", where.value((*base, side)), (*base, side), message, fix)
+    period_text, shown = units.monitor_timing(monitor)
+    period = _duration(period_text)
+    if period is not None:
+        if period < 60 or period % 60 or period > MAX_PERIOD_SECONDS:
+            yield at("E-PERIOD", where.value((*base, "period")), (*base, "period"), f"period {period_text!r} must be a whole number of minutes, from 1m to 1d", "use e.g. '1m', '5m' or '1h'")
+            period = None
+    length = _duration(shown)
+    if length is None or not period:
+        return
+    every = units.format_duration(period)
+    limit = units.max_alarm_seconds(period)
+    above = None
+    if metric == "freshness" and target_kind == "dataset" and known_metric and "above" in monitor:
+        # the alarm counts periods without a write: for `above`, then for `for`
+        try:
+            above = units.parse_threshold(metric, monitor["above"]).value
+        except ValueError:
+            return  # reported with the threshold
+        if above % period:
+            divisor = _dividing_period(above)
+            fix = f"use a period that divides it, e.g. period: '{divisor}'" if divisor else f"write it as a whole number of periods ({every})"
+            yield at("E-PERIOD", where.value((*base, "above")), (*base, "above"), f"freshness threshold {monitor['above']!r} is not a whole number of periods ({every}): the alarm counts periods without a write", fix)
+            above = None
+    if length < period or length % period:
+        yield at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} must be a whole multiple of the period ({every})", f"use e.g. '{units.format_duration(period * 5 if period * 5 <= limit else period)}'")
+        return
+    subhour = " with periods under 1h" if limit < units.MAX_ALARM_SECONDS else ""
+    if metric != "freshness" or target_kind != "dataset":
+        if length > limit:
+            yield at("E-PERIOD", where.value((*base, "for")), (*base, "for"), f"`for` {shown!r} is longer than CloudWatch evaluates{subhour}: at most {limit:,} s ({units.format_duration(limit)})", f"use at most '{units.format_duration(limit)}'" + (", or a period of '1h' or more (up to '7d')" if subhour else ""))
+        return
+    if above is None:
+        return
+    periods = units.alarm_periods(metric, above, int(period), int(length))
+    window = periods * period
+    if window > limit:
+        spent = f"the freshness alarm needs {periods} periods of {every} without a write ({int(window):,} s: above + for - period); CloudWatch evaluates at most {limit:,} s{subhour}"
+        if subhour and above <= units.MAX_ALARM_SECONDS:
+            yield at("E-PERIOD", where.value((*base, "period")), (*base, "period"), spent, "use period: '1h' (and `for` in whole hours, e.g. for: '1h')")
+        else:
+            yield at("E-PERIOD", where.value((*base, "for")), (*base, "for"), spent, f"lower `above` or `for`: above + for - period must be at most {units.format_duration(limit)}")
+
+
+def _dividing_period(seconds: float) -> str | None:
+    """The longest of 1d, 1h, 1m that divides ``seconds`` (a freshness threshold), or None."""
+    for size in (86400, 3600, 60):
+        if seconds % size == 0:
+            return units.format_duration(size)
+    return None
+
+
+def _duration(value: Any) -> float | None:
+    try:
+        return units.parse_duration(value)
+    except ValueError:
+        return None  # the schema's duration pattern reports it
+
