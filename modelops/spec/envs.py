@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import Problem, SpecError, UsageError, excerpt
-from modelops.files import unchanged_file_digest
 from modelops.perf import no_gc
 from modelops.spec import resolved as r
 from modelops.spec import units
@@ -345,11 +344,6 @@ def _with_defaults(definition: str, value: Any) -> dict[str, Any]:
     return {**_defaults(definition), **(value if isinstance(value, dict) else {})}
 
 
-def _digest(path: str) -> str:
-    """``sha256:<hex>`` of a file's bytes (memoised while the file is unchanged)."""
-    return unchanged_file_digest(path)
-
-
 def _ref_default(definition: str) -> dict[str, Any]:
     """The default of a ``$defs`` entry as a whole (e.g. retention ``{noncurrent_days: 90}``)."""
     value = schema()["$defs"][definition].get("default", {})
@@ -449,7 +443,6 @@ def _dataset(name: str, body: dict[str, Any], spec_dir: Path, owner: str) -> r.D
         description=spec.get("description", ""),
         owner=owner,
         source=source,
-        source_digest=_digest(source) if source else None,
         columns=columns,
         retention=r.Retention(
             noncurrent_days=retention.get("noncurrent_days", 90),

@@ -3,7 +3,10 @@
 This is the only thing components ever receive. It is built by :func:`modelops.spec.envs.resolve`
 from a validated base spec and the environment's overlay; nothing here reads files or the
 environment, and every value is already parsed (durations in seconds, thresholds in the
-metric's own unit).
+metric's own unit). The one exception is a data source's digest (:class:`SourceDigest`):
+it is computed the first time it is read, by a render (the source's S3 key is
+content-addressed), so that ``validate`` reads no more of a data file than its header and a
+bounded sample.
 
 Example::
 
@@ -15,6 +18,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
+
+from modelops.errors import UsageError
+from modelops.files import unchanged_file_digest
 
 
 class EntityKind(NamedTuple):
@@ -61,6 +67,35 @@ class Retention:
     abort_multipart_days: int = 7
 
 
+class SourceDigest:
+    """The ``source_digest`` field of a :class:`Dataset`: as given, or, when not given and the
+    dataset has a ``source``, ``sha256:<hex>`` of that file, computed when first read and
+    kept (:func:`modelops.files.unchanged_file_digest`: once per process while unchanged).
+
+    A dataclass field whose default is a descriptor reads and writes through it, so
+    equality, :func:`dataclasses.replace` and :func:`modelops.plain.plain` see the digest
+    like any other field value."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> str | None:
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get(self._slot)
+        if value is None and obj.source:
+            try:
+                value = unchanged_file_digest(obj.source)
+            except OSError as exc:
+                raise UsageError(f"dataset '{obj.name}': its source {obj.source} cannot be read ({exc.strerror}); "
+                                 "run `modelops validate`") from None
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: str | None) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass(frozen=True)
 class Dataset:
     name: str
@@ -70,8 +105,9 @@ class Dataset:
     owner: str = ""
     #: absolute path of the local data file, or None
     source: str | None = None
-    #: ``sha256:<hex>`` of ``source`` (the object key is content-addressed), or None
-    source_digest: str | None = None
+    #: ``sha256:<hex>`` of ``source`` (the object key is content-addressed), or None without
+    #: a source; computed when first read (:class:`SourceDigest`)
+    source_digest: SourceDigest = SourceDigest()
     #: (column, glue type) in declared order
     columns: tuple[tuple[str, str], ...] = ()
     retention: Retention = field(default_factory=Retention)

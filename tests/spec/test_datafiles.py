@@ -16,6 +16,7 @@ import pytest
 
 import modelops.spec.datafiles as datafiles
 from modelops.spec.datafiles import _column_type, _glue_type, _value_kind, csv_sample, keep_samples
+from modelops.files import file_digest
 from modelops.spec.envs import check
 
 HEADER = "customer_id,tenure,monthly_charges,contract,churned\n"
@@ -179,3 +180,37 @@ def test_an_invalid_spec_keeps_nothing(tmp_path: Path) -> None:
     problems, _ = check(spec)
     assert problems
     assert not (tmp_path / ".modelops").exists()
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through read(2) so far (Linux ``/proc/self/io``: ``rchar``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io to count bytes read")
+def test_validate_reads_a_bounded_prefix_of_a_large_data_file(tmp_path: Path) -> None:
+    # GIVEN a project with a 40 MB CSV source, validated once before (imports warm)
+    spec = tmp_path / "modelops.yaml"
+    spec.write_text("apiVersion: modelops/v1\nproject: shop\nowner: t@example.com\nregion: eu-west-1\n"
+                    "datasets:\n  customers: {format: csv, source: big.csv}\n")
+    write_csv(tmp_path / "big.csv", 50)
+    check(spec)
+    big = write_csv(tmp_path / "big.csv", 1_100_000)
+    size = big.stat().st_size
+    assert size > 40_000_000
+    # WHEN it is validated in every environment, the resolved datasets included
+    before = _bytes_read()
+    problems, envs = check(spec)
+    read = _bytes_read() - before
+    # THEN far less than the file was read: its header and bounded sample, not its digest
+    assert problems == []
+    assert read < size // 8, f"validate read {read:,} bytes of a {size:,}-byte file"
+    # AND the digest a render needs (the content-addressed S3 key) is computed when asked
+    dataset = next(iter(envs.values())).datasets["customers"]
+    expected = file_digest(big)
+    before = _bytes_read()
+    assert dataset.source_digest == expected
+    assert _bytes_read() - before >= size, "the digest was computed from the whole file"

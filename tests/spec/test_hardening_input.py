@@ -554,6 +554,9 @@ def test_a_data_file_is_read_once_per_process_whatever_the_environments(tmp_path
     # WHEN every environment is validated and resolved
     problems, resolved = check(tmp_path / "modelops.yaml")
     assert not problems and set(resolved) == {"dev", "staging", "prod"}
-    # THEN the file was opened twice: its bounded sample once, its content digest once
-    assert len(opened) == 2, opened
+    # THEN the file was opened once, for its bounded sample
+    assert len(opened) == 1, opened
+    # AND its content digest, read by every environment's datasets, opens it once more
+    digests = {env.datasets[name].source_digest for env in resolved.values() for name in ("one", "two")}
+    assert len(digests) == 1 and len(opened) == 2, opened
     assert resolved["prod"].datasets["two"].columns == (("a", "bigint"), ("b", "bigint"), ("y", "bigint"))
