@@ -45,6 +45,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from modelops.files import atomic_write
 from modelops.local.alarms import AlarmMiddleware
 from modelops.local.server import IDENTITY_PATH
 
@@ -96,17 +97,9 @@ def ensure_certificate(tls_dir: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(private, hashes.SHA256())
     )
-    tmp_key = key.with_suffix(".tmp")
-    tmp_key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    os.chmod(tmp_key, 0o600)
-    tmp_cert = cert.with_suffix(".tmp")
-    tmp_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp_key, key)
-    os.replace(tmp_cert, cert)
+    atomic_write(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()), mode=0o600)
+    atomic_write(cert, certificate.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
 
@@ -386,9 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"pid": os.getpid(), "port": port, "url": f"https://127.0.0.1:{port}", "ca_bundle": str(cert.resolve()),
             "token": token}
     if args.ready_file:
-        tmp = args.ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, args.ready_file)
+        atomic_write(args.ready_file, json.dumps(info), mode=0o600)
     else:
         print(json.dumps(info), flush=True)
     try:

@@ -36,6 +36,7 @@ import boto3
 from botocore.config import Config
 
 from modelops.errors import UsageError
+from modelops.files import atomic_write
 
 LOCAL_DIR = Path(".modelops") / "local"
 SERVER_FILE = "server.json"
@@ -184,9 +185,7 @@ def start(root: Path) -> dict[str, Any]:
         info = json.loads(ready.read_text())
         _valid_record(info, ready)
         info["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        tmp = _server_file(root).with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, _server_file(root))
+        atomic_write(_server_file(root), json.dumps(info, indent=2), mode=0o600)
         ready.unlink(missing_ok=True)
         return info
 

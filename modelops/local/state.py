@@ -43,6 +43,7 @@ from typing import Any
 import pulumi
 
 from modelops.errors import UsageError
+from modelops.files import atomic_write
 from modelops.files import file_digest as _file_digest
 from modelops.secrets import is_secret_url
 
@@ -391,13 +392,8 @@ class StateStore:
                 "pending": [asdict(r) for r in self.pending],
                 "intents": [asdict(i) for i in self.intents.values()],
             }
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            # write, flush to disk, then rename: a crash at any point leaves the old or the new file
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(data, indent=1, sort_keys=True, default=str))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            # a crash at any point leaves the old or the new file
+            atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True, default=str))
         elif self.path.exists():
             # nothing left: an empty record would only confuse the next reader
             self.path.unlink()

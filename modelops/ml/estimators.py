@@ -29,12 +29,13 @@ import inspect
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from modelops.files import atomic_write
 
 __all__ = ["EstimatorFacts", "SIZE_LIMITS", "describe", "size_problems"]
 
@@ -190,9 +191,6 @@ class _Cache:
         if self.file is None:
             return
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=self.file.parent, delete=False, encoding="utf-8") as handle:
-                json.dump(self.entries, handle, sort_keys=True)
-            os.replace(handle.name, self.file)
+            atomic_write(self.file, json.dumps(self.entries, sort_keys=True), durable=False)
         except OSError:
             pass  # a read-only home only costs the scikit-learn import next time

@@ -51,9 +51,12 @@ def _entry(namespace: dict[str, Any]) -> Callable[[Any], Any]:
 def load_validator(definition: dict[str, Any], kind: str) -> Callable[[Any], Any]:
     """The committed validator of ``kind`` when it was generated from ``definition``, else
     one compiled in memory now."""
+    name = f"modelops.spec.{MODULES[kind]}"
     try:
-        module = importlib.import_module(f"modelops.spec.{MODULES[kind]}")
-    except ImportError:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:  # not generated yet; an error inside it is raised
+        if exc.name != name:
+            raise
         module = None
     if module is not None and getattr(module, "SCHEMA_KEY", None) == _key(definition):
         return _entry(vars(module))
