@@ -1,9 +1,13 @@
 """Generate a realistic ModelOps project of N models for the benchmarks.
 
-Every 5 models share a dataset; each model gets a latency and a drift monitor besides its
-default ones; three environment overlays (dev, staging, prod) adjust capacity the way
-teams do. Models reference one prebuilt artifact (``artifact:``), so that what is measured
-is the tool, not scikit-learn training. With ``--teams N`` the same spec is written as a
+Every 5 models share a dataset; each model gets a drift monitor and one more monitor, the
+metrics taken in turn (:data:`MODEL_MONITORS`: latency percentiles and average, error rate,
+invocations, utilisation), besides its default ones; every dataset has a freshness monitor.
+Three environment overlays (dev, staging, prod) adjust capacity the way teams do, each
+touching one model in ten (:func:`overlays`), and prod runs a canary of another version on
+one model in twenty (:data:`CANARY_EVERY`). Models reference one prebuilt artifact
+(``artifact:``), and the canaries a second package of it (:func:`write_canary_package`), so
+that what is measured is the tool, not scikit-learn training. With ``--teams N`` the same spec is written as a
 root spec that includes N team files (``teams/team-NN.yaml``, :func:`split_into_teams`).
 With ``--data-rows R`` each dataset reads its own CSV (10 to 30 columns, R rows; 10,000 is
 a realistic size), where a real spec spends validate's time.
@@ -28,6 +32,24 @@ ESTIMATORS = (
     "sklearn.ensemble.RandomForestClassifier",
 )
 INSTANCE_TYPES = ("ml.m5.large", "ml.c5.large", "ml.m5.xlarge")
+#: the second monitor of model i is MODEL_MONITORS[i % len(MODEL_MONITORS)]:
+#: (metric, name suffix, threshold, extra keys)
+MODEL_MONITORS = (
+    ("latency_p90", "p90", "{ms}ms", {}),
+    ("latency_p99", "p99", "{ms2}ms", {}),
+    ("latency_p50", "p50", "{ms_half}ms", {}),
+    ("latency_avg", "avg", "{ms_half}ms", {"period": "5m", "for": "15m"}),
+    ("error_rate", "errors", "2%", {}),
+    ("invocations", "calls", 1, {"below": True, "period": "1h", "for": "3h"}),
+    ("cpu_utilization", "cpu", "80%", {}),
+    ("memory_utilization", "memory", "85%", {}),
+)
+#: prod runs a canary of the second package on every CANARY_EVERY-th model
+CANARY_EVERY = 20
+#: each overlay adjusts every OVERLAY_EVERY-th model (10%)
+OVERLAY_EVERY = 10
+#: the model that brings the canaries' package into the store (it serves it as its primary)
+CANARY_SOURCE = "canary-source"
 
 
 def model_name(i: int) -> str:
@@ -38,7 +60,9 @@ def dataset_name(i: int) -> str:
     return f"data-{i // 5:04d}"
 
 
-def spec(n_models: int) -> dict:
+def spec(n_models: int, canaries: bool = False) -> dict:
+    """The spec of ``n_models`` models; with ``canaries``, one more model serving the canaries'
+    package (:data:`CANARY_SOURCE`, ``artifacts/model-canary.tar.gz``)."""
     datasets = {}
     models = {}
     monitors = {}
@@ -60,16 +84,19 @@ def spec(n_models: int) -> dict:
             "artifact": "artifacts/model.tar.gz",
             "serving": {
                 "instance_type": INSTANCE_TYPES[i % len(INSTANCE_TYPES)],
-                "instance_count": 1,
-                "autoscaling": {"min": 1, "max": 2 + i % 4, "target_invocations": 100 + i % 7 * 50},
+                "instance_count": 2,
+                "autoscaling": {"min": 2, "max": 3 + i % 4, "target_invocations": 100 + i % 7 * 50},
             },
             "gates": {"accuracy": ">= 0.7"},
         }
-        monitors[f"m{i:04d}-latency"] = {
-            "model": name,
-            "metric": "latency_p90",
-            "above": f"{200 + i % 10 * 25}ms",
-            "notify": ["oncall"],
+        metric, suffix, threshold, extra = MODEL_MONITORS[i % len(MODEL_MONITORS)]
+        ms = 200 + i % 10 * 25
+        if isinstance(threshold, str):
+            threshold = threshold.format(ms=ms, ms2=ms * 2, ms_half=ms // 2)
+        extra = dict(extra)
+        side = "below" if extra.pop("below", False) else "above"
+        monitors[f"m{i:04d}-{suffix}"] = {
+            "model": name, "metric": metric, side: threshold, **extra, "notify": ["oncall"],
         }
         monitors[f"m{i:04d}-drift"] = {
             "model": name,
@@ -78,6 +105,16 @@ def spec(n_models: int) -> dict:
             "period": "1h",
             "for": "1h",
             "notify": ["oncall"],
+        }
+    for ds in datasets:
+        monitors[f"{ds}-freshness"] = {"dataset": ds, "metric": "freshness", "above": "24h", "period": "1h", "for": "1h",
+                                       "notify": ["oncall"]}
+    if canaries:
+        models[CANARY_SOURCE] = {
+            "description": "Serves the second package, so that it is in the artifact store for the canaries",
+            "dataset": dataset_name(0),
+            "artifact": "artifacts/model-canary.tar.gz",
+            "serving": {"instance_type": "ml.m5.large", "instance_count": 2},
         }
     return {
         "apiVersion": "modelops/v1",
@@ -132,16 +169,38 @@ def split_into_teams(spec_data: dict, teams: int) -> tuple[dict, dict[str, dict]
     return root, {f"teams/{team}.yaml": {k: v for k, v in body.items() if v} for team, body in files.items()}
 
 
-def overlays(n_models: int) -> dict[str, dict]:
-    staging = {"models": {model_name(i): {"serving": {"instance_count": 1}} for i in range(0, n_models, 3)}}
-    prod = {
-        "protect": True,
-        "models": {
-            model_name(i): {"serving": {"instance_count": 2, "autoscaling": {"min": 2, "max": 6}}}
-            for i in range(n_models)
-        },
+def overlays(n_models: int, canary_version: str | None = None) -> dict[str, dict]:
+    """Each overlay adjusts one model in ten: dev runs it on one instance, staging on another
+    instance type, prod with more capacity; prod also runs a canary of ``canary_version`` on
+    one model in twenty. (The spec serves every model on two instances, as prod's policy
+    asks.)"""
+    dev = {"models": {model_name(i): {"serving": {"instance_count": 1, "autoscaling": {"min": 1}}}
+                      for i in range(2, n_models, OVERLAY_EVERY)}}
+    staging = {"models": {model_name(i): {"serving": {"instance_type": "ml.m5.xlarge"}}
+                          for i in range(1, n_models, OVERLAY_EVERY)}}
+    prod_models: dict[str, dict] = {
+        model_name(i): {"serving": {"instance_count": 3, "autoscaling": {"min": 3, "max": 8}}}
+        for i in range(0, n_models, OVERLAY_EVERY)
     }
-    return {"dev": {}, "staging": staging, "prod": prod}
+    if canary_version:
+        for i in range(5, n_models, CANARY_EVERY):
+            prod_models.setdefault(model_name(i), {"serving": {}})["serving"]["canary"] = {"version": canary_version, "weight": 0.1}
+    return {"dev": dev, "staging": staging, "prod": {"protect": True, "models": prod_models}}
+
+
+def write_canary_package(artifact: Path, destination: Path) -> str:
+    """A second package of ``artifact``: the same tar, gzipped with another header time, so
+    another version (digest) of the same model, as a rebuild makes one. Returns its digest."""
+    import gzip
+    import hashlib
+
+    try:
+        with gzip.open(artifact, "rb") as handle:
+            data = gzip.compress(handle.read(), mtime=1)
+    except (OSError, EOFError):  # not a package (tests attach a fixed artifact): other bytes will do
+        data = artifact.read_bytes() + b"\n"
+    destination.write_bytes(data)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 #: rows of each generated data file (``data_rows`` of :func:`write_project`)
@@ -186,16 +245,20 @@ def with_data_files(data: dict, root: Path, rows: int = DATA_ROWS) -> dict:
     return data
 
 
-def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0, data_rows: int = 0) -> Path:
-    """Write ``modelops.yaml``, ``stacks/*.yaml`` and the shared artifact under ``root``;
+def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0, data_rows: int = 0,
+                  canaries: bool = True) -> Path:
+    """Write ``modelops.yaml``, ``stacks/*.yaml`` and the shared artifact under ``root`` (and,
+    with ``canaries`` and at least :data:`CANARY_EVERY` models, the canaries' package);
     with ``teams``, the spec as a root spec and that many team files under ``teams/``; with
     ``data_rows``, each dataset its own CSV of that many rows (:func:`with_data_files`)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "stacks").mkdir(exist_ok=True)
     (root / "artifacts").mkdir(exist_ok=True)
     shutil.copyfile(artifact, root / "artifacts" / "model.tar.gz")
+    canaries = canaries and n_models >= CANARY_EVERY
+    canary = write_canary_package(artifact, root / "artifacts" / "model-canary.tar.gz") if canaries else None
     header = "# yaml-language-server: $schema=schemas/modelops.schema.json\n"
-    data = spec(n_models)
+    data = spec(n_models, canaries)
     if data_rows:
         data = with_data_files(data, root, data_rows)
     if teams:
@@ -205,7 +268,7 @@ def write_project(n_models: int, root: Path, artifact: Path, teams: int = 0, dat
             (root / path).write_text("# yaml-language-server: $schema=../schemas/team.schema.json\n"
                                      + yaml.safe_dump(team_data, sort_keys=False))
     (root / "modelops.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
-    for env, overlay in overlays(n_models).items():
+    for env, overlay in overlays(n_models, canary).items():
         (root / "stacks" / f"{env}.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
     return root / "modelops.yaml"
 

@@ -222,7 +222,9 @@ def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path
     widgets = [json.loads(d.inputs["dashboardBody"])["widgets"] for d in dashboards]
     assert all(len(w) <= 500 for w in widgets)
     # (each model: latency, errors, invocations, and the drift its data_drift monitor's job publishes)
-    assert sum(len(w) for w in widgets) == 170 * 4 + len(env.datasets)
+    drifting = {m.model for m in env.monitors.values() if m.metric == "data_drift"}
+    assert len(env.models) == 171 and len(drifting) == 170  # the generator's canary source has no drift monitor
+    assert sum(len(w) for w in widgets) == 3 * len(env.models) + len(drifting) + len(env.datasets)
 
 
 def test_the_dashboard_shows_a_models_job_metrics_under_its_latency_and_errors(renders) -> None:

@@ -185,7 +185,7 @@ def test_the_command_delivers_all_its_output_through_a_pipe_and_its_exit_code(tm
     # THEN every byte arrived: the JSON parses and holds every model
     assert shown.returncode == 0, shown.stderr
     assert len(shown.stdout) > 128 * 1024  # a pipe holds 64 KiB
-    assert len(json.loads(shown.stdout)["models"]) == 160
+    assert len(json.loads(shown.stdout)["models"]) == 161  # and the model serving the canaries' package
     # AND bad input still exits 2 with its one-line error
     bad = _modelops("validate", "--env", "nope", cwd=spec.parent)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown environment 'nope'"), bad.stderr
