@@ -279,7 +279,7 @@ def bench_validate_policies(results: Results, roots: dict[int, Path], repeat: in
             results.rows.append(Row("validate with policies, cold cache (3 envs)", f"{n} models", median(cold), None, "",
                                     len(cold), "renders every environment"))
             results.rows.append(Row("validate with policies, warm cache", f"{n} models", median(warm), None, "",
-                                    len(warm), "every render group from .modelops/cache"))
+                                    len(warm), "the findings kept in .modelops/cache/findings: nothing rendered"))
             results.rows.append(Row("validate with policies, one model changed", f"{n} models", median(changed),
                                     None, "", 1, "re-renders that model only"))
 

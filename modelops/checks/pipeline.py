@@ -3,7 +3,8 @@ training, render (through the render cache), evaluate.
 
 ``validate``, ``up``, ``security``, ``diff`` and promotion's policy gate all go through
 :func:`render_for_checks`; ``validate`` and ``up`` report mandatory findings as spec
-problems with :func:`check_policies`.
+problems with :func:`check_policies`, which reuses the findings of an environment that has
+not changed since the last check (:mod:`modelops.checks.findings_cache`).
 
 Example::
 
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from modelops.checks.findings_cache import cached_findings
 from modelops.checks.policy import Finding
 from modelops.checks.security import EnvironmentReport, evaluate_graph, findings
 from modelops.errors import Problem
@@ -82,8 +84,12 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
             found = []
             for env in chunk:
                 root = project_root(env)
-                attached, graph = render_for_checks(env, root, Path(tmp), root / ".modelops" / "cache", jobs=jobs)
-                found.append([f for f in findings(attached, graph) if f.level == "mandatory"])
+                cache_dir = root / ".modelops" / "cache"
+                # an environment unchanged since the last check reuses its findings (no render)
+                attached, _ = attach_without_training(env, root, Path(tmp))
+                every = cached_findings(attached, cache_dir,
+                                        lambda: findings(attached, render_graph(attached, cache_dir, jobs=jobs)))
+                found.append([f for f in every if f.level == "mandatory"])
             return found
 
         # environments of 32 models or more are checked in several processes (Linux)
