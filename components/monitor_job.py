@@ -75,6 +75,7 @@ def _ref(ref: metrics.MetricRef) -> dict:
 def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict:
     """What the job computes and where it publishes (no account-dependent value: content-addressed)."""
     endpoint = naming.endpoint_name(project, env, model.name)
+    labels = sorted({m.labels for m in monitors if m.labels}) or [f"labels/{model.name}/"]
     refs: dict[str, dict] = {}
     for metric in metrics.JOB_METRICS:
         refs[metric] = _ref(metrics.job_metric(endpoint, metric))
@@ -91,6 +92,8 @@ def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[Monitor
         "model": model.name,
         "endpoint": endpoint,
         "window_seconds": SCHEDULE_SECONDS[schedule],
+        "capture_prefix": f"{naming.capture_prefix(model.name)}/{endpoint}/",
+        "labels_prefix": labels[0],
         "monitors": [
             {"name": m.name, "metric": m.metric, "comparison": m.comparison, "threshold": m.threshold.value,
              "test": m.test, "quality_metric": m.quality, "labels": m.labels, "no_data": m.no_data}
@@ -142,10 +145,18 @@ def _input(name: str, uri: pulumi.Input[str], local: str, sharded: bool = False)
 
 
 def pipeline_definition(*, image: str, role_arn, instance_count: int, region: str, kms_key_arn,
-                        script_uri, config_uri, package_uri, capture_uri, labels_uri, stats_uri, bucket) -> dict:
-    """The pipeline definition (format 2020-12-01): ``stats`` on N instances, then ``merge``."""
+                        script_key: str, config_key: str, artifacts_bucket, package_uri, capture_uri, labels_uri,
+                        stats_uri, bucket) -> dict:
+    """The pipeline definition (format 2020-12-01): ``stats`` on N instances, then ``merge``.
+
+    An input whose URI is one object's key is mounted under its own file name: the script
+    and config keep their content-addressed names in the container.
+    """
     code = f"{PROCESSING}/input/code"
-    config = f"{PROCESSING}/input/config/job.json"
+    config = f"{PROCESSING}/input/config/{config_key.rsplit('/', 1)[-1]}"
+    script = f"{code}/{script_key.rsplit('/', 1)[-1]}"
+    script_uri = pulumi.Output.concat("s3://", artifacts_bucket, "/", script_key)
+    config_uri = pulumi.Output.concat("s3://", artifacts_bucket, "/", config_key)
     package = f"{PROCESSING}/input/package"
     execution = {"Get": "Execution.PipelineExecutionId"}
     stats_out = {"Std:Join": {"On": "/", "Values": [stats_uri, execution]}}
@@ -159,7 +170,7 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
         args: dict = {
             "ProcessingResources": {"ClusterConfig": {"InstanceType": INSTANCE_TYPE, "InstanceCount": count,
                                                       "VolumeSizeInGB": VOLUME_GB}},
-            "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": ["python3", f"{code}/{SCRIPT_NAME}"],
+            "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": ["python3", script],
                                  "ContainerArguments": arguments},
             "RoleArn": role_arn,
             "ProcessingInputs": inputs,
@@ -186,7 +197,8 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
     )
     merge = step(
         "merge", 1,
-        ["merge", "--config", config, "--package", package, "--stats", f"{PROCESSING}/input/stats", "--bucket", bucket],
+        ["merge", "--config", config, "--package", package, "--stats", f"{PROCESSING}/input/stats", "--bucket", bucket,
+         "--package-uri", package_uri],
         common_inputs + [_input("stats", {"Get": "Steps.stats.ProcessingOutputConfig.Outputs['stats'].S3Output.S3Uri"},
                                 f"{PROCESSING}/input/stats")],
         [], False,
@@ -223,14 +235,14 @@ class MonitorJob(pulumi.ComponentResource):
         pipeline_name = naming.pipeline_name(scope.project, scope.env, model.name)
         job_prefix = naming.job_prefix(model.name)
         capture_prefix = f"{naming.capture_prefix(model.name)}/{endpoint}/"
-        label_prefixes = sorted({m.labels for m in args.monitors if m.labels})
-        labels_prefix = label_prefixes[0] if label_prefixes else f"labels/{model.name}/"
+        config = job_config(scope.project, scope.env, model, args.monitors)
+        labels_prefix = config["labels_prefix"]
         results_prefix = "monitoring/"
         stats_prefix = f"{results_prefix}{naming.JOB_STATS_DIR}/{model.name}/"
 
         # -- the script and its config, content-addressed ------------------------------------
         script = args.script if args.script is not None else job_source()
-        config_text = json.dumps(job_config(scope.project, scope.env, model, args.monitors), sort_keys=True, indent=1)
+        config_text = json.dumps(config, sort_keys=True, indent=1)
         script_key = f"{job_prefix}{SCRIPT_NAME[:-3]}-sha256-{_sha(script)}.py"
         config_key = f"{job_prefix}config-sha256-{_sha(config_text)}.json"
         self.script = aws.s3.BucketObjectv2(f"{name}-script", bucket=args.artifacts_bucket, key=script_key,
@@ -315,7 +327,7 @@ class MonitorJob(pulumi.ComponentResource):
         definition = pipeline_definition(
             image=serving_images.image_uri(scope.region, model.artifact.framework_version if model.artifact else "1.9-0"),
             role_arn=self.job_role.arn, instance_count=args.instance_count, region=scope.region, kms_key_arn=kms_arn,
-            script_uri=uri(args.artifacts_bucket, script_key), config_uri=uri(args.artifacts_bucket, config_key),
+            script_key=script_key, config_key=config_key, artifacts_bucket=args.artifacts_bucket,
             package_uri=uri(args.artifacts_bucket, args.artifact_key), capture_uri=uri(args.dataset_bucket, capture_prefix),
             labels_uri=uri(args.dataset_bucket, labels_prefix), stats_uri=uri(args.dataset_bucket, stats_prefix.rstrip("/")),
             bucket=args.dataset_bucket,

@@ -711,9 +711,10 @@ def metric_datum(ref, value, when, extra=()):
     return datum
 
 
-def results_for(config, card, baseline, merged, now):
+def results_for(config, card, baseline, merged, now, bucket="", package_uri=None):
     """The v1 result and the CloudWatch data (namespace, datum) of every monitor."""
     out = []
+    where = "s3://%s/" % bucket
     for monitor in config["monitors"]:
         if merged is None:
             value, fields = None, {"features": [], "violations": [], "quality": None}
@@ -729,8 +730,9 @@ def results_for(config, card, baseline, merged, now):
         result = {
             "schema": RESULT_SCHEMA, "monitor": monitor["name"], "model": config["model"], "env": config["env"],
             "metric": monitor["metric"], "computed_at": iso(now),
-            "inputs": {"capture": config.get("capture_uri"), "baseline": config.get("package_uri"),
-                       "labels": config.get("labels_uri") if monitor["metric"] == "model_quality" else None,
+            "inputs": {"capture": where + config.get("capture_prefix", ""),
+                       "baseline": (package_uri + "#baseline.json") if package_uri else None,
+                       "labels": where + config.get("labels_prefix", "") if monitor["metric"] == "model_quality" else None,
                        "shards": merged["shards"] if merged else 0,
                        "window_start": iso(now - timedelta(seconds=int(config.get("window_seconds") or 3600))),
                        "window_end": iso(now)},
@@ -777,7 +779,7 @@ def run_merge(args):
     s3 = boto3.client("s3", region_name=region)
     cloudwatch = boto3.client("cloudwatch", region_name=region)
     summary = []
-    for result, data in results_for(config, card, baseline, merged, now):
+    for result, data in results_for(config, card, baseline, merged, now, args.bucket, args.package_uri):
         body = json.dumps(result, sort_keys=True, indent=1).encode("utf-8")
         prefix = "monitoring/%s/" % result["monitor"]
         stamp = result["computed_at"].replace(":", "-")
@@ -810,6 +812,7 @@ def main(argv=None):
     merge.add_argument("--stats", required=True)
     merge.add_argument("--bucket", required=True)
     merge.add_argument("--region", default=None)
+    merge.add_argument("--package-uri", default=None)
     args = parser.parse_args(argv)
     if args.phase is None:
         parser.print_usage(sys.stderr)
