@@ -298,6 +298,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                                    artifacts_bucket=artifacts_bucket, artifacts_bucket_arn=artifacts_arn,
                                    dataset_bucket=dataset_bucket, dataset_bucket_arn=dataset_arn,
                                    artifact_key=naming.artifact_key(model_name, model.artifact.digest),
+                                   instance_count=max(m.instances for m in job_monitors),
                                    depends_on=(endpoint.artifact,)),
                     opts=pulumi.ResourceOptions(parent=endpoint),
                 )

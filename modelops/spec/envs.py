@@ -551,4 +551,5 @@ def _job_options(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["metric"] == "model_quality" and labels is None and spec.get("model"):
         labels = f"labels/{spec['model']}/"
     return {"schedule": spec.get("schedule", "hourly"), "test": spec.get("test", "auto"),
-            "quality": spec.get("quality"), "labels": labels, "no_data": spec.get("no_data", "ok")}
+            "quality": spec.get("quality"), "labels": labels, "no_data": spec.get("no_data", "ok"),
+            "instances": int(spec.get("instances", 1))}

@@ -129,6 +129,7 @@ def monitor_problems(name: str, monitor: dict[str, Any], models: dict[str, Any],
 JOB_OPTIONS = {
     "schedule": JOB_METRICS,
     "no_data": JOB_METRICS,
+    "instances": JOB_METRICS,
     "test": ("data_drift", "prediction_drift"),
     "quality": ("model_quality",),
     "labels": ("model_quality",),

@@ -247,6 +247,7 @@ class Monitor:
     quality: str | None = None
     labels: str | None = None
     no_data: Literal["ok", "alarm"] = "ok"
+    instances: int = 1
 
     @property
     def is_job(self) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelops.ml.artifacts import attach_artifacts
 from modelops.local.apply import up
@@ -72,9 +73,13 @@ def _send(port: int, rows: list[dict[str, str]], charge_factor: float) -> None:
 def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     emulator: Emulator, artifact_root: Path, tmp_path: Path
 ) -> None:
-    # GIVEN churn dev provisioned by up (the model trained), its topic feeding a queue
+    # GIVEN churn dev with a 4-instance stats step, provisioned by up (the model trained), its
+    # topic feeding a queue
     spec = copy_project("churn", tmp_path / "project", artifact_root)
     root = spec.parent
+    data = yaml.safe_load(spec.read_text())
+    data["monitors"]["churn-drift"]["instances"] = 4
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
     env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     outcome = up(env, emulator.target(), root)
     assert all(check.ok for check in outcome.checks), [c for c in outcome.checks if not c.ok]
@@ -82,6 +87,7 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     sm = emulator.client("sagemaker")
     definition = json.loads(sm.describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"])
     assert [s["Name"] for s in definition["Steps"]] == ["stats", "merge"]
+    assert definition["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 4
 
     # WHEN the job runs before any traffic
     quiet = _modelops(root, emulator, "monitor", "run", "churn-drift", "--spec", str(spec), "--env", "dev",
@@ -118,6 +124,9 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     assert run.returncode == 0, run.stderr
     (job,) = json.loads(run.stdout)
     (result,) = job["results"]
+    # four stats processes, each with its share of the 300 capture files
+    stats = job["steps"][0]
+    assert stats["instances"] == 4 and sorted(stats["objects"]["capture"]) == [75, 75, 75, 76]
     assert result["monitor"] == "churn-drift" and result["verdict"] == "alarm" and result["value"] > 0.2
     latest = json.loads(emulator.client("s3").get_object(Bucket=BUCKET, Key="monitoring/churn-drift/latest.json")["Body"].read())
     assert latest["sample_size"]["current"] == 300
