@@ -23,6 +23,7 @@ from modelops.components.documents import json_document
 from modelops.components import metrics
 from modelops.components.dataset import Dataset, DatasetArgs
 from modelops.components.model import ModelEndpoint, ModelEndpointArgs, partition
+from modelops.components.monitor_job import MonitorJob, MonitorJobArgs
 from modelops.components.monitor import (
     Monitor,
     MonitorArgs,
@@ -286,6 +287,21 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            job_monitors = tuple(env.monitors[m] for m in sorted(env.monitors)
+                                 if env.monitors[m].model == model_name and env.monitors[m].is_job)
+            if job_monitors and model.artifact is not None and self.models[model_name].captures:
+                # a child of the model's component: the job is part of the model's group (cache, stacks)
+                endpoint = self.models[model_name]
+                MonitorJob(
+                    f"{name}-model-{model_name}-job",
+                    MonitorJobArgs(model=model, monitors=job_monitors, scope=scope,
+                                   artifacts_bucket=artifacts_bucket, artifacts_bucket_arn=artifacts_arn,
+                                   dataset_bucket=dataset_bucket, dataset_bucket_arn=dataset_arn,
+                                   artifact_key=naming.artifact_key(model_name, model.artifact.digest),
+                                   instance_count=max(m.instances for m in job_monitors),
+                                   depends_on=(endpoint.artifact,)),
+                    opts=pulumi.ResourceOptions(parent=endpoint),
+                )
             yield
 
         # -- monitors ----------------------------------------------------------------------------------
@@ -451,6 +467,9 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             "cpu_utilization": ep.metric_cpu,
             "memory_utilization": ep.metric_memory,
             "data_drift": ep.metric_drift,
+            "data_quality": lambda: ep.metric_job("data_quality"),
+            "prediction_drift": lambda: ep.metric_job("prediction_drift"),
+            "model_quality": lambda: ep.metric_job("model_quality"),
         }
         return table[spec.metric](), None
 

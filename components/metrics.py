@@ -128,6 +128,8 @@ JOB_METRICS = ("data_drift", "data_quality", "prediction_drift", "model_quality"
 MONITORING_NAMESPACE = "ModelOps/Monitoring"
 #: the dimension naming a feature of a per-feature drift metric
 FEATURE_DIMENSION = "Feature"
+#: a feature's own share of violating rows (dimension Feature), beside the alarmed total
+DATA_QUALITY_FEATURE_METRIC = "FeatureViolationShare"
 
 
 def job_metric(endpoint_name: str, metric: str, feature: str | None = None) -> MetricRef:
@@ -148,6 +150,9 @@ def job_metric(endpoint_name: str, metric: str, feature: str | None = None) -> M
     dims: tuple[tuple[str, str], ...] = (("EndpointName", endpoint_name),)
     if metric == "data_drift":
         return MetricRef(DRIFT_NAMESPACE, "FeatureDrift", dims + ((FEATURE_DIMENSION, feature),), "Maximum", 3600, "None")
+    if metric == "data_quality" and feature is not None:
+        return MetricRef(MONITORING_NAMESPACE, DATA_QUALITY_FEATURE_METRIC, dims + ((FEATURE_DIMENSION, feature),),
+                         "Maximum", 3600, "None")
     table = {
         "data_quality": (MONITORING_NAMESPACE, "DataQualityViolationShare", "Maximum"),
         "model_quality": (MONITORING_NAMESPACE, "ModelQuality", "Minimum"),

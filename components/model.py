@@ -474,3 +474,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def metric_drift(self) -> metrics.MetricRef:
         """Largest feature PSI published by ``modelops drift`` (Maximum, 1 hour)."""
         return metrics.drift_metric(self._endpoint)
+
+    def metric_job(self, metric: str) -> metrics.MetricRef:
+        """What the model's monitor job publishes for ``metric`` (``metrics.JOB_METRICS``; hourly)."""
+        return metrics.job_metric(self._endpoint, metric)

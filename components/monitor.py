@@ -185,6 +185,9 @@ def treat_missing_data(spec: MonitorSpec) -> str:
     """No data means no writes for freshness and no traffic for an invocation floor: both breach."""
     if spec.metric == "freshness":
         return "breaching"
+    if spec.is_job:
+        # a run without data (no traffic, too few rows, no labels) publishes nothing: the monitor's rule
+        return "breaching" if spec.no_data == "alarm" else "notBreaching"
     if spec.metric == "invocations" and spec.comparison == "below":
         return "breaching"
     return "notBreaching"

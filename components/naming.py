@@ -64,6 +64,39 @@ def role_name(project: str, env: str, model: str) -> str:
     return f"{prefix(project, env)}-{model}-exec"
 
 
+def job_role_name(project: str, env: str, model: str) -> str:
+    """The role a model's monitor job (its processing steps) runs as."""
+    return f"{prefix(project, env)}-{model}-mon-job"
+
+
+def pipeline_role_name(project: str, env: str, model: str) -> str:
+    return f"{prefix(project, env)}-{model}-mon-pipe"
+
+
+def scheduler_role_name(project: str, env: str, model: str) -> str:
+    return f"{prefix(project, env)}-{model}-mon-sched"
+
+
+def pipeline_name(project: str, env: str, model: str) -> str:
+    """The SageMaker pipeline of a model's monitor job."""
+    return f"{prefix(project, env)}-{model}-monitor"
+
+
+def schedule_name(project: str, env: str, model: str) -> str:
+    """The EventBridge Scheduler schedule starting a model's monitor job."""
+    return f"{prefix(project, env)}-{model}-monitor"
+
+
+#: the monitoring/ directory holding the job's per-run shard statistics (no monitor name
+#: has an underscore, so it never collides with a monitor's results)
+JOB_STATS_DIR = "_stats"
+
+
+def job_prefix(model: str) -> str:
+    """Where a model's monitor job script and config live in the artifacts bucket."""
+    return f"monitoring/{model}/"
+
+
 def package_group_name(project: str, env: str, model: str) -> str:
     return f"{prefix(project, env)}-{model}"
 
@@ -124,5 +157,6 @@ def longest_names(project: str, env: str, entity: str) -> dict[str, tuple[str, i
         "bucket": (bucket_name(project, env, entity, account), LIMITS["bucket"]),
         "endpoint": (versioned_name(project, env, entity, "0" * 8), LIMITS["sagemaker"]),
         "role": (role_name(project, env, entity), LIMITS["iam_role"]),
+        "monitor job role": (scheduler_role_name(project, env, entity), LIMITS["iam_role"]),
         "alarm": (alarm_name(project, env, entity), LIMITS["alarm"]),
     }

@@ -151,7 +151,8 @@ def _capture_hook(spec: Path, model: str, env_name: str, endpoint_url: str | Non
 
     def hook(event: dict[str, Any]) -> None:
         record = capture_record(
-            event["input"], event["input_content_type"], event["output"], event["output_content_type"], event["time"]
+            event["input"], event["input_content_type"], event["output"], event["output_content_type"], event["time"],
+            inference_id=event.get("inference_id"),
         )
         try:
             write_capture(clients.client("s3"), bucket, model, endpoint, [record], event["time"])

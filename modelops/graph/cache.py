@@ -345,7 +345,9 @@ class RenderCache:
                 watchers.setdefault(mon.dataset, []).append((mon.name, mon.metric))
             else:
                 # a model's endpoint rolls back on its monitors' alarms: it depends on their names and metrics
-                model_watchers.setdefault(mon.model or "", []).append((mon.name, mon.metric))
+                # and builds the monitor job of its job monitors, from their whole spec
+                model_watchers.setdefault(mon.model or "", []).append(
+                    (mon.name, mon.metric, canonical(mon) if mon.is_job else ""))
         for name in env.datasets:
             keys[("dataset", name)] = _hash_blobs(common, "dataset", datasets[name],
                                                   canonical([sorted(readers.get(name, ())), sorted(watchers.get(name, ()))]))

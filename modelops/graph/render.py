@@ -257,6 +257,16 @@ def _bucket_metric(b: RenderBackend, reg: Registration, inputs: dict[str, Any], 
     return f"{inputs.get('bucket')}:{name}", {"name": name}
 
 
+def _pipeline(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    pipeline = inputs.get("pipelineName") or name
+    return pipeline, {"pipelineName": pipeline, "arn": b._arn("sagemaker", f"pipeline/{pipeline}")}
+
+
+def _schedule(b: RenderBackend, reg: Registration, inputs: dict[str, Any], fake: str, name: str) -> tuple[str, dict[str, Any]]:
+    group = inputs.get("groupName") or "default"
+    return name, {"name": name, "arn": b._arn("scheduler", f"schedule/{group}/{name}")}
+
+
 _COMPUTED: dict[str, _Computed] = {
     rt.BUCKET: _bucket,
     rt.BUCKET_VERSIONING: _bucket_setting,
@@ -284,6 +294,8 @@ _COMPUTED: dict[str, _Computed] = {
     rt.DASHBOARD: _dashboard,
     rt.GLUE_DATABASE: _glue_database,
     rt.GLUE_TABLE: _glue_table,
+    rt.PIPELINE: _pipeline,
+    rt.SCHEDULE: _schedule,
 }
 
 

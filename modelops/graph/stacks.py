@@ -48,7 +48,7 @@ DEFAULT_BUDGET = 500
 FILL = 0.6
 #: custom resources an entity of each kind makes, about (a derived partition count only:
 #: ``modelops stacks`` counts the rendered graph)
-WEIGHTS = {"dataset": 9, "model": 11, "monitor": 1}
+WEIGHTS = {"dataset": 9, "model": 11, "monitor": 1, "job": 12}
 SHARED_GROUP = "shared"
 _SLUG = re.compile(r"[^a-z0-9-]+")
 #: the config keys a group stack's Pulumi config carries (``modelops:<key>``)
@@ -99,15 +99,18 @@ class StackSpec:
     datasets: frozenset[str] = frozenset()
     models: frozenset[str] = frozenset()
     monitors: frozenset[str] = frozenset()
+    #: models of this stack with a monitor job
+    jobs: int = 0
 
     @property
     def shared(self) -> bool:
         return self.group == SHARED_GROUP
 
     def estimate(self) -> int:
-        """About how many resources this stack holds (see :data:`WEIGHTS`)."""
+        """About how many resources this stack holds (see :data:`WEIGHTS`; ``job``: a model's
+        monitor job, its pipeline, schedule, roles and objects)."""
         return (WEIGHTS["dataset"] * len(self.datasets) + WEIGHTS["model"] * len(self.models)
-                + WEIGHTS["monitor"] * len(self.monitors))
+                + WEIGHTS["monitor"] * len(self.monitors) + WEIGHTS["job"] * self.jobs)
 
     def config(self, env: Environment, spec: str) -> dict[str, Any]:
         """The stack's Pulumi config (``stacks/Pulumi.<name>.yaml``)."""
@@ -195,11 +198,13 @@ def layout(env: Environment, *, budget: int = DEFAULT_BUDGET, partitions: Mappin
         mon = env.monitors[name]
         target = ("dataset", mon.dataset) if mon.dataset is not None else ("model", mon.model)
         monitors_of.setdefault(target, []).append(name)
+    # models with a monitor job (their job's resources are in the model's stack)
+    jobs = frozenset(("model", m.model) for m in env.monitors.values() if m.model is not None and m.is_job)
 
     placement: dict[tuple[str, str], str] = {}
     stacks = [StackSpec(name=stack_name(env.env, SHARED_GROUP), group=SHARED_GROUP, owner=env.owner)]
     for slug in sorted(members):
-        count = partitions.get(slug) or derived_partitions(members[slug], monitors_of, budget)
+        count = partitions.get(slug) or derived_partitions(members[slug], monitors_of, budget, jobs)
         parts: list[dict[str, set[str]]] = [{"dataset": set(), "model": set(), "monitor": set()} for _ in range(count)]
         for kind, name in members[slug]:
             index = partition_of(kind, name, count)
@@ -208,7 +213,8 @@ def layout(env: Environment, *, budget: int = DEFAULT_BUDGET, partitions: Mappin
         for index, part in enumerate(parts, start=1):
             spec = StackSpec(name=stack_name(env.env, slug, index), group=slug, partition=index, partitions=count,
                              owner=owners[slug], datasets=frozenset(part["dataset"]), models=frozenset(part["model"]),
-                             monitors=frozenset(part["monitor"]))
+                             monitors=frozenset(part["monitor"]),
+                             jobs=sum(1 for m in part["model"] if ("model", m) in jobs))
             stacks.append(spec)
             for kind in ("dataset", "model", "monitor"):
                 for name in part[kind]:
@@ -216,10 +222,11 @@ def layout(env: Environment, *, budget: int = DEFAULT_BUDGET, partitions: Mappin
     return Layout(env=env.env, stacks=tuple(stacks), placement=placement)
 
 def derived_partitions(members: list[tuple[str, str]], monitors_of: Mapping[tuple[str, str], list[str]],
-                       budget: int) -> int:
+                       budget: int, jobs: frozenset[tuple[str, str]] = frozenset()) -> int:
     """How many partitions a group without a recorded count gets: its estimated resources over
-    :data:`FILL` of the budget."""
-    weight = sum(WEIGHTS[kind] + WEIGHTS["monitor"] * len(monitors_of.get((kind, name), ())) for kind, name in members)
+    :data:`FILL` of the budget (``jobs``: the models with a monitor job)."""
+    weight = sum(WEIGHTS[kind] + WEIGHTS["monitor"] * len(monitors_of.get((kind, name), ()))
+                 + (WEIGHTS["job"] if (kind, name) in jobs else 0) for kind, name in members)
     return max(1, math.ceil(weight / (budget * FILL)))
 
 def split_by_stack(entities: Mapping[tuple[str, str], Any], lay: Layout) -> dict[str, dict[tuple[str, str], Any]]:

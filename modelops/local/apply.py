@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from modelops.graph.resource_types import BUCKET_OBJECT, ENDPOINT, METRIC_ALARM, TOPIC
+from modelops.graph.resource_types import BUCKET_OBJECT, ENDPOINT, METRIC_ALARM, PIPELINE, SCHEDULE, TOPIC
 from modelops.errors import ApplyError, UsageError
 from modelops.local.backend import Action, FailHook, MotoBackend, describe_error, handler_for
 from modelops.local.handlers import Context
@@ -516,6 +516,12 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _Topi
             alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"]
             described = alarms[0] if alarms else None
             ok = described is not None
+        elif resource.type == PIPELINE:
+            described = ctx.client("sagemaker").describe_pipeline(PipelineName=resource.id)
+            ok = True
+        elif resource.type == SCHEDULE:
+            described = ctx.client("scheduler").get_schedule(Name=resource.id)
+            ok = True
         else:
             ok = handler.exists(ctx, resource.id, resource.outputs)
     except (ClientError, BotoCoreError) as exc:
@@ -533,6 +539,71 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _Topi
         detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
         checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
                             f"missing: {', '.join(missing)}" if missing else detail))
+    if resource.type == PIPELINE:
+        checks += _pipeline_checks(ctx, resource.id, described)
+    if resource.type == SCHEDULE:
+        target = (described.get("Target") or {}).get("Arn", "")
+        try:
+            ctx.client("sagemaker").describe_pipeline(PipelineName=target.rsplit("/", 1)[-1])
+            there = ":pipeline/" in target
+        except ClientError:
+            there = False
+        checks.append(Check(f"schedule {resource.id} starts pipeline {target.rsplit('/', 1)[-1]}", there,
+                            described.get("ScheduleExpression", "") if there else f"no pipeline {target}"))
+    return checks
+
+
+def _granted(document: Any, action: str, arn: str) -> bool:
+    """Whether an identity policy ``document`` allows ``action`` on ``arn`` (Allow statements, glob resources).
+
+    moto enforces no IAM: the emulator's check of what a job role may read is this one."""
+    import fnmatch
+
+    doc = json.loads(document) if isinstance(document, str) else document
+    statements = doc.get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        actions = st.get("Action") or []
+        resources = st.get("Resource") or []
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = resources if isinstance(resources, list) else [resources]
+        if st.get("Effect") == "Allow" and action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources):
+            return True
+    return False
+
+
+def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any]) -> list[Check]:
+    """Each processing step's role may read each of its S3 inputs, and each input holds an object."""
+    from urllib.parse import unquote
+
+    definition = json.loads(described.get("PipelineDefinition") or "{}")
+    iam, s3 = ctx.client("iam"), ctx.client("s3")
+    checks: list[Check] = []
+    for step in definition.get("Steps") or []:
+        args = step.get("Arguments") or {}
+        role = str(args.get("RoleArn", "")).rsplit("/", 1)[-1]
+        try:
+            documents = []
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                documents.append(unquote(document) if isinstance(document, str) else document)
+        except ClientError as exc:
+            checks.append(Check(f"pipeline {name} step {step.get('Name')} role {role} described", False, describe_error(exc)))
+            continue
+        unreadable, empty = [], []
+        for spec in args.get("ProcessingInputs") or []:
+            uri = (spec.get("S3Input") or {}).get("S3Uri")
+            if not isinstance(uri, str):
+                continue  # an earlier step's output, known when the pipeline runs
+            bucket, _, key = uri[5:].partition("/")
+            probe = f"arn:aws:s3:::{bucket}/{key}" + ("x" if key.endswith("/") else "")
+            if not any(_granted(d, "s3:GetObject", probe) for d in documents):
+                unreadable.append(spec["InputName"])
+            if not s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"):
+                empty.append(spec["InputName"])
+        checks.append(Check(f"pipeline {name} step {step.get('Name')}: role {role} may read its inputs", not unreadable,
+                            f"not granted: {', '.join(unreadable)}" if unreadable else "s3:GetObject granted"))
+        checks.append(Check(f"pipeline {name} step {step.get('Name')}: every input holds an object", not empty,
+                            f"empty: {', '.join(empty)}" if empty else ""))
     return checks
 
 

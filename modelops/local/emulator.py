@@ -61,7 +61,7 @@ KEEP_ALIVE_CONNECTIONS = 512
 #: builds a backend's application (importing its modules) on the first request for it,
 #: holding its dispatcher's lock, so every request waits meanwhile (applicationautoscaling
 #: alone takes about 0.75 s). The emulator builds them once it listens (:func:`warm`).
-BACKENDS = ("sts", "kms", "s3", "glue", "iam", "sagemaker", "cloudwatch", "sns", "applicationautoscaling")
+BACKENDS = ("sts", "kms", "s3", "glue", "iam", "sagemaker", "cloudwatch", "sns", "applicationautoscaling", "scheduler")
 
 _request = threading.local()
 

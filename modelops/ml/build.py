@@ -254,8 +254,8 @@ def train_model(model: resolved.Model, dataset: resolved.Dataset) -> TrainResult
             f"lower the parameters that size it ({', '.join(estimators.SIZE_LIMITS)}) or build on a machine with more memory"
         ) from None
     notes = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)})
-    base = baseline_mod.compute_baseline(table, features, train_idx)
     task = "classification" if classification else "regression"
+    base = baseline_mod.compute_baseline(table, features, train_idx, predictions=pipeline.predict(X[train_idx]), task=task)
     card: dict[str, Any] = {
         "schema": CARD_SCHEMA,
         "task": task,

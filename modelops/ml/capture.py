@@ -57,8 +57,10 @@ def capture_record(
     output_content_type: str,
     when: datetime,
     event_id: str | None = None,
+    inference_id: str | None = None,
 ) -> dict[str, Any]:
-    """One data-capture record, exactly as SageMaker writes it."""
+    """One data-capture record, exactly as SageMaker writes it (``inferenceId`` when the caller
+    sent ``X-Amzn-SageMaker-Inference-Id``: what the monitor job joins labels on)."""
     in_data, in_encoding = _encode(input_body, input_content_type)
     out_data, out_encoding = _encode(output_body, output_content_type)
     return {
@@ -76,7 +78,8 @@ def capture_record(
                 "encoding": out_encoding,
             },
         },
-        "eventMetadata": {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": _timestamp(when)},
+        "eventMetadata": {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": _timestamp(when),
+                          **({"inferenceId": inference_id} if inference_id else {})},
         "eventVersion": "0",
     }
 

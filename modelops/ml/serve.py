@@ -326,7 +326,16 @@ class _Application:
             "output": answer.body,
             "output_content_type": answer.content_type,
             "time": datetime.now(timezone.utc),
+            # SageMaker records the caller's X-Amzn-SageMaker-Inference-Id (the label join key)
+            "inference_id": _inference_id(environ.get("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID")),
         }
+
+
+def _inference_id(value: str | None) -> str | None:
+    # SageMaker accepts 1-64 printable ASCII characters; anything else is not recorded
+    if value and len(value) <= 64 and all(32 < ord(c) < 127 for c in value):
+        return value
+    return None
 
 
 class _Body:

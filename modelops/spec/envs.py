@@ -539,4 +539,17 @@ def _monitor(name: str, body: dict[str, Any], every_channel: tuple[str, ...], ow
         notify=tuple(body["notify"]) if "notify" in body else every_channel,
         description=spec.get("description", ""),
         owner=owner,
+        **_job_options(spec),
     )
+
+
+def _job_options(spec: dict[str, Any]) -> dict[str, Any]:
+    """The job options of a job metric's monitor (``schedule`` ... ``no_data``), else none."""
+    if spec["metric"] not in r.JOB_METRICS:
+        return {}
+    labels = spec.get("labels")
+    if spec["metric"] == "model_quality" and labels is None and spec.get("model"):
+        labels = f"labels/{spec['model']}/"
+    return {"schedule": spec.get("schedule", "hourly"), "test": spec.get("test", "auto"),
+            "quality": spec.get("quality"), "labels": labels, "no_data": spec.get("no_data", "ok"),
+            "instances": int(spec.get("instances", 1))}

@@ -55,7 +55,14 @@ MODEL_METRICS = (
     "cpu_utilization",
     "memory_utilization",
     "data_drift",
+    "data_quality",
+    "prediction_drift",
+    "model_quality",
 )
+#: model metrics a scheduled monitor job computes (the rest are CloudWatch's own)
+JOB_METRICS = ("data_drift", "data_quality", "prediction_drift", "model_quality")
+#: seconds between two runs of a monitor job, per ``schedule``
+SCHEDULE_SECONDS = {"hourly": 3600, "daily": 86400}
 DATASET_METRICS = ("freshness",)
 
 
@@ -233,6 +240,18 @@ class Monitor:
     owner: str = ""
     #: True for the latency/error monitors added by ``default_monitors``
     default: bool = False
+    #: job metrics (``JOB_METRICS``) only: how often the job runs, its drift test, the
+    #: quality metric, the labels prefix in the dataset bucket, and the no-data rule
+    schedule: Literal["hourly", "daily"] | None = None
+    test: Literal["auto", "psi"] = "auto"
+    quality: str | None = None
+    labels: str | None = None
+    no_data: Literal["ok", "alarm"] = "ok"
+    instances: int = 1
+
+    @property
+    def is_job(self) -> bool:
+        return self.metric in JOB_METRICS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from modelops.spec.resolved import DATASET_METRICS, MODEL_METRICS, Threshold
+from modelops.spec.resolved import DATASET_METRICS, JOB_METRICS, MODEL_METRICS, Threshold
 
 __all__ = [
     "DURATION_METRICS",
@@ -44,9 +44,9 @@ DURATION_METRICS = frozenset({"latency_p50", "latency_p90", "latency_p99", "late
 #: metrics whose thresholds are percentages (a ratio 0-1 once parsed)
 PERCENT_METRICS = frozenset({"error_rate", "cpu_utilization", "memory_utilization"})
 #: metrics whose thresholds are plain numbers (a count, or the drift PSI)
-NUMBER_METRICS = frozenset({"invocations", "data_drift"})
+NUMBER_METRICS = frozenset({"invocations", "data_drift", "data_quality", "prediction_drift", "model_quality"})
 #: the only metric a `below` threshold makes sense for (a traffic floor)
-BELOW_METRICS = frozenset({"invocations"})
+BELOW_METRICS = frozenset({"invocations", "model_quality"})
 #: the highest percentage each percentage metric can reach (SageMaker CPU is per core)
 _MAX_PERCENT = {"error_rate": 100.0, "memory_utilization": 100.0, "cpu_utilization": 12800.0}
 
@@ -57,6 +57,9 @@ assert DURATION_METRICS | PERCENT_METRICS | NUMBER_METRICS == set(MODEL_METRICS)
 MAX_ALARM_SECONDS = 7 * 86400
 _MAX_SUBHOUR_ALARM_SECONDS = 86400
 
+
+#: a job monitor's period and `for` when unset: one run of its schedule
+JOB_PERIODS = {"hourly": "1h", "daily": "1d"}
 
 #: a freshness monitor's period and `for` when unset: an hour, and one period (the schema's
 #: 1m/5m would ask CloudWatch for more than its one-day limit of sub-hour periods)
@@ -72,6 +75,11 @@ def monitor_timing(monitor: dict[str, object]) -> tuple[object, object]:
     """
     if monitor.get("metric") == "freshness":
         period = monitor.get("period", FRESHNESS_PERIOD)
+        return period, monitor.get("for", period)
+    if monitor.get("metric") in JOB_METRICS:
+        # a job publishes one datum per run: a shorter period could never hold one
+        run = JOB_PERIODS.get(str(monitor.get("schedule", "hourly")), "1h")
+        period = monitor.get("period", run)
         return period, monitor.get("for", period)
     return monitor.get("period", "1m"), monitor.get("for", "5m")
 

@@ -30,14 +30,17 @@ from modelops.components import naming
 from modelops.graph.runtime import ProgramError
 
 #: the one action AWS only authorises on Resource "*"
-STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
+#: actions without resource-level permissions (a monitor job's PutMetricData is limited by namespace)
+STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 
 
 @pytest.mark.parametrize("spec,env_name", EXAMPLE_CASES, ids=CASE_IDS)
 def test_no_iam_statement_allows_a_wildcard_action_or_s3_star(renders, spec, env_name):
     env, graph = renders.get(spec, env_name)
     policies = graph.by_type(ROLE_POLICY)
-    assert len(policies) == len(env.models)
+    # an execution role per model, and the job, pipeline and scheduler roles of a model's monitor job
+    jobs = {m.model for m in env.monitors.values() if m.model is not None and m.is_job}
+    assert len(policies) == len(env.models) + 3 * len(jobs)
     for policy in policies:
         for st in statements(policy.inputs["policy"]):
             assert st["Effect"] == "Allow"
@@ -49,11 +52,12 @@ def test_no_iam_statement_allows_a_wildcard_action_or_s3_star(renders, spec, env
 
 def test_execution_role_is_scoped_to_its_own_prefixes_log_group_image_and_key(renders):
     env, graph = renders.get(*EXAMPLE_CASES[0])
-    role = one(graph.by_type(ROLE))
+    role = one(r for r in graph.by_type(ROLE) if r.inputs["name"].endswith("-exec"))
     (trust,) = statements(role.inputs["assumeRolePolicy"])
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    sts = {s["Sid"]: s for s in statements(one(graph.by_type(ROLE_POLICY)).inputs["policy"])}
+    sts = {s["Sid"]: s for s in statements(one(p for p in graph.by_type(ROLE_POLICY)
+                                               if p.inputs["name"] == "modelops-serving").inputs["policy"])}
     assert sts["ReadArtifacts"]["Resource"] == "arn:aws:s3:::churn-dev-artifacts-123456789012/models/churn-classifier/*"
     assert sts["WriteDataCapture"]["Resource"] == "arn:aws:s3:::churn-dev-customers-123456789012/capture/churn-classifier/*"
     assert sts["WriteLogs"]["Resource"][0].endswith(":log-group:/aws/sagemaker/Endpoints/churn-dev-churn-classifier")
@@ -73,7 +77,7 @@ def test_model_serves_the_uploaded_artifact_with_the_matching_image(renders):
     container = model.inputs["primaryContainer"]
     assert container["modelDataUrl"] == f"s3://churn-dev-artifacts-123456789012/{key}"
     assert container["image"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
-    assert model.inputs["executionRoleArn"] == one(graph.by_type(ROLE)).outputs["arn"]
+    assert model.inputs["executionRoleArn"] == one(r for r in graph.by_type(ROLE) if r.inputs["name"].endswith("-exec")).outputs["arn"]
     assert model.inputs["name"].startswith("churn-dev-churn-classifier-")
 
 

@@ -9,7 +9,9 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from modelops.graph.resource_types import DASHBOARD, ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM
+from modelops.graph.resource_types import (
+    BUCKET_OBJECT, DASHBOARD, ENDPOINT_CONFIG, ENDPOINT, METRIC_ALARM as ALARM, PIPELINE, ROLE, ROLE_POLICY, SCHEDULE,
+)
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
@@ -22,6 +24,12 @@ from tests.helpers import ROOT, Emulator
 from tests.local.helpers import copy_project, env_state, environment, state_files
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+
+#: the resources of one model's monitor job (components/monitor_job.py)
+JOB_RESOURCES = 12
+#: what churn dev provisions: 37 before the drift monitor's job, 12 for it
+CHURN_DEV_RESOURCES = 37 + JOB_RESOURCES
 
 
 def _fail_on_any(operation: str, type_: str, name: str) -> Exception:
@@ -56,19 +64,22 @@ def test_spec_change_applies_only_the_change(emulator: Emulator, artifact_root: 
     changed_env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     second = up(changed_env, emulator.target(), root)
     # THEN exactly the endpoint configuration is replaced, the endpoint moves to it, the
-    # latency alarm is updated and the drift alarm deleted, and the dashboard loses the
-    # drift job's widget; everything else is untouched
+    # latency alarm is updated and the drift alarm deleted with the model's monitor job (its
+    # only job monitor: pipeline, schedule, three roles and policies, script, config and two
+    # prefix markers), and the dashboard loses the drift job's widget; everything else is untouched
     changes = {(a.type, a.name.rsplit("-", 1)[-1] if a.type == ALARM else a.type, a.action)
                for a in second.actions if a.action != "unchanged"}
     assert {(t, a) for t, _, a in changes} == {(ENDPOINT_CONFIG, "replaced"), (ENDPOINT, "updated"),
-                                                (ALARM, "updated"), (ALARM, "deleted"), (DASHBOARD, "updated")}
+                                                (ALARM, "updated"), (ALARM, "deleted"), (DASHBOARD, "updated"),
+                                                (PIPELINE, "deleted"), (SCHEDULE, "deleted"), (ROLE, "deleted"),
+                                                (ROLE_POLICY, "deleted"), (BUCKET_OBJECT, "deleted")}
     by_action = {a.action: a for a in second.actions if a.type == ALARM and a.action != "unchanged"}
     assert by_action["deleted"].label.endswith("churn-dev-churn-drift")
     assert "churn-latency" in by_action["updated"].label
     endpoint_action = next(a for a in second.actions if a.type == ENDPOINT)
     assert "moto has no UpdateEndpoint" in endpoint_action.note
     unchanged = [a for a in second.actions if a.action == "unchanged"]
-    assert len(unchanged) == len(first.actions) - 5
+    assert len(unchanged) == len(first.actions) - 5 - JOB_RESOURCES
     after = {r["urn"]: r for r in _state(root)["resources"]}
     assert all(after[a.urn]["id"] == before[a.urn]["id"] for a in unchanged)
     # AND in the emulator: same key, same role; the endpoint serves the new configuration
@@ -109,7 +120,7 @@ def test_failure_mid_apply_stops_cleanly_resumes_and_destroys(
         up(env, emulator.target(), tmp_path, fail_at=fail_fifth_create)
     # THEN what was created is recorded, and every recorded resource exists
     recorded = _state(tmp_path)["resources"]
-    assert 4 <= len(recorded) < 37
+    assert 4 <= len(recorded) < CHURN_DEV_RESOURCES
     failed_name = creates[4]
     assert failed_name not in {r["name"] for r in recorded}
     ctx = Context(emulator.target().clients(env.region), env.region)
@@ -117,7 +128,7 @@ def test_failure_mid_apply_stops_cleanly_resumes_and_destroys(
     # AND a re-run resumes: what exists is unchanged, the rest is created
     resumed = up(env, emulator.target(), tmp_path)
     counts = resumed.counts()
-    assert counts["unchanged"] == len(recorded) and counts["created"] == 37 - len(recorded)
+    assert counts["unchanged"] == len(recorded) and counts["created"] == CHURN_DEV_RESOURCES - len(recorded)
     assert all(c.ok for c in resumed.checks)
     # AND destroy leaves no orphan
     destroy(env, emulator.target(), tmp_path)
@@ -140,9 +151,15 @@ def test_failure_during_destroy_names_the_resource_and_resumes(
 
     with pytest.raises(ApplyError, match=r"delete aws:iam/role:Role churn-dev-\S+ failed: Throttling: rate exceeded"):
         destroy(env, emulator.target(), tmp_path, fail_at=fail_role)
-    # the group stack stopped at its role; the shared stack, destroyed last, was not touched
+    # the group stack stopped at the first role it deleted (a monitor job role, before the
+    # job's objects and the buckets' own resources are gone, now that the model has three
+    # more roles): that role and what was still to delete stay recorded, and they exist;
+    # the shared stack, destroyed last, was not touched
     group = json.loads((tmp_path / ".modelops" / "state" / "churn-dev.ml-platform.json").read_text())
-    assert [r["type"] for r in group["resources"]] == ["aws:iam/role:Role"]
+    left = group["resources"]
+    assert "aws:iam/role:Role" in [r["type"] for r in left] and 0 < len(left) < CHURN_DEV_RESOURCES
+    ctx = Context(emulator.target().clients(env.region), env.region)
+    assert all(handler_for(r["type"]).exists(ctx, r["id"], r["outputs"]) for r in left)
     assert (tmp_path / ".modelops" / "state" / "churn-dev.json").exists()
     destroy(env, emulator.target(), tmp_path)
     assert emulator.client("iam").list_roles()["Roles"] == []
