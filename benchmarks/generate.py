@@ -2,7 +2,8 @@
 
 Every 5 models share a dataset; each model gets a drift monitor and one more monitor, the
 metrics taken in turn (:data:`MODEL_MONITORS`: latency percentiles and average, error rate,
-invocations, utilisation), besides its default ones; every dataset has a freshness monitor.
+invocations, utilisation, and the monitor job's data quality, prediction drift and model
+quality), besides its default ones; every dataset has a freshness monitor.
 Three environment overlays (dev, staging, prod) adjust capacity the way teams do, each
 touching one model in ten (:func:`overlays`), and prod runs a canary of another version on
 one model in twenty (:data:`CANARY_EVERY`). Models reference one prebuilt artifact
@@ -43,6 +44,9 @@ MODEL_MONITORS = (
     ("invocations", "calls", 1, {"below": True, "period": "1h", "for": "3h"}),
     ("cpu_utilization", "cpu", "80%", {}),
     ("memory_utilization", "memory", "85%", {}),
+    ("data_quality", "quality", 0.05, {}),
+    ("prediction_drift", "pred-drift", 0.2, {}),
+    ("model_quality", "accuracy", 0.7, {"below": True, "quality": "accuracy"}),
 )
 #: prod runs a canary of the second package on every CANARY_EVERY-th model
 CANARY_EVERY = 20

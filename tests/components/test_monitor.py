@@ -8,6 +8,7 @@ import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from modelops.components import naming
+from modelops.components.metrics import JOB_METRICS
 from modelops.graph.render import render
 from modelops.graph.resource_types import TOPIC_SUBSCRIPTION as SUBSCRIPTION
 from tests.components.helpers import ALARM, CASE_IDS, EXAMPLE_CASES, TOPIC, by_name, load, one, statements, tiny_artifact, variants_spec
@@ -221,10 +222,10 @@ def test_a_large_environment_gets_dashboard_pages_named_after_the_first(tmp_path
     assert [d.inputs["dashboardName"] for d in dashboards] == [f"{env.project}-dev", f"{env.project}-dev-2"]
     widgets = [json.loads(d.inputs["dashboardBody"])["widgets"] for d in dashboards]
     assert all(len(w) <= 500 for w in widgets)
-    # (each model: latency, errors, invocations, and the drift its data_drift monitor's job publishes)
-    drifting = {m.model for m in env.monitors.values() if m.metric == "data_drift"}
-    assert len(env.models) == 171 and len(drifting) == 170  # the generator's canary source has no drift monitor
-    assert sum(len(w) for w in widgets) == 3 * len(env.models) + len(drifting) + len(env.datasets)
+    # (each model: latency, errors, invocations, and one per metric its monitor job publishes)
+    published = {(m.model, m.metric) for m in env.monitors.values() if m.metric in JOB_METRICS}
+    assert len(env.models) == 171 and len(published) == 170 + 45  # drift on all but the canary source; 45 others
+    assert sum(len(w) for w in widgets) == 3 * len(env.models) + len(published) + len(env.datasets)
 
 
 def test_the_dashboard_shows_a_models_job_metrics_under_its_latency_and_errors(renders) -> None:
