@@ -72,6 +72,10 @@ def publish(
         raise UsageError("Missing argument 'MODEL': name the model to publish, or pass --all")
     if use_aws and endpoint_url:
         raise UsageError("--aws and --endpoint-url exclude each other; give one")
+    if endpoint_url is not None:  # before any slow work
+        from modelops.local.server import check_loopback
+
+        check_loopback(endpoint_url)
     environment = load_environment(_spec(spec), env)
     names = sorted(environment.models) if every else [model]
     for name in names:
