@@ -119,10 +119,15 @@ def fetch_pins(env: Environment, root: Path, registry: Callable[[], Registry] | 
         if (pin.model, pin.digest) in seen or artifacts.lookup(pin.digest, root) is not None:
             continue
         seen.add((pin.model, pin.digest))
-        data = reg.read(naming.registry_key(pin.model, pin.digest)) if reg is not None else None
+        data, where = None, why
+        if reg is not None:
+            where = f"s3://{reg.bucket}"
+            try:
+                data = reg.read(naming.registry_key(pin.model, pin.digest))
+            except (ClientError, BotoCoreError) as exc:
+                where = f"s3://{reg.bucket} cannot be read: {type(exc).__name__}: {exc}"
         if data is None:
             file, line, column = position(env, pin)
-            where = f"s3://{reg.bucket}" if reg is not None else why
             problems.append(Problem(
                 "E-PIN-UNKNOWN", file, line, column, pin.dotted,
                 f"{pin.model} version {pin.digest} is neither in {artifacts.STATE_DIR}/{artifacts.STORE_DIR} nor in the "

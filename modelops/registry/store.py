@@ -70,8 +70,11 @@ class Registry:
         try:
             self.clients.client("s3").head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchBucket", "NotFound", "403", "AccessDenied"):
+            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return False
+            if _code(exc) in ("403", "AccessDenied", "Forbidden"):
+                raise UsageError(f"the registry bucket {self.bucket} at {self.where or 'the target'} refuses this "
+                                 "caller (403): grant its role read access (docs/registry.md, who may read them)") from exc
             raise
         return True
 

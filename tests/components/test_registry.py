@@ -1,4 +1,4 @@
-"""The registry stack (components/registry.py): what it renders, what the policies say of it."""
+"""The registry component (components/registry.py) and its stack: what it renders, what the policies say of it."""
 
 from __future__ import annotations
 
