@@ -74,4 +74,5 @@ def test_staging_and_prod_deploy_in_a_fresh_clone_from_the_registry_alone(emulat
     # AND the registry says where the version runs
     listed = json.loads(run(b, "registry", "list", MODEL, "--json"))
     (version,) = listed["versions"]
-    assert version["digest"] == digest and version["served_by"] == ["prod/primary", "staging/primary"]
+    # (A's dev still runs it: only A's staging was destroyed)
+    assert version["digest"] == digest and version["served_by"] == ["dev/primary", "prod/primary", "staging/primary"]
