@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelops.components import naming
-from modelops.errors import ApplyError, Problem, SpecError
+from modelops.errors import ApplyError, ModelOpsError, Problem, SpecError
 from modelops.ml import artifacts
 from modelops.registry.store import Registry
 from modelops.spec.loader import display_name, load_yaml
@@ -99,6 +100,14 @@ def fetch_pins(env: Environment, root: Path, registry: Callable[[], Registry] | 
     :class:`~modelops.errors.SpecError` naming its place, the model and the digest.
     """
     missing = missing_pins(env, root)
+    if missing and any(m.artifact_source and not m.version for m in env.models.values()):
+        # a pin may name the package another model's `artifact:` file holds: attaching adds it
+        # to the store, so add those first (what is wrong with one is attach's to report)
+        for model in env.models.values():
+            if model.artifact_source and not model.version:
+                with contextlib.suppress(ModelOpsError):
+                    artifacts.resolve_artifact(env, model, build=False, root=root)
+        missing = missing_pins(env, root)
     if not missing:
         return []
     reg: Registry | None = None

@@ -116,3 +116,25 @@ def test_a_fresh_runner_copies_pins_out_of_the_registry_and_refuses_unknown_ones
                                         rf"{unknown} is neither in .modelops/artifacts nor in the registry "
                                         rf"\(s3://churn-registry-123456789012\); publish it"):
         fetch_pins(staging, fresh, lambda: registry)
+
+
+def test_a_pin_another_models_artifact_file_holds_needs_no_registry(tmp_path: Path) -> None:
+    # GIVEN a fresh project whose canary pins the package a second model serves from its
+    # `artifact:` file (how the benchmark spec brings a canary's version into the store)
+    from tests.components.helpers import tiny_artifact
+
+    (tmp_path / "stacks").mkdir()
+    package = tiny_artifact(tmp_path / "packages", b"canary weights")
+    base = tiny_artifact(tmp_path, b"primary weights")
+    (tmp_path / "modelops.yaml").write_text(
+        "apiVersion: modelops/v1\nproject: tiny\nowner: a@example.com\nregion: eu-west-1\n"
+        "datasets:\n  events: {format: csv}\n"
+        "models:\n"
+        "  ranker:\n    dataset: events\n    artifact: model.tar.gz\n    framework_version: 1.9-0\n"
+        f"    serving: {{canary: {{version: '{package.digest}'}}}}\n"
+        "  canary-source:\n    dataset: events\n    artifact: packages/model.tar.gz\n    framework_version: 1.9-0\n")
+    env = load_environment(tmp_path / "modelops.yaml", "dev")
+    assert base.digest != package.digest and artifacts.lookup(package.digest, tmp_path) is None
+    # WHEN its pins are fetched without any registry THEN nothing is missing, nothing copied
+    assert fetch_pins(env, tmp_path, None) == []
+    assert artifacts.lookup(package.digest, tmp_path) is not None
