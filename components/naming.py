@@ -160,3 +160,32 @@ def longest_names(project: str, env: str, entity: str) -> dict[str, tuple[str, i
         "monitor job role": (scheduler_role_name(project, env, entity), LIMITS["iam_role"]),
         "alarm": (alarm_name(project, env, entity), LIMITS["alarm"]),
     }
+
+
+#: the Pulumi stack (and local state) of the project's model registry; no environment may be named so
+REGISTRY_STACK = "registry"
+
+
+def registry_bucket_name(project: str, account_id: str) -> str:
+    """The project's registry bucket, shared by its environments: ``<project>-registry-<account>``."""
+    return f"{prefix(project, REGISTRY_STACK)}-{account_id}"
+
+
+def registry_group_name(project: str, model: str) -> str:
+    """The registry's SageMaker model package group of ``model`` (one per model, every environment)."""
+    return f"{prefix(project, REGISTRY_STACK)}-{model}"
+
+
+def registry_kms_alias(project: str) -> str:
+    return f"alias/{prefix(project, REGISTRY_STACK)}"
+
+
+def registry_key(model: str, digest: str, member: str = "model.tar.gz") -> str:
+    """Content-addressed key in the registry: ``models/<model>/<hex>/<member>`` (the package,
+    its ``card.json`` and ``baseline.json``), the same layout as :func:`artifact_key`."""
+    return f"models/{model}/{digest.removeprefix('sha256:')}/{member}"
+
+
+def registry_data_key(dataset: str, digest: str, filename: str) -> str:
+    """Content-addressed key of the training data a published version was built from."""
+    return f"datasets/{dataset}/{digest.removeprefix('sha256:')}/{filename}"

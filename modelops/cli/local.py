@@ -14,7 +14,7 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -39,10 +39,12 @@ def project_root(spec: Path) -> Path:
     return spec.resolve().parent
 
 
-def prepare(spec: Path, env_name: str, *, build: bool = True) -> Any:
+def prepare(spec: Path, env_name: str, *, build: bool = True, registry: Callable[[Any], Any] | None = None) -> Any:
     """Load, validate (schema, references and mandatory policies) and attach artifacts.
 
-    Raises before anything is provisioned when the spec or an overlay is invalid.
+    Raises before anything is provisioned when the spec or an overlay is invalid. With
+    ``registry`` (the environment -> its project's :class:`~modelops.registry.Registry`), a
+    pinned version missing from ``.modelops/artifacts/`` is copied out of the registry first.
     """
     if not spec.exists():
         raise UsageError(f"{spec}: no such spec file; pass the path of your modelops.yaml")
@@ -54,6 +56,13 @@ def prepare(spec: Path, env_name: str, *, build: bool = True) -> Any:
     problems = check_policies({env_name: env})
     if problems:
         raise SpecError(problems)
+    if registry is not None:
+        from modelops.registry import fetch_pins
+
+        fetched = fetch_pins(env, project_root(spec), lambda: registry(env))
+        for item in fetched:
+            print(f"copied {item.model} {item.digest} out of the registry ({item.source}, {item.bytes:,} bytes)",
+                  file=sys.stderr)
     return attach_artifacts(env, build=build, root=project_root(spec))
 
 
@@ -173,8 +182,16 @@ def up_command(spec: Path = SpecArg, env: str = EnvOpt, endpoint_url: Optional[s
 
     if endpoint_url is not None:
         check_loopback(endpoint_url)
-    resolved = prepare(spec, env)
-    target = _target(spec, endpoint_url)
+    targets: list[Any] = []
+
+    def registry(environment: Any) -> Any:  # only asked when a pinned version is not built here
+        from modelops.registry import Registry
+
+        targets.append(_target(spec, endpoint_url))
+        return Registry.at(targets[0].clients(environment.region), environment.project, targets[0].url)
+
+    resolved = prepare(spec, env, registry=registry)
+    target = targets[0] if targets else _target(spec, endpoint_url)
     with Progress(f"applying {resolved.project}-{env}", quiet=as_json) as progress:
         outcome = up(resolved, target, project_root(spec), stack=stack, on_event=progress.event)
     print_outcome(outcome, as_json, target.cli_prefix(resolved.region))

@@ -20,7 +20,7 @@ import typer
 from typer._click.exceptions import ClickException as _TyperClickException
 
 # every command module registers its commands on `app` when imported
-from modelops.cli import diff, local, ml, monitor, owners, pages, plan, promote, security, spec, stacks  # noqa: F401
+from modelops.cli import diff, local, ml, monitor, owners, pages, plan, promote, registry, security, spec, stacks  # noqa: F401
 from modelops.cli.app import app, exit_now
 from modelops.errors import ModelOpsError
 

@@ -40,7 +40,8 @@ from modelops.local.state import StateStore
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
 from modelops.components.environment import component_entities
-from modelops.components.naming import prefix
+from modelops.components.naming import REGISTRY_STACK, prefix
+from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
 from modelops.graph.split import paced_stack_program
 from modelops.graph.stacks import Layout, layout
@@ -284,6 +285,54 @@ def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Pa
         topics = set(references.get(lay.shared.name, {}).get("topicArns", {}).values())
         outcome.checks = smoke_checks(backend.ctx, state, topics)
     return outcome
+
+
+def up_registry(env: Environment, target: Target, root: Path, *,
+                on_event: Callable[[str, Action], None] | None = None) -> Outcome:
+    """Provision the project's ``registry`` stack (:mod:`modelops.components.registry`) to ``target``.
+
+    What ``pulumi up --stack registry`` does in AWS; its state is ``<project>-registry.json``
+    beside the environments'. Applying an unchanged registry changes nothing.
+
+    Example::
+
+        up_registry(env, Target.for_project(Path(".")), Path(".")).stacks    # ['registry']
+    """
+    started = time.monotonic()
+    name = REGISTRY_STACK
+    with StateStore.open(root, env.project, name) as state:
+        note = _check_target(state, target)
+        state.set_target(target.identity or target.url)
+        backend = MotoBackend(Context(target.clients(env.region), env.region), state, on_event=on_event)
+        note = _join(note, _recover(backend, state, target))
+        try:
+            with _quiet_abandoned_tasks(backend):
+                registrations = run(registry_program(env), backend, project=env.project, stack=name, collect=False)
+        except ProgramError as exc:
+            backend.wait_idle()
+            raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
+        backend.wait_idle()
+        if backend.failure is not None:
+            raise ApplyError(_failure_message(backend, state, target, None))
+        labels = {r.urn: f"registry {env.project}" for r in registrations if r.custom}
+        state.set_labels(labels)
+        try:
+            backend.finish({r.urn for r in registrations if r.custom})
+        except ApplyError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        outcome = Outcome("up", env.project, name, target.url, target.embedded, str(state.path),
+                          _ordered(backend.actions, labels), note=note, stacks=[name])
+        outcome.checks = smoke_checks(backend.ctx, state)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def registry_recorded(root: Path, project: str, target: Target) -> bool:
+    """Whether this working copy's state records the registry stack at ``target``."""
+    state = StateStore.read(root, project, REGISTRY_STACK)
+    return bool(state.resources) and state.target == (target.identity or target.url)
 
 
 def _combined(command: str, env: Environment, outcomes: list[Outcome]) -> Outcome:

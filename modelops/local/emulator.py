@@ -13,7 +13,7 @@ make the local target lie about what we deploy, so instead the emulator:
    ``Deny`` whose conditions hold wins, then an ``Allow``, else no opinion.
 
 It also adds ``DeleteModelPackageGroup``, which moto 5.2.5 lacks (``destroy`` needs it),
-and evaluates CloudWatch metric alarms from the metric data it receives, notifying their
+keeps the shadow variants of an endpoint configuration (moto drops them), and evaluates CloudWatch metric alarms from the metric data it receives, notifying their
 SNS topics (:mod:`modelops.local.alarms`).
 
 A plain-HTTP request to an object in such a bucket is denied, as in AWS; an HTTPS one is
@@ -274,12 +274,41 @@ def _delete_model_package_group(self: Any) -> Any:
     return EmptyResult()
 
 
+def _keeping_shadow_variants(create: Any) -> Any:
+    """moto 5.2.5's ``CreateEndpointConfig`` drops ``ShadowProductionVariants``: keep them, so that
+    ``DescribeEndpointConfig`` answers what was sent, and refuse what SageMaker refuses (shadow
+    variants beside more than one production variant)."""
+
+    def create_endpoint_config(self: Any) -> Any:
+        from moto.sagemaker.exceptions import ValidationError
+
+        shadows = self._get_param("ShadowProductionVariants") or []
+        production = self._get_param("ProductionVariants") or []
+        if shadows and len(production) != 1:
+            raise ValidationError(message="ShadowProductionVariants require exactly one ProductionVariant; "
+                                          f"got {len(production)}")
+        result = create(self)
+        if shadows:
+            config = self.sagemaker_backend.endpoint_configs[self._get_param("EndpointConfigName")]
+            config.validate_production_variants(shadows)
+            # an attribute of the fake is a key of its describe response (``ShadowProductionVariants``)
+            config.shadow_production_variants = shadows
+        return result
+
+    create_endpoint_config.modelops_keeps_shadows = True  # type: ignore[attr-defined]
+    return create_endpoint_config
+
+
 def install_missing_operations() -> None:
-    """Operations moto 5.2.5 lacks that ``destroy`` needs: ``DeleteModelPackageGroup``."""
+    """What moto 5.2.5 lacks that ``up`` and ``destroy`` need: ``DeleteModelPackageGroup``, and
+    shadow variants kept by ``CreateEndpointConfig``."""
     from moto.sagemaker.responses import SageMakerResponse
 
     if not hasattr(SageMakerResponse, "delete_model_package_group"):
         SageMakerResponse.delete_model_package_group = _delete_model_package_group  # type: ignore[attr-defined]
+    if not getattr(SageMakerResponse.create_endpoint_config, "modelops_keeps_shadows", False):
+        SageMakerResponse.create_endpoint_config = _keeping_shadow_variants(  # type: ignore[method-assign]
+            SageMakerResponse.create_endpoint_config)
 
 
 def make_app(token: str) -> Any:

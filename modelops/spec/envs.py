@@ -33,7 +33,7 @@ from modelops.spec.problems import Locator, suggest
 from modelops.spec.schema import schema
 from modelops.spec.schema_errors import schema_problems
 from modelops.spec.semantics import semantic_problems
-from modelops.components.naming import ENV_PATTERN
+from modelops.components.naming import ENV_PATTERN, REGISTRY_STACK
 from modelops.spec.datafiles import csv_sample, forget_samples, keep_samples, parquet_columns, project_file
 
 #: the spec's named collections (``datasets``, ..., ``notifications``)
@@ -210,6 +210,11 @@ def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: 
         file = display_name(overlay_file) if overlay_file else base.file
         problems.append(
             Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is not valid: 2-10 lowercase letters and digits, starting with a letter", "rename the overlay file, e.g. stacks/prod.yaml")
+        )
+    elif env == REGISTRY_STACK:
+        file = display_name(overlay_file) if overlay_file else base.file
+        problems.append(
+            Problem("E-ENV-NAME", file, 1, 1, "", f"environment name '{env}' is taken by the project's model registry stack", "rename the overlay file, e.g. stacks/reg.yaml")
         )
     if overlay_file is None:
         layers = files.docs

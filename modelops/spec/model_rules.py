@@ -2,8 +2,8 @@
 
 What the schema cannot say about one model: ``train.target`` and ``train.features`` name
 columns of the dataset's CSV header, the estimator's parameters exist and are within their
-size limits, the instance type is one SageMaker serves on, autoscaling bounds hold, and
-serverless is not combined with what it cannot do.
+size limits, the instance type is one SageMaker serves on, autoscaling bounds hold,
+serverless is not combined with what it cannot do, and a rollout is one AWS accepts.
 
 Example::
 
@@ -22,9 +22,9 @@ from typing import Any
 
 from modelops.errors import Problem, excerpt
 from modelops.ml import estimators
-from modelops.spec.problems import Locator, at, choices, clash, is_true, mapping, suggest, whole
+from modelops.spec.problems import Locator, at, choices, clash, dotted, is_true, mapping, suggest, whole
 
-__all__ = ["serving_instance_types", "serving_problems", "train_column_problems", "train_problems"]
+__all__ = ["rollout_problems", "serving_instance_types", "serving_problems", "train_column_problems", "train_problems"]
 
 
 @functools.cache
@@ -116,3 +116,33 @@ def serving_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Loca
             path = (*base, "data_capture", "enabled")
             yield clash("E-SERVERLESS", where, (*base, "serverless"), path, "serverless endpoints cannot capture data", "remove `data_capture`, or serve on instances", value=True)
 
+
+
+def rollout_problems(model: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    """A rollout SageMaker accepts: a shadow only beside exactly one production variant (so never
+    beside a canary), and a canary or shadow of another version than the primary's (the same
+    version makes two SageMaker models with one name, and AWS refuses the second)."""
+    serving = mapping(model.get("serving"))
+    if "serverless" in serving:  # reported by serving_problems
+        return
+    canary, shadow = serving.get("canary"), serving.get("shadow")
+    if isinstance(canary, dict) and isinstance(shadow, dict):
+        yield clash("E-ROLLOUT", where, (*base, "serving", "canary"), (*base, "serving", "shadow"),
+                    "a shadow variant cannot run beside a canary: SageMaker allows shadow variants only with exactly "
+                    "one production variant", "remove `shadow` (or `canary`): shadow-test a version, then canary it")
+    primary = model.get("version")
+    for key, variant in (("canary", canary), ("shadow", shadow)):
+        version = mapping(variant).get("version")
+        if not (isinstance(primary, str) and version == primary):
+            continue
+        pin, other = (*base, "version"), (*base, "serving", key, "version")
+        # reported where the later layer set it (an overlay's pin over the base's canary: the pin)
+        layers = where.layer(pin), where.layer(other)
+        here, there = (pin, other) if None not in layers and layers[0] < layers[1] else (other, pin)
+        spot, elsewhere = where.value(here), where.value(there)
+        seen = f" (`{dotted(there)}` at {elsewhere[0]}:{elsewhere[1]}:{elsewhere[2]})" if elsewhere[0] != spot[0] else ""
+        yield at("E-ROLLOUT", spot, here,
+                 f"the {key} serves the primary's version {primary}{seen}: two SageMaker models with one name, "
+                 "which AWS refuses",
+                 f"pin another version here, or move `{key}` out of {elsewhere[0]} into the overlays that test a version"
+                 if seen and here == pin else f"pin the {key} to the version under test, or remove `{key}`")

@@ -149,19 +149,28 @@ def test_endpoint_rolls_back_on_its_own_alarms_and_captures_encrypted(renders, s
             assert capture["kmsKeyId"] == key_arn and config.inputs["kmsKeyArn"] == key_arn
 
 
+def _config(graph, model):
+    return by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, f"variants-dev-{model}").inputs["endpointConfigName"])
+
+
 def test_canary_and_shadow_are_variants_of_their_own_models_without_uploads(variants):
+    # GIVEN the ranker with a canary and the reranker with a shadow (SageMaker allows a shadow
+    # only beside exactly one production variant, so never both on one endpoint)
     env, graph = variants
-    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-ranker").inputs["endpointConfigName"])
+    config = _config(graph, "ranker")
     production = {v["variantName"]: v for v in config.inputs["productionVariants"]}
     assert production["primary"]["initialVariantWeight"] == pytest.approx(0.8)
     assert production["canary"]["initialVariantWeight"] == pytest.approx(0.2)
     assert production["primary"]["initialInstanceCount"] == 2 and production["primary"]["instanceType"] == "ml.c5.xlarge"
-    (shadow,) = config.inputs["shadowProductionVariants"]
+    assert "shadowProductionVariants" not in config.inputs
+    shadowed = _config(graph, "reranker")
+    assert [v["variantName"] for v in shadowed.inputs["productionVariants"]] == ["primary"]
+    (shadow,) = shadowed.inputs["shadowProductionVariants"]
     assert shadow["variantName"] == "shadow" and shadow["initialVariantWeight"] == pytest.approx(0.5)
     models = {m.inputs["name"]: m for m in graph.by_type(SM_MODEL)}
-    for variant, digest in (("canary", "1" * 64), ("shadow", "2" * 64)):
-        served = models[(production.get(variant) or shadow)["modelName"]]
-        assert served.inputs["primaryContainer"]["modelDataUrl"].endswith(f"models/ranker/{digest}/model.tar.gz")
+    for model, served_by, digest in (("ranker", production["canary"], "1" * 64), ("reranker", shadow, "2" * 64)):
+        served = models[served_by["modelName"]]
+        assert served.inputs["primaryContainer"]["modelDataUrl"].endswith(f"models/{model}/{digest}/model.tar.gz")
     uploads = [o.inputs["key"] for o in graph.by_type(OBJECT)]
     assert not any(("1" * 64) in k or ("2" * 64) in k for k in uploads)
     assert config.inputs["dataCaptureConfig"]["initialSamplingPercentage"] == 20
@@ -171,16 +180,16 @@ def test_canary_and_shadow_are_variants_of_their_own_models_without_uploads(vari
 
 @pytest.mark.parametrize(("primary", "canary"), [(2, 2), (5, 2), (1, 1)])
 def test_a_canary_runs_the_primarys_instances_up_to_two(variants, primary, canary):
-    # GIVEN the ranker (canary and shadow) serving on `primary` instances, no autoscaling
+    # GIVEN the ranker (canary) and the reranker (shadow) serving on `primary` instances, no autoscaling
     env, _ = variants
-    graph = render(replace_model(env, "ranker", instance_count=primary, autoscaling=None))
-    # WHEN its endpoint configuration is rendered
-    config = by_name(graph, ENDPOINT_CONFIG, by_name(graph, ENDPOINT, "variants-dev-ranker").inputs["endpointConfigName"])
-    counts = {v["variantName"]: v["initialInstanceCount"] for v in config.inputs["productionVariants"]}
+    env = replace_model(env, "ranker", instance_count=primary, autoscaling=None)
+    graph = render(replace_model(env, "reranker", instance_count=primary))
+    # WHEN their endpoint configurations are rendered
+    counts = {v["variantName"]: v["initialInstanceCount"] for v in _config(graph, "ranker").inputs["productionVariants"]}
     # THEN the canary, a production variant serving live traffic, survives one failure when the
     # primary does (SageMaker.4 holds for every production variant); the shadow runs one instance
     assert counts == {"primary": primary, "canary": canary}
-    assert [s["initialInstanceCount"] for s in config.inputs["shadowProductionVariants"]] == [1]
+    assert [s["initialInstanceCount"] for s in _config(graph, "reranker").inputs["shadowProductionVariants"]] == [1]
 
 
 def test_serverless_model_has_serverless_variant_and_no_capture_grant(variants):

@@ -451,7 +451,9 @@ def test_a_crash_while_folding_the_journal_loses_nothing(tmp_path, monkeypatch, 
         raise OSError(f"killed {crash}")
 
     if crash == "mid-write":
-        monkeypatch.setattr(state_module, "open", lambda *a, **k: Torn(open(*a, **k)), raising=False)
+        # the state file is written by modelops.files.atomic_write, through os.fdopen
+        fdopen = os.fdopen
+        monkeypatch.setattr(state_module.os, "fdopen", lambda *a, **k: Torn(fdopen(*a, **k)))
     elif crash == "before-fsync":
         monkeypatch.setattr(state_module.os, "fsync", boom)
     else:

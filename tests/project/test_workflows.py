@@ -147,6 +147,22 @@ def test_deploy_runs_dev_then_staging_with_oidc_the_touched_stacks_only():
         assert "modelops build" in " ".join(s.get("run", "") for s in groups["steps"])
 
 
+def test_deploy_builds_deploys_and_publishes_the_registry_before_dev():
+    jobs = load("deploy.yml")["jobs"]
+    registry = jobs["registry"]
+    # dev waits for it, so a version dev deploys is in the registry for every later runner
+    assert jobs["dev-stacks"]["needs"] == "registry" and "needs" not in registry
+    assert registry["permissions"] == {"contents": "read", "id-token": "write"}
+    names = [s["name"] for s in registry["steps"]]
+    order = [names.index(n) for n in ("Build every model", "AWS credentials (OIDC)", "pulumi up (registry)",
+                                      "Publish every build (idempotent)")]
+    assert order == sorted(order)
+    pulumi = next(s for s in registry["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    assert pulumi["with"] == {"command": "up", "stack-name": "registry", "work-dir": "."}
+    runs = " ".join(s.get("run", "") for s in registry["steps"])
+    assert "modelops build" in runs and "modelops publish --all modelops.yaml --aws" in runs
+
+
 def test_promote_is_dispatched_and_opens_a_pr():
     workflow = load("promote.yml")
     assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"model", "from", "to"}

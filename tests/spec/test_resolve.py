@@ -103,7 +103,7 @@ def test_models(prod, dev):
     assert serving.autoscaling == r.Autoscaling(min=3, max=8, target_invocations=300)
     assert dev.models["churn"].serving.autoscaling == r.Autoscaling(min=2, max=6, target_invocations=100)
     assert serving.canary == r.Canary(version="sha256:" + "1" * 64, weight=0.1)
-    assert serving.shadow == r.Shadow(version="sha256:" + "2" * 64, sample_percent=20)
+    assert serving.shadow is None and prod.models["ranker"].serving.shadow == r.Shadow(version="sha256:" + "2" * 64, sample_percent=20)
     assert serving.data_capture == r.DataCapture(enabled=True, sample_percent=10)
 
     scorer = prod.models["scorer"]

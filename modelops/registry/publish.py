@@ -1,0 +1,170 @@
+"""``modelops publish``: a built package into the project's registry, and its version into the catalogue.
+
+Publishing ``MODEL`` takes the artifact the environment resolves for it (its pin, else the
+cached build of its train spec and data, else its ``artifact:`` file; never a new build) and:
+
+1. writes its ``model.tar.gz``, ``card.json`` and ``baseline.json`` under
+   ``models/<model>/<hex>/`` of the registry bucket, each only when absent (a key that
+   holds other bytes is refused), and the training data the card names under
+   ``datasets/<dataset>/<hex>/`` when the local source still has that digest;
+2. registers one model package version per digest (``PendingManualApproval``) in the
+   model's group, with the card's metrics and the lineage in its customer metadata: the
+   dataset's digest and the S3 object version of its copy, the spec commit, the training
+   parameters, the framework version.
+
+The same digest again writes nothing and registers nothing (``PublishOutcome.changed``).
+
+Example::
+
+    outcome = publish(env, "churn-classifier", Path("."), Registry.at(clients, env.project))
+    outcome.package_version, outcome.changed        # (1, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops.components import naming, serving_images
+from modelops.errors import UsageError
+from modelops.files import file_digest
+from modelops.ml.artifacts import resolve_artifact
+from modelops.ml.package import read_member
+from modelops.promote import git
+from modelops.registry.store import DIGEST_KEY, Registry
+from modelops.spec.resolved import Environment
+
+#: SageMaker's limit on a customer metadata value
+MAX_METADATA_VALUE = 256
+CONTENT_TYPES = ["text/csv", "application/json"]
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What publishing one model did: objects written, the package version, whether anything changed."""
+
+    model: str
+    digest: str
+    bucket: str
+    package_key: str
+    package_version: int | None
+    package_arn: str
+    #: keys written by this run (empty: every one was there already)
+    written: tuple[str, ...] = ()
+    #: whether this run registered the package version
+    registered: bool = False
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written) or self.registered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "digest": self.digest, "bucket": self.bucket, "package_key": self.package_key,
+                "package_version": self.package_version, "package_arn": self.package_arn,
+                "written": list(self.written), "registered": self.registered, "changed": self.changed,
+                "lineage": dict(self.lineage)}
+
+
+def _value(text: str) -> str:
+    """A metadata value within SageMaker's limit: long ones become their digest (the card has them whole)."""
+    if len(text) <= MAX_METADATA_VALUE:
+        return text
+    return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()} (see card.json)"
+
+
+def _model(env: Environment, name: str) -> Any:
+    model = env.models.get(name)
+    if model is None:
+        known = ", ".join(sorted(env.models)) or "none"
+        raise UsageError(f"model {name!r} is not declared in {env.spec_file or 'the spec'} (models: {known})")
+    return model
+
+
+def publish(env: Environment, name: str, root: Path, registry: Registry) -> PublishOutcome:
+    """Publish the artifact ``env`` resolves for model ``name`` to ``registry`` (see the module docstring)."""
+    model = _model(env, name)
+    artifact = resolve_artifact(env, model, build=False, root=root)
+    digest = artifact.digest
+    registry.require()
+    if not registry.group_exists(name):
+        raise UsageError(f"the registry has no model package group {registry.group(name)} for models.{name}; "
+                         "deploy the registry stack again (`pulumi up --stack registry`): it has one group per model")
+    card_bytes = read_member(artifact.path, "card.json")
+    card: dict[str, Any] = json.loads(card_bytes.decode("utf-8")) if card_bytes else {}
+    baseline = read_member(artifact.path, "baseline.json")
+
+    written: list[str] = []
+
+    def put(key: str, data: bytes, content_type: str) -> str | None:
+        what, version = registry.put_absent(key, data, content_type)
+        if what == "written":
+            written.append(key)
+        return version
+
+    package_key = naming.registry_key(name, digest)
+    put(package_key, Path(artifact.path).read_bytes(), "application/gzip")
+    if card_bytes is not None:
+        put(naming.registry_key(name, digest, "card.json"), card_bytes, "application/json")
+    if baseline is not None:
+        put(naming.registry_key(name, digest, "baseline.json"), baseline, "application/json")
+    lineage = _lineage(env, model, card, root, put, registry)
+
+    found = registry.version_of(name, digest)
+    if found is not None:
+        return PublishOutcome(name, digest, registry.bucket, package_key, found.get("ModelPackageVersion"),
+                              found["ModelPackageArn"], tuple(written), False, lineage)
+    metadata = {DIGEST_KEY: digest, "modelops:model": name, **lineage}
+    for metric, value in sorted((card.get("metrics") or {}).items()):
+        metadata[f"metric:{metric}"] = repr(float(value))
+    kwargs: dict[str, Any] = {
+        "ModelPackageGroupName": registry.group(name),
+        "ModelPackageDescription": f"{name} {digest}"[:1024],
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {
+            "Containers": [{"Image": serving_images.image_uri(env.region, artifact.framework_version),
+                            "ModelDataUrl": registry.uri(package_key)}],
+            "SupportedContentTypes": CONTENT_TYPES,
+            "SupportedResponseMIMETypes": CONTENT_TYPES,
+        },
+        "CustomerMetadataProperties": {k: _value(v) for k, v in metadata.items()},
+    }
+    if card_bytes is not None:
+        kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": registry.uri(naming.registry_key(name, digest, "card.json"))}}}
+    created = registry.clients.client("sagemaker").create_model_package(**kwargs)
+    arn = created["ModelPackageArn"]
+    described = registry.clients.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    return PublishOutcome(name, digest, registry.bucket, package_key, described.get("ModelPackageVersion"), arn,
+                          tuple(written), True, lineage)
+
+
+def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put: Any,
+             registry: Registry) -> dict[str, str]:
+    """What the version was made from: data (digest, the registry's copy and its object version),
+    spec commit, training parameters, framework and estimator."""
+    trained = card.get("dataset") or {}
+    data_digest = str(trained.get("digest") or "")
+    out = {
+        "modelops:framework-version": str(card.get("framework_version") or model.framework_version or ""),
+        "modelops:spec-commit": git.head_commit(root) or "unknown (not a git repository)",
+        "modelops:dataset": model.dataset,
+        "modelops:dataset-digest": data_digest or "unknown (the package has no card)",
+    }
+    if card.get("estimator"):
+        out["modelops:estimator"] = str(card["estimator"])
+    if "params" in card:
+        out["modelops:params"] = json.dumps(card["params"], sort_keys=True, separators=(",", ":"))
+    dataset = env.datasets.get(model.dataset)
+    source = Path(dataset.source) if dataset is not None and dataset.source else None
+    if data_digest.startswith("sha256:") and source is not None and source.is_file() and file_digest(source) == data_digest:
+        key = naming.registry_data_key(model.dataset, data_digest, source.name)
+        version = put(key, source.read_bytes(), "application/octet-stream")
+        out["modelops:dataset-object"] = registry.uri(key)
+        out["modelops:dataset-object-version"] = str(version or "unknown")
+    elif data_digest:
+        out["modelops:dataset-object"] = "none (the local data is not the data it was trained on)"
+    return out

@@ -1,0 +1,174 @@
+"""The registry as AWS holds it: the append-only bucket and the model package groups.
+
+:class:`Registry` reads and writes one project's registry through boto3 clients of any
+target (the embedded emulator, a loopback emulator, real AWS): content-addressed objects
+written only when absent, and one model package version per digest, found by the digest
+recorded in its customer metadata.
+
+Example::
+
+    reg = Registry.at(clients, "churn")
+    reg.put_absent("models/churn-classifier/<hex>/model.tar.gz", data)    # 'written' or 'present'
+    reg.version_of("churn-classifier", "sha256:…")                          # the package version, or None
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelops.components import naming
+from modelops.errors import ApplyError, UsageError
+
+#: customer metadata key of a package version's artifact digest (the version's identity)
+DIGEST_KEY = "modelops:digest"
+#: objects larger than this are compared by streaming, never read whole
+_CHUNK = 1 << 20
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One project's registry at one target: bucket name, package groups, clients."""
+
+    clients: Any
+    project: str
+    account: str
+    #: where, for messages: a URL or "AWS"
+    where: str = ""
+
+    @classmethod
+    def at(cls, clients: Any, project: str, where: str = "") -> "Registry":
+        where = where or str(getattr(clients, "url", ""))
+        try:
+            account = clients.client("sts").get_caller_identity()["Account"]
+        except (ClientError, BotoCoreError) as exc:
+            raise UsageError(f"cannot reach {where or 'AWS'} to find the registry ({type(exc).__name__}: {exc}); "
+                             "check the credentials (--aws) or the --endpoint-url") from exc
+        return cls(clients, project, str(account), where)
+
+    @property
+    def bucket(self) -> str:
+        return naming.registry_bucket_name(self.project, self.account)
+
+    def group(self, model: str) -> str:
+        return naming.registry_group_name(self.project, model)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    # -- the bucket ------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether the registry bucket exists at the target."""
+        try:
+            self.clients.client("s3").head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            if _code(exc) in ("403", "AccessDenied", "Forbidden"):
+                raise UsageError(f"the registry bucket {self.bucket} at {self.where or 'the target'} refuses this "
+                                 "caller (403): grant its role read access (docs/registry.md, who may read them)") from exc
+            raise
+        return True
+
+    def require(self) -> None:
+        if not self.exists():
+            raise UsageError(f"the registry bucket {self.bucket} does not exist at {self.where or 'the target'}; "
+                             "deploy it first: `pulumi up --stack registry` (AWS), or run `modelops publish` "
+                             "without --aws/--endpoint-url to start one in the local emulator")
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.clients.client("s3").head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def digest_of(self, key: str) -> str:
+        """``sha256:`` of the object's bytes, streamed."""
+        body = self.clients.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"]
+        sha = hashlib.sha256()
+        for chunk in iter(lambda: body.read(_CHUNK), b""):
+            sha.update(chunk)
+        return f"sha256:{sha.hexdigest()}"
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.clients.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[str, str | None]:
+        """Write ``data`` at ``key`` only when the key is absent: ``("written" | "present", version id)``.
+
+        A key that holds other bytes is refused (an ApplyError): a content-addressed key
+        never changes. The write itself is conditional (``If-None-Match: *``), so two
+        publishers racing for one key cannot both write it.
+        """
+        want = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        found = self.head(key)
+        if found is None:
+            try:
+                put = self.clients.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data,
+                                                           ContentType=content_type, IfNoneMatch="*")
+                return "written", put.get("VersionId")
+            except ClientError as exc:
+                if _code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise
+            found = self.head(key) or {}
+        have = self.digest_of(key)
+        if have != want:
+            raise ApplyError(f"{self.uri(key)} already holds other bytes ({have}, not {want}); registry keys are "
+                             "immutable: nothing was written (a package is published under its own digest)")
+        return "present", found.get("VersionId")
+
+    # -- the catalogue ---------------------------------------------------------------------------
+
+    def versions(self, model: str) -> Iterator[dict[str, Any]]:
+        """Every package version of ``model``, oldest first, described (metadata, metrics, status)."""
+        sm = self.clients.client("sagemaker")
+        token = None
+        arns: list[tuple[int, str]] = []
+        while True:
+            kwargs: dict[str, Any] = {"ModelPackageGroupName": self.group(model), "MaxResults": 100}
+            if token:
+                kwargs["NextToken"] = token
+            try:
+                page = sm.list_model_packages(**kwargs)
+            except ClientError as exc:
+                if _code(exc) in ("ValidationException", "ResourceNotFound"):
+                    return
+                raise
+            arns += [(int(s.get("ModelPackageVersion") or 0), s["ModelPackageArn"])
+                     for s in page.get("ModelPackageSummaryList", [])]
+            token = page.get("NextToken")
+            if not token:
+                break
+        for _, arn in sorted(arns):
+            yield sm.describe_model_package(ModelPackageName=arn)
+
+    def version_of(self, model: str, digest: str) -> dict[str, Any] | None:
+        """The package version of ``model`` registered for ``digest``, or None."""
+        for described in self.versions(model):
+            if (described.get("CustomerMetadataProperties") or {}).get(DIGEST_KEY) == digest:
+                return described
+        return None
+
+    def group_exists(self, model: str) -> bool:
+        try:
+            self.clients.client("sagemaker").describe_model_package_group(ModelPackageGroupName=self.group(model))
+        except ClientError as exc:
+            if _code(exc) in ("ValidationException", "ResourceNotFound"):
+                return False
+            raise
+        return True
