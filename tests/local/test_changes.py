@@ -206,7 +206,8 @@ def test_smoke_checks_describe_each_topic_once_and_catch_a_deleted_topic(
 ) -> None:
     from collections import Counter
 
-    from modelops.local.apply import RECORD_CALLS_ENV, RecordingClients, smoke_checks
+    from modelops.local.apply import RECORD_CALLS_ENV, RecordingClients
+    from modelops.local.smoke import smoke_checks
 
     # GIVEN the churn project, provisioned, whose alarms notify one topic
     spec = copy_project("churn", tmp_path / "project")

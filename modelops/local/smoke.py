@@ -1,0 +1,187 @@
+"""Smoke checks of an applied environment: every recorded resource described back.
+
+After ``up`` applies a stack, each resource it recorded is described from the target:
+endpoints must be InService, alarms wired to topics that exist (described once per run),
+schedules must start their pipeline, and each pipeline step's role must be granted what its
+step reads.
+
+Example::
+
+    [c.name for c in smoke_checks(backend.ctx, state) if not c.ok]   # [] when all is well
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelops.graph.resource_types import ENDPOINT, METRIC_ALARM, PIPELINE, SCHEDULE, TOPIC
+from modelops.local.backend import describe_error, handler_for
+from modelops.local.handlers import Context
+from modelops.local.state import StateStore
+
+__all__ = ["Check", "smoke_checks"]
+
+
+@dataclass
+class Check:
+    """One smoke check of the applied environment."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def smoke_checks(ctx: Context, state: StateStore, topics: set[str] | None = None) -> list[Check]:
+    """Describe every recorded resource back; endpoints InService; alarms wired to live topics
+    (the state's own, and ``topics``: another stack's, read through its outputs).
+
+    One describe per resource: an endpoint's describe gives its status, an alarm's its
+    actions; each topic an alarm points at is described once per run, not once per alarm.
+    """
+    resources = state.snapshot()
+    topics = {r.id for r in resources.values() if r.type == TOPIC} | set(topics or ())
+    ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
+    live_topics = _TopicsSeen(ctx)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics, live_topics), ordered))
+    return [check for checks in per_resource for check in checks]
+
+
+class _TopicsSeen:
+    """Whether each SNS topic exists, described once per smoke run (thread-safe)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._known: dict[str, Future[bool]] = {}
+        self._lock = threading.Lock()
+
+    def exists(self, arn: str) -> bool:
+        with self._lock:
+            known = self._known.get(arn)
+            first = known is None
+            if known is None:
+                known = self._known[arn] = Future()
+        if first:  # the first to ask describes it; the others wait for its answer
+            try:
+                known.set_result(_topic_exists(self._ctx, arn))
+            except BaseException as exc:  # noqa: BLE001 - every waiter sees it
+                known.set_exception(exc)
+        return known.result()
+
+
+def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _TopicsSeen | None = None) -> list[Check]:
+    handler = handler_for(resource.type)
+    label = handler.label(resource.id, resource.outputs)
+    kind = resource.type.split(":")[1]
+    described: dict[str, Any] | None = None
+    try:
+        if resource.type == ENDPOINT:
+            described = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)
+            ok = True
+        elif resource.type == METRIC_ALARM:
+            alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"]
+            described = alarms[0] if alarms else None
+            ok = described is not None
+        elif resource.type == PIPELINE:
+            described = ctx.client("sagemaker").describe_pipeline(PipelineName=resource.id)
+            ok = True
+        elif resource.type == SCHEDULE:
+            described = ctx.client("scheduler").get_schedule(Name=resource.id)
+            ok = True
+        else:
+            ok = handler.exists(ctx, resource.id, resource.outputs)
+    except (ClientError, BotoCoreError) as exc:
+        return [Check(f"{kind} {label} described", False, describe_error(exc))]
+    checks = [Check(f"{kind} {label} described", ok, "" if ok else "not found")]
+    if described is None:
+        return checks
+    if resource.type == ENDPOINT:
+        status = described["EndpointStatus"]
+        checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
+    if resource.type == METRIC_ALARM:
+        live = live_topics or _TopicsSeen(ctx)
+        actions = [a for a in described.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
+        missing = [a for a in actions if a not in topics or not live.exists(a)]
+        detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
+        checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
+                            f"missing: {', '.join(missing)}" if missing else detail))
+    if resource.type == PIPELINE:
+        checks += _pipeline_checks(ctx, resource.id, described)
+    if resource.type == SCHEDULE:
+        target = (described.get("Target") or {}).get("Arn", "")
+        try:
+            ctx.client("sagemaker").describe_pipeline(PipelineName=target.rsplit("/", 1)[-1])
+            there = ":pipeline/" in target
+        except ClientError:
+            there = False
+        checks.append(Check(f"schedule {resource.id} starts pipeline {target.rsplit('/', 1)[-1]}", there,
+                            described.get("ScheduleExpression", "") if there else f"no pipeline {target}"))
+    return checks
+
+
+def _granted(document: Any, action: str, arn: str) -> bool:
+    """Whether an identity policy ``document`` allows ``action`` on ``arn`` (Allow statements, glob resources).
+
+    moto enforces no IAM: the emulator's check of what a job role may read is this one."""
+    import fnmatch
+
+    doc = json.loads(document) if isinstance(document, str) else document
+    statements = doc.get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        actions = st.get("Action") or []
+        resources = st.get("Resource") or []
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = resources if isinstance(resources, list) else [resources]
+        if st.get("Effect") == "Allow" and action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources):
+            return True
+    return False
+
+
+def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any]) -> list[Check]:
+    """Each processing step's role may read each of its S3 inputs, and each input holds an object."""
+    from urllib.parse import unquote
+
+    definition = json.loads(described.get("PipelineDefinition") or "{}")
+    iam, s3 = ctx.client("iam"), ctx.client("s3")
+    checks: list[Check] = []
+    for step in definition.get("Steps") or []:
+        args = step.get("Arguments") or {}
+        role = str(args.get("RoleArn", "")).rsplit("/", 1)[-1]
+        try:
+            documents = []
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+                documents.append(unquote(document) if isinstance(document, str) else document)
+        except ClientError as exc:
+            checks.append(Check(f"pipeline {name} step {step.get('Name')} role {role} described", False, describe_error(exc)))
+            continue
+        unreadable, empty = [], []
+        for spec in args.get("ProcessingInputs") or []:
+            uri = (spec.get("S3Input") or {}).get("S3Uri")
+            if not isinstance(uri, str):
+                continue  # an earlier step's output, known when the pipeline runs
+            bucket, _, key = uri[5:].partition("/")
+            probe = f"arn:aws:s3:::{bucket}/{key}" + ("x" if key.endswith("/") else "")
+            if not any(_granted(d, "s3:GetObject", probe) for d in documents):
+                unreadable.append(spec["InputName"])
+            if not s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"):
+                empty.append(spec["InputName"])
+        checks.append(Check(f"pipeline {name} step {step.get('Name')}: role {role} may read its inputs", not unreadable,
+                            f"not granted: {', '.join(unreadable)}" if unreadable else "s3:GetObject granted"))
+        checks.append(Check(f"pipeline {name} step {step.get('Name')}: every input holds an object", not empty,
+                            f"empty: {', '.join(empty)}" if empty else ""))
+    return checks
+
+
+def _topic_exists(ctx: Context, arn: str) -> bool:
+    try:
+        ctx.client("sns").get_topic_attributes(TopicArn=arn)
+        return True
+    except ClientError:
+        return False
