@@ -32,6 +32,7 @@ import pulumi_aws as aws
 from modelops.components import naming
 from modelops.components.documents import json_document
 from modelops.components.model import partition
+from modelops.components.storage import private_access
 from modelops.spec.resolved import Environment
 
 MODEL_REGISTRY_TYPE = "modelops:index:ModelRegistry"
@@ -183,21 +184,7 @@ class ModelRegistry(pulumi.ComponentResource):
             )],
             opts=child,
         )
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket_id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
+        self.public_access_block, self.ownership = private_access(name, bucket_id, child)
         # After the versioning: the policy denies changing it. After the public access block:
         # S3 rejects policies while a block is being changed.
         self.policy = aws.s3.BucketPolicy(

@@ -129,6 +129,28 @@ def lifecycle_rules(retention: Retention) -> list[aws.s3.BucketLifecycleConfigur
     return [aws.s3.BucketLifecycleConfigurationRuleArgs(**rule)]
 
 
+def private_access(name: str, bucket_id: pulumi.Input[str], opts: pulumi.ResourceOptions
+                   ) -> tuple[aws.s3.BucketPublicAccessBlock, aws.s3.BucketOwnershipControls]:
+    """All four public access blocks and bucket-owner-enforced ownership (no ACLs) of a
+    bucket: what every bucket ModelOps makes has, the artifact registry's too."""
+    block = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access-block",
+        bucket=bucket_id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket_id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=opts,
+    )
+    return block, ownership
+
+
 class SecureBucket(pulumi.ComponentResource):
     """A versioned, encrypted, private, TLS-only S3 bucket with a retention lifecycle.
 
@@ -181,21 +203,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption", bucket=bucket_id, rules=[rule], opts=child
         )
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket_id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
+        self.public_access_block, self.ownership = private_access(name, bucket_id, child)
         # The public access block first: S3 rejects policies while a block is being changed.
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
