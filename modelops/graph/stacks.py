@@ -120,6 +120,7 @@ class StackSpec:
                            "modelops:partitions": self.partitions})
         return {"config": values}
 
+
 @dataclass(frozen=True)
 class Layout:
     """The stacks of one environment, shared first."""
