@@ -32,7 +32,7 @@ import pulumi_aws as aws
 from modelops.components import naming
 from modelops.components.documents import json_document
 from modelops.components.model import partition
-from modelops.components.storage import private_access
+from modelops.components.storage import private_access, tls_only_statement
 from modelops.spec.resolved import Environment
 
 MODEL_REGISTRY_TYPE = "modelops:index:ModelRegistry"
@@ -80,14 +80,7 @@ def registry_policy(bucket_arn: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                tls_only_statement(bucket_arn),
                 {
                     "Sid": "DenyDeletingVersions",
                     "Effect": "Deny",

@@ -84,25 +84,21 @@ class SecureBucketArgs:
     retention: Retention = Retention()
 
 
+def tls_only_statement(bucket_arn: str) -> dict:
+    """A Deny on every action, for the bucket and its objects, whenever a request does not use
+    TLS: the one bucket policy statement AWS recommends for every bucket."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def _tls_only_policy(bucket_arn: str) -> str:
-    # A Deny on every action, for the bucket and its objects, whenever a request does not use
-    # TLS: the one bucket policy statement AWS recommends for every bucket.
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
+    return json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(bucket_arn)]}, sort_keys=True)
 
 
 def lifecycle_rules(retention: Retention) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:

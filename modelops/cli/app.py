@@ -16,6 +16,7 @@ import atexit
 import os
 import sys
 import threading
+from typing import Any
 
 import typer
 
@@ -29,6 +30,25 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="The embedded local AWS emulator.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+
+
+def existing_target(root: Any, endpoint_url: str | None, use_aws: bool) -> Any:
+    """The :class:`~modelops.local.server.Target` a command that reads deployed resources
+    talks to: real AWS (``--aws``), a loopback URL (``--endpoint-url``), or the project's
+    running local emulator, never started empty (an empty one has nothing to read)."""
+    from modelops.errors import UsageError
+    from modelops.local.server import REAL_AWS, Target, check_loopback
+    from modelops.local.server import endpoint_url as local_endpoint
+
+    if use_aws and endpoint_url:
+        raise UsageError("--aws and --endpoint-url exclude each other; give one")
+    if use_aws:
+        url = REAL_AWS
+    elif endpoint_url is not None:
+        url = check_loopback(endpoint_url)
+    else:
+        url = local_endpoint(root, start=False)
+    return Target.for_project(root, url, allow_aws=True)
 
 
 def text_table(headers: list[str], rows: list[list[str]]) -> str:

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from modelops.cli.app import app, text_table
+from modelops.cli.app import app, existing_target, text_table
 from modelops.errors import UsageError
 
 monitor_app = typer.Typer(help="Monitor jobs: drift, data quality, model quality.", no_args_is_help=True)
@@ -39,8 +39,6 @@ def run(
 
     Example: modelops monitor run churn-drift --env dev
     """
-    from modelops.local.server import REAL_AWS, Target, check_loopback
-    from modelops.local.server import endpoint_url as local_endpoint
     from modelops.ml.monitor_run import run_monitors
     from modelops.spec.envs import load_environment
 
@@ -51,14 +49,7 @@ def run(
     if not spec.is_file():
         raise UsageError(f"{spec}: spec file not found; pass --spec with the path of modelops.yaml")
     environment = load_environment(spec, env)
-    root = spec.resolve().parent
-    if use_aws:
-        url = REAL_AWS
-    elif endpoint_url is not None:
-        url = check_loopback(endpoint_url)
-    else:
-        url = local_endpoint(root, start=False)  # an empty emulator has no pipeline to run
-    target = Target.for_project(root, url, allow_aws=True)
+    target = existing_target(spec.resolve().parent, endpoint_url, use_aws)
     runs = run_monitors(environment, target, monitor=monitor)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2, sort_keys=True))

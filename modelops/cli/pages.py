@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from modelops.cli.app import app
+from modelops.cli.app import app, existing_target
 from modelops.errors import UsageError
 from modelops.files import atomic_write
 
@@ -28,20 +28,10 @@ AWS_OPT = typer.Option(False, "--aws", help="Read real AWS with the ambient cred
 
 def _clients(spec: Path, region: str, endpoint_url: Optional[str], use_aws: bool):
     """(clients, where) of the target: the running local emulator (never started empty), a URL, or AWS."""
-    from modelops.local.server import REAL_AWS, Target, check_loopback
-    from modelops.local.server import endpoint_url as local_endpoint
+    from modelops.local.server import REAL_AWS
 
-    if use_aws and endpoint_url:
-        raise UsageError("--aws and --endpoint-url exclude each other; give one")
-    root = spec.resolve().parent
-    if use_aws:
-        url = REAL_AWS
-    elif endpoint_url is not None:
-        url = check_loopback(endpoint_url)
-    else:
-        url = local_endpoint(root, start=False)  # an empty emulator would have nothing to show
-    target = Target.for_project(root, url, allow_aws=True)
-    return target.clients(region), ("AWS" if url == REAL_AWS else url)
+    target = existing_target(spec.resolve().parent, endpoint_url, use_aws)
+    return target.clients(region), ("AWS" if target.url == REAL_AWS else target.url)
 
 
 def _environment(spec: Path, env: str):

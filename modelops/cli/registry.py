@@ -83,7 +83,7 @@ def publish(
             known = ", ".join(sorted(environment.models)) or "none"
             raise UsageError(f"model {name!r} is not declared in {spec} (models: {known})")
     from modelops.ml.artifacts import default_root, resolve_artifact
-    from modelops.registry import Registry, publish as publish_model
+    from modelops.registry import publish as publish_model
 
     root = default_root(environment)
     for name in names:  # every package is here before anything is written
