@@ -231,6 +231,37 @@ def _references(root: Path, env: Environment, lay: Layout, stack: str, target: T
     return {lay.shared.name: json.loads(path.read_text(encoding="utf-8"))}
 
 
+def _apply(backend: MotoBackend, state: StateStore, target: Target, program: Callable[[], list[Registration]],
+           label: Callable[[list[Registration]], dict[str, str]]) -> dict[str, str]:
+    """Run a stack's ``program`` against ``backend``, record its labels (``label`` of its
+    registrations), delete what it no longer declares; returns the labels. Every failure is an
+    ApplyError naming what was and was not applied."""
+    try:
+        with _quiet_abandoned_tasks(backend):
+            # the run's cycles are left to the next run or the process's end: up goes on
+            # to its smoke checks and returns (a full collection here costs a second or more)
+            registrations = program()
+    except ProgramError as exc:
+        backend.wait_idle()
+        raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
+    except KeyboardInterrupt:
+        # Ctrl-C: no create starts any more; those under way are recorded before the state closes
+        backend.wait_idle()
+        raise
+    backend.wait_idle()
+    if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
+        raise ApplyError(_failure_message(backend, state, target, None))
+    labels = label(registrations)
+    state.set_labels(labels)
+    try:
+        backend.finish({r.urn for r in registrations if r.custom})
+    except ApplyError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+    return labels
+
+
 def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Path, *,
               fail_at: FailHook | None, on_event: Callable[[str, Action], None] | None) -> Outcome:
     with contextlib.ExitStack() as stack, StateStore.open(root, env.project, name) as state:
@@ -244,32 +275,12 @@ def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Pa
         backend = MotoBackend(Context(clients, env.region), state, fail_at=fail_at, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
         outputs: dict[str, Any] = {}
-        try:
-            with _quiet_abandoned_tasks(backend):
-                # the run's cycles are left to the next run or the process's end: up goes on
-                # to its smoke checks and returns (a full collection here costs a second or more)
-                # The program yields to the SDK after each entity, so the first creates go out
-                # while it builds the rest (a synchronous program builds the whole graph first).
-                registrations = run(paced_stack_program(env, lay, name, _next_round, every=1, on_outputs=outputs.update),
-                                    backend, project=env.project, stack=name, collect=False, references=references)
-        except ProgramError as exc:
-            backend.wait_idle()
-            raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
-        except KeyboardInterrupt:
-            # Ctrl-C: no create starts any more; those under way are recorded before the state closes
-            backend.wait_idle()
-            raise
-        backend.wait_idle()
-        if backend.failure is not None:  # a failure the SDK swallowed must not pass as success
-            raise ApplyError(_failure_message(backend, state, target, None))
-        labels = _entity_labels(env, registrations)
-        state.set_labels(labels)
-        try:
-            backend.finish({r.urn for r in registrations if r.custom})
-        except ApplyError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        # The program yields to the SDK after each entity, so the first creates go out
+        # while it builds the rest (a synchronous program builds the whole graph first).
+        labels = _apply(backend, state, target,
+                        lambda: run(paced_stack_program(env, lay, name, _next_round, every=1, on_outputs=outputs.update),
+                                    backend, project=env.project, stack=name, collect=False, references=references),
+                        lambda registrations: _entity_labels(env, registrations))
         atomic_write(outputs_path(root, env.project, name), json.dumps(outputs, indent=1, sort_keys=True))
         actions = _ordered(backend.actions, labels)
         outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
@@ -297,23 +308,9 @@ def up_registry(env: Environment, target: Target, root: Path, *,
         state.set_target(target.identity or target.url)
         backend = MotoBackend(Context(target.clients(env.region), env.region), state, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
-        try:
-            with _quiet_abandoned_tasks(backend):
-                registrations = run(registry_program(env), backend, project=env.project, stack=name, collect=False)
-        except ProgramError as exc:
-            backend.wait_idle()
-            raise ApplyError(_failure_message(backend, state, target, exc.__cause__ or exc)) from exc
-        backend.wait_idle()
-        if backend.failure is not None:
-            raise ApplyError(_failure_message(backend, state, target, None))
-        labels = {r.urn: f"registry {env.project}" for r in registrations if r.custom}
-        state.set_labels(labels)
-        try:
-            backend.finish({r.urn for r in registrations if r.custom})
-        except ApplyError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise ApplyError(_failure_message(backend, state, target, exc)) from exc
+        labels = _apply(backend, state, target,
+                        lambda: run(registry_program(env), backend, project=env.project, stack=name, collect=False),
+                        lambda registrations: {r.urn: f"registry {env.project}" for r in registrations if r.custom})
         outcome = Outcome("up", env.project, name, target.url, target.embedded, str(state.path),
                           _ordered(backend.actions, labels), note=note, stacks=[name])
         outcome.checks = smoke_checks(backend.ctx, state)
