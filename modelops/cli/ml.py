@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -121,18 +120,13 @@ def serve(
     if capture_to_env is not None:
         hook = _capture_hook(spec, model, capture_to_env, endpoint_url, default_root(environment))
     server = make_server(artifact.path, port=port, capture=hook)
-    typer.echo(f"serving {model} {artifact.digest} on {server.url} (GET /ping, POST /invocations); Ctrl-C stops")
-    sys.stdout.flush()
-    # SIGTERM (a supervisor, `kill`) stops like Ctrl-C, so the extracted package is removed
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
+    def ready() -> None:
+        typer.echo(f"serving {model} {artifact.digest} on {server.url} (GET /ping, POST /invocations); Ctrl-C stops")
+        sys.stdout.flush()
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    # SIGTERM (a supervisor, `kill`) stops like Ctrl-C, and the extracted package is removed
+    server.serve_until_signalled(on_ready=ready)
 
 
 def _capture_hook(spec: Path, model: str, env_name: str, endpoint_url: str | None, root: Path) -> Any:

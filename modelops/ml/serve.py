@@ -33,6 +33,7 @@ import json
 import math
 import re
 import shutil
+import signal
 import socket
 import sys
 import tarfile
@@ -396,11 +397,29 @@ class LocalServer:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
+    def serve_until_signalled(
+        self, on_ready: Callable[[], None] | None = None, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+    ) -> None:
+        """Serve until one of ``signals`` arrives (Ctrl-C, a supervisor's SIGTERM), then stop cleanly.
+
+        Call from the main thread. The handlers only set an event, and :meth:`stop` runs here,
+        outside cheroot's loop: an exception raised into that loop by a handler can land between
+        its bookkeeping steps and leave its ``stop()`` waiting forever. ``on_ready`` runs once the
+        handlers are in place, so a signal sent after it is always a clean stop.
+        """
+        received = threading.Event()
+        previous = {number: signal.signal(number, lambda _number, _frame: received.set()) for number in signals}
         try:
-            self._server.serve()
+            self.start()
+            if on_ready is not None:
+                on_ready()
+            thread = self._thread
+            while not received.wait(0.5) and thread is not None and thread.is_alive():
+                pass
         finally:
-            self._close()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self.stop()
 
     def stop(self) -> None:
         self._close()
