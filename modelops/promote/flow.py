@@ -56,6 +56,7 @@ from modelops.promote.gates import (
 from modelops.promote import git
 from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin, write_atomically
+from modelops.registry.store import Registry
 from modelops.spec.resolved import Environment, Model
 from modelops.spec.problems import suggest
 
@@ -372,8 +373,6 @@ def _code(exc: Exception) -> str:
 
 def _approve(evidence: Evidence, ctx: _Context, report: PromotionReport, who: str, commit: str | None) -> dict[str, Any]:
     """Mark the promoted version approved for TARGET in the registry the metrics gate read."""
-    from modelops.registry.store import Registry
-
     account = str(evidence.client("sts").get_caller_identity()["Account"])
     registry = Registry(evidence.clients, ctx.target_env.project, account, evidence.endpoint_url)
     note = f"{report.evaluated_at} from {ctx.source_env.env} by {who}, commit {(commit or 'none')[:12]}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from modelops.errors import ModelOpsError
 from modelops.local.server import Target
 from modelops.checks.policy import evaluate as evaluate_policies
 from modelops.graph.render import render
+from modelops.registry.store import METRIC_PREFIX, Registry
 from modelops.spec.resolved import Environment, Gate
 
 #: the gates, in the order they are evaluated and reported
@@ -175,10 +177,6 @@ def registry_metrics_gate(evidence: Evidence, env: Environment, model: str, gate
 
         registry_metrics_gate(Evidence.at(url, env.region), prod_env, "churn", prod_env.models["churn"].gates, d)
     """
-    import json
-
-    from modelops.registry.store import METRIC_PREFIX, Registry
-
     gates = tuple(gates)
     details: dict[str, Any] = {"digest": digest}
     try:
