@@ -375,7 +375,7 @@ def _approve(evidence: Evidence, ctx: _Context, report: PromotionReport, who: st
     """Mark the promoted version approved for TARGET in the registry the metrics gate read."""
     account = str(evidence.client("sts").get_caller_identity()["Account"])
     registry = Registry(evidence.clients, ctx.target_env.project, account, evidence.endpoint_url)
-    note = f"{report.evaluated_at} from {ctx.source_env.env} by {who}, commit {(commit or 'none')[:12]}"
+    note = f"{report.evaluated_at} from {ctx.source_env.env} by {who} commit {(commit or 'none')[:12]}"
     return registry.approve(ctx.model, ctx.digest, ctx.target_env.env, note)
 
 

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -32,6 +33,14 @@ METRIC_PREFIX = "metric:"
 #: SageMaker's limits: a metadata value, an approval description
 MAX_METADATA_VALUE = 256
 MAX_APPROVAL_DESCRIPTION = 1024
+#: what a metadata value may hold (SageMaker's pattern: letters, digits, spaces, ``_.:/=+-@``)
+_NOT_IN_VALUE = re.compile(r"[^\w\s.:/=+\-@]")
+
+
+def metadata_value(text: str) -> str:
+    """``text`` as a customer metadata value: characters SageMaker refuses dropped, spaces
+    collapsed, at most 256 characters."""
+    return " ".join(_NOT_IN_VALUE.sub("", text).split())[:MAX_METADATA_VALUE]
 #: objects larger than this are compared by streaming, never read whole
 _CHUNK = 1 << 20
 
@@ -188,7 +197,7 @@ class Registry:
                              f"publish it: `modelops publish {model}` on the commit that built it")
         metadata = dict(described.get("CustomerMetadataProperties") or {})
         key = f"{APPROVED_PREFIX}{env}"
-        metadata[key] = note[:MAX_METADATA_VALUE]
+        metadata[key] = metadata_value(note)
         envs = sorted(k.removeprefix(APPROVED_PREFIX) for k in metadata if k.startswith(APPROVED_PREFIX))
         description = f"approved for {', '.join(envs)} by modelops promote"[:MAX_APPROVAL_DESCRIPTION]
         sm = self.clients.client("sagemaker")

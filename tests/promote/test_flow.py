@@ -267,7 +267,8 @@ def test_a_promotion_marks_the_version_approved_for_the_target_and_logs_it(moto,
     assert described["ModelApprovalStatus"] == "Approved"
     assert described["ApprovalDescription"] == "approved for prod by modelops promote"
     meta = described["CustomerMetadataProperties"]
-    note = f"{result.report.evaluated_at} from staging by Tester <tester@example.com>, commit {head[:12]}"
+    # (SageMaker's metadata values hold letters, digits, spaces and _.:/=+-@ only)
+    note = f"{result.report.evaluated_at} from staging by Tester tester@example.com commit {head[:12]}"
     assert meta["modelops:approved:prod"] == note
     # AND every key publish wrote is still there
     assert meta["modelops:digest"] == digest and "metric:accuracy" in meta and "modelops:spec-commit" in meta
