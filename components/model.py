@@ -29,15 +29,12 @@ import pulumi_aws as aws
 
 from modelops.components import metrics, naming, serving_images
 from modelops.components.documents import json_document
+from modelops.components.rollout import deployment_config
 from modelops.components.storage import Scope, kms_statements, policy_document
 from modelops.spec.resolved import Model as ModelSpec
 
 MODEL_ENDPOINT_TYPE = "modelops:index:ModelEndpoint"
 
-#: SageMaker allows at most this many auto-rollback alarms on an endpoint
-MAX_ROLLBACK_ALARMS = 10
-#: how long the new (green) fleet bakes with all traffic before the old one is terminated
-BAKE_SECONDS = 600
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
@@ -326,27 +323,12 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
         # -- endpoint -------------------------------------------------------------------------
-        alarms = sorted(args.rollback_alarms)[:MAX_ROLLBACK_ALARMS]
         self.endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=self._endpoint,
             endpoint_config_name=self.endpoint_config.name,
-            deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
-                blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
-                    traffic_routing_configuration=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
-                        type="ALL_AT_ONCE", wait_interval_in_seconds=BAKE_SECONDS
-                    ),
-                    termination_wait_in_seconds=BAKE_SECONDS,
-                ),
-                auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
-                    alarms=[
-                        aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=a)
-                        for a in alarms
-                    ]
-                )
-                if alarms
-                else None,
-            ),
+            # blue/green, shifting traffic as serving.rollout says, rolling back on the model's alarms
+            deployment_config=deployment_config(serving.rollout, args.rollback_alarms),
             tags=tags,
             opts=child,
         )

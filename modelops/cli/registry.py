@@ -165,12 +165,14 @@ def list_command(
     rows = []
     for v in listing.versions:
         metrics = " ".join(f"{k}={val:.4f}" for k, val in sorted(v["metrics"].items()))
-        rows.append([str(v["version"]), str(v["digest"])[:19] + "…", str(v["approval"]), metrics or "-",
-                     ", ".join(v["served_by"]) or "-"])
-    typer.echo(text_table(["version", "digest", "approval", "metrics", "served by"], rows))
+        rows.append([str(v["version"]), str(v["digest"])[:19] + "…", str(v["approval"]),
+                     ", ".join(v["approved_for"]) or "-", metrics or "-", ", ".join(v["served_by"]) or "-"])
+    typer.echo(text_table(["version", "digest", "approval", "approved for", "metrics", "served by"], rows))
     for v in listing.versions:
         lineage = v["lineage"]
         typer.echo(f"version {v['version']} {v['digest']}")
+        for env_name, note in v["approved_for"].items():
+            typer.echo(f"  approved for {env_name}: {note}")
         for key in sorted(lineage):
             typer.echo(f"  {key}: {lineage[key]}")
     others = {k: d for k, d in listing.served.items() if d not in {v["digest"] for v in listing.versions}}

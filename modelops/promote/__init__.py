@@ -20,6 +20,7 @@ from modelops.promote.gates import (
     metrics_gate,
     policies_gate,
     quiet_gate,
+    registry_metrics_gate,
 )
 from modelops.promote.log import LOG_NAME, LogBroken, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin
@@ -41,6 +42,7 @@ __all__ = [
     "policies_gate",
     "promote",
     "quiet_gate",
+    "registry_metrics_gate",
     "rewrite_pin",
     "verify_log",
     "verify_promotions",

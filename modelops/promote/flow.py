@@ -5,7 +5,8 @@ An environment overlay (``stacks/<env>.yaml``) pins the exact artifact it serves
 ``TARGET`` copies the digest SOURCE runs into TARGET's overlay, after four gates pass:
 
 ``metrics``
-    the model card of that digest meets every gate of TARGET's resolved model;
+    the registry entry of that digest (its model package version's metrics) meets every
+    gate of TARGET's resolved model;
 ``deployed``
     SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
     sha256, an endpoint variant serves it, and the endpoint is ``InService``;
@@ -17,7 +18,8 @@ An environment overlay (``stacks/<env>.yaml``) pins the exact artifact it serves
     TARGET, rendered with the new pin, passes every mandatory policy.
 
 On success only the pin line of ``stacks/TARGET.yaml`` changes (comments, order and
-quoting kept) and one JSON line is appended to ``stacks/promotions.jsonl``.
+quoting kept), the package version is marked approved for TARGET in the registry, and
+one JSON line is appended to ``stacks/promotions.jsonl``.
 
 Example::
 
@@ -31,14 +33,13 @@ from __future__ import annotations
 
 import difflib
 import os
-import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from modelops.spec import envs
-from modelops.ml.artifacts import attach_artifacts, card, resolve_artifact
+from modelops.ml.artifacts import attach_artifacts, resolve_artifact
 from modelops.errors import ApplyError, GateFailed, ModelOpsError, UsageError
 from modelops.local.server import REAL_AWS, check_loopback
 from modelops.local.server import endpoint_url as local_endpoint
@@ -47,14 +48,15 @@ from modelops.promote.gates import (
     GateResult,
     deployed_gate,
     iso,
-    metrics_gate,
     policies_gate,
     quiet_gate,
+    registry_metrics_gate,
     utc,
 )
 from modelops.promote import git
 from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
 from modelops.promote.pin import rewrite_pin, write_atomically
+from modelops.registry.store import Registry
 from modelops.spec.resolved import Environment, Model
 from modelops.spec.problems import suggest
 
@@ -207,16 +209,6 @@ def _base_digest(env: Environment, model: str) -> str | None:
         return None
 
 
-def _card(digest: str, root: Path) -> dict[str, Any] | str:
-    """The model card of ``digest``, or why there is none."""
-    try:
-        return card(digest, root)
-    except ModelOpsError as exc:
-        return str(exc)
-    except (OSError, ValueError, tarfile.TarError) as exc:
-        return f"the model card of {digest} cannot be read ({exc})"
-
-
 def _resolve_now(now: datetime | None) -> datetime:
     return utc(now) if now is not None else datetime.now(timezone.utc)
 
@@ -256,10 +248,16 @@ def _endpoint(root: Path, url: str | None) -> str:
 
 
 def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
+    report, _ = _evaluate_with(ctx, url, now)
+    return report
+
+
+def _evaluate_with(ctx: _Context, url: str, now: datetime) -> tuple[PromotionReport, Evidence]:
     evidence = Evidence.at(url, ctx.source_env.region, ctx.root)
     target_model: Model = ctx.target_env.models[ctx.model]
     gates = (
-        metrics_gate(ctx.model, target_model.gates, _card(ctx.digest, ctx.root), ctx.digest),
+        # the registry's word, never a local file: a card edited here cannot pass the gate
+        registry_metrics_gate(evidence, ctx.target_env, ctx.model, target_model.gates, ctx.digest),
         deployed_gate(evidence, ctx.source_env, ctx.model, ctx.digest),
         # the wait is the target's requirement: staging's overlay must not shorten prod's soak
         quiet_gate(evidence, ctx.source_env, ctx.model, now, soak_seconds=target_model.soak_seconds),
@@ -275,7 +273,7 @@ def _evaluate(ctx: _Context, url: str, now: datetime) -> PromotionReport:
         gates=gates,
         evaluated_at=iso(now),
         overlay_file=str(ctx.overlay),
-    )
+    ), evidence
 
 
 
@@ -309,7 +307,7 @@ def promote(
     ctx = _load(spec, model, source, target)
     # before the gates (they take a while): a promotion that could not be written fails fast
     commit, dirty = (None, None) if check else _provenance(ctx, allow_dirty)
-    report = _evaluate(ctx, url, _resolve_now(now))
+    report, evidence = _evaluate_with(ctx, url, _resolve_now(now))
     if not report.passed:
         raise PromotionRefused(report)
     log = ctx.overlay.parent / LOG_NAME
@@ -330,6 +328,17 @@ def promote(
     except (ModelOpsError, KeyError) as exc:
         ctx.overlay.write_bytes(original)
         raise ApplyError(f"{ctx.overlay}: the rewritten overlay does not resolve ({exc}); restored the original") from exc
+    who = who or git.who(ctx.root)
+    # the pin is only written with its approval: a registry that refuses it restores the overlay
+    try:
+        approval = _approve(evidence, ctx, report, who, commit)
+    except Exception as exc:
+        ctx.overlay.write_bytes(original)
+        if isinstance(exc, ModelOpsError):
+            raise ApplyError(f"{exc}; restored {ctx.overlay}") from exc
+        raise ApplyError(f"the registry refused to mark {model} {ctx.digest} approved for {target} "
+                         f"({_code(exc)}: {exc}); restored {ctx.overlay} (the promotion role needs "
+                         "sagemaker:UpdateModelPackage on the registry's package versions)") from exc
 
     diff = "".join(
         difflib.unified_diff(
@@ -347,7 +356,8 @@ def promote(
         "previous_digest": ctx.previous_digest,
         "previous_pinned": ctx.previous is not None,
         "gates": [g.to_dict() for g in report.gates],
-        "who": who or git.who(ctx.root),
+        "approval": approval,
+        "who": who,
         "when": report.evaluated_at,
         "commit": commit,
         "allow_dirty": allow_dirty,
@@ -355,6 +365,18 @@ def promote(
     }
     record = append_record(log, record)
     return PromotionResult(report, written=True, diff=diff, record=record, log_file=str(log))
+
+
+def _code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__)
+
+
+def _approve(evidence: Evidence, ctx: _Context, report: PromotionReport, who: str, commit: str | None) -> dict[str, Any]:
+    """Mark the promoted version approved for TARGET in the registry the metrics gate read."""
+    account = str(evidence.client("sts").get_caller_identity()["Account"])
+    registry = Registry(evidence.clients, ctx.target_env.project, account, evidence.endpoint_url)
+    note = f"{report.evaluated_at} from {ctx.source_env.env} by {who} commit {(commit or 'none')[:12]}"
+    return registry.approve(ctx.model, ctx.digest, ctx.target_env.env, note)
 
 
 def _provenance(ctx: _Context, allow_dirty: bool) -> tuple[str | None, list[str] | None]:

@@ -1,7 +1,8 @@
 """The promotion gates: each reads evidence and returns a :class:`GateResult`, never raises.
 
 ``metrics``
-    the model card of the digest meets every gate of TARGET's resolved model;
+    the digest's registry entry (its model package version's ``metric:*`` metadata,
+    checked against the model card it registered) meets every gate of TARGET's model;
 ``deployed``
     SOURCE really runs it: the artifact object is in SOURCE's artifacts bucket with that
     sha256, an endpoint variant serves it, and the endpoint is ``InService``;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +33,7 @@ from modelops.errors import ModelOpsError
 from modelops.local.server import Target
 from modelops.checks.policy import evaluate as evaluate_policies
 from modelops.graph.render import render
+from modelops.registry.store import METRIC_PREFIX, Registry
 from modelops.spec.resolved import Environment, Gate
 
 #: the gates, in the order they are evaluated and reported
@@ -127,8 +130,11 @@ def _error_code(exc: Exception) -> str:
 # --------------------------------------------------------------------------- gates
 
 
-def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | str, digest: str) -> GateResult:
-    """The model card's metrics against the target's gates (``card`` is a str when there is none: why).
+def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | str, digest: str, *,
+                 source: str = "the model card") -> GateResult:
+    """The metrics of ``card`` against the target's gates (``card`` is a str when there is none: why).
+
+    ``source`` names where the metrics come from, for the evidence (``the registry entry``).
 
     Example::
 
@@ -149,12 +155,81 @@ def metrics_gate(model: str, gates: Iterable[Gate], card: dict[str, Any] | str, 
     parts = []
     for c in checks:
         if c["actual"] is None:
-            parts.append(f"{c['metric']} missing from the model card (needs {c['op']} {c['threshold']:g})")
+            parts.append(f"{c['metric']} missing from {source} (needs {c['op']} {c['threshold']:g})")
         else:
             mark = "meets" if c["passed"] else "fails"
             parts.append(f"{c['metric']} {c['actual']:.4g} {mark} {c['op']} {c['threshold']:g}")
     passed = all(c["passed"] for c in checks)
     return GateResult("metrics", passed, "; ".join(parts), {"digest": digest, "checks": checks})
+
+
+def registry_metrics_gate(evidence: Evidence, env: Environment, model: str, gates: Iterable[Gate],
+                          digest: str) -> GateResult:
+    """The ``metrics`` gate on the registry's word: the package version registered for ``digest``.
+
+    The metrics are the version's ``metric:<name>`` customer metadata. Metadata can be
+    updated after publishing (``UpdateModelPackage``), a version's model metrics cannot, so
+    each metric is checked against the model card the version registered as its
+    model-quality statistics (the registry's ``card.json``): a difference fails. A version
+    that is not registered, or is ``Rejected``, fails. Nothing local is read.
+
+    Example::
+
+        registry_metrics_gate(Evidence.at(url, env.region), prod_env, "churn", prod_env.models["churn"].gates, d)
+    """
+    gates = tuple(gates)
+    details: dict[str, Any] = {"digest": digest}
+    try:
+        account = str(evidence.client("sts").get_caller_identity()["Account"])
+    except Exception as exc:  # noqa: BLE001 - an unreachable registry is evidence, not a crash
+        return GateResult("metrics", False, f"cannot reach the registry at {evidence.endpoint_url}: {_error_code(exc)}",
+                          details)
+    registry = Registry(evidence.clients, env.project, account, evidence.endpoint_url)
+    details["group"] = registry.group(model)
+    try:
+        described = registry.version_of(model, digest)
+    except Exception as exc:  # noqa: BLE001
+        return GateResult("metrics", False, f"cannot read {registry.group(model)} ({_error_code(exc)})", details)
+    if described is None:
+        return GateResult("metrics", False,
+                          f"{digest} is not in the registry ({registry.group(model)}): its metrics are unknown; "
+                          f"publish it (`modelops publish {model}` on the commit that built it)", details)
+    version, status = described.get("ModelPackageVersion"), described.get("ModelApprovalStatus")
+    details.update(package_arn=described.get("ModelPackageArn"), package_version=version, approval=status)
+    where = f"registry version {version} ({status})"
+    if status == "Rejected":
+        return GateResult("metrics", False, f"{where}: the version was rejected in the registry", details)
+    metadata = described.get("CustomerMetadataProperties") or {}
+    metrics: dict[str, float] = {}
+    for key, value in metadata.items():
+        if key.startswith(METRIC_PREFIX):
+            try:
+                metrics[key.removeprefix(METRIC_PREFIX)] = float(value)
+            except ValueError:
+                return GateResult("metrics", False, f"{where}: {key}={value!r} is not a number", details)
+    stats = (((described.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri", "")
+    details["statistics"] = stats
+    if gates and stats:
+        prefix = f"s3://{registry.bucket}/"
+        why = "it is not in the registry bucket"
+        try:
+            body = registry.read(stats.removeprefix(prefix)) if stats.startswith(prefix) else None
+            registered = (json.loads(body.decode("utf-8")).get("metrics") or {}) if body is not None else None
+        except Exception as exc:  # noqa: BLE001 - unreadable evidence fails the gate
+            registered, why = None, _error_code(exc) + _hint(_error_code(exc), evidence.endpoint_url)
+        if registered is None:
+            return GateResult("metrics", False, f"{where}: its registered model card {stats} cannot be read ({why})",
+                              details)
+        for name in sorted(set(metrics) | set(registered)):
+            a, b = metrics.get(name), registered.get(name)
+            if a is None or not isinstance(b, (int, float)) or abs(a - float(b)) > 1e-9 * max(1.0, abs(a)):
+                return GateResult("metrics", False,
+                                  f"{where}: metadata {METRIC_PREFIX}{name}={a!r} differs from {b!r} in its registered "
+                                  f"model card {stats}: the metadata was changed after publishing; re-publish is not "
+                                  "possible for a digest, so investigate the change (CloudTrail UpdateModelPackage)",
+                                  details)
+    result = metrics_gate(model, gates, {"metrics": metrics}, digest, source="the registry entry")
+    return GateResult("metrics", result.passed, f"{where}: {result.evidence}", {**details, **result.details})
 
 
 def _artifact_sha256(s3: Any, bucket: str, key: str) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """``modelops registry list``: a model's published versions, and which environment serves which.
 
-Reads only: the model package versions of the model's group (digest, approval, metrics,
-lineage from their customer metadata) and, per environment, the variants of its endpoint
+Reads only: the model package versions of the model's group (digest, approval status and
+the environments a promotion approved it for, metrics, lineage from their customer metadata) and, per environment, the variants of its endpoint
 (``primary``, ``canary``, ``shadow``) with the artifact each variant's SageMaker model reads.
 
 Example::
@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from modelops.components import naming
 from modelops.errors import UsageError
-from modelops.registry.store import DIGEST_KEY, Registry
+from modelops.registry.store import APPROVED_PREFIX, DIGEST_KEY, METRIC_PREFIX, Registry
 from modelops.spec.resolved import Environment
 
 #: the digest in an artifact URL: models/<model>/<hex>/model.tar.gz (registry or environment bucket)
@@ -84,13 +84,15 @@ def list_versions(environments: dict[str, Environment], model: str, registry: Re
         meta = dict(described.get("CustomerMetadataProperties") or {})
         digest = meta.pop(DIGEST_KEY, None)
         meta.pop("modelops:model", None)
-        metrics = {k.removeprefix("metric:"): float(v) for k, v in meta.items() if k.startswith("metric:")}
+        approved = {k.removeprefix(APPROVED_PREFIX): meta.pop(k) for k in sorted(meta) if k.startswith(APPROVED_PREFIX)}
+        metrics = {k.removeprefix(METRIC_PREFIX): float(v) for k, v in meta.items() if k.startswith(METRIC_PREFIX)}
         lineage = {k.removeprefix("modelops:"): v for k, v in meta.items() if k.startswith("modelops:")}
         created = described.get("CreationTime")
         versions.append({
             "version": described.get("ModelPackageVersion"),
             "digest": digest,
             "approval": described.get("ModelApprovalStatus"),
+            "approved_for": approved,
             "created": created.isoformat() if hasattr(created, "isoformat") else created,
             "arn": described.get("ModelPackageArn"),
             "metrics": metrics,

@@ -34,11 +34,9 @@ from modelops.files import file_digest
 from modelops.ml.artifacts import resolve_artifact
 from modelops.ml.package import read_member
 from modelops.promote import git
-from modelops.registry.store import DIGEST_KEY, Registry
+from modelops.registry.store import DIGEST_KEY, MAX_METADATA_VALUE, METRIC_PREFIX, Registry
 from modelops.spec.resolved import Environment
 
-#: SageMaker's limit on a customer metadata value
-MAX_METADATA_VALUE = 256
 CONTENT_TYPES = ["text/csv", "application/json"]
 
 
@@ -119,7 +117,7 @@ def publish(env: Environment, name: str, root: Path, registry: Registry) -> Publ
                               found["ModelPackageArn"], tuple(written), False, lineage)
     metadata = {DIGEST_KEY: digest, "modelops:model": name, **lineage}
     for metric, value in sorted((card.get("metrics") or {}).items()):
-        metadata[f"metric:{metric}"] = repr(float(value))
+        metadata[f"{METRIC_PREFIX}{metric}"] = repr(float(value))
     kwargs: dict[str, Any] = {
         "ModelPackageGroupName": registry.group(name),
         "ModelPackageDescription": f"{name} {digest}"[:1024],

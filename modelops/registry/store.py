@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -25,6 +26,21 @@ from modelops.errors import ApplyError, UsageError
 
 #: customer metadata key of a package version's artifact digest (the version's identity)
 DIGEST_KEY = "modelops:digest"
+#: customer metadata key prefix of a version's approval for one environment: ``modelops:approved:<env>``
+APPROVED_PREFIX = "modelops:approved:"
+#: customer metadata key prefix of a version's metrics (the model card's, at publish)
+METRIC_PREFIX = "metric:"
+#: SageMaker's limits: a metadata value, an approval description
+MAX_METADATA_VALUE = 256
+MAX_APPROVAL_DESCRIPTION = 1024
+#: what a metadata value may hold (SageMaker's pattern: letters, digits, spaces, ``_.:/=+-@``)
+_NOT_IN_VALUE = re.compile(r"[^\w\s.:/=+\-@]")
+
+
+def metadata_value(text: str) -> str:
+    """``text`` as a customer metadata value: characters SageMaker refuses dropped, spaces
+    collapsed, at most 256 characters."""
+    return " ".join(_NOT_IN_VALUE.sub("", text).split())[:MAX_METADATA_VALUE]
 #: objects larger than this are compared by streaming, never read whole
 _CHUNK = 1 << 20
 
@@ -163,6 +179,37 @@ class Registry:
             if (described.get("CustomerMetadataProperties") or {}).get(DIGEST_KEY) == digest:
                 return described
         return None
+
+    def approve(self, model: str, digest: str, env: str, note: str) -> dict[str, Any]:
+        """Mark the package version of ``digest`` approved for ``env``; returns what the version now says.
+
+        SageMaker lets a version's approval status, approval description and customer
+        metadata be updated (``UpdateModelPackage``), never its metrics or container: the
+        status becomes ``Approved``, ``modelops:approved:<env>`` records ``note`` (when, by
+        whom, from which commit), and the description lists every environment it is
+        approved for. The whole metadata map is sent, so a service that replaces the map
+        and one that merges it both end with every earlier key. Raises an ApplyError when
+        the version is not registered.
+        """
+        described = self.version_of(model, digest)
+        if described is None:
+            raise ApplyError(f"{model} {digest} is not in the registry ({self.group(model)} at {self.where or 'the target'}); "
+                             f"publish it: `modelops publish {model}` on the commit that built it")
+        metadata = dict(described.get("CustomerMetadataProperties") or {})
+        key = f"{APPROVED_PREFIX}{env}"
+        metadata[key] = metadata_value(note)
+        envs = sorted(k.removeprefix(APPROVED_PREFIX) for k in metadata if k.startswith(APPROVED_PREFIX))
+        description = f"approved for {', '.join(envs)} by modelops promote"[:MAX_APPROVAL_DESCRIPTION]
+        sm = self.clients.client("sagemaker")
+        sm.update_model_package(ModelPackageArn=described["ModelPackageArn"], ModelApprovalStatus="Approved",
+                                ApprovalDescription=description, CustomerMetadataProperties=metadata)
+        after = sm.describe_model_package(ModelPackageName=described["ModelPackageArn"])
+        recorded = (after.get("CustomerMetadataProperties") or {}).get(key)
+        if after.get("ModelApprovalStatus") != "Approved" or recorded != metadata[key]:
+            raise ApplyError(f"{described['ModelPackageArn']}: the approval for {env} did not stick "
+                             f"(status {after.get('ModelApprovalStatus')}, {key}={recorded!r})")
+        return {"package_arn": described["ModelPackageArn"], "package_version": after.get("ModelPackageVersion"),
+                "status": "Approved", "metadata_key": key, "note": metadata[key], "approved_for": envs}
 
     def group_exists(self, model: str) -> bool:
         try:

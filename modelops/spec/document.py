@@ -79,6 +79,8 @@ def _model_document(m: r.Model, relative: Any) -> dict[str, Any]:
     if s.shadow is not None:
         serving["shadow"] = {"version": s.shadow.version, "sample_percent": s.shadow.sample_percent}
     serving["data_capture"] = {"enabled": s.data_capture.enabled, "sample_percent": s.data_capture.sample_percent}
+    serving["rollout"] = _written({"mode": s.rollout.mode, "percent": s.rollout.percent,
+                                   "wait": units.format_duration(s.rollout.wait_seconds)})
     train = None
     if m.train is not None:
         t = m.train

@@ -508,6 +508,10 @@ def _serving(body: dict[str, Any]) -> r.Serving:
     if isinstance(body.get("shadow"), dict):
         s = _with_defaults("shadow", body["shadow"])
         shadow = r.Shadow(version=s["version"], sample_percent=s["sample_percent"])
+    rollout_spec = _with_defaults("rollout", body.get("rollout"))
+    mode = rollout_spec["mode"]
+    rollout = r.Rollout(mode=mode, percent=rollout_spec.get("percent", r.ROLLOUT_PERCENT.get(mode)) if mode != "all_at_once" else None,
+                        wait_seconds=int(units.parse_duration(rollout_spec["wait"])))
     capture = {**_ref_default("data_capture"), **_with_defaults("data_capture", body.get("data_capture"))}
     # serverless endpoints cannot capture data (validation refuses an explicit request)
     enabled = bool(capture["enabled"]) and serverless is None
@@ -521,6 +525,7 @@ def _serving(body: dict[str, Any]) -> r.Serving:
         canary=canary,
         shadow=shadow,
         data_capture=r.DataCapture(enabled=enabled, sample_percent=capture["sample_percent"]),
+        rollout=rollout,
     )
 
 

@@ -3,7 +3,8 @@
 What the schema cannot say about one model: ``train.target`` and ``train.features`` name
 columns of the dataset's CSV header, the estimator's parameters exist and are within their
 size limits, the instance type is one SageMaker serves on, autoscaling bounds hold,
-serverless is not combined with what it cannot do, and a rollout is one AWS accepts.
+serverless is not combined with what it cannot do, and a rollout (its variants, and how
+a deploy shifts traffic) is one AWS accepts.
 
 Example::
 
@@ -22,9 +23,10 @@ from typing import Any
 
 from modelops.errors import Problem, excerpt
 from modelops.ml import estimators
+from modelops.spec import resolved, units
 from modelops.spec.problems import Locator, at, choices, clash, dotted, is_true, mapping, suggest, whole
 
-__all__ = ["rollout_problems", "serving_instance_types", "serving_problems", "train_column_problems", "train_problems"]
+__all__ = ["rollout_mode_problems", "rollout_problems", "serving_instance_types", "serving_problems", "train_column_problems", "train_problems"]
 
 
 @functools.cache
@@ -146,3 +148,85 @@ def rollout_problems(model: dict[str, Any], base: tuple[Any, ...], where: Locato
                  "which AWS refuses",
                  f"pin another version here, or move `{key}` out of {elsewhere[0]} into the overlays that test a version"
                  if seen and here == pin else f"pin the {key} to the version under test, or remove `{key}`")
+
+
+def rollout_mode_problems(serving: dict[str, Any], base: tuple[Any, ...], where: Locator) -> Iterator[Problem]:
+    """``serving.rollout`` is a blue/green traffic shift SageMaker performs as written.
+
+    ``canary`` and ``linear`` move traffic by whole instances of a real-time endpoint: not
+    serverless (SageMaker's deployment guardrails apply to real-time and asynchronous
+    endpoints only), not ml.inf1 (it silently shifts all at once there, without baking),
+    and at least 2 instances (a first shift of at most half the fleet). A linear step is
+    10-50% of the fleet; one wait is at most 1h; the whole update must fit SageMaker's 8h
+    deadline with time to provision. ``base`` is the serving's path."""
+    rollout = serving.get("rollout")
+    if not isinstance(rollout, dict):
+        return
+    ro = (*base, "rollout")
+    mode = rollout.get("mode", "all_at_once")
+    percent = rollout.get("percent")
+    wait = rollout.get("wait")
+    if "percent" in rollout and mode == "all_at_once":
+        yield at("E-ROLLOUT", where.key((*ro, "percent")), (*ro, "percent"),
+                 "`percent` applies only to a canary or linear rollout; all_at_once shifts every request at once",
+                 "remove `percent`, or set `mode: canary` (or `linear`)")
+    wait_seconds = None
+    if isinstance(wait, str):
+        try:
+            wait_seconds = units.parse_duration(wait)
+        except ValueError:
+            wait_seconds = None  # the schema's pattern reports it
+    if wait_seconds is not None:
+        if not float(wait_seconds).is_integer():
+            yield at("E-ROLLOUT", where.value((*ro, "wait")), (*ro, "wait"),
+                     f"{excerpt(wait)} is not a whole number of seconds; SageMaker waits in seconds", "write it in s, m or h, e.g. '10m'")
+        elif wait_seconds > resolved.ROLLOUT_MAX_WAIT_SECONDS:
+            yield at("E-ROLLOUT", where.value((*ro, "wait")), (*ro, "wait"),
+                     f"{excerpt(wait)} is longer than SageMaker waits between shifts (at most 1h)", "set `wait` to 1h or less")
+    if mode not in ("canary", "linear"):
+        return
+    mode_at = where.value((*ro, "mode"))
+    if "serverless" in serving:
+        yield clash("E-SERVERLESS", where, (*base, "serverless"), (*ro, "mode"),
+                    f"a {mode} rollout needs an endpoint on instances: SageMaker shifts a serverless endpoint's "
+                    "traffic all at once", "set `mode: all_at_once`, or serve on instances (remove `serverless`)",
+                    value=True)
+        return
+    if mode == "linear" and whole(percent) and percent < 10:
+        yield at("E-ROLLOUT", where.value((*ro, "percent")), (*ro, "percent"),
+                 f"a linear step of {percent}% is below SageMaker's 10-50% of the fleet",
+                 "set `percent` between 10 and 50, or use `mode: canary` for a small first share")
+    instance_type = serving.get("instance_type")
+    if isinstance(instance_type, str) and instance_type.startswith("ml.inf1."):
+        yield at("E-ROLLOUT", mode_at, (*ro, "mode"),
+                 f"SageMaker does not shift traffic in steps on {instance_type} (Inferentia 1): it would deploy all "
+                 "at once, without baking", "set `mode: all_at_once`, or serve on another instance type")
+    autoscaling = mapping(serving.get("autoscaling"))
+    count = serving.get("instance_count", autoscaling.get("min", 1))
+    if whole(count) and count < 2:
+        message = (f"a {mode} rollout first moves at most half of the new fleet, and SageMaker moves whole instances: "
+                   f"{count} instance cannot be split")
+        count_path = (*base, "instance_count")
+        layers = where.layer(count_path), where.layer((*ro, "mode"))
+        if "instance_count" in serving and None not in layers and layers[0] < layers[1]:
+            # an overlay's count under the base's rollout (layer 0 is the overlay): reported at the count
+            yield at("E-ROLLOUT", where.value(count_path), count_path,
+                     f"{message} (`rollout.mode: {mode}` at {mode_at[0]}:{mode_at[1]}:{mode_at[2]})",
+                     "keep 2 or more instances here, or set `rollout: {mode: all_at_once}` here")
+        else:
+            yield at("E-ROLLOUT", mode_at, (*ro, "mode"), message,
+                     "serve on 2 or more instances (`instance_count: 2`), or set `mode: all_at_once`")
+    if wait_seconds is not None and float(wait_seconds).is_integer() and wait_seconds <= resolved.ROLLOUT_MAX_WAIT_SECONDS:
+        plan = resolved.Rollout(mode=mode, percent=percent if whole(percent) else resolved.ROLLOUT_PERCENT[mode],
+                                wait_seconds=int(wait_seconds))
+        limit = resolved.ROLLOUT_MAX_EXECUTION_SECONDS - resolved.ROLLOUT_PROVISIONING_SECONDS
+        if plan.total_seconds > limit:
+            yield at("E-ROLLOUT", where.value((*ro, "wait")), (*ro, "wait"),
+                     f"{plan.shifts} shifts of {excerpt(wait)} and the 10m bake take {_hours(plan.total_seconds)}, "
+                     f"more than the {_hours(limit)} SageMaker's 8h deadline leaves after provisioning",
+                     "shorten `wait`, or raise `percent` for fewer steps")
+
+
+def _hours(seconds: int) -> str:
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"

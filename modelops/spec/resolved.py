@@ -155,6 +155,52 @@ class Shadow:
     sample_percent: int = 100
 
 
+#: the ``rollout.percent`` of each mode when the spec sets none
+ROLLOUT_PERCENT = {"canary": 10, "linear": 20}
+#: how long the old (blue) fleet is kept after the last shift, for a rollback without a new fleet
+ROLLOUT_TERMINATION_WAIT_SECONDS = 600
+#: time allowed to provision the new fleet, on top of the waits, in a stepped update's deadline
+ROLLOUT_PROVISIONING_SECONDS = 1800
+#: SageMaker's bounds: one wait, a deployment's deadline
+ROLLOUT_MAX_WAIT_SECONDS = 3600
+ROLLOUT_MAX_EXECUTION_SECONDS = 28800
+ROLLOUT_MIN_EXECUTION_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How a deploy shifts traffic to the new fleet: SageMaker blue/green ``ALL_AT_ONCE``,
+    ``CANARY`` (``percent`` first, then the rest) or ``LINEAR`` (``percent`` per step), each
+    shift baking ``wait_seconds`` under the model's alarms."""
+
+    mode: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    #: share of the new fleet's capacity per shift (None for all_at_once)
+    percent: int | None = None
+    wait_seconds: int = 600
+
+    @property
+    def shifts(self) -> int:
+        """How many times traffic moves: 1 at once, 2 for a canary, ceil(100 / percent) linear steps."""
+        if self.mode == "canary":
+            return 2
+        if self.mode == "linear":
+            return -(-100 // (self.percent or 100))
+        return 1
+
+    @property
+    def total_seconds(self) -> int:
+        """The waits of one update, from the first shift to the old fleet's termination."""
+        return self.shifts * self.wait_seconds + ROLLOUT_TERMINATION_WAIT_SECONDS
+
+    @property
+    def deadline_seconds(self) -> int | None:
+        """SageMaker's ``MaximumExecutionTimeoutInSeconds`` of a stepped update (None: all at once, its default)."""
+        if self.mode == "all_at_once":
+            return None
+        return max(ROLLOUT_MIN_EXECUTION_SECONDS,
+                   min(ROLLOUT_MAX_EXECUTION_SECONDS, self.total_seconds + ROLLOUT_PROVISIONING_SECONDS))
+
+
 @dataclass(frozen=True)
 class DataCapture:
     enabled: bool = True
@@ -170,6 +216,7 @@ class Serving:
     canary: Canary | None = None
     shadow: Shadow | None = None
     data_capture: DataCapture = field(default_factory=DataCapture)
+    rollout: Rollout = field(default_factory=Rollout)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ SECTIONS = (
     ("serverless", "Serverless", "models.<name>.serving.serverless"),
     ("canary", "Canary variant", "models.<name>.serving.canary"),
     ("shadow", "Shadow variant", "models.<name>.serving.shadow"),
+    ("rollout", "Rollout: how a deploy shifts traffic", "models.<name>.serving.rollout"),
     ("data_capture", "Data capture", "models.<name>.serving.data_capture"),
     ("monitor", "Monitor", "monitors.<name>"),
 )

@@ -19,7 +19,7 @@ from modelops.components import naming
 from modelops.errors import Problem, excerpt
 from modelops.spec.datafiles import csv_sample, parquet_problem, project_file
 from modelops.spec.loader import display_name
-from modelops.spec.model_rules import rollout_problems, serving_problems, train_column_problems, train_problems
+from modelops.spec.model_rules import rollout_mode_problems, rollout_problems, serving_problems, train_column_problems, train_problems
 from modelops.spec.monitor_rules import monitor_problems
 from modelops.spec.problems import Locator, at, choices, clash, entities, mapping, suggest
 
@@ -131,6 +131,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
             problems.extend(train_problems(model["train"], (*base, "train"), where))
         problems.extend(serving_problems(mapping(model.get("serving")), (*base, "serving"), where))
         problems.extend(rollout_problems(model, base, where))
+        problems.extend(rollout_mode_problems(mapping(model.get("serving")), (*base, "serving"), where))
 
     # monitors
     for name, monitor in monitors.items():

@@ -135,7 +135,9 @@ def test_endpoint_rolls_back_on_its_own_alarms_and_captures_encrypted(renders, s
     for name, model in env.models.items():
         endpoint = by_name(graph, ENDPOINT, naming.endpoint_name(env.project, env.env, name))
         deploy = endpoint.inputs["deploymentConfig"]
-        assert deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["type"] == "ALL_AT_ONCE"
+        routing = deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+        assert routing["type"] == model.serving.rollout.mode.upper()
+        assert routing["waitIntervalInSeconds"] == model.serving.rollout.wait_seconds
         rollback = {a["alarmName"] for a in deploy["autoRollbackConfiguration"]["alarms"]}
         own = {naming.alarm_name(env.project, env.env, m.name) for m in env.monitors.values() if m.model == name and m.metric.startswith(("latency", "error"))}
         assert own and own <= rollback <= alarm_names
@@ -147,6 +149,47 @@ def test_endpoint_rolls_back_on_its_own_alarms_and_captures_encrypted(renders, s
             bucket = naming.bucket_name(env.project, env.env, model.dataset, "123456789012")
             assert capture["destinationS3Uri"] == f"s3://{bucket}/capture/{name}"
             assert capture["kmsKeyId"] == key_arn and config.inputs["kmsKeyArn"] == key_arn
+
+
+def test_the_example_prod_canaries_a_new_version_on_one_of_its_two_instances(renders):
+    # GIVEN the example's prod overlay: `rollout: {mode: canary, percent: 50, wait: 15m}`
+    env, graph = renders.get("modelops.yaml", "prod")
+    endpoint = by_name(graph, ENDPOINT, naming.endpoint_name(env.project, env.env, "churn-classifier"))
+    policy = endpoint.inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
+    # THEN half the new fleet takes traffic first, bakes 15m, then the rest does; the old fleet
+    # stays 10m more, and the deadline covers both waits, the bake and 30m of provisioning
+    assert policy["trafficRoutingConfiguration"] == {
+        "type": "CANARY", "waitIntervalInSeconds": 900, "canarySize": {"type": "CAPACITY_PERCENT", "value": 50}}
+    assert policy["terminationWaitInSeconds"] == 600
+    assert policy["maximumExecutionTimeoutInSeconds"] == 2 * 900 + 600 + 1800
+    # AND dev keeps today's all-at-once shift, with no deadline of its own
+    dev_env, dev = renders.get("modelops.yaml", "dev")
+    dev_policy = by_name(dev, ENDPOINT, naming.endpoint_name(dev_env.project, "dev", "churn-classifier")).inputs[
+        "deploymentConfig"]["blueGreenUpdatePolicy"]
+    assert dev_policy == {"trafficRoutingConfiguration": {"type": "ALL_AT_ONCE", "waitIntervalInSeconds": 600},
+                          "terminationWaitInSeconds": 600}
+
+
+@pytest.mark.parametrize(("mode", "percent", "wait", "size_key", "deadline"), [
+    ("linear", 25, 600, "linearStepSize", 4 * 600 + 600 + 1800),
+    ("linear", 10, 2400, "linearStepSize", 10 * 2400 + 600 + 1800),  # 7h20m: within the 8h deadline
+    ("canary", 10, 300, "canarySize", 2 * 300 + 600 + 1800),
+])
+def test_stepped_rollouts_render_their_step_and_deadline_and_keep_the_rollback_alarms(renders, mode, percent, wait,
+                                                                                     size_key, deadline):
+    from modelops.spec.resolved import Rollout
+
+    env, graph = renders.get("modelops.yaml", "prod")
+    name = naming.endpoint_name(env.project, env.env, "churn-classifier")
+    alarms = by_name(graph, ENDPOINT, name).inputs["deploymentConfig"]["autoRollbackConfiguration"]
+    stepped = render(replace_model(env, "churn-classifier", rollout=Rollout(mode, percent, wait)))
+    deploy = by_name(stepped, ENDPOINT, name).inputs["deploymentConfig"]
+    routing = deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing == {"type": mode.upper(), "waitIntervalInSeconds": wait,
+                       size_key: {"type": "CAPACITY_PERCENT", "value": percent}}
+    assert deploy["blueGreenUpdatePolicy"]["maximumExecutionTimeoutInSeconds"] == deadline
+    # the rollout changes how traffic moves, not what rolls it back
+    assert deploy["autoRollbackConfiguration"] == alarms and alarms["alarms"]
 
 
 def _config(graph, model):

@@ -3,14 +3,18 @@
 The evidence is created with plain boto3 calls under the physical names of
 ``components/naming.py`` — exactly what ``modelops up`` provisions for an environment's
 model: the artifact object in the artifacts bucket, the SageMaker model serving it, its
-endpoint configuration and endpoint, and one CloudWatch alarm per monitor.
+endpoint configuration and endpoint, and one CloudWatch alarm per monitor — and the
+version is published to the project's registry there by ``modelops.registry.publish``
+(the metrics gate reads the registry, not the local card).
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from modelops.components import naming
+from modelops.registry import Registry, publish
 from modelops.spec.resolved import Environment
 from tests.helpers import Moto
 
@@ -18,9 +22,45 @@ ACCOUNT = "123456789012"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 
 
-def deploy_evidence(moto: Moto, env: Environment, model: str, artifact: bytes, *, alarms: bool = True) -> str:
-    """Provision what ``up`` makes for ``model`` in ``env`` serving ``artifact``; returns its digest."""
+class _Clients:
+    """``clients.client(service)`` of the moto server in one region, as the registry takes them."""
+
+    def __init__(self, moto: Moto, region: str) -> None:
+        self.moto, self.region, self.url = moto, region, moto.url
+
+    def client(self, service: str):
+        return self.moto.client(service, self.region)
+
+
+def registry_of(moto: Moto, env: Environment) -> Registry:
+    """The project's registry in the moto server: its bucket and the model package groups of ``env``'s models."""
+    registry = Registry.at(_Clients(moto, env.region), env.project, moto.url)
+    s3 = moto.client("s3", env.region)
+    if not registry.exists():
+        s3.create_bucket(Bucket=registry.bucket, CreateBucketConfiguration={"LocationConstraint": env.region})
+    sm = moto.client("sagemaker", env.region)
+    for name in env.models:
+        if not registry.group_exists(name):
+            sm.create_model_package_group(ModelPackageGroupName=registry.group(name))
+    return registry
+
+
+def publish_version(moto: Moto, env: Environment, model: str, root: Path) -> Registry:
+    """``modelops publish MODEL`` of ``env``'s artifact to the registry in the moto server."""
+    registry = registry_of(moto, env)
+    publish(env, model, root, registry)
+    return registry
+
+
+def deploy_evidence(moto: Moto, env: Environment, model: str, artifact: bytes, *, alarms: bool = True,
+                    published_from: Path | None = None) -> str:
+    """Provision what ``up`` makes for ``model`` in ``env`` serving ``artifact``; returns its digest.
+
+    With ``published_from`` (the project root) the version is also published to the registry.
+    """
     digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    if published_from is not None:
+        publish_version(moto, env, model, published_from)
     s3 = moto.client("s3", env.region)
     bucket = naming.artifacts_bucket_name(env.project, env.env, ACCOUNT)
     key = naming.artifact_key(model, digest)

@@ -80,7 +80,7 @@ def use_overlay(project: Path, env: str, fixture: str) -> None:
 def deploy_staging(moto, project: Path) -> str:
     env = attach_artifacts(load_environment(project / "modelops.yaml", "staging"), build=False)
     artifact = Path(env.models[MODEL].artifact.path).read_bytes()
-    return deploy_evidence(moto, env, MODEL, artifact)
+    return deploy_evidence(moto, env, MODEL, artifact, published_from=project)
 
 
 def diff_lines(before: str, after: str) -> tuple[list[str], list[str]]:
@@ -202,12 +202,107 @@ def test_an_edited_card_beside_the_package_does_not_pass_the_metrics_gate(moto, 
     actual = edited["metrics"]["accuracy"]
     edited["metrics"]["accuracy"] = 0.99
     sidecar.write_text(json.dumps(edited))
-    # WHEN promoting THEN the gate reads the card inside the digest-verified package
+    # WHEN promoting THEN the gate reads the version's registry entry, not the local card
     with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
         promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
-    assert f"accuracy {actual:.4g} fails >= 0.95" in refused.value.report.gates[0].evidence
-    # AND the edited copy is replaced by the package's own card
-    assert json.loads(sidecar.read_text())["metrics"]["accuracy"] == actual
+    evidence = refused.value.report.gates[0].evidence
+    assert evidence.startswith("registry version 1 (PendingManualApproval): ")
+    assert f"accuracy {actual:.4g} fails >= 0.95" in evidence
+    assert not (project / "stacks" / "promotions.jsonl").exists()
+
+
+def test_a_card_edited_locally_does_not_change_a_passing_verdict(moto, project):
+    # GIVEN the published version passing prod's gates
+    digest = deploy_staging(moto, project)
+    before = evaluate_gates(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url,
+                            now=later(SOAKED)).gates[0]
+    assert before.passed, before.evidence
+    # WHEN the local card claims every metric fails THEN the metrics gate says exactly what it said
+    sidecar = store_path(digest, project).with_name("card.json")
+    sidecar.write_text(json.dumps({"metrics": {"accuracy": 0.1, "roc_auc": 0.1}}))
+    after = evaluate_gates(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url,
+                           now=later(SOAKED)).gates[0]
+    assert (after.passed, after.evidence) == (True, before.evidence)
+    assert "accuracy 0.1 " not in after.evidence
+
+
+def test_a_version_not_in_the_registry_fails_the_metrics_gate_with_the_fix(moto, project):
+    # GIVEN staging serving a version that was never published
+    env = attach_artifacts(load_environment(project / "modelops.yaml", "staging"), build=False)
+    digest = deploy_evidence(moto, env, MODEL, Path(env.models[MODEL].artifact.path).read_bytes())
+    # WHEN promoting THEN only the metrics gate fails, naming the digest and `modelops publish`
+    with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    evidence = refused.value.report.gates[0].evidence
+    assert evidence == (f"{digest} is not in the registry (churn-registry-{MODEL}): its metrics are unknown; "
+                        f"publish it (`modelops publish {MODEL}` on the commit that built it)")
+
+
+def test_metadata_changed_after_publishing_fails_against_the_registered_card(moto, project):
+    # GIVEN prod's strict gate, and the version's metric metadata raised in the registry
+    # (UpdateModelPackage allows it; the model metrics it registered cannot change)
+    use_overlay(project, "prod", "prod-strict-gates.yaml")
+    deploy_staging(moto, project)
+    sm = moto.client("sagemaker")
+    (summary,) = sm.list_model_packages(ModelPackageGroupName=f"churn-registry-{MODEL}")["ModelPackageSummaryList"]
+    described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    meta = {**described["CustomerMetadataProperties"], "metric:accuracy": "0.99"}
+    sm.update_model_package(ModelPackageArn=summary["ModelPackageArn"], CustomerMetadataProperties=meta)
+    # WHEN promoting THEN the metrics gate fails on the difference, not on the forged value
+    with pytest.raises(PromotionRefused, match="failed: metrics$") as refused:
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    evidence = refused.value.report.gates[0].evidence
+    assert "metadata metric:accuracy=0.99 differs from" in evidence and "changed after publishing" in evidence
+
+
+def test_a_promotion_marks_the_version_approved_for_the_target_and_logs_it(moto, project):
+    digest = deploy_staging(moto, project)
+    head = git(project, "rev-parse", "HEAD")
+    result = promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED),
+                     who="Tester <tester@example.com>")
+    # THEN the package version is Approved, with the approval for prod in its metadata
+    sm = moto.client("sagemaker")
+    (summary,) = sm.list_model_packages(ModelPackageGroupName=f"churn-registry-{MODEL}")["ModelPackageSummaryList"]
+    described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "approved for prod by modelops promote"
+    meta = described["CustomerMetadataProperties"]
+    # (SageMaker's metadata values hold letters, digits, spaces and _.:/=+-@ only)
+    note = f"{result.report.evaluated_at} from staging by Tester tester@example.com commit {head[:12]}"
+    assert meta["modelops:approved:prod"] == note
+    # AND every key publish wrote is still there
+    assert meta["modelops:digest"] == digest and "metric:accuracy" in meta and "modelops:spec-commit" in meta
+    # AND the log's record says so
+    record = json.loads((project / "stacks" / "promotions.jsonl").read_text())
+    assert record["approval"] == {
+        "package_arn": summary["ModelPackageArn"], "package_version": 1, "status": "Approved",
+        "metadata_key": "modelops:approved:prod", "note": note, "approved_for": ["prod"],
+    }
+    # AND `modelops registry list` shows the approval
+    listed = modelops(project, "registry", "list", MODEL, "--endpoint-url", moto.url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (version,) = json.loads(listed.stdout)["versions"]
+    assert (version["approval"], version["approved_for"]) == ("Approved", {"prod": note})
+    assert "approved:prod" not in json.dumps(version["lineage"])
+    table = modelops(project, "registry", "list", MODEL, "--endpoint-url", moto.url)
+    assert table.returncode == 0, table.stderr
+    assert f"  approved for prod: {note}" in table.stdout
+
+
+def test_a_registry_that_refuses_the_approval_restores_the_overlay_and_logs_nothing(moto, project, monkeypatch):
+    import modelops.registry.store as store
+
+    deploy_staging(moto, project)
+    overlay = project / "stacks" / "prod.yaml"
+    before = overlay.read_bytes()
+
+    def refuse(self, model, digest, env, note):
+        raise ApplyError(f"{model} {digest} is not in the registry (refused for the test)")
+
+    monkeypatch.setattr(store.Registry, "approve", refuse)
+    with pytest.raises(ApplyError, match=r"refused for the test\); restored .*prod\.yaml"):
+        promote(project / "modelops.yaml", MODEL, "staging", "prod", endpoint_url=moto.url, now=later(SOAKED))
+    assert overlay.read_bytes() == before
     assert not (project / "stacks" / "promotions.jsonl").exists()
 
 
@@ -375,6 +470,8 @@ def test_promotion_after_a_real_up_of_staging(project, monkeypatch):
         requests.post(f"{url}/moto-api/reset", verify=ca, timeout=30).raise_for_status()
         up = modelops(project, "up", "--env", "staging", "--endpoint-url", url, AWS_CA_BUNDLE=ca)
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        published = modelops(project, "publish", MODEL, "--env", "staging", "--endpoint-url", url, AWS_CA_BUNDLE=ca)
+        assert published.returncode == 0, published.stdout + published.stderr
         cw = boto3.client("cloudwatch", endpoint_url=url, region_name="eu-west-1", verify=ca,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
         alarm = "churn-staging-churn-latency"

@@ -66,7 +66,7 @@ def project(built: Path, tmp_path: Path) -> Path:
 def deploy_staging(moto, project: Path) -> str:
     env = attach_artifacts(load_environment(project / "modelops.yaml", "staging"), build=False)
     assert env.models[MODEL].owner == "churn-team@example.com"
-    return deploy_evidence(moto, env, MODEL, Path(env.models[MODEL].artifact.path).read_bytes())
+    return deploy_evidence(moto, env, MODEL, Path(env.models[MODEL].artifact.path).read_bytes(), published_from=project)
 
 
 def test_the_pin_of_a_team_files_model_is_one_added_line_of_the_overlay(moto, project):

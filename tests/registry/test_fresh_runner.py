@@ -76,3 +76,5 @@ def test_staging_and_prod_deploy_in_a_fresh_clone_from_the_registry_alone(emulat
     (version,) = listed["versions"]
     # (A's dev still runs it: only A's staging was destroyed)
     assert version["digest"] == digest and version["served_by"] == ["dev/primary", "prod/primary", "staging/primary"]
+    # AND each promotion marked the version approved for its target
+    assert version["approval"] == "Approved" and sorted(version["approved_for"]) == ["prod", "staging"]
