@@ -34,7 +34,7 @@ from modelops.files import file_digest
 from modelops.ml.artifacts import resolve_artifact
 from modelops.ml.package import read_member
 from modelops.promote import git
-from modelops.registry.store import DIGEST_KEY, MAX_METADATA_VALUE, METRIC_PREFIX, Registry
+from modelops.registry.store import DIGEST_KEY, METRIC_PREFIX, Registry, fits_metadata
 from modelops.spec.resolved import Environment
 
 CONTENT_TYPES = ["text/csv", "application/json"]
@@ -68,10 +68,18 @@ class PublishOutcome:
 
 
 def _value(text: str) -> str:
-    """A metadata value within SageMaker's limit: long ones become their digest (the card has them whole)."""
-    if len(text) <= MAX_METADATA_VALUE:
+    """A metadata value SageMaker accepts (at most 256 letters, digits, spaces and ``_.:/=+-@``):
+    any other becomes its sha256, and the card, a copy of which is beside the package, has it whole."""
+    if fits_metadata(text):
         return text
-    return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()} (see card.json)"
+    return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
+def _params(params: Any) -> str:
+    """Training parameters as ``name=value`` pairs (``C=0.5 max_iter=200``), sorted by name."""
+    if not isinstance(params, dict):
+        return json.dumps(params, sort_keys=True)
+    return " ".join(f"{name}={'none' if value is None else value}" for name, value in sorted(params.items()))
 
 
 def _model(env: Environment, name: str) -> Any:
@@ -148,14 +156,14 @@ def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put
     data_digest = str(trained.get("digest") or "")
     out = {
         "modelops:framework-version": str(card.get("framework_version") or model.framework_version or ""),
-        "modelops:spec-commit": git.head_commit(root) or "unknown (not a git repository)",
+        "modelops:spec-commit": git.head_commit(root) or "unknown: not a git repository",
         "modelops:dataset": model.dataset,
-        "modelops:dataset-digest": data_digest or "unknown (the package has no card)",
+        "modelops:dataset-digest": data_digest or "unknown: the package has no card",
     }
     if card.get("estimator"):
         out["modelops:estimator"] = str(card["estimator"])
     if "params" in card:
-        out["modelops:params"] = json.dumps(card["params"], sort_keys=True, separators=(",", ":"))
+        out["modelops:params"] = _params(card["params"])
     dataset = env.datasets.get(model.dataset)
     source = Path(dataset.source) if dataset is not None and dataset.source else None
     if data_digest.startswith("sha256:") and source is not None and source.is_file() and file_digest(source) == data_digest:
@@ -164,5 +172,5 @@ def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put
         out["modelops:dataset-object"] = registry.uri(key)
         out["modelops:dataset-object-version"] = str(version or "unknown")
     elif data_digest:
-        out["modelops:dataset-object"] = "none (the local data is not the data it was trained on)"
+        out["modelops:dataset-object"] = "none: the local data is not the data it was trained on"
     return out

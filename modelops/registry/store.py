@@ -37,6 +37,11 @@ MAX_APPROVAL_DESCRIPTION = 1024
 _NOT_IN_VALUE = re.compile(r"[^\w\s.:/=+\-@]")
 
 
+def fits_metadata(text: str) -> bool:
+    """Whether SageMaker accepts ``text`` as a customer metadata value as it is."""
+    return len(text) <= MAX_METADATA_VALUE and not _NOT_IN_VALUE.search(text)
+
+
 def metadata_value(text: str) -> str:
     """``text`` as a customer metadata value: characters SageMaker refuses dropped, spaces
     collapsed, at most 256 characters."""

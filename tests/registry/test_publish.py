@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -48,11 +49,14 @@ def test_publish_writes_content_addressed_objects_and_one_version_then_nothing(e
     assert version["ModelApprovalStatus"] == "PendingManualApproval" and first.registered
     meta = version["CustomerMetadataProperties"]
     assert meta["modelops:digest"] == digest
+    # every value is one SageMaker accepts: at most 256 of letters, digits, spaces and _.:/=+-@
+    refused = {k: v for k, v in meta.items() if not re.fullmatch(r"[\w\s.:/=+\-@]{0,256}", v)}
+    assert not refused, refused
     assert float(meta["metric:accuracy"]) > 0.5 and b'"accuracy"' in card
     data_digest = meta["modelops:dataset-digest"]
     assert data_digest.startswith("sha256:") and data_digest.removeprefix("sha256:") in meta["modelops:dataset-object"]
     assert meta["modelops:dataset-object-version"] not in ("", "unknown")
-    assert meta["modelops:framework-version"] == "1.9-0" and '"n_estimators":100' in meta["modelops:params"]
+    assert meta["modelops:framework-version"] == "1.9-0" and "n_estimators=100" in meta["modelops:params"].split()
     assert version["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == registry.uri(first.package_key)
     # WHEN it is published again THEN nothing is written and no version registered
     again = publish(env, MODEL, root, registry)
