@@ -373,8 +373,7 @@ def _code(exc: Exception) -> str:
 
 def _approve(evidence: Evidence, ctx: _Context, report: PromotionReport, who: str, commit: str | None) -> dict[str, Any]:
     """Mark the promoted version approved for TARGET in the registry the metrics gate read."""
-    account = str(evidence.client("sts").get_caller_identity()["Account"])
-    registry = Registry(evidence.clients, ctx.target_env.project, account, evidence.endpoint_url)
+    registry = Registry.at(evidence.clients, ctx.target_env.project, evidence.endpoint_url)
     note = f"{report.evaluated_at} from {ctx.source_env.env} by {who} commit {(commit or 'none')[:12]}"
     return registry.approve(ctx.model, ctx.digest, ctx.target_env.env, note)
 
