@@ -108,21 +108,18 @@ class EnvironmentArgs:
     """
 
     env: Environment
-    #: build the components of these datasets only, with the models reading them and the
-    #: monitors watching either: one shard of a parallel render (``modelops.graph.render``), which
-    #: puts the shards' graphs together. None: every entity. The shared pieces are always built.
-    only: frozenset[str] | None = None
-    #: register the dashboards (a parallel render registers them in one shard)
+    #: register the dashboards (the shared stack of a split environment does; so does one
+    #: process of a parallel render)
     dashboards: bool = True
-    #: build these entities only (None: every one); with ``only``, those in both
+    #: build these entities only (None: every one): a stack of a split environment, or one
+    #: process's share of a parallel render (``modelops.graph.render``). The shared pieces are
+    #: built unless ``shared`` is given.
     entities: Selection | None = None
     #: the shared pieces, made elsewhere: None builds them here
     shared: SharedInputs | None = None
 
     def builds(self, dataset: str, kind: str = "dataset", name: str | None = None) -> bool:
         """Whether the component of an entity of ``dataset`` (the dataset itself by default) is built here."""
-        if self.only is not None and dataset not in self.only:
-            return False
         return self.entities is None or self.entities.has(kind, dataset if name is None else name)
 
 
@@ -518,14 +515,14 @@ def _export(root: ModelOpsEnvironment) -> None:
 
 
 def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8, *,
-                  only: frozenset[str] | None = None, dashboards: bool = True, entities: Selection | None = None,
+                  dashboards: bool = True, entities: Selection | None = None,
                   shared: Callable[[], SharedInputs] | None = None,
                   on_outputs: Callable[[dict], None] | None = None) -> Callable[[], Awaitable[None]]:
     """:func:`program`, registering the same resources in the same order, that awaits
     ``settle()`` after every ``every`` entities (datasets, models, monitors).
 
-    ``only`` and ``dashboards``: one shard of a parallel render; ``entities`` and ``shared``
-    (called inside the program, it may register what reads them): see :class:`EnvironmentArgs`.
+    ``dashboards``, ``entities`` and ``shared`` (called inside the program, it may register
+    what reads them): see :class:`EnvironmentArgs`.
     ``on_outputs`` receives the exported :data:`OUTPUTS` values once they are known.
 
     A synchronous program registers the whole graph before the SDK's event loop completes
@@ -540,7 +537,7 @@ def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every
     """
 
     async def body() -> None:
-        args = EnvironmentArgs(env=env, only=only, dashboards=dashboards, entities=entities,
+        args = EnvironmentArgs(env=env, dashboards=dashboards, entities=entities,
                                shared=shared() if shared is not None else None)
         root = ModelOpsEnvironment(naming.prefix(env.project, env.env), args, stepwise=True)
         for done, _ in enumerate(root.steps, start=1):
