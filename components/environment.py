@@ -22,8 +22,8 @@ from modelops.components import naming
 from modelops.components.documents import json_document
 from modelops.components import metrics
 from modelops.components.dataset import Dataset, DatasetArgs
-from modelops.components.model import ModelEndpoint, ModelEndpointArgs, partition
-from modelops.components.monitor_job import MonitorJob, MonitorJobArgs
+from modelops.components.model import ModelEndpoint, ModelEndpointArgs, captures, partition
+from modelops.components.monitor_job import MonitorJob, MonitorJobArgs, marker_keys
 from modelops.components.monitor import (
     Monitor,
     MonitorArgs,
@@ -137,6 +137,16 @@ def dataset_of(env: Environment, kind: str, name: str) -> str:
     return mon.dataset if mon.dataset is not None else env.models[mon.model].dataset
 
 
+def _job_monitors(env: Environment, model_name: str) -> tuple[MonitorSpec, ...]:
+    """The monitors of a model that its monitor job computes; none where no job runs (no
+    artifact yet, or an endpoint that captures nothing)."""
+    model = env.models[model_name]
+    if model.artifact is None or not captures(model):
+        return ()
+    return tuple(env.monitors[m] for m in sorted(env.monitors)
+                 if env.monitors[m].model == model_name and env.monitors[m].is_job)
+
+
 def component_entities(name: str, env: Environment) -> dict[str, tuple[str, str]]:
     """Child component name -> (kind, spec entity), for grouping a rendered graph by entity.
 
@@ -242,6 +252,13 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
 
         # -- datasets ------------------------------------------------------------------------------
         fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
+        markers: dict[str, list[tuple[str, str, str]]] = {}
+        for model_name in sorted(env.models):
+            model = env.models[model_name]
+            job_monitors = _job_monitors(env, model_name)
+            if job_monitors:
+                for role, key in marker_keys(env.project, env.env, model, job_monitors).items():
+                    markers.setdefault(model.dataset, []).append((model_name, role, key))
         self.datasets: dict[str, Dataset] = {}
         for ds_name in sorted(env.datasets):
             if not args.builds(ds_name):
@@ -253,6 +270,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     scope=scope,
                     glue_database=glue_database,
                     freshness_monitored=ds_name in fresh,
+                    markers=tuple(markers.get(ds_name, ())),
                 ),
                 opts=child,
             )
@@ -284,9 +302,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            job_monitors = tuple(env.monitors[m] for m in sorted(env.monitors)
-                                 if env.monitors[m].model == model_name and env.monitors[m].is_job)
-            if job_monitors and model.artifact is not None and self.models[model_name].captures:
+            job_monitors = _job_monitors(env, model_name)
+            if job_monitors:
                 # a child of the model's component: the job is part of the model's group (cache, stacks)
                 endpoint = self.models[model_name]
                 MonitorJob(
