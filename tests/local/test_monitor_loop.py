@@ -13,7 +13,6 @@ traffic, then shifted traffic. The tests read what each stage left.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import http.client
 import json
 import os
@@ -26,7 +25,6 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from modelops.local.alarms import evaluate_alarms
 from modelops.local.apply import up
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
@@ -55,6 +53,7 @@ class Stage:
     """What one stage of the loop left: the job's results, alarms and notifications."""
 
     results: dict[str, dict[str, Any]]  # monitor -> the job's result summary
+    changes: dict[str, str]  # alarm -> the state monitor run's evaluation moved it to
     latest: dict[str, dict[str, Any]]  # monitor -> monitoring/<monitor>/latest.json
     alarms: dict[str, dict[str, Any]]  # monitor -> DescribeAlarms entry
     notes: dict[str, list[str]]  # monitor -> NewStateValue of each message on the queue
@@ -119,13 +118,11 @@ def _clear_capture(emulator: Emulator) -> None:
         s3.delete_objects(Bucket=BUCKET, Delete={"Objects": doomed[start:start + 1000]})
 
 
-def _stage(root: Path, spec: Path, emulator: Emulator, queue: str, *, evaluate: bool = False) -> Stage:
+def _stage(root: Path, spec: Path, emulator: Emulator, queue: str) -> Stage:
     run = _modelops(root, emulator, "monitor", "run", "--all", "--spec", str(spec), "--env", "dev",
                     "--endpoint-url", emulator.url, "--json")
     assert run.returncode == 0, run.stderr
     (job,) = json.loads(run.stdout)
-    if evaluate:  # no datum was put: the evaluation CloudWatch makes every minute anyway
-        evaluate_alarms(emulator.url, now=dt.datetime.now(dt.timezone.utc), verify=emulator.ca_bundle)
     s3, cloudwatch = emulator.client("s3"), emulator.client("cloudwatch")
     names = [m for m, _ in MONITORS.values()]
     notes: dict[str, list[str]] = {m: [] for m in names}
@@ -136,6 +133,7 @@ def _stage(root: Path, spec: Path, emulator: Emulator, queue: str, *, evaluate: 
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=[_alarm(m) for m in names])["MetricAlarms"]}
     return Stage(
         results={r["monitor"]: r for r in job["results"]},
+        changes={c["AlarmName"]: c["NewStateValue"] for c in job["alarms"]},
         latest={m: json.loads(s3.get_object(Bucket=BUCKET, Key=f"monitoring/{m}/latest.json")["Body"].read())
                 for m in names},
         alarms={m: alarms[_alarm(m)] for m in names},
@@ -165,8 +163,9 @@ def loop(emulator_server: Emulator, artifact_root: Path, tmp_path_factory: pytes
     emulator.client("sns").subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=arn)
     stages: dict[str, Stage] = {}
 
-    # WHEN the job runs before any traffic (and CloudWatch evaluates the alarms)
-    stages["quiet"] = _stage(root, spec, emulator, queue, evaluate=True)
+    # WHEN the job runs before any traffic (monitor run then evaluates the alarms, as
+    # CloudWatch does every minute, data or not)
+    stages["quiet"] = _stage(root, spec, emulator, queue)
 
     serve = subprocess.Popen(
         [sys.executable, "-m", "modelops", "serve", "churn-classifier", str(spec), "--env", "dev", "--port", "0",
@@ -239,6 +238,7 @@ def test_no_traffic_follows_the_monitors_missing_data_rule(loop: dict[str, Stage
     assert alarm["TreatMissingData"] == ("breaching" if rule == "alarm" else "notBreaching")
     assert alarm["StateValue"] == ("ALARM" if rule == "alarm" else "OK"), alarm["StateReason"]
     assert stage.notes[monitor] == [alarm["StateValue"]]
+    assert stage.changes[_alarm(monitor)] == alarm["StateValue"]
 
 
 def test_model_quality_joins_every_label_by_inference_id(loop: dict[str, Stage]) -> None:
