@@ -109,12 +109,12 @@ def run_monitors(env: Environment, target: Any, *, monitor: str | None = None,
     if runs and target.url != REAL_AWS:
         # CloudWatch evaluates every alarm each minute, data or not; the emulator only after
         # PutMetricData. A run that published nothing (no traffic, no labels) must still
-        # move its alarms by their missing-data rule, as the next evaluation in AWS would.
-        try:
-            changes = evaluate_alarms(target.url, verify=target.verify)
-        except requests.RequestException:
-            changes = []  # a plain moto server at --endpoint-url: it evaluates no alarm at all
+        # move its monitors' alarms by their missing-data rule, as the next evaluation in
+        # AWS would (the job's alarms only: the others are no business of this command).
         for run in runs:
-            names = {naming.alarm_name(env.project, env.env, m) for m in run.monitors}
-            run.alarms = [c for c in changes if c.get("AlarmName") in names]
+            names = [naming.alarm_name(env.project, env.env, m) for m in run.monitors]
+            try:
+                run.alarms = evaluate_alarms(target.url, verify=target.verify, alarms=names)
+            except requests.RequestException:
+                run.alarms = []  # a plain moto server at --endpoint-url evaluates no alarm
     return runs

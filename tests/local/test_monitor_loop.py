@@ -58,6 +58,7 @@ class Stage:
     alarms: dict[str, dict[str, Any]]  # monitor -> DescribeAlarms entry
     notes: dict[str, list[str]]  # monitor -> NewStateValue of each message on the queue
     metrics: set[tuple[str, str]]  # (namespace, name) of every metric CloudWatch holds
+    freshness: dict[str, Any]  # the dataset's freshness alarm, no job's
 
 
 def _alarm(monitor: str) -> str:
@@ -139,6 +140,7 @@ def _stage(root: Path, spec: Path, emulator: Emulator, queue: str) -> Stage:
         alarms={m: alarms[_alarm(m)] for m in names},
         notes=notes,
         metrics={(x["Namespace"], x["MetricName"]) for x in cloudwatch.list_metrics()["Metrics"]},
+        freshness=cloudwatch.describe_alarms(AlarmNames=[_alarm("customers-fresh")])["MetricAlarms"][0],
     )
 
 
@@ -239,6 +241,9 @@ def test_no_traffic_follows_the_monitors_missing_data_rule(loop: dict[str, Stage
     assert alarm["StateValue"] == ("ALARM" if rule == "alarm" else "OK"), alarm["StateReason"]
     assert stage.notes[monitor] == [alarm["StateValue"]]
     assert stage.changes[_alarm(monitor)] == alarm["StateValue"]
+    # AND monitor run evaluated its job's alarms only: the freshness alarm (breaching without
+    # S3 request metrics, which the emulator never emits) was left alone
+    assert stage.freshness["StateReason"].startswith("Unchecked"), stage.freshness["StateReason"]
 
 
 def test_model_quality_joins_every_label_by_inference_id(loop: dict[str, Stage]) -> None:
