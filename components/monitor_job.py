@@ -249,7 +249,7 @@ class MonitorJob(pulumi.ComponentResource):
         capture_prefix = f"{naming.capture_prefix(model.name)}/{endpoint}/"
         config = job_config(scope.project, scope.env, model, args.monitors)
         labels_prefix = config["labels_prefix"]
-        results_prefix = "monitoring/"
+        results_prefix = naming.RESULTS_PREFIX
         stats_prefix = f"{results_prefix}{naming.JOB_STATS_DIR}/{model.name}/"
 
         # -- the script and its config, content-addressed ------------------------------------
