@@ -78,6 +78,9 @@ class DatasetArgs:
     scope: Scope
     glue_database: pulumi.Input[str]
     freshness_monitored: bool = False
+    #: (model, role, key) of the empty objects the monitor jobs of the models reading this
+    #: dataset need in its bucket (``monitor_job.marker_keys``)
+    markers: tuple[tuple[str, str, str], ...] = ()
 
 
 class Dataset(pulumi.ComponentResource):
@@ -151,6 +154,14 @@ class Dataset(pulumi.ComponentResource):
             self.source_key = pulumi.Output.from_input(key)
         else:
             self.source_key = pulumi.Output.from_input(None)
+
+        # made here, not by the jobs: a model's stack may not be its dataset's (docs/stacks.md)
+        self.markers = [
+            aws.s3.BucketObjectv2(f"{name}-{model}-{role}-marker", bucket=self.bucket, key=key, content="",
+                                  content_type="text/plain", tags=scope.tag_dict(),
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=self.storage.ready))
+            for model, role, key in args.markers
+        ]
 
         self.request_metrics: aws.s3.BucketMetric | None = None
         if args.freshness_monitored:

@@ -22,8 +22,8 @@ from modelops.components import naming
 from modelops.components.documents import json_document
 from modelops.components import metrics
 from modelops.components.dataset import Dataset, DatasetArgs
-from modelops.components.model import ModelEndpoint, ModelEndpointArgs, partition
-from modelops.components.monitor_job import MonitorJob, MonitorJobArgs
+from modelops.components.model import ModelEndpoint, ModelEndpointArgs, captures, partition
+from modelops.components.monitor_job import MonitorJob, MonitorJobArgs, marker_keys
 from modelops.components.monitor import (
     Monitor,
     MonitorArgs,
@@ -116,21 +116,18 @@ class EnvironmentArgs:
     """
 
     env: Environment
-    #: build the components of these datasets only, with the models reading them and the
-    #: monitors watching either: one shard of a parallel render (``modelops.graph.render``), which
-    #: puts the shards' graphs together. None: every entity. The shared pieces are always built.
-    only: frozenset[str] | None = None
-    #: register the dashboards (a parallel render registers them in one shard)
+    #: register the dashboards (the shared stack of a split environment does; so does one
+    #: process of a parallel render)
     dashboards: bool = True
-    #: build these entities only (None: every one); with ``only``, those in both
+    #: build these entities only (None: every one): a stack of a split environment, or one
+    #: process's share of a parallel render (``modelops.graph.render``). The shared pieces are
+    #: built unless ``shared`` is given.
     entities: Selection | None = None
     #: the shared pieces, made elsewhere: None builds them here
     shared: SharedInputs | None = None
 
     def builds(self, dataset: str, kind: str = "dataset", name: str | None = None) -> bool:
         """Whether the component of an entity of ``dataset`` (the dataset itself by default) is built here."""
-        if self.only is not None and dataset not in self.only:
-            return False
         return self.entities is None or self.entities.has(kind, dataset if name is None else name)
 
 
@@ -146,6 +143,16 @@ def dataset_of(env: Environment, kind: str, name: str) -> str:
         return env.models[name].dataset
     mon = env.monitors[name]
     return mon.dataset if mon.dataset is not None else env.models[mon.model].dataset
+
+
+def _job_monitors(env: Environment, model_name: str) -> tuple[MonitorSpec, ...]:
+    """The monitors of a model that its monitor job computes; none where no job runs (no
+    artifact yet, or an endpoint that captures nothing)."""
+    model = env.models[model_name]
+    if model.artifact is None or not captures(model):
+        return ()
+    return tuple(env.monitors[m] for m in sorted(env.monitors)
+                 if env.monitors[m].model == model_name and env.monitors[m].is_job)
 
 
 def component_entities(name: str, env: Environment) -> dict[str, tuple[str, str]]:
@@ -253,6 +260,13 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
 
         # -- datasets ------------------------------------------------------------------------------
         fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
+        markers: dict[str, list[tuple[str, str, str]]] = {}
+        for model_name in sorted(env.models):
+            model = env.models[model_name]
+            job_monitors = _job_monitors(env, model_name)
+            if job_monitors:
+                for role, key in marker_keys(env.project, env.env, model, job_monitors).items():
+                    markers.setdefault(model.dataset, []).append((model_name, role, key))
         self.datasets: dict[str, Dataset] = {}
         for ds_name in sorted(env.datasets):
             if not args.builds(ds_name):
@@ -264,6 +278,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     scope=scope,
                     glue_database=glue_database,
                     freshness_monitored=ds_name in fresh,
+                    markers=tuple(markers.get(ds_name, ())),
                 ),
                 opts=child,
             )
@@ -295,9 +310,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            job_monitors = tuple(env.monitors[m] for m in sorted(env.monitors)
-                                 if env.monitors[m].model == model_name and env.monitors[m].is_job)
-            if job_monitors and model.artifact is not None and self.models[model_name].captures:
+            job_monitors = _job_monitors(env, model_name)
+            if job_monitors:
                 # a child of the model's component: the job is part of the model's group (cache, stacks)
                 endpoint = self.models[model_name]
                 MonitorJob(
@@ -527,14 +541,14 @@ def _export(root: ModelOpsEnvironment) -> None:
 
 
 def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every: int = 8, *,
-                  only: frozenset[str] | None = None, dashboards: bool = True, entities: Selection | None = None,
+                  dashboards: bool = True, entities: Selection | None = None,
                   shared: Callable[[], SharedInputs] | None = None,
                   on_outputs: Callable[[dict], None] | None = None) -> Callable[[], Awaitable[None]]:
     """:func:`program`, registering the same resources in the same order, that awaits
     ``settle()`` after every ``every`` entities (datasets, models, monitors).
 
-    ``only`` and ``dashboards``: one shard of a parallel render; ``entities`` and ``shared``
-    (called inside the program, it may register what reads them): see :class:`EnvironmentArgs`.
+    ``dashboards``, ``entities`` and ``shared`` (called inside the program, it may register
+    what reads them): see :class:`EnvironmentArgs`.
     ``on_outputs`` receives the exported :data:`OUTPUTS` values once they are known.
 
     A synchronous program registers the whole graph before the SDK's event loop completes
@@ -549,7 +563,7 @@ def paced_program(env: Environment, settle: Callable[[], Awaitable[None]], every
     """
 
     async def body() -> None:
-        args = EnvironmentArgs(env=env, only=only, dashboards=dashboards, entities=entities,
+        args = EnvironmentArgs(env=env, dashboards=dashboards, entities=entities,
                                shared=shared() if shared is not None else None)
         root = ModelOpsEnvironment(naming.prefix(env.project, env.env), args, stepwise=True)
         for done, _ in enumerate(root.steps, start=1):

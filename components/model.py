@@ -53,6 +53,12 @@ def content_hash(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def captures(model: ModelSpec) -> bool:
+    """Whether the model's endpoint captures its requests and responses. Serverless
+    endpoints cannot (SageMaker rejects the configuration)."""
+    return model.serving.data_capture.enabled and model.serving.serverless is None
+
+
 @dataclass(frozen=True)
 class ModelEndpointArgs:
     """A resolved model (with its artifact attached) and the environment around it.
@@ -125,8 +131,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = scope.tag_dict()
         serving = model.serving
-        # Serverless endpoints cannot capture data (SageMaker rejects the configuration).
-        self.captures = serving.data_capture.enabled and serving.serverless is None
+        self.captures = captures(model)
 
         # -- execution role ------------------------------------------------------------------
         role_name = naming.role_name(scope.project, scope.env, model.name)

@@ -64,6 +64,18 @@ def job_source() -> str:
     return (Path(__file__).resolve().parent.parent / "modelops" / "ml" / SCRIPT_NAME).read_text(encoding="utf-8")
 
 
+def marker_keys(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict[str, str]:
+    """The objects keeping the job's capture and labels prefixes non-empty (see EMPTY_MARKER),
+    by role: keys in the model's dataset bucket.
+
+    The dataset's component makes them, beside the bucket: a model may be deployed by
+    another stack than its dataset (docs/stacks.md), and an object in a bucket that stack
+    has not made yet cannot be written.
+    """
+    config = job_config(project, env, model, monitors)
+    return {"capture": f"{config['capture_prefix']}{EMPTY_MARKER}", "labels": f"{config['labels_prefix']}{EMPTY_MARKER}"}
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -237,7 +249,7 @@ class MonitorJob(pulumi.ComponentResource):
         capture_prefix = f"{naming.capture_prefix(model.name)}/{endpoint}/"
         config = job_config(scope.project, scope.env, model, args.monitors)
         labels_prefix = config["labels_prefix"]
-        results_prefix = "monitoring/"
+        results_prefix = naming.RESULTS_PREFIX
         stats_prefix = f"{results_prefix}{naming.JOB_STATS_DIR}/{model.name}/"
 
         # -- the script and its config, content-addressed ------------------------------------
@@ -249,9 +261,7 @@ class MonitorJob(pulumi.ComponentResource):
                                             content=script, content_type="text/x-python", tags=tags, opts=child)
         self.config = aws.s3.BucketObjectv2(f"{name}-config", bucket=args.artifacts_bucket, key=config_key,
                                             content=config_text, content_type="application/json", tags=tags, opts=child)
-        # prefixes the job mounts must hold an object (see EMPTY_MARKER)
-        markers = [self._marker(f"{name}-capture-marker", args.dataset_bucket, capture_prefix, tags, child),
-                   self._marker(f"{name}-labels-marker", args.dataset_bucket, labels_prefix, tags, child)]
+        # the prefixes it mounts hold an object made by the dataset's component (marker_keys)
 
         # -- the job role ---------------------------------------------------------------------
         def arn_of(bucket_arn, prefix: str):
@@ -341,7 +351,7 @@ class MonitorJob(pulumi.ComponentResource):
             pipeline_definition=pulumi.Output.json_dumps(definition),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script, self.config, self.job_role_policy,
-                                                                 self.pipeline_role_policy, *markers,
+                                                                 self.pipeline_role_policy,
                                                                  *args.depends_on]),
         )
 
@@ -379,11 +389,6 @@ class MonitorJob(pulumi.ComponentResource):
         self.job_role_arn = self.job_role.arn
         self.register_outputs({"pipeline_name": self.pipeline_name, "schedule_name": self.schedule_name,
                                "job_role_arn": self.job_role_arn})
-
-    def _marker(self, name: str, bucket, prefix: str, tags: dict, opts: pulumi.ResourceOptions) -> aws.s3.BucketObjectv2:
-        return aws.s3.BucketObjectv2(name, bucket=bucket, key=f"{prefix}{EMPTY_MARKER}", content="",
-                                     content_type="text/plain", tags=tags, opts=opts)
-
 
 def _assume(service: str, scope: Scope) -> pulumi.Output[str]:
     return json_document({

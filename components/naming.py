@@ -89,6 +89,9 @@ def schedule_name(project: str, env: str, model: str) -> str:
     return f"{prefix(project, env)}-{model}-monitor"
 
 
+#: where a monitor job writes in its model's dataset bucket: ``<monitor>/latest.json``,
+#: ``<monitor>/results/`` and the shard statistics under :data:`JOB_STATS_DIR`
+RESULTS_PREFIX = "monitoring/"
 #: the monitoring/ directory holding the job's per-run shard statistics (no monitor name
 #: has an underscore, so it never collides with a monitor's results)
 JOB_STATS_DIR = "_stats"

@@ -172,9 +172,10 @@ def drift(
     no_publish: bool = typer.Option(False, "--no-publish", help="Report only; do not put the drift metric."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Compare MODEL's captured requests with its training baseline (PSI, KS) and publish the drift metric.
+    """Compare MODEL's captured requests with its training baseline and publish the drift metric.
 
-    Below 100 captured rows there is no verdict and nothing is published.
+    The monitor job's statistics (the same tests and scores as `modelops monitor run`);
+    below 100 captured rows there is no verdict and nothing is published.
 
     Example: modelops drift churn-classifier --env dev
     """
@@ -195,15 +196,17 @@ def drift(
     typer.echo("")
     typer.echo(
         _table(
-            ["feature", "kind", "psi", "noise floor", "ks", "ks p", "verdict"],
-            [[f.name, f.kind, f.psi, f.noise_floor, f.ks_statistic, f.ks_pvalue, f.verdict] for f in report.features],
+            ["feature", "kind", "test", "score", "p", "psi", "ks", "ks p", "verdict"],
+            [[f.name, f.kind, f.test, f.score, f.p_value, f.psi, f.ks_statistic, f.ks_pvalue, f.verdict]
+             for f in report.features],
         )
     )
     typer.echo("")
     if report.verdict == "insufficient":
         typer.echo(f"no verdict: {report.rows} rows < minimum sample {report.min_sample}; nothing published")
         return
-    typer.echo(f"verdict: {report.verdict} (max PSI {_fmt(report.max_psi)}, threshold {report.threshold:g})")
+    typer.echo(f"verdict: {report.verdict} (max score {_fmt(report.value)}, max PSI {_fmt(report.max_psi)}, "
+               f"threshold {report.threshold:g})")
     if report.published:
         dims = ", ".join(f"{k}={v}" for k, v in report.metric["dimensions"].items())
-        typer.echo(f"published {report.metric['namespace']}/{report.metric['name']} [{dims}] = {_fmt(report.max_psi)}")
+        typer.echo(f"published {report.metric['namespace']}/{report.metric['name']} [{dims}] = {_fmt(report.value)}")

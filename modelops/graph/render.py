@@ -17,7 +17,7 @@ import hashlib
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pulumi
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
@@ -31,7 +31,7 @@ from modelops.components.environment import program
 from modelops.components.environment import component_entities
 from modelops.components.naming import prefix
 from modelops.components.environment import paced_program
-from modelops.components.environment import dataset_of
+from modelops.components.environment import Selection, dataset_of
 
 #: the fake account of every render
 ACCOUNT_ID = "123456789012"
@@ -425,11 +425,11 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True, job
     )
 
 
-def _registrations(env: Environment, *, preview: bool, collect: bool, only: frozenset[str] | None = None,
+def _registrations(env: Environment, *, preview: bool, collect: bool, entities: Selection | None = None,
                    dashboards: bool = True) -> list[Registration]:
     return run(
         # the same registrations as program_for(env), a few entities in flight at a time
-        paced_program(env, settle, only=only, dashboards=dashboards),
+        paced_program(env, settle, entities=entities, dashboards=dashboards),
         RenderBackend(region=env.region),
         project=env.project,
         stack=env.env,
@@ -466,6 +466,14 @@ def shards(env: Environment, jobs: int) -> list[frozenset[str]]:
     return [frozenset(names) for _, _, names in sorted(loads, key=lambda x: (-x[0], x[1])) if names]
 
 
+def shard_selection(env: Environment, datasets: frozenset[str]) -> Selection:
+    """The entities of a shard: its datasets, the models reading them, the monitors watching either."""
+    def of(kind: str, names: Iterable[str]) -> frozenset[str]:
+        return frozenset(n for n in names if dataset_of(env, kind, n) in datasets)
+
+    return Selection(datasets=datasets, models=of("model", env.models), monitors=of("monitor", env.monitors))
+
+
 def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
                     collect: bool = True) -> list[Registration] | None:
     """Every registration of ``env``, rendered in up to ``jobs`` processes; None if a shard failed.
@@ -480,15 +488,15 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
     killed.
     """
 
-    parts = shards(env, jobs)
+    parts = [shard_selection(env, datasets) for datasets in shards(env, jobs)]
     if len(parts) < 2:
         return None
 
-    def here(only: frozenset[str]) -> list[Registration]:
-        return _registrations(env, preview=preview, collect=collect, only=only)
+    def here(part: Selection) -> list[Registration]:
+        return _registrations(env, preview=preview, collect=collect, entities=part)
 
-    def forked(only: frozenset[str]) -> list[tuple[Any, ...]]:
-        regs = _registrations(env, preview=preview, collect=False, only=only, dashboards=False)
+    def forked(part: Selection) -> list[tuple[Any, ...]]:
+        regs = _registrations(env, preview=preview, collect=False, entities=part, dashboards=False)
         return [r.row() for r in regs]  # rows of field values: pickled and read back faster
 
     try:

@@ -57,7 +57,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
-#: evaluate every metric alarm now (``POST``, JSON body ``{"now": ISO 8601}``, optional)
+#: evaluate every metric alarm now (``POST``, JSON body ``{"now": ISO 8601, "alarms": [names]}``, both optional)
 EVALUATE_PATH = "/_modelops/alarms/evaluate"
 #: the clock evaluations after ``PutMetricData`` use (``POST`` ``{"now": ISO 8601 | null}``)
 CLOCK_PATH = "/_modelops/alarms/clock"
@@ -359,15 +359,18 @@ class Evaluator:
         with self._lock:
             self._clock = _utc(now) if now is not None else None
 
-    def evaluate_all(self, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """Evaluate every metric alarm at ``now`` (default: the clock); the state changes made."""
+    def evaluate_all(self, now: dt.datetime | None = None, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Evaluate every metric alarm (of ``names`` only, if given) at ``now`` (default: the
+        clock); the state changes made."""
+        wanted = None if names is None else set(names)
         with self._lock:
             at = _utc(now) if now is not None else self.now()
             changes = []
             for account, region, backend in _backends():
                 self._mark_seen(backend)
                 for alarm in list(backend.alarms.values()):
-                    changes += self._evaluate_one(alarm, account, region, backend.metric_data, at)
+                    if wanted is None or alarm.name in wanted:
+                        changes += self._evaluate_one(alarm, account, region, backend.metric_data, at)
             return changes
 
     def after_request(self) -> list[dict[str, Any]]:
@@ -451,7 +454,10 @@ class AlarmMiddleware:
                 self.evaluator.set_clock(now)
                 answer: Any = {"now": _stamp(self.evaluator.now()), "fixed": now is not None}
             else:
-                answer = {"changes": self.evaluator.evaluate_all(now)}
+                names = given.get("alarms")
+                if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                    raise ValueError("alarms must be a list of alarm names")
+                answer = {"changes": self.evaluator.evaluate_all(now, names)}
             status = "200 OK"
         except (ValueError, TypeError, AttributeError) as exc:
             status, answer = "400 Bad Request", {"error": f"{type(exc).__name__}: {exc}"}
@@ -471,8 +477,10 @@ def _post(url: str, path: str, payload: dict[str, Any], verify: str | bool) -> A
     return response.json()
 
 
-def evaluate_alarms(url: str, *, now: dt.datetime | None = None, verify: str | bool = True) -> list[dict[str, Any]]:
-    """Have the emulator at ``url`` evaluate every metric alarm at ``now`` (default: its clock).
+def evaluate_alarms(url: str, *, now: dt.datetime | None = None, verify: str | bool = True,
+                    alarms: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Have the emulator at ``url`` evaluate every metric alarm (or those named in ``alarms``)
+    at ``now`` (default: its clock).
 
     Returns the state changes it made (``AlarmName``, ``OldStateValue``, ``NewStateValue``,
     ``StateReason``, ...); notifications went out to the alarms' topics meanwhile.
@@ -482,7 +490,10 @@ def evaluate_alarms(url: str, *, now: dt.datetime | None = None, verify: str | b
 
         evaluate_alarms(target.url, now=dt.datetime.now(dt.timezone.utc), verify=target.verify)
     """
-    return _post(url, EVALUATE_PATH, {"now": _stamp(now) if now else None}, verify)["changes"]
+    payload: dict[str, Any] = {"now": _stamp(now) if now else None}
+    if alarms is not None:
+        payload["alarms"] = sorted(alarms)
+    return _post(url, EVALUATE_PATH, payload, verify)["changes"]
 
 
 def set_clock(url: str, now: dt.datetime | None, *, verify: str | bool = True) -> None:

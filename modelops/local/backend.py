@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -33,7 +34,8 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from modelops.graph.resource_types import ENDPOINT
+from modelops.components import naming
+from modelops.graph.resource_types import ENDPOINT, PIPELINE
 from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
 from modelops.local.handlers.base import error_code, is_conflict, is_not_found
@@ -333,8 +335,9 @@ class MotoBackend:
         """Delete ``resources`` dependants first, each wave in parallel; stops at the first failure."""
         if not resources:
             return
-        # read before the waves: the endpoint configurations go before their buckets
-        self.ctx.capture_prefixes = capture_prefixes([*resources.values(), *self.state.snapshot().values()])
+        # read before the waves: the endpoint configurations and pipelines go before their buckets
+        known = [*resources.values(), *self.state.snapshot().values()]
+        self.ctx.output_prefixes = merge_prefixes(capture_prefixes(known), job_output_prefixes(known))
         waves = deletion_order(resources)
         with ThreadPoolExecutor(max_workers=8) as pool:
             for wave in waves:
@@ -417,6 +420,56 @@ def capture_prefixes(resources: Iterable[ResourceState]) -> dict[str, tuple[str,
         if bucket and path.strip("/"):
             found.setdefault(bucket, set()).add(path.strip("/") + "/")
     return {bucket: tuple(sorted(paths)) for bucket, paths in found.items()}
+
+
+def _s3_prefix(uri: Any) -> tuple[str, str] | None:
+    """(bucket, key prefix ending in ``/``) of an ``s3://`` URI, or of the first part of a
+    pipeline's ``Std:Join`` (the stats output: the base URI, then the execution id)."""
+    if isinstance(uri, dict) and "Std:Join" in uri:
+        values = uri["Std:Join"].get("Values") or []
+        uri = values[0] if values else None
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        return None
+    bucket, _, path = uri[len("s3://"):].partition("/")
+    return (bucket, path.strip("/") + "/") if bucket and path.strip("/") else None
+
+
+def job_output_prefixes(resources: Iterable[ResourceState]) -> dict[str, tuple[str, ...]]:
+    """bucket -> the key prefixes the monitor jobs of these pipelines write to.
+
+    Read from each pipeline's definition, as deployed: every processing output's S3 URI (the
+    shard statistics, ``monitoring/_stats/<model>/``) and, for a step given ``--bucket``
+    (the job's merge), :data:`naming.RESULTS_PREFIX` of that bucket, where the job writes
+    ``monitoring/<monitor>/latest.json`` and its results.
+    """
+    found: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type != PIPELINE:
+            continue
+        definition = resource.outputs.get("pipelineDefinition")
+        try:
+            steps = (json.loads(definition) if isinstance(definition, str) else definition or {}).get("Steps") or []
+        except ValueError:
+            continue
+        for step in steps:
+            args = step.get("Arguments") or {}
+            for output in (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+                where = _s3_prefix((output.get("S3Output") or {}).get("S3Uri"))
+                if where:
+                    found.setdefault(where[0], set()).add(where[1])
+            argv = (args.get("AppSpecification") or {}).get("ContainerArguments") or []
+            for flag, value in zip(argv, argv[1:]):
+                if flag == "--bucket" and isinstance(value, str) and value:
+                    found.setdefault(value, set()).add(naming.RESULTS_PREFIX)
+    return {bucket: tuple(sorted(paths)) for bucket, paths in found.items()}
+
+
+def merge_prefixes(*maps: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    merged: dict[str, set[str]] = {}
+    for m in maps:
+        for bucket, paths in m.items():
+            merged.setdefault(bucket, set()).update(paths)
+    return {bucket: tuple(sorted(paths)) for bucket, paths in merged.items()}
 
 
 def _without_assets(inputs: dict[str, Any]) -> dict[str, Any]:

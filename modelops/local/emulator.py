@@ -48,6 +48,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from modelops.files import atomic_write
 from modelops.local.alarms import AlarmMiddleware
 from modelops.local.server import IDENTITY_PATH
+from modelops.signals import serve_until_signalled
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -411,12 +412,13 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(args.ready_file, json.dumps(info), mode=0o600)
     else:
         print(json.dumps(info), flush=True)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+
+    def start() -> threading.Thread:
+        thread = threading.Thread(target=server.serve, name="modelops-emulator", daemon=True)
+        thread.start()
+        return thread
+
+    serve_until_signalled(start, server.stop)
     return 0
 
 

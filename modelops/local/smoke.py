@@ -170,8 +170,11 @@ def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any]) -> list
             probe = f"arn:aws:s3:::{bucket}/{key}" + ("x" if key.endswith("/") else "")
             if not any(_granted(d, "s3:GetObject", probe) for d in documents):
                 unreadable.append(spec["InputName"])
-            if not s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"):
-                empty.append(spec["InputName"])
+            try:
+                if not s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"):
+                    empty.append(spec["InputName"])
+            except ClientError as exc:  # a bucket another stack makes, not up yet
+                empty.append(f"{spec['InputName']} ({describe_error(exc)})")
         checks.append(Check(f"pipeline {name} step {step.get('Name')}: role {role} may read its inputs", not unreadable,
                             f"not granted: {', '.join(unreadable)}" if unreadable else "s3:GetObject granted"))
         checks.append(Check(f"pipeline {name} step {step.get('Name')}: every input holds an object", not empty,

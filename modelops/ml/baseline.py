@@ -1,4 +1,7 @@
-"""The drift baseline of a model: each feature's training distribution, and PSI/KS against it.
+"""The drift baseline of a model: each feature's training distribution.
+
+The tests against it are the monitor job's (:mod:`modelops.ml.monitor_job`), the one drift
+implementation, which ``modelops drift`` runs too.
 
 Numeric features keep 10 quantile bins (11 edges; the outer bins are open so live values
 outside the training range still count) and a reference sample of at most 1,000 order
@@ -15,12 +18,11 @@ categorical feature the category ``counts`` and the ``missing`` share, the train
 Example::
 
     base = compute_baseline(table, ["tenure_months", "contract"])
-    psi(base["features"]["contract"], np.array(["one-year"] * 200, dtype=object))
+    base["features"]["contract"]["frequencies"]     # {'month-to-month': 0.53, ...}
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -32,8 +34,6 @@ BINS = 10
 #: bins of a numeric feature's fine histogram (version 2): what the job's Wasserstein distance uses
 FINE_BINS = 100
 REFERENCE_SAMPLE = 1000
-#: floor of a bin's share in PSI, so an empty bin gives a large but finite term
-EPSILON = 1e-4
 OTHER = "__other__"
 
 
@@ -120,40 +120,3 @@ def compute_baseline(table: Table, features: list[str] | tuple[str, ...], rows: 
 
 def _label(value: Any) -> str:
     return label_key(value.item() if isinstance(value, np.generic) else value)
-
-
-def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    e = np.maximum(expected, EPSILON)
-    a = np.maximum(actual, EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def psi(feature: dict[str, Any], live: np.ndarray) -> float:
-    """Population stability index of ``live`` values against one feature's baseline."""
-    if feature["kind"] == "numeric":
-        values = live.astype(float)
-        values = values[~np.isnan(values)]
-        if not feature["edges"] or values.size == 0:
-            return math.nan
-        return _psi(np.asarray(feature["proportions"], dtype=float), bin_shares(feature["edges"], values))
-    freqs: dict[str, float] = feature["frequencies"]
-    categories = sorted(freqs)
-    strings = live.astype(str)
-    expected = np.array([freqs[c] for c in categories] + [0.0])
-    known = set(categories)
-    actual = np.array([np.sum(strings == c) for c in categories] + [sum(1 for s in strings if s not in known)], dtype=float)
-    return _psi(expected, actual / max(strings.size, 1))
-
-
-def ks(feature: dict[str, Any], live: np.ndarray) -> tuple[float, float] | None:
-    """Two-sample KS statistic and p-value of numeric ``live`` values against the reference sample."""
-    if feature["kind"] != "numeric" or not feature["reference"]:
-        return None
-    from scipy.stats import ks_2samp
-
-    values = live.astype(float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return None
-    result = ks_2samp(np.asarray(feature["reference"], dtype=float), values)
-    return float(result.statistic), float(result.pvalue)

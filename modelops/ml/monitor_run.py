@@ -18,11 +18,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from botocore.exceptions import ClientError
 
 from modelops.components import naming
 from modelops.errors import UsageError
 from modelops.local import processing
+from modelops.local.alarms import evaluate_alarms
 from modelops.local.server import REAL_AWS
 from modelops.spec.resolved import Environment
 
@@ -39,10 +41,12 @@ class MonitorRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     #: True when the pipeline was started in AWS (its steps run there, results come later)
     started: bool = False
+    #: the alarm state changes the emulator made when evaluating after the run
+    alarms: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "pipeline": self.pipeline, "monitors": self.monitors, "execution": self.execution,
-                "started": self.started, "steps": self.steps, "results": self.results}
+                "started": self.started, "steps": self.steps, "results": self.results, "alarms": self.alarms}
 
 
 def job_models(env: Environment, monitor: str | None) -> dict[str, list[str]]:
@@ -102,4 +106,15 @@ def run_monitors(env: Environment, target: Any, *, monitor: str | None = None,
         summary = processing.last_json(done.steps[-1].stdout[0]) if done.steps and done.steps[-1].stdout else None
         run.results = list((summary or {}).get("results") or [])
         runs.append(run)
+    if runs and target.url != REAL_AWS:
+        # CloudWatch evaluates every alarm each minute, data or not; the emulator only after
+        # PutMetricData. A run that published nothing (no traffic, no labels) must still
+        # move its monitors' alarms by their missing-data rule, as the next evaluation in
+        # AWS would (the job's alarms only: the others are no business of this command).
+        for run in runs:
+            names = [naming.alarm_name(env.project, env.env, m) for m in run.monitors]
+            try:
+                run.alarms = evaluate_alarms(target.url, verify=target.verify, alarms=names)
+            except requests.RequestException:
+                run.alarms = []  # a plain moto server at --endpoint-url evaluates no alarm
     return runs

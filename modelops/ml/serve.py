@@ -33,7 +33,6 @@ import json
 import math
 import re
 import shutil
-import signal
 import socket
 import sys
 import tarfile
@@ -54,6 +53,7 @@ from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 
 from modelops.errors import UsageError
 from modelops.ml.package import MAX_INFLATED_BYTES, MAX_MEMBERS
+from modelops.signals import STOP_SIGNALS, serve_until_signalled
 
 HOST = "127.0.0.1"
 #: SageMaker real-time endpoints reject request payloads above 6 MB
@@ -397,29 +397,17 @@ class LocalServer:
         self._thread.start()
         return self
 
-    def serve_until_signalled(
-        self, on_ready: Callable[[], None] | None = None, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-    ) -> None:
-        """Serve until one of ``signals`` arrives (Ctrl-C, a supervisor's SIGTERM), then stop cleanly.
+    def serve_until_signalled(self, on_ready: Callable[[], None] | None = None,
+                              signals: tuple[int, ...] = STOP_SIGNALS) -> None:
+        """Serve until Ctrl-C or SIGTERM (``signals``), then stop cleanly: see
+        :func:`modelops.signals.serve_until_signalled`."""
 
-        Call from the main thread. The handlers only set an event, and :meth:`stop` runs here,
-        outside cheroot's loop: an exception raised into that loop by a handler can land between
-        its bookkeeping steps and leave its ``stop()`` waiting forever. ``on_ready`` runs once the
-        handlers are in place, so a signal sent after it is always a clean stop.
-        """
-        received = threading.Event()
-        previous = {number: signal.signal(number, lambda _number, _frame: received.set()) for number in signals}
-        try:
+        def start() -> threading.Thread:
             self.start()
-            if on_ready is not None:
-                on_ready()
-            thread = self._thread
-            while not received.wait(0.5) and thread is not None and thread.is_alive():
-                pass
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            self.stop()
+            assert self._thread is not None
+            return self._thread
+
+        serve_until_signalled(start, self.stop, on_ready, signals)
 
     def stop(self) -> None:
         self._close()

@@ -16,6 +16,7 @@ from modelops.cli.main import main
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError
 from modelops.local.apply import destroy, up
+from modelops.ml.monitor_run import run_monitors
 from tests.helpers import Emulator
 from tests.local.helpers import copy_project
 
@@ -90,4 +91,24 @@ def test_destroy_after_serve_capture_to_env_removes_the_capture_with_the_endpoin
     code = main(["destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url])
     # THEN it succeeds and nothing of the environment is left, its capture included
     assert code == 0
+    assert not [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("churn-dev-")]
+
+
+def test_destroy_removes_the_monitor_jobs_outputs_with_its_pipeline(
+    emulator: Emulator, artifact_root: Path, tmp_path: Path
+) -> None:
+    # GIVEN the churn dev environment, provisioned, and its monitor job run once: results under
+    # monitoring/<monitor>/ and shard statistics under monitoring/_stats/ of the dataset bucket
+    spec = copy_project("churn", tmp_path / "project")
+    env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
+    up(env, emulator.target(), spec.parent)
+    run_monitors(env, emulator.target(), monitor="churn-drift")
+    s3 = emulator.client("s3")
+    written = [o["Key"] for o in s3.list_objects_v2(Bucket=DATASET_BUCKET, Prefix="monitoring/")["Contents"]]
+    assert "monitoring/churn-drift/latest.json" in written
+    assert any(k.startswith("monitoring/_stats/churn-classifier/") for k in written)
+
+    # WHEN the environment is destroyed, without --empty-buckets
+    destroy(env, emulator.target(), spec.parent)
+    # THEN the job's outputs went with the bucket, and nothing of the environment is left
     assert not [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("churn-dev-")]

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -174,3 +177,30 @@ def test_clients_of_a_loopback_emulator_never_go_through_a_proxy(emulator: Emula
             proxy.accept()[0].close()  # nothing connected to the proxy
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_the_emulator_in_the_foreground_stops_cleanly_on_sigterm_or_ctrl_c(tmp_path, stop_signal) -> None:
+    """Run as `python -m modelops.local.emulator`, it exits 0 on either signal, after serving
+    a call on a kept-alive connection (the state in which a handler raising into cheroot's
+    loop could leave its stop waiting forever)."""
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, "-m", "modelops.local.emulator", "--port", "0",
+                             "--tls-dir", str(tmp_path / "tls"), "--ready-file", str(ready)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        client = boto3.client("sqs", endpoint_url=info["url"], verify=info["ca_bundle"], region_name="eu-west-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert client.list_queues().get("QueueUrls", []) == []
+        proc.send_signal(stop_signal)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -92,9 +92,12 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     # WHEN the job runs before any traffic
     quiet = _modelops(root, emulator, "monitor", "run", "churn-drift", "--spec", str(spec), "--env", "dev",
                       "--endpoint-url", emulator.url, "--json")
-    # THEN it reports no data, publishes nothing, and the alarm stays as it was
+    # THEN it reports no data, publishes nothing, and the alarm's first evaluation finds it OK
+    # (missing data is not breaching)
     assert quiet.returncode == 0, quiet.stderr
-    assert [r["verdict"] for r in json.loads(quiet.stdout)[0]["results"]] == ["no_data"]
+    (quiet_job,) = json.loads(quiet.stdout)
+    assert [r["verdict"] for r in quiet_job["results"]] == ["no_data"]
+    assert [(c["AlarmName"], c["NewStateValue"]) for c in quiet_job["alarms"]] == [(DRIFT_ALARM, "OK")]
     assert not emulator.client("cloudwatch").list_metrics(Namespace="ModelOps/Drift")["Metrics"]
 
     # WHEN 300 requests whose monthly charges tripled go through the local server, captured to dev
@@ -135,7 +138,7 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     alarm = emulator.client("cloudwatch").describe_alarms(AlarmNames=[DRIFT_ALARM])["MetricAlarms"][0]
     assert alarm["StateValue"] == "ALARM", alarm["StateReason"]
     notes = [m for m in _messages(emulator, url) if m.get("AlarmName") == DRIFT_ALARM]
-    assert [m["NewStateValue"] for m in notes] == ["ALARM"]
+    assert [m["NewStateValue"] for m in notes] == ["OK", "ALARM"]
 
 
 def test_monitor_run_refuses_bad_input_with_one_line(emulator: Emulator, tmp_path: Path) -> None:

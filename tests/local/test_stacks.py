@@ -81,3 +81,33 @@ def test_a_state_from_before_the_split_is_moved_not_made_again(emulator: Emulato
     # (23 resources and the 12 of the drift monitor's job)
     assert result["changed"] is False and "moved the records of 35 resources into the stacks dev.ml-platform" in result["note"]
     assert sorted(r["id"] for r in env_state(root)["resources"]) == sorted(r["id"] for r in single["resources"])
+
+
+def test_a_model_deployed_before_its_datasets_stack_goes_up(emulator: Emulator, tmp_path: Path,
+                                                            artifact_root: Path) -> None:
+    """A group split in 3 puts churn-classifier in dev.ml-platform and its dataset in
+    dev.ml-platform.3, which goes up after it (as parallel deploys of the stacks may too).
+    The model's monitor job needs empty objects under its capture and labels prefixes: the
+    dataset's stack makes them beside the bucket, never the model's stack (NoSuchBucket)."""
+    spec = copy_project("churn", tmp_path / "project", artifact_root)
+    config = spec.parent / "stacks" / "Pulumi.dev.ml-platform.yaml"
+    config.write_text(config.read_text().replace("modelops:partitions: 1", "modelops:partitions: 3"))
+    layout = json.loads(subprocess.run([sys.executable, "-m", "modelops", "stacks", str(spec), "--env", "dev", "--json"],
+                                       capture_output=True, text=True, timeout=300, check=True).stdout)
+    holding = {s["stack"]: (s["datasets"], s["models"]) for s in layout["stacks"]}
+    assert holding["dev.ml-platform"] == (0, 1) and holding["dev.ml-platform.3"] == (1, 0)
+
+    up = _modelops("up", str(spec), "--env", "dev", "--json", emulator=emulator)
+    assert up.returncode == 0, up.stderr
+    assert all(c["ok"] for c in json.loads(up.stdout)["checks"])
+    [bucket] = [b["Name"] for b in emulator.client("s3").list_buckets()["Buckets"] if "-customers-" in b["Name"]]
+    keys = {o["Key"] for o in emulator.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert {"capture/churn-classifier/churn-dev-churn-classifier/_modelops-empty",
+            "labels/churn-classifier/_modelops-empty"} <= keys
+    # the markers are the dataset stack's resources
+    dataset_stack = json.loads((spec.parent / ".modelops" / "state" / "churn-dev.ml-platform.3.json").read_text())
+    assert sum(r["urn"].endswith("-marker") for r in dataset_stack["resources"]) == 2
+
+    gone = _modelops("destroy", str(spec), "--env", "dev", "--json", emulator=emulator)
+    assert gone.returncode == 0, gone.stderr
+    assert emulator.client("s3").list_buckets()["Buckets"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,10 @@ import pytest
 from modelops.components import metrics, naming
 from modelops.errors import UsageError
 from modelops.ml import baseline as base
+from modelops.ml import monitor_job as job
 from modelops.ml.capture import capture_record, write_capture
-from modelops.ml.drift import MIN_SAMPLE, drift_for_environment, noise_floor
+from modelops.ml.drift import MIN_SAMPLE, drift_for_environment
+from modelops.ml.package import read_member
 from modelops.ml.serve import start_server
 from tests.ml.helpers import ACCOUNT, MotoClients, Project, read_csv, run_cli
 
@@ -81,20 +84,21 @@ def test_shifted_traffic_crosses_the_threshold_and_publishes_the_metric(built_pr
     capture(moto, shifted(held_out_rows(built_project, 400)), now)
     # WHEN drift runs
     report = run(built_project, moto, now=now)
-    # THEN the shifted features drift, the rest do not, and the max PSI is published
+    # THEN the shifted features drift, the rest do not, and the job's value is published
     verdicts = {f.name: f.verdict for f in report.features}
     assert report.rows == 400 and report.requests == 40
     assert report.verdict == "drift"
     assert report.threshold == 0.2  # from the churn-drift monitor of the spec
     assert verdicts["tenure_months"] == verdicts["monthly_charges"] == verdicts["contract"] == "drift"
     assert verdicts["payment_method"] == "stable"
-    assert report.max_psi >= 0.2
+    assert report.max_psi >= 0.2 and report.value > 0.2
     tenure = next(f for f in report.features if f.name == "tenure_months")
     assert tenure.ks_pvalue < 1e-6 and tenure.ks_statistic > 0.3
+    assert tenure.test == "ks" and tenure.score == tenure.ks_statistic
     assert report.published
     points = published(moto, now)
     assert len(points) == 1
-    assert points[0]["Maximum"] == pytest.approx(report.max_psi)
+    assert points[0]["Maximum"] == pytest.approx(report.value)
 
 
 def test_same_distribution_does_not_cross_the_threshold(built_project: Project, moto: Any) -> None:
@@ -107,8 +111,9 @@ def test_same_distribution_does_not_cross_the_threshold(built_project: Project, 
     assert all(f.verdict == "stable" for f in report.features), report.features
     assert report.max_psi < 0.1
     # a stable reading is still a reading: the alarm sees a low value, not missing data
+    assert report.value < 0.2
     points = published(moto, now)
-    assert [p["Maximum"] for p in points] == [pytest.approx(report.max_psi)]
+    assert [p["Maximum"] for p in points] == [pytest.approx(report.value)]
 
 
 def test_a_tiny_sample_gives_no_verdict_and_publishes_nothing(built_project: Project, moto: Any) -> None:
@@ -118,7 +123,7 @@ def test_a_tiny_sample_gives_no_verdict_and_publishes_nothing(built_project: Pro
     report = run(built_project, moto, now=now)
     assert report.rows == MIN_SAMPLE - 1
     assert report.verdict == "insufficient"
-    assert report.max_psi is None and not report.published
+    assert report.value is None and report.max_psi is None and not report.published
     assert {f.verdict for f in report.features} == {"insufficient"}
     assert published(moto, now) == []
     assert moto.client("cloudwatch").list_metrics(Namespace=metrics.DRIFT_NAMESPACE)["Metrics"] == []
@@ -196,7 +201,7 @@ def test_cli_drift_against_a_moto_url(built_project: Project, moto: Any) -> None
         "namespace": "ModelOps/Drift",
         "name": "FeatureDriftPSI",
         "dimensions": {"EndpointName": ENDPOINT},
-        "value": report["max_psi"],
+        "value": report["value"],
     }
     text = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", moto.url, "--no-publish")
     assert text.returncode == 0, text.stderr
@@ -206,28 +211,55 @@ def test_cli_drift_against_a_moto_url(built_project: Project, moto: Any) -> None
 # ------------------------------------------------------------------------------ the statistics
 
 
+def test_drift_gives_the_monitor_jobs_scores_for_the_same_capture(built_project: Project, moto: Any,
+                                                                  tmp_path: Path) -> None:
+    # GIVEN 400 shifted rows captured, and the same capture objects as the job's stats step mounts them
+    now = datetime.now(timezone.utc)
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, 400)), now)
+    s3 = moto.client("s3")
+    for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]:
+        path = tmp_path / "capture" / item["Key"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+    card = json.loads(read_member(built_project.churn.artifact.path, "card.json"))
+    baseline = json.loads(read_member(built_project.churn.artifact.path, "baseline.json"))
+    # WHEN drift runs, and the job's phases run on that capture
+    report = run(built_project, moto, now=now, publish_metric=False)
+    stats = job.shard_stats({"window_seconds": 3600}, card, baseline, str(tmp_path / "capture"), None,
+                            now + timedelta(seconds=1))
+    monitor = {"name": "churn-drift", "metric": "data_drift", "threshold": 0.2, "comparison": "above", "test": "auto"}
+    value, fields = job.evaluate(monitor, baseline, card, job.merge_stats([stats]))
+    # THEN both give the same value, and every feature the same test and score
+    assert report.value == pytest.approx(value, abs=1e-9)
+    assert {f.name: (f.test, f.score) for f in report.features} == {
+        f["name"]: (f["test"], pytest.approx(f["score"], abs=1e-6)) for f in fields["features"]}
+
+
 def test_psi_is_zero_for_the_baseline_itself_and_grows_with_shift() -> None:
     rng = np.random.RandomState(0)
     values = rng.normal(size=5000)
     feature = base.numeric_baseline(values)
-    assert base.psi(feature, values) == pytest.approx(0.0, abs=1e-9)
-    small = base.psi(feature, values + 0.2)
-    large = base.psi(feature, values + 1.0)
+
+    def psi(live: np.ndarray) -> float:
+        column = job.Distribution(feature)
+        column.add_numeric(live)
+        return job.feature_score(feature, column.to_json(), "psi")[1]
+
+    assert psi(values) == pytest.approx(0.0, abs=1e-6)
+    small, large = psi(values + 0.2), psi(values + 1.0)
     assert 0 < small < large
     assert large > 0.2
 
 
 def test_categorical_psi_counts_unseen_categories() -> None:
     feature = base.categorical_baseline(np.array(["a"] * 50 + ["b"] * 50, dtype=object))
-    assert base.psi(feature, np.array(["a"] * 50 + ["b"] * 50, dtype=object)) == pytest.approx(0.0)
-    assert base.psi(feature, np.array(["c"] * 100, dtype=object)) > 1.0
 
+    def psi(live: list[str]) -> float:
+        column = job.Distribution(feature)
+        for value in live:
+            column.add_category(value)
+        return job.feature_score(feature, column.to_json(), "psi")[1]
 
-def test_noise_floor_shrinks_with_sample_size_and_bounds_unchanged_psi() -> None:
-    assert noise_floor(10, 100) == pytest.approx(0.2167, abs=1e-3)
-    assert noise_floor(10, 1000) < noise_floor(10, 100)
-    # draws from the baseline distribution stay under the floor almost always
-    rng = np.random.RandomState(1)
-    feature = base.numeric_baseline(rng.uniform(size=100_000))
-    exceed = sum(base.psi(feature, rng.uniform(size=200)) > noise_floor(10, 200) for _ in range(200))
-    assert exceed <= 10
+    assert psi(["a"] * 50 + ["b"] * 50) == pytest.approx(0.0)
+    assert psi(["c"] * 100) > 1.0

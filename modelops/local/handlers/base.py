@@ -38,10 +38,11 @@ class Context:
     #: ``destroy --empty-buckets``: delete objects ModelOps did not put in its buckets
     #: (data capture, files users uploaded) instead of stopping at a non-empty bucket
     empty_buckets: bool = False
-    #: bucket -> key prefixes its objects go under by a data capture the state declares (an
-    #: endpoint configuration's ``destinationS3Uri``): output of a resource ModelOps made,
-    #: deleted with the bucket (set by :meth:`MotoBackend.delete_all`)
-    capture_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: bucket -> key prefixes its objects go under as the output of a resource the state
+    #: declares (an endpoint configuration's data capture ``destinationS3Uri``, a monitor
+    #: job pipeline's results and statistics): deleted with the bucket (set by
+    #: :meth:`MotoBackend.delete_all`)
+    output_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _account: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -168,8 +168,8 @@ class Bucket(Handler):
         s3 = ctx.client("s3")
         if outputs.get("forceDestroy") or ctx.empty_buckets:
             _purge(s3, id_, prefix="")
-        for prefix in ctx.capture_prefixes.get(id_, ()):
-            _purge(s3, id_, prefix=prefix)  # what the endpoints this destroy removes wrote
+        for prefix in ctx.output_prefixes.get(id_, ()):
+            _purge(s3, id_, prefix=prefix)  # what the endpoints and monitor jobs this destroy removes wrote
         try:
             s3.delete_bucket(Bucket=id_)
         except ClientError as exc:
