@@ -25,7 +25,7 @@ from modelops.spec.envs import load_environment
 from modelops.spec.resolved import Environment
 from modelops.registry import publish
 from tests.promote.helpers import ACCOUNT, IMAGE, registry_of
-from tests.promote.test_flow import MODEL, PIN_BEFORE, SOAKED, STACKS, built, commit, later, modelops, project  # noqa: F401
+from tests.promote.helpers import MODEL, PIN_BEFORE, SOAKED, STACKS, commit, later, modelops
 
 LOG = Path("stacks") / "promotions.jsonl"
 
