@@ -60,6 +60,14 @@ OUTPUTS: dict[str, str] = {
 }
 
 
+def watched_variants(env: Environment, spec: MonitorSpec) -> tuple[str, ...]:
+    """The variants besides the primary that ``spec`` watches: the canary, for a serving metric
+    of a model that has one (its own alarms make "the canary is quiet" evidence)."""
+    if spec.model is None or spec.metric not in metrics.VARIANT_METRICS:
+        return ()
+    return (metrics.CANARY_VARIANT,) if env.models[spec.model].serving.canary is not None else ()
+
+
 @dataclass(frozen=True)
 class Selection:
     """The spec entities one program builds (a stack of a split environment builds some).
@@ -334,6 +342,7 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     metric=metric,
                     denominator=denominator,
                     topic_arns=tuple(topic_arns[c] for c in channels),
+                    variants=watched_variants(env, spec),
                 ),
                 opts=child,
             )

@@ -20,6 +20,8 @@ S3_NAMESPACE = "AWS/S3"
 DRIFT_NAMESPACE = "ModelOps/Drift"
 DRIFT_METRIC_NAME = "FeatureDriftPSI"
 PRIMARY_VARIANT = "primary"
+#: the dimension naming an endpoint's production variant in its serving metrics
+VARIANT_DIMENSION = "VariantName"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ class MetricRef:
 
     def dimensions_dict(self) -> dict[str, str]:
         return dict(self.dimensions)
+
+    def of_variant(self, variant: str) -> MetricRef:
+        """The same metric of another variant of the endpoint (dimension ``VariantName``).
+
+        Example::
+
+            endpoint_errors("churn-prod-churn").of_variant(CANARY_VARIANT).dimensions_dict()
+            # {'EndpointName': 'churn-prod-churn', 'VariantName': 'canary'}
+        """
+        if VARIANT_DIMENSION not in self.dimensions_dict():
+            raise ValueError(f"{self.namespace} {self.name} has no {VARIANT_DIMENSION} dimension")
+        dims = tuple((k, variant if k == VARIANT_DIMENSION else v) for k, v in self.dimensions)
+        return MetricRef(self.namespace, self.name, dims, self.statistic, self.period, self.unit)
 
 
 def drift_metric(endpoint_name: str) -> MetricRef:
@@ -58,6 +73,12 @@ def drift_metric(endpoint_name: str) -> MetricRef:
 
 CANARY_VARIANT = "canary"
 SHADOW_VARIANT = "shadow"
+#: monitor metrics SageMaker publishes per production variant, so one alarm per variant
+#: means something with the same threshold. Not invocations: a variant's traffic is its
+#: weight's share, so a floor or ceiling set for the endpoint does not fit a canary.
+VARIANT_METRICS = frozenset(
+    {"latency_p50", "latency_p90", "latency_p99", "latency_avg", "error_rate", "cpu_utilization", "memory_utilization"}
+)
 #: name of the S3 request-metrics filter (FilterId dimension) over a dataset's data/ prefix
 S3_DATA_WRITES_FILTER = "modelops-data-writes"
 #: SageMaker publishes ModelLatency in microseconds; spec thresholds are in seconds
@@ -65,7 +86,7 @@ MICROSECONDS_PER_SECOND = 1_000_000
 
 
 def _endpoint_dims(endpoint_name: str, variant: str) -> tuple[tuple[str, str], ...]:
-    return (("EndpointName", endpoint_name), ("VariantName", variant))
+    return (("EndpointName", endpoint_name), (VARIANT_DIMENSION, variant))
 
 
 def endpoint_latency(endpoint_name: str, statistic: str = "p99", variant: str = PRIMARY_VARIANT) -> MetricRef:

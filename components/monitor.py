@@ -166,6 +166,9 @@ class MonitorArgs:
     metric: metrics.MetricRef
     topic_arns: tuple[pulumi.Input[str], ...] = ()
     denominator: metrics.MetricRef | None = None
+    #: other production variants watched too (``metrics.CANARY_VARIANT``), each by its own
+    #: alarm with the same threshold on its ``VariantName``; only for ``metrics.VARIANT_METRICS``
+    variants: tuple[str, ...] = ()
 
 
 def alarm_threshold(spec: MonitorSpec) -> float:
@@ -194,7 +197,8 @@ def treat_missing_data(spec: MonitorSpec) -> str:
 
 
 class Monitor(pulumi.ComponentResource):
-    """The CloudWatch alarm of one spec monitor, notifying its channels on ALARM and on OK.
+    """The CloudWatch alarm of one spec monitor, notifying its channels on ALARM and on OK, and
+    one more per other variant it watches (``MonitorArgs.variants``: the canary's own alarm).
 
     Example::
 
@@ -202,8 +206,9 @@ class Monitor(pulumi.ComponentResource):
 
     Outputs::
 
-        alarm_name  Output[str]  The alarm's name (``naming.alarm_name``).
-        alarm_arn   Output[str]  The alarm's ARN.
+        alarm_name           Output[str]             The alarm's name (``naming.alarm_name``).
+        alarm_arn            Output[str]             The alarm's ARN.
+        variant_alarm_names  Output[dict[str, str]]  Variant -> its alarm's name (``naming.variant_alarm_name``).
 
     (Not class annotations: the SDK evaluates a resource class's annotations as its
     output types at every registration of it.)
@@ -213,7 +218,29 @@ class Monitor(pulumi.ComponentResource):
         super().__init__(MONITOR_TYPE, name, None, opts)
         spec = args.monitor
         scope = args.scope
-        metric = args.metric
+        if args.variants and spec.metric not in metrics.VARIANT_METRICS:
+            raise ValueError(f"monitor {spec.name!r}: {spec.metric} is not published per variant; "
+                             f"per-variant alarms watch {', '.join(sorted(metrics.VARIANT_METRICS))}")
+        self.alarm = self._alarm(f"{name}-alarm", naming.alarm_name(scope.project, scope.env, spec.name),
+                                 args, args.metric, args.denominator, "")
+        self.variant_alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for variant in args.variants:
+            denominator = args.denominator.of_variant(variant) if args.denominator is not None else None
+            self.variant_alarms[variant] = self._alarm(
+                f"{name}-alarm-{variant}", naming.variant_alarm_name(scope.project, scope.env, spec.name, variant),
+                args, args.metric.of_variant(variant), denominator, f" ({variant} variant)")
+        self.alarm_name = self.alarm.name
+        self.alarm_arn = self.alarm.arn
+        self.variant_alarm_names = pulumi.Output.all(**{v: a.name for v, a in self.variant_alarms.items()}) \
+            if self.variant_alarms else pulumi.Output.from_input({})
+        self.register_outputs({"alarm_name": self.alarm_name, "alarm_arn": self.alarm_arn,
+                               "variant_alarm_names": self.variant_alarm_names})
+
+    def _alarm(self, resource: str, alarm_name: str, args: MonitorArgs, metric: metrics.MetricRef,
+               denominator: metrics.MetricRef | None, suffix: str) -> aws.cloudwatch.MetricAlarm:
+        """One alarm of the monitor's threshold on ``metric`` (the primary's, or another variant's)."""
+        spec = args.monitor
+        scope = args.scope
         target = spec.model or spec.dataset
         description = spec.description or (
             f"{spec.metric} of {target} {spec.comparison} {spec.threshold.text} (ModelOps monitor {spec.name})"
@@ -223,15 +250,15 @@ class Monitor(pulumi.ComponentResource):
         comparison = COMPARISONS[spec.comparison]
         alarm: dict = {}
         if spec.metric == "error_rate":
-            if args.denominator is None:
+            if denominator is None:
                 raise ValueError(f"monitor {spec.name!r}: error_rate needs the invocations metric as denominator")
             alarm["metric_queries"] = [
-                _query("errors", args.metric, period),
-                _query("invocations", args.denominator, period),
+                _query("errors", metric, period),
+                _query("invocations", denominator, period),
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
                     id="error_rate",
                     expression="IF(invocations > 0, errors / invocations, 0)",
-                    label=f"5XX error rate of {target}",
+                    label=f"5XX error rate of {target}{suffix}",
                     return_data=True,
                 ),
             ]
@@ -251,10 +278,10 @@ class Monitor(pulumi.ComponentResource):
                 # "No write for <threshold>, for <for>": that many periods in a row without a PUT
                 # (the resolved evaluation periods count both; validation keeps them in limits).
                 comparison = "LessThanThreshold"
-        self.alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-alarm",
-            name=naming.alarm_name(scope.project, scope.env, spec.name),
-            alarm_description=description[:1024],
+        return aws.cloudwatch.MetricAlarm(
+            resource,
+            name=alarm_name,
+            alarm_description=description[:1024 - len(suffix)] + suffix,
             comparison_operator=comparison,
             threshold=alarm_threshold(spec),
             evaluation_periods=evaluation_periods,
@@ -267,9 +294,6 @@ class Monitor(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
             **alarm,
         )
-        self.alarm_name = self.alarm.name
-        self.alarm_arn = self.alarm.arn
-        self.register_outputs({"alarm_name": self.alarm_name, "alarm_arn": self.alarm_arn})
 
 
 def _query(query_id: str, metric: metrics.MetricRef, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from modelops.components import metrics
+
 ENV_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 #: entity names that would collide with names ModelOps derives for itself
 RESERVED_NAMES = frozenset({"artifacts"})
@@ -108,6 +110,15 @@ def alarm_name(project: str, env: str, monitor: str) -> str:
     return f"{prefix(project, env)}-{monitor}"
 
 
+def variant_alarm_name(project: str, env: str, monitor: str, variant: str) -> str:
+    """The alarm of ``monitor`` on another production variant (the canary): ``<alarm>--<variant>``.
+
+    ``--`` keeps names injective: no monitor name contains it, so a monitor named
+    ``<monitor>-canary`` never gets the canary alarm's name of ``<monitor>``.
+    """
+    return f"{alarm_name(project, env, monitor)}--{variant}"
+
+
 def topic_name(project: str, env: str, channel: str) -> str:
     return f"{prefix(project, env)}-{channel}"
 
@@ -162,6 +173,7 @@ def longest_names(project: str, env: str, entity: str) -> dict[str, tuple[str, i
         "role": (role_name(project, env, entity), LIMITS["iam_role"]),
         "monitor job role": (scheduler_role_name(project, env, entity), LIMITS["iam_role"]),
         "alarm": (alarm_name(project, env, entity), LIMITS["alarm"]),
+        "canary alarm": (variant_alarm_name(project, env, entity, metrics.CANARY_VARIANT), LIMITS["alarm"]),
     }
 
 

@@ -10,12 +10,15 @@ from modelops.promote.flow import (
     PromotionResult,
     evaluate_gates,
     promote,
+    promote_canary,
     verify_promotions,
 )
 from modelops.promote.gates import (
+    CANARY_GATES,
     GATES,
     Evidence,
     GateResult,
+    canary_gate,
     deployed_gate,
     metrics_gate,
     policies_gate,
@@ -26,6 +29,7 @@ from modelops.promote.log import LOG_NAME, LogBroken, LogVerification, append_re
 from modelops.promote.pin import rewrite_pin
 
 __all__ = [
+    "CANARY_GATES",
     "GATES",
     "LOG_NAME",
     "Evidence",
@@ -36,11 +40,13 @@ __all__ = [
     "PromotionReport",
     "PromotionResult",
     "append_record",
+    "canary_gate",
     "deployed_gate",
     "evaluate_gates",
     "metrics_gate",
     "policies_gate",
     "promote",
+    "promote_canary",
     "quiet_gate",
     "registry_metrics_gate",
     "rewrite_pin",

@@ -21,6 +21,10 @@ On success only the pin line of ``stacks/TARGET.yaml`` changes (comments, order 
 quoting kept), the package version is marked approved for TARGET in the registry, and
 one JSON line is appended to ``stacks/promotions.jsonl``.
 
+:func:`promote_canary` promotes within one environment: its canary's version becomes its
+primary (the pin), and the canary leaves the overlay, after the canary's gates (metrics,
+canary, quiet of the canary variant's own alarms, policies).
+
 Example::
 
     result = promote("modelops.yaml", "churn-classifier", "staging", "prod",
@@ -31,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from dataclasses import dataclass
@@ -38,6 +43,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
+from modelops.components import metrics
 from modelops.spec import envs
 from modelops.ml.artifacts import attach_artifacts, resolve_artifact
 from modelops.errors import ApplyError, GateFailed, ModelOpsError, UsageError
@@ -46,6 +54,7 @@ from modelops.local.server import endpoint_url as local_endpoint
 from modelops.promote.gates import (
     Evidence,
     GateResult,
+    canary_gate,
     deployed_gate,
     iso,
     policies_gate,
@@ -55,7 +64,7 @@ from modelops.promote.gates import (
 )
 from modelops.promote import git
 from modelops.promote.log import LOG_NAME, LogVerification, append_record, verify_log
-from modelops.promote.pin import rewrite_pin, write_atomically
+from modelops.promote.pin import remove_canary, rewrite_pin, write_atomically
 from modelops.registry.store import Registry
 from modelops.spec.resolved import Environment, Model
 from modelops.spec.problems import suggest
@@ -417,3 +426,134 @@ def verify_promotions(spec_path: str | os.PathLike[str]) -> LogVerification:
     if not spec.is_file():
         raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
     return verify_log(Path(os.path.abspath(spec)).parent / envs.STACKS_DIR / LOG_NAME)
+
+
+# --------------------------------------------------------------------------- canary
+
+
+def _load_canary(spec: Path, model: str, env_name: str) -> _Context:
+    env = envs.load_environment(spec, env_name)
+    found = envs.overlay_path(spec, env_name)
+    if model not in env.models:
+        close = suggest(model, sorted(env.models))
+        hint = f"did you mean '{close}'? " if close else ""
+        raise UsageError(f"{spec}: models.{model}: unknown model; {hint}models: {', '.join(sorted(env.models)) or 'none'}")
+    canary = env.models[model].serving.canary
+    if canary is None:
+        raise UsageError(f"{spec}: models.{model}.serving.canary: {model} runs no canary in {env_name}; "
+                         f"set one in stacks/{env_name}.yaml and deploy it first")
+    if found is None or "canary" not in (((_overlay_models(Path(found)).get(model) or {}).get("serving")) or {}):
+        raise UsageError(f"{spec}: models.{model}.serving.canary: set outside stacks/{env_name}.yaml; a canary is "
+                         f"promoted in the overlay of the environment it runs in: move it to stacks/{env_name}.yaml")
+    pin = env.models[model].version
+    return _Context(spec, spec.parent, Path(found), Path(found), model, env, env, canary.version, pin,
+                    pin or _base_digest(env, model))
+
+
+def _overlay_models(overlay: Path) -> dict[str, Any]:
+    """The ``models`` mapping an overlay file sets ({} when none)."""
+    data = YAML(typ="safe").load(overlay.read_text(encoding="utf-8")) or {}
+    models = data.get("models") if isinstance(data, dict) else None
+    return models if isinstance(models, dict) else {}
+
+
+def _without_canary(env: Environment, model: str) -> Environment:
+    models = dict(env.models)
+    serving = dataclasses.replace(models[model].serving, canary=None)
+    models[model] = dataclasses.replace(models[model], serving=serving)
+    return dataclasses.replace(env, models=models)
+
+
+def _evaluate_canary(ctx: _Context, url: str, now: datetime) -> tuple[PromotionReport, Evidence]:
+    env = ctx.target_env
+    evidence = Evidence.at(url, env.region, ctx.root)
+    model: Model = env.models[ctx.model]
+    gates = (
+        registry_metrics_gate(evidence, env, ctx.model, model.gates, ctx.digest),
+        canary_gate(evidence, env, ctx.model, ctx.digest),
+        quiet_gate(evidence, env, ctx.model, now, soak_seconds=model.soak_seconds, variant=metrics.CANARY_VARIANT),
+        policies_gate(_without_canary(env, ctx.model), ctx.model, ctx.digest, _attach),
+    )
+    return PromotionReport(
+        model=ctx.model, source=env.env, target=env.env, digest=ctx.digest,
+        previous_digest=ctx.previous_digest, previous_pinned=ctx.previous is not None,
+        gates=gates, evaluated_at=iso(now), overlay_file=str(ctx.overlay),
+    ), evidence
+
+
+def promote_canary(
+    spec_path: str | os.PathLike[str],
+    model: str,
+    env_name: str,
+    *,
+    endpoint_url: str | None = None,
+    check: bool = False,
+    now: datetime | None = None,
+    who: str | None = None,
+    allow_dirty: bool = False,
+) -> PromotionResult:
+    """Make ``env_name``'s canary version of ``model`` its primary once the canary's gates pass.
+
+    The overlay's pin becomes the canary's version and its ``serving.canary`` is removed
+    (the next ``up`` serves the version from the primary variant alone); the version is
+    marked approved for the environment in the registry, and the promotion log records it
+    with ``"canary": true`` (``from`` and ``to`` both the environment). Raises like
+    :func:`promote`.
+
+    Example::
+
+        promote_canary("modelops.yaml", "churn-classifier", "prod", check=True).report.gates[1].name   # 'canary'
+    """
+    spec = Path(spec_path).resolve()
+    if not spec.is_file():
+        raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
+    url = _endpoint(spec.parent, endpoint_url)
+    ctx = _load_canary(spec, model, env_name)
+    commit, dirty = (None, None) if check else _provenance(ctx, allow_dirty)
+    report, evidence = _evaluate_canary(ctx, url, _resolve_now(now))
+    if not report.passed:
+        raise PromotionRefused(report)
+    log = ctx.overlay.parent / LOG_NAME
+    if check:
+        return PromotionResult(report, written=False, log_file=str(log), note="--check: nothing written")
+
+    original = ctx.overlay.read_bytes()
+    old_text = original.decode("utf-8")
+    new_text = remove_canary(rewrite_pin(old_text, model, ctx.digest), model)
+    write_atomically(ctx.overlay, new_text)
+    try:
+        resolved = envs.load_environment(ctx.spec, env_name).models[model]
+        if resolved.version != ctx.digest or resolved.serving.canary is not None:
+            raise ApplyError(f"resolves to version {resolved.version!r} with canary {resolved.serving.canary!r}")
+    except (ModelOpsError, KeyError) as exc:
+        ctx.overlay.write_bytes(original)
+        raise ApplyError(f"{ctx.overlay}: the rewritten overlay does not resolve ({exc}); restored the original") from exc
+    who = who or git.who(ctx.root)
+    try:
+        approval = _approve(evidence, ctx, report, who, commit)
+    except Exception as exc:
+        ctx.overlay.write_bytes(original)
+        if isinstance(exc, ModelOpsError):
+            raise ApplyError(f"{exc}; restored {ctx.overlay}") from exc
+        raise ApplyError(f"the registry refused to mark {model} {ctx.digest} approved for {env_name} "
+                         f"({_code(exc)}: {exc}); restored {ctx.overlay}") from exc
+    diff = "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True),
+                                        fromfile=f"a/stacks/{ctx.overlay.name}", tofile=f"b/stacks/{ctx.overlay.name}"))
+    record = {
+        "model": model,
+        "from": env_name,
+        "to": env_name,
+        "canary": True,
+        "digest": ctx.digest,
+        "previous_digest": ctx.previous_digest,
+        "previous_pinned": ctx.previous is not None,
+        "gates": [g.to_dict() for g in report.gates],
+        "approval": approval,
+        "who": who,
+        "when": report.evaluated_at,
+        "commit": commit,
+        "allow_dirty": allow_dirty,
+        "uncommitted": dirty,
+    }
+    record = append_record(log, record)
+    return PromotionResult(report, written=True, diff=diff, record=record, log_file=str(log))

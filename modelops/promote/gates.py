@@ -12,6 +12,10 @@
 ``policies``
     TARGET, rendered with the new pin, passes every mandatory policy.
 
+A canary promotion (:data:`CANARY_GATES`) replaces ``deployed`` by ``canary`` (the
+environment's endpoint serves the version in its canary variant) and reads ``quiet`` from
+the canary variant's own alarms.
+
 Example::
 
     metrics_gate("churn", [Gate("accuracy", ">=", 0.8)], {"metrics": {"accuracy": 0.9}}, digest).passed
@@ -28,7 +32,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from modelops.components import naming
+from modelops.components import metrics, naming
+from modelops.components.environment import watched_variants
 from modelops.errors import ModelOpsError
 from modelops.local.server import Target
 from modelops.checks.policy import evaluate as evaluate_policies
@@ -38,6 +43,8 @@ from modelops.spec.resolved import Environment, Gate
 
 #: the gates, in the order they are evaluated and reported
 GATES = ("metrics", "deployed", "quiet", "policies")
+#: the gates of promoting an environment's canary to its primary
+CANARY_GATES = ("metrics", "canary", "quiet", "policies")
 #: alarm names per DescribeAlarms call (the API's maximum)
 _ALARM_BATCH = 100
 
@@ -328,7 +335,54 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
     return GateResult("deployed", passed, "; ".join(problems if problems else facts), details)
 
 
-def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, *, soak_seconds: int) -> GateResult:
+def canary_gate(evidence: Evidence, env: Environment, model: str, digest: str) -> GateResult:
+    """``env``'s endpoint of ``model`` is InService and its canary variant serves ``digest``.
+
+    Example::
+
+        canary_gate(Evidence.at(url, env.region), env, "churn", env.models["churn"].serving.canary.version).evidence
+        # 'endpoint … InService; variant canary serves sha256:…'
+    """
+    details: dict[str, Any] = {"digest": digest, "variant": metrics.CANARY_VARIANT}
+    endpoint_name = naming.endpoint_name(env.project, env.env, model)
+    details["endpoint"] = endpoint_name
+    sm = evidence.client("sagemaker")
+    try:
+        endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
+        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    except Exception as exc:  # noqa: BLE001
+        return GateResult("canary", False, f"endpoint {endpoint_name} not found in {env.env} ({_error_code(exc)}); "
+                          f"deploy it with `modelops up --env {env.env}`", details)
+    problems: list[str] = []
+    status = endpoint.get("EndpointStatus")
+    details["endpoint_status"] = status
+    if status != "InService":
+        problems.append(f"endpoint {endpoint_name} is {status}, not InService")
+    variants = {v["VariantName"]: v for v in config.get("ProductionVariants", [])}
+    canary = variants.get(metrics.CANARY_VARIANT)
+    if canary is None:
+        problems.append(f"endpoint {endpoint_name} has no {metrics.CANARY_VARIANT} variant "
+                        f"(variants: {', '.join(sorted(variants)) or 'none'}); deploy the canary first")
+    else:
+        try:
+            described = sm.describe_model(ModelName=canary["ModelName"])
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"cannot read the canary's model {canary['ModelName']} ({_error_code(exc)})")
+        else:
+            containers = [described.get("PrimaryContainer")] + list(described.get("Containers", []))
+            urls = [u for c in containers if c for u in (c.get("ModelDataUrl"),
+                    c.get("ModelDataSource", {}).get("S3DataSource", {}).get("S3Uri")) if u]
+            details["served"] = urls
+            # content-addressed: the digest is in the key wherever the package lives
+            if not any(digest.removeprefix("sha256:") in u for u in urls):
+                problems.append(f"the {metrics.CANARY_VARIANT} variant of {endpoint_name} serves "
+                                f"{', '.join(urls) or 'no S3 artifact'}, not {digest}")
+    facts = [f"endpoint {endpoint_name} InService", f"variant {metrics.CANARY_VARIANT} serves {digest}"]
+    return GateResult("canary", not problems, "; ".join(problems or facts), details)
+
+
+def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, *, soak_seconds: int,
+               variant: str | None = None) -> GateResult:
     """No alarm of the model in SOURCE (``env``) fired during the soak, and the soak has elapsed.
 
     ``soak_seconds`` is what the environment promoted *to* requires (its resolved model's
@@ -336,6 +390,8 @@ def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, 
     moto implements no alarm history, so this reads each alarm's state and the time of its
     last change: an alarm OK (or without data) since before the soak began has been so for
     the whole soak; one that changed state within it, is in ALARM, or is missing fails.
+    With ``variant`` (``metrics.CANARY_VARIANT``) the alarms read are that variant's own
+    (``naming.variant_alarm_name``), and at least one must watch it.
 
     Example::
 
@@ -369,7 +425,14 @@ def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, 
             facts.append(f"soaked {_human(age)} (needs {_human(soak)})")
 
     monitors = sorted(m.name for m in env.monitors.values() if m.model == model)
-    names = {naming.alarm_name(env.project, env.env, m): m for m in monitors}
+    if variant is None:
+        names = {naming.alarm_name(env.project, env.env, m): m for m in monitors}
+    else:
+        names = {naming.variant_alarm_name(env.project, env.env, m, variant): m for m in monitors
+                 if variant in watched_variants(env, env.monitors[m])}
+        if not names:
+            problems.append(f"no alarm watches the {variant} variant of {model} in {env.env}: its quiet is no evidence; "
+                            f"add a monitor of {model} on {', '.join(sorted(metrics.VARIANT_METRICS))}")
     found: dict[str, dict[str, Any]] = {}
     try:
         cw = evidence.client("cloudwatch")
@@ -404,7 +467,8 @@ def quiet_gate(evidence: Evidence, env: Environment, model: str, now: datetime, 
         quiet = [n for n in sorted(names) if n in found and found[n]["StateValue"] != "ALARM"
                  and utc(found[n]["StateUpdatedTimestamp"]) <= soak_start]
         if names:
-            facts.append(f"{len(quiet)}/{len(names)} alarms quiet since before {iso(soak_start)}")
+            of = f" of the {variant} variant" if variant else ""
+            facts.append(f"{len(quiet)}/{len(names)} alarms{of} quiet since before {iso(soak_start)}")
         else:
             facts.append(f"no monitors watch {model} in {env.env}")
     return GateResult("quiet", not problems, "; ".join(problems if problems else facts), details)

@@ -146,3 +146,47 @@ def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path``'s content with ``text`` whole, keeping its permissions."""
     atomic_write(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o777)
+
+
+def remove_canary(text: str, model: str) -> str:
+    """The overlay text without ``models.<model>.serving.canary`` (and a ``serving`` it leaves empty).
+
+    A round trip through ruamel.yaml keeps comments, key order and quoting; the result is
+    checked to mean exactly the overlay minus the canary. Raises
+    :class:`~modelops.errors.UsageError` when the overlay sets no canary of ``model``.
+
+    Example::
+
+        remove_canary("models:\\n  churn:\\n    serving:\\n      canary: {version: sha256:aa…}\\n", "churn")
+        # 'models:\\n  churn: {}\\n'
+    """
+    _, indent, block_seq_indent = load_yaml_guess_indent(text)
+    indent = indent or 2
+    block_seq_indent = block_seq_indent or 0
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16
+    yaml.indent(mapping=indent, sequence=indent + block_seq_indent, offset=block_seq_indent)
+    data = yaml.load(text)
+    serving = _get(_get(_get(data, "models"), model), "serving")
+    if not isinstance(serving, CommentedMap) or "canary" not in serving:
+        raise UsageError(f"models.{model}.serving.canary: not set in this overlay")
+    del serving["canary"]
+    if not serving:
+        del data["models"][model]["serving"]
+    out = io.StringIO()
+    yaml.dump(data, out)
+    new = out.getvalue()
+    safe = YAML(typ="safe")
+    want = safe.load(text)
+    del want["models"][model]["serving"]["canary"]
+    if not want["models"][model]["serving"]:
+        del want["models"][model]["serving"]
+    if safe.load(new) != want:
+        raise ApplyError(f"removing the canary of {model} would change other settings of the overlay; "
+                         f"remove models.{model}.serving.canary by hand")
+    return new
+
+
+def _get(node: Any, key: str) -> Any:
+    return node.get(key) if isinstance(node, CommentedMap) else None

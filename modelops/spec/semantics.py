@@ -57,7 +57,7 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
         else:
             owners[name] = (singular, here)
         if project:
-            roles = {"datasets": ("bucket",), "models": ("endpoint", "role"), "monitors": ("alarm",)}[kind]
+            roles = {"datasets": ("bucket",), "models": ("endpoint", "role"), "monitors": ("alarm", "canary alarm")}[kind]
             longest = naming.longest_names(project, env, str(name))
             for role in roles:
                 derived, limit = longest[role]

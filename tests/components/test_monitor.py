@@ -269,3 +269,73 @@ def test_every_job_metric_gets_its_widget_with_the_monitors_threshold() -> None:
     assert [w["properties"]["annotations"]["horizontal"][0]["value"] for w in row] == [0.2, 0.01, 0.1, 0.8]
     quality = row[3]["properties"]["metrics"][0]
     assert quality[:2] == ["ModelOps/Monitoring", "ModelQuality"] and quality[-1]["stat"] == "Minimum"
+
+
+#: serving monitors added to the variants spec's ranker (it has a canary), and a monitor whose
+#: name ends like a canary alarm's: names must stay distinct
+RANKER_SERVING_MONITORS = """
+  ranker-latency:
+    model: ranker
+    metric: latency_p99
+    above: 200ms
+    notify: [pager]
+  ranker-errors:
+    model: ranker
+    metric: error_rate
+    above: 1%
+  ranker-cpu-canary:
+    model: ranker
+    metric: cpu_utilization
+    above: 70%
+"""
+
+
+def canary_spec(tmp_path):
+    spec = variants_spec(tmp_path)
+    text = spec.read_text()
+    assert "\nmonitors:\n" in text
+    spec.write_text(text.replace("\nmonitors:\n", "\nmonitors:" + RANKER_SERVING_MONITORS, 1))
+    return spec
+
+
+def test_the_canary_gets_its_own_alarm_of_every_serving_monitor_with_the_same_threshold(tmp_path):
+    # GIVEN the variants spec: ranker serves a canary, watched for latency, errors, cpu and memory
+    env = load(canary_spec(tmp_path), "dev", tiny_artifact(tmp_path / "a"))
+    assert env.models["ranker"].serving.canary is not None
+    # WHEN it is rendered
+    graph = render(env)
+    alarms = graph.by_type(ALARM)
+    # THEN every serving monitor of ranker has a second alarm, on the canary variant
+    serving = ["ranker-cpu", "ranker-cpu-canary", "ranker-errors", "ranker-latency", "ranker-memory"]
+    assert sorted(m for m, spec in env.monitors.items()
+                  if spec.model == "ranker" and spec.metric not in ("invocations", "data_drift")) == serving
+    names = [a.inputs["name"] for a in alarms]
+    assert len(names) == len(set(names)) == len(env.monitors) + len(serving)
+    for monitor in serving:
+        primary = by_name(graph, ALARM, naming.alarm_name(env.project, env.env, monitor))
+        canary = by_name(graph, ALARM, naming.variant_alarm_name(env.project, env.env, monitor, "canary"))
+        # AND it watches the same endpoint's canary variant, where the primary's watches the primary
+        assert [d["VariantName"] for d in alarm_dimensions(primary)] == ["primary"] * len(alarm_dimensions(primary))
+        assert [d["VariantName"] for d in alarm_dimensions(canary)] == ["canary"] * len(alarm_dimensions(primary))
+        assert [d["EndpointName"] for d in alarm_dimensions(canary)] == [d["EndpointName"] for d in alarm_dimensions(primary)]
+        # AND everything else is the monitor's: threshold, statistic, periods, comparison, channels
+        same = {k: v for k, v in primary.inputs.items() if k not in ("name", "dimensions", "metricQueries", "alarmDescription")}
+        assert {k: canary.inputs.get(k) for k in same} == same, monitor
+        assert canary.inputs["alarmDescription"].endswith("(canary variant)")
+    queries = {q["id"]: q for q in by_name(graph, ALARM, "variants-dev-ranker-errors--canary").inputs["metricQueries"]}
+    assert queries["error_rate"]["label"] == "5XX error rate of ranker (canary variant)"
+    assert queries["error_rate"]["expression"] == "IF(invocations > 0, errors / invocations, 0)"
+    assert by_name(graph, ALARM, "variants-dev-ranker-latency--canary").inputs["threshold"] == pytest.approx(200_000)
+
+
+def test_no_variant_alarm_where_there_is_no_canary_or_the_metric_is_not_per_variant(tmp_path):
+    # GIVEN the variants spec: ranker's invocation floor and drift, reranker's shadow, scorer without canary
+    env = load(canary_spec(tmp_path), "dev", tiny_artifact(tmp_path / "a"))
+    # WHEN it is rendered
+    names = {a.inputs["name"] for a in render(env).by_type(ALARM)}
+    # THEN none of those monitors has a canary alarm: a canary's traffic is its weight's share, a
+    # drift score is the endpoint's, and a shadow serves no request
+    for monitor in ("ranker-floor", "ranker-drift", "scorer-p50", "events-fresh"):
+        assert naming.alarm_name(env.project, env.env, monitor) in names
+        assert naming.variant_alarm_name(env.project, env.env, monitor, "canary") not in names
+    assert not [n for n in names if n.endswith("--shadow")]

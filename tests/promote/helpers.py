@@ -11,12 +11,21 @@ version is published to the project's registry there by ``modelops.registry.publ
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from modelops.components import naming
 from modelops.registry import Registry, publish
 from modelops.spec.resolved import Environment
-from tests.helpers import Moto
+from tests.helpers import FIXTURES, Moto
+
+STACKS = FIXTURES / "promote" / "stacks"
+MODEL = "churn-classifier"
+PIN_BEFORE = "sha256:" + "1" * 64
+SOAKED = timedelta(hours=25)
 
 ACCOUNT = "123456789012"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
@@ -109,3 +118,28 @@ def set_alarm(moto: Moto, env: Environment, monitor: str, state: str, reason: st
     name = naming.alarm_name(env.project, env.env, monitor)
     moto.client("cloudwatch", env.region).set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
     return name
+
+
+def git(project: Path, *args: str) -> str:
+    run = subprocess.run(
+        ["git", "-c", "user.name=Tester", "-c", "user.email=tester@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=project, capture_output=True, text=True, check=True, timeout=60,
+    )
+    return run.stdout.strip()
+
+
+def commit(project: Path, message: str) -> str:
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--allow-empty", "-m", message)
+    return git(project, "rev-parse", "HEAD")
+
+
+def later(delta: timedelta) -> datetime:
+    return datetime.now(timezone.utc) + delta
+
+
+def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", **env_vars}
+    return subprocess.run(
+        [sys.executable, "-m", "modelops", *args], cwd=project, capture_output=True, text=True, timeout=180, env=env
+    )

@@ -11,12 +11,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -27,49 +24,9 @@ from modelops.ml.artifacts import attach_artifacts, card, store_path
 from modelops.spec.envs import load_environment
 from modelops.errors import ApplyError, UsageError
 from modelops.promote import PromotionRefused, append_record, evaluate_gates, promote
-from tests.helpers import FIXTURES, ROOT
-from tests.promote.helpers import deploy_evidence, set_alarm
+from tests.promote.helpers import (MODEL, PIN_BEFORE, SOAKED, STACKS, commit, deploy_evidence, git, later, modelops,
+                                   set_alarm)
 
-STACKS = FIXTURES / "promote" / "stacks"
-MODEL = "churn-classifier"
-PIN_BEFORE = "sha256:" + "1" * 64
-SOAKED = timedelta(hours=25)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """The example project with the model built once (training takes a few seconds)."""
-    base = tmp_path_factory.mktemp("built")
-    shutil.copy(ROOT / "modelops.yaml", base / "modelops.yaml")
-    shutil.copytree(ROOT / "stacks", base / "stacks")
-    shutil.copytree(ROOT / "examples" / "churn" / "data", base / "examples" / "churn" / "data")
-    attach_artifacts(load_environment(base / "modelops.yaml", "staging"))
-    return base
-
-
-@pytest.fixture
-def project(built: Path, tmp_path: Path) -> Path:
-    """A git repository of the built project with everything committed (promotions are made from commits)."""
-    copy = tmp_path / "project"
-    shutil.copytree(built, copy)
-    (copy / ".gitignore").write_text(".modelops/\n")
-    git(copy, "init", "-q")
-    commit(copy, "the example project")
-    return copy
-
-
-def git(project: Path, *args: str) -> str:
-    run = subprocess.run(
-        ["git", "-c", "user.name=Tester", "-c", "user.email=tester@example.com", "-c", "commit.gpgsign=false", *args],
-        cwd=project, capture_output=True, text=True, check=True, timeout=60,
-    )
-    return run.stdout.strip()
-
-
-def commit(project: Path, message: str) -> str:
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "--allow-empty", "-m", message)
-    return git(project, "rev-parse", "HEAD")
 
 
 def use_overlay(project: Path, env: str, fixture: str) -> None:
@@ -89,10 +46,6 @@ def diff_lines(before: str, after: str) -> tuple[list[str], list[str]]:
         if not line.startswith(("---", "+++", "@@")):
             (removed if line.startswith("-") else added).append(line[1:])
     return removed, added
-
-
-def later(delta: timedelta) -> datetime:
-    return datetime.now(timezone.utc) + delta
 
 
 # ------------------------------------------------------------------ library
@@ -392,13 +345,6 @@ def test_a_target_without_an_overlay_is_a_usage_error(project):
 
 
 # ------------------------------------------------------------------ the CLI, as a user runs it
-
-
-def modelops(project: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", **env_vars}
-    return subprocess.run(
-        [sys.executable, "-m", "modelops", *args], cwd=project, capture_output=True, text=True, timeout=180, env=env
-    )
 
 
 def test_cli_refuses_with_exit_3_and_each_gates_reason(moto, project):
