@@ -41,7 +41,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
@@ -325,20 +325,33 @@ def promote(
     if ctx.previous == ctx.digest:
         return PromotionResult(report, written=False, log_file=str(log), note=f"{target} already pins {ctx.digest}")
 
+    def pinned(resolved: Any) -> str | None:
+        return None if resolved.version == ctx.digest else f"resolves to version {resolved.version!r}, not {ctx.digest}"
+
+    return _write_promotion(ctx, report, evidence, model, source, target, log,
+                            lambda text: rewrite_pin(text, model, ctx.digest), pinned,
+                            who=who, commit=commit, allow_dirty=allow_dirty, dirty=dirty, extra={})
+
+
+def _write_promotion(ctx: _Context, report: PromotionReport, evidence: Evidence, model: str, source: str,
+                     target: str, log: Path, rewrite: Callable[[str], str], check: Callable[[Any], str | None], *,
+                     who: str | None, commit: str | None, allow_dirty: bool, dirty: list[str] | None,
+                     extra: dict[str, Any]) -> PromotionResult:
+    """Rewrite ``target``'s overlay, check that it resolves as ``check`` wants (None: as
+    wanted), approve the version in the registry, and append the log record (with ``extra``).
+    The pin is only written with its approval: a failure at either step restores the overlay."""
     original = ctx.overlay.read_bytes()
     old_text = original.decode("utf-8")
-    new_text = rewrite_pin(old_text, model, ctx.digest)
+    new_text = rewrite(old_text)
     write_atomically(ctx.overlay, new_text)
     try:
-        resolved = envs.load_environment(ctx.spec, target)
-        pinned = resolved.models[model].version
-        if pinned != ctx.digest:
-            raise ApplyError(f"resolves to version {pinned!r}, not {ctx.digest}")
+        wrong = check(envs.load_environment(ctx.spec, target).models[model])
+        if wrong:
+            raise ApplyError(wrong)
     except (ModelOpsError, KeyError) as exc:
         ctx.overlay.write_bytes(original)
         raise ApplyError(f"{ctx.overlay}: the rewritten overlay does not resolve ({exc}); restored the original") from exc
     who = who or git.who(ctx.root)
-    # the pin is only written with its approval: a registry that refuses it restores the overlay
     try:
         approval = _approve(evidence, ctx, report, who, commit)
     except Exception as exc:
@@ -348,19 +361,13 @@ def promote(
         raise ApplyError(f"the registry refused to mark {model} {ctx.digest} approved for {target} "
                          f"({_code(exc)}: {exc}); restored {ctx.overlay} (the promotion role needs "
                          "sagemaker:UpdateModelPackage on the registry's package versions)") from exc
-
-    diff = "".join(
-        difflib.unified_diff(
-            old_text.splitlines(True),
-            new_text.splitlines(True),
-            fromfile=f"a/stacks/{ctx.overlay.name}",
-            tofile=f"b/stacks/{ctx.overlay.name}",
-        )
-    )
+    diff = "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True),
+                                        fromfile=f"a/stacks/{ctx.overlay.name}", tofile=f"b/stacks/{ctx.overlay.name}"))
     record = {
         "model": model,
         "from": source,
         "to": target,
+        **extra,
         "digest": ctx.digest,
         "previous_digest": ctx.previous_digest,
         "previous_pinned": ctx.previous is not None,
@@ -517,43 +524,11 @@ def promote_canary(
     if check:
         return PromotionResult(report, written=False, log_file=str(log), note="--check: nothing written")
 
-    original = ctx.overlay.read_bytes()
-    old_text = original.decode("utf-8")
-    new_text = remove_canary(rewrite_pin(old_text, model, ctx.digest), model)
-    write_atomically(ctx.overlay, new_text)
-    try:
-        resolved = envs.load_environment(ctx.spec, env_name).models[model]
+    def promoted(resolved: Any) -> str | None:
         if resolved.version != ctx.digest or resolved.serving.canary is not None:
-            raise ApplyError(f"resolves to version {resolved.version!r} with canary {resolved.serving.canary!r}")
-    except (ModelOpsError, KeyError) as exc:
-        ctx.overlay.write_bytes(original)
-        raise ApplyError(f"{ctx.overlay}: the rewritten overlay does not resolve ({exc}); restored the original") from exc
-    who = who or git.who(ctx.root)
-    try:
-        approval = _approve(evidence, ctx, report, who, commit)
-    except Exception as exc:
-        ctx.overlay.write_bytes(original)
-        if isinstance(exc, ModelOpsError):
-            raise ApplyError(f"{exc}; restored {ctx.overlay}") from exc
-        raise ApplyError(f"the registry refused to mark {model} {ctx.digest} approved for {env_name} "
-                         f"({_code(exc)}: {exc}); restored {ctx.overlay}") from exc
-    diff = "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True),
-                                        fromfile=f"a/stacks/{ctx.overlay.name}", tofile=f"b/stacks/{ctx.overlay.name}"))
-    record = {
-        "model": model,
-        "from": env_name,
-        "to": env_name,
-        "canary": True,
-        "digest": ctx.digest,
-        "previous_digest": ctx.previous_digest,
-        "previous_pinned": ctx.previous is not None,
-        "gates": [g.to_dict() for g in report.gates],
-        "approval": approval,
-        "who": who,
-        "when": report.evaluated_at,
-        "commit": commit,
-        "allow_dirty": allow_dirty,
-        "uncommitted": dirty,
-    }
-    record = append_record(log, record)
-    return PromotionResult(report, written=True, diff=diff, record=record, log_file=str(log))
+            return f"resolves to version {resolved.version!r} with canary {resolved.serving.canary!r}"
+        return None
+
+    return _write_promotion(ctx, report, evidence, model, env_name, env_name, log,
+                            lambda text: remove_canary(rewrite_pin(text, model, ctx.digest), model), promoted,
+                            who=who, commit=commit, allow_dirty=allow_dirty, dirty=dirty, extra={"canary": True})
