@@ -44,6 +44,7 @@ from modelops.components.environment import component_entities
 from modelops.components.naming import REGISTRY_STACK, prefix
 from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
+from modelops.registry import Registry, publish_served
 from modelops.graph.split import paced_stack_program
 from modelops.graph.stacks import Layout, layout
 
@@ -162,6 +163,8 @@ def up(
     lay = layout(env)
     names = [lay.stack(stack).name] if stack is not None else _up_order(root, env, lay)
     moved = move_to_stacks(root, env, lay) if stack is None else ""
+    published = publish_to_registry(env, target, root) if env.models else ""
+    moved = _join(moved, published)
     # With several stacks, every stack's checks run once all are applied: a model's monitor
     # job reads its dataset's bucket, which a later stack may make (docs/stacks.md).
     deferred = len(names) > 1
@@ -335,6 +338,31 @@ def up_registry(env: Environment, target: Target, root: Path, *,
         outcome.checks = smoke_checks(backend.ctx, state)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def local_registry(env: Environment, target: Target, root: Path,
+                   on_applied: Callable[[Outcome], None] | None = None) -> Registry:
+    """The project's registry at the local ``target``, its stack applied first when this working
+    copy made it or none exists there (a registry another working copy made is used as it is)."""
+    registry = Registry.at(target.clients(env.region), env.project, target.url)
+    if registry_recorded(root, env.project, target) or not registry.exists():
+        outcome = up_registry(env, target, root)
+        failed = [c for c in outcome.checks if not c.ok]
+        if failed:
+            raise ApplyError(f"the registry stack failed its smoke check {failed[0].name}: {failed[0].detail}")
+        if on_applied is not None:
+            on_applied(outcome)
+    return registry
+
+
+def publish_to_registry(env: Environment, target: Target, root: Path) -> str:
+    """What the environment serves, published to the local registry before its models are created:
+    locally, ``up`` is also the CI job that publishes every build (docs/registry.md). A note of
+    what was published ("" when the registry held every version already)."""
+    registry = local_registry(env, target, root)
+    outcomes = publish_served(env, root, registry)
+    new = [f"{o.model} {o.digest[:19]}…" for o in outcomes if o.changed]
+    return f"published to the registry s3://{registry.bucket}: {', '.join(new)}" if new else ""
 
 
 def registry_recorded(root: Path, project: str, target: Target) -> bool:

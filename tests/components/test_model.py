@@ -29,8 +29,6 @@ from tests.components.helpers import (
 from modelops.components.model import UnpublishedVersion
 
 from modelops.graph.resource_types import ROLE, SCALING_TARGET as TARGET, SCALING_POLICY as POLICY
-from modelops.components import naming
-from modelops.graph.runtime import ProgramError
 
 #: the one action AWS only authorises on Resource "*"
 #: actions without resource-level permissions (a monitor job's PutMetricData is limited by namespace)
