@@ -45,6 +45,7 @@ from modelops.components.naming import REGISTRY_STACK, prefix
 from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
 from modelops.registry import Registry, publish_served
+from modelops.registry.pins import unpublished_cause, unpublished_error
 from modelops.graph.split import paced_stack_program
 from modelops.graph.stacks import Layout, layout
 
@@ -298,10 +299,18 @@ def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Pa
         outputs: dict[str, Any] = {}
         # The program yields to the SDK after each entity, so the first creates go out
         # while it builds the rest (a synchronous program builds the whole graph first).
-        labels = _apply(backend, state, target,
-                        lambda: run(paced_stack_program(env, lay, name, _next_round, every=1, on_outputs=outputs.update),
-                                    backend, project=env.project, stack=name, collect=False, references=references),
-                        lambda registrations: _entity_labels(env, registrations))
+        try:
+            labels = _apply(backend, state, target,
+                            lambda: run(paced_stack_program(env, lay, name, _next_round, every=1,
+                                                            on_outputs=outputs.update),
+                                        backend, project=env.project, stack=name, collect=False, references=references),
+                            lambda registrations: _entity_labels(env, registrations))
+        except ApplyError as exc:
+            # the program's registry lookup found no package: a spec problem at the pin
+            missing = unpublished_cause(exc)
+            if missing is not None:
+                raise unpublished_error(env, missing) from None
+            raise
         atomic_write(outputs_path(root, env.project, name), json.dumps(outputs, indent=1, sort_keys=True))
         actions = _ordered(backend.actions, labels)
         outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
