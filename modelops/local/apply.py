@@ -369,7 +369,14 @@ def publish_to_registry(env: Environment, target: Target, root: Path) -> str:
     locally, ``up`` is also the CI job that publishes every build (docs/registry.md). A note of
     what was published ("" when the registry held every version already)."""
     registry = local_registry(env, target, root)
-    outcomes = publish_served(env, root, registry)
+    try:
+        outcomes = publish_served(env, root, registry)
+    except ClientError as exc:
+        text = describe_error(exc)
+        if not target.embedded and ("AccessDenied" in text or "403" in text):
+            text = f"{text} ({PLAIN_MOTO_HINT})"
+        raise ApplyError(f"publishing {env.env}'s packages to the registry s3://{registry.bucket} failed: {text}; "
+                         f"nothing of {env.env} was created - fix the cause and run the command again") from exc
     new = [f"{o.model} {o.digest[:19]}…" for o in outcomes if o.changed]
     return f"published to the registry s3://{registry.bucket}: {', '.join(new)}" if new else ""
 

@@ -132,7 +132,7 @@ def publish(env: Environment, name: str, root: Path, registry: Registry, digest:
         put(naming.registry_key(name, digest, "card.json"), card_bytes, "application/json")
     if baseline is not None:
         put(naming.registry_key(name, digest, "baseline.json"), baseline, "application/json")
-    lineage = _lineage(env, model, card, root, put, registry)
+    lineage = _lineage(env, model, card, root, put, registry, served=artifact.framework_version)
 
     found = registry.version_of(name, digest)
     if found is not None:
@@ -164,13 +164,14 @@ def publish(env: Environment, name: str, root: Path, registry: Registry, digest:
 
 
 def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put: Any,
-             registry: Registry) -> dict[str, str]:
+             registry: Registry, *, served: str | None = None) -> dict[str, str]:
     """What the version was made from: data (digest, the registry's copy and its object version),
-    spec commit, training parameters, framework and estimator."""
+    spec commit, training parameters, framework (``served``: the serving image's, when neither
+    the card nor the spec names one; SageMaker refuses an empty metadata value) and estimator."""
     trained = card.get("dataset") or {}
     data_digest = str(trained.get("digest") or "")
     out = {
-        "modelops:framework-version": str(card.get("framework_version") or model.framework_version or ""),
+        "modelops:framework-version": str(card.get("framework_version") or model.framework_version or served or "unknown"),
         "modelops:spec-commit": git.head_commit(root) or "unknown: not a git repository",
         "modelops:dataset": model.dataset,
         "modelops:dataset-digest": data_digest or "unknown: the package has no card",
