@@ -32,6 +32,7 @@ import pulumi_aws as aws
 
 from modelops.components import metrics, naming, serving_images
 from modelops.components.documents import json_document
+from modelops.errors import Unpublished
 from modelops.components.rollout import deployment_config
 from modelops.components.storage import Scope, kms_statements, policy_document
 from modelops.spec.resolved import Model as ModelSpec
@@ -93,7 +94,7 @@ class ModelEndpointArgs:
     rollback_alarms: tuple[str, ...] = ()
 
 
-class UnpublishedVersion(pulumi.RunError):
+class UnpublishedVersion(pulumi.RunError, Unpublished):
     """A version the model serves is not in the registry: the program stops before any model names it.
 
     A ``pulumi.RunError``: the engine prints its one line, no traceback. ``path`` is the spec

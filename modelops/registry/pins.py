@@ -19,19 +19,17 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelops.components import naming
-from modelops.errors import ApplyError, ModelOpsError, Problem, SpecError
+from modelops.errors import ApplyError, ModelOpsError, Problem, SpecError, Unpublished
 from modelops.ml import artifacts
 from modelops.registry.store import Registry
 from modelops.spec.loader import display_name, load_yaml
 from modelops.spec.resolved import Environment
 
-if TYPE_CHECKING:
-    from modelops.components.model import UnpublishedVersion
 
 
 @dataclass(frozen=True)
@@ -163,21 +161,18 @@ def fetch_pins(env: Environment, root: Path, registry: Callable[[], Registry] | 
     return fetched
 
 
-def unpublished_cause(exc: BaseException | None) -> "UnpublishedVersion | None":
+def unpublished_cause(exc: BaseException | None) -> Unpublished | None:
     """The :class:`~modelops.components.model.UnpublishedVersion` behind a failed program run, if any."""
-    # only after a render failed, when Pulumi is loaded: the registry commands never import it
-    from modelops.components.model import UnpublishedVersion
-
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UnpublishedVersion):
+        if isinstance(exc, Unpublished):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
 
 
-def unpublished_error(env: Environment, err: "UnpublishedVersion") -> SpecError:
+def unpublished_error(env: Environment, err: Unpublished) -> SpecError:
     """The program's registry lookup failure as a spec problem at the place that sets the version."""
     path = tuple(err.path.split("."))
     file, line, column = position(env, Pin(err.model, path, err.digest))
