@@ -257,6 +257,11 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             every_topic = pulumi.Output.from_input(shared.topic_arns)
             topic_arns = {c: every_topic.apply(lambda arns, c=c: arns[c]) for c in sorted(env.channels)}
         kms_key_arn = scope.kms_key_arn
+        # The project's registry (its own stack, deployed first): found by its deterministic
+        # names, the bucket <project>-registry-<account> and the key alias/<project>-registry,
+        # so no stack reference ties an environment to the registry stack's backend.
+        registry_bucket = account_id.apply(lambda acct: naming.registry_bucket_name(env.project, acct))
+        registry_key_arn: pulumi.Output[str] | None = None  # looked up once a model is built here
 
         # -- datasets ------------------------------------------------------------------------------
         fresh = {m.dataset for m in env.monitors.values() if m.dataset is not None and m.metric == "freshness"}
@@ -296,6 +301,9 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             if not args.builds(model.dataset, "model", model_name):
                 continue
             dataset_bucket, dataset_arn = self._dataset_bucket(model.dataset, scope)
+            if registry_key_arn is None:
+                registry_key_arn = aws.kms.get_alias_output(name=naming.registry_kms_alias(env.project),
+                                                            opts=pulumi.InvokeOutputOptions(parent=self)).target_key_arn
             rollback = tuple(rollbacks.get(model_name, ()))
             self.models[model_name] = ModelEndpoint(
                 f"{name}-model-{model_name}",
@@ -306,6 +314,8 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                     artifacts_bucket_arn=artifacts_arn,
                     dataset_bucket=dataset_bucket,
                     dataset_bucket_arn=dataset_arn,
+                    registry_bucket=registry_bucket,
+                    registry_key_arn=registry_key_arn,
                     rollback_alarms=rollback,
                 ),
                 opts=child,

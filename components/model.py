@@ -6,10 +6,13 @@ before the old one is deleted (Pulumi's default create-before-delete replacement
 endpoint, whose name never changes, switches to it with a blue/green deployment that
 rolls back automatically when one of the model's own alarms fires.
 
-Canary and shadow versions are artifact digests too. Their ``model.tar.gz`` must already be
-in the artifacts bucket at ``naming.artifact_key(model, digest)``: they were built and
-uploaded by an earlier deployment of that version (typically the environment the version
-was promoted from); this component registers no upload for them.
+Every served version (primary, canary, shadow) is read from the project's registry, where
+``modelops publish`` put it: ``s3://<project>-registry-<account>/models/<model>/<hex>/model.tar.gz``
+(``naming.registry_key``). The program looks each one up through a data source
+(``aws.s3.get_objects``, at preview as at update): a version the registry does not hold
+fails the run with :class:`UnpublishedVersion`, before any SageMaker model names it. The
+execution role may read exactly those keys, and decrypt them with the registry's key
+through S3, nothing else of the registry.
 
 Example::
 
@@ -29,6 +32,7 @@ import pulumi_aws as aws
 
 from modelops.components import metrics, naming, serving_images
 from modelops.components.documents import json_document
+from modelops.errors import Unpublished
 from modelops.components.rollout import deployment_config
 from modelops.components.storage import Scope, kms_statements, policy_document
 from modelops.spec.resolved import Model as ModelSpec
@@ -63,6 +67,9 @@ def captures(model: ModelSpec) -> bool:
 class ModelEndpointArgs:
     """A resolved model (with its artifact attached) and the environment around it.
 
+    ``registry_bucket`` and ``registry_key_arn``: the project's registry (deterministic name;
+    the key found by its alias), which every served version is read from.
+
     ``rollback_alarms`` are the alarm names (``naming.alarm_name``) of the model's monitors:
     plain strings, so the endpoint and its alarms do not depend on each other.
 
@@ -71,6 +78,8 @@ class ModelEndpointArgs:
         ModelEndpointArgs(model=env.models["churn-classifier"], scope=scope,
                           artifacts_bucket=artifacts.bucket, artifacts_bucket_arn=artifacts.arn,
                           dataset_bucket=customers.bucket, dataset_bucket_arn=customers.bucket_arn,
+                          registry_bucket="churn-registry-123456789012",
+                          registry_key_arn="arn:aws:kms:eu-west-1:123456789012:key/…",
                           rollback_alarms=("churn-dev-churn-latency",))
     """
 
@@ -80,7 +89,50 @@ class ModelEndpointArgs:
     artifacts_bucket_arn: pulumi.Input[str]
     dataset_bucket: pulumi.Input[str]
     dataset_bucket_arn: pulumi.Input[str]
+    registry_bucket: pulumi.Input[str]
+    registry_key_arn: pulumi.Input[str]
     rollback_alarms: tuple[str, ...] = ()
+
+
+class UnpublishedVersion(pulumi.RunError, Unpublished):
+    """A version the model serves is not in the registry: the program stops before any model names it.
+
+    A ``pulumi.RunError``: the engine prints its one line, no traceback. ``path`` is the spec
+    path that sets the version (``models.churn.serving.canary.version``); the toolchain adds
+    the file and line (``modelops.registry.pins``).
+    """
+
+    def __init__(self, model: str, variant: str, digest: str, path: str, uri: str) -> None:
+        self.model, self.variant, self.digest, self.path, self.uri = model, variant, digest, path, uri
+        super().__init__(
+            f"{path}: {model} {variant} version {digest} is not in the registry ({uri}); publish it "
+            f"(`modelops publish {model}` on the commit that built it) or pin a published version")
+
+
+def version_path(model: ModelSpec, variant: str) -> str:
+    """The spec path that sets the version a variant serves."""
+    if variant == metrics.PRIMARY_VARIANT:
+        return f"models.{model.name}.version" if model.version else f"models.{model.name}"
+    return f"models.{model.name}.serving.{variant}.version"
+
+
+def served_versions(model: ModelSpec) -> dict[str, str]:
+    """Variant -> the digest it serves: the primary's artifact, then the canary's and shadow's pins."""
+    assert model.artifact is not None
+    versions = {metrics.PRIMARY_VARIANT: model.artifact.digest}
+    if model.serving.canary is not None:
+        versions[metrics.CANARY_VARIANT] = model.serving.canary.version
+    if model.serving.shadow is not None:
+        versions[metrics.SHADOW_VARIANT] = model.serving.shadow.version
+    return versions
+
+
+def _published(model: ModelSpec, variant: str, digest: str, key: str, bucket: str, keys: list[str] | None) -> str:
+    """The version's registry URL, once the lookup found its key; :class:`UnpublishedVersion` otherwise."""
+    uri = f"s3://{bucket}/{key}"
+    if key not in (keys or []):
+        raise UnpublishedVersion(model.name, variant, digest, version_path(model, variant), uri)
+    return uri
 
 
 def variant_instances(variant: str, primary: int) -> int:
@@ -158,23 +210,27 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         registry_account = serving_images.REGISTRY_ACCOUNT[scope.region]
         repo_arn = f"arn:{part}:ecr:{scope.region}:{registry_account}:repository/{serving_images.REPOSITORY}"
-        model_prefix = f"models/{model.name}/"
         capture = naming.capture_prefix(model.name)
         log_group = f"/aws/sagemaker/Endpoints/{self._endpoint}"
         log_arn = scope.account_id.apply(lambda acct: f"arn:{part}:logs:{scope.region}:{acct}:log-group:{log_group}")
+        versions = served_versions(model)
+        registry_arn = pulumi.Output.concat(f"arn:{part}:s3:::", args.registry_bucket)
         statements: list[dict] = [
             {
-                "Sid": "ReadArtifacts",
+                # exactly the packages this endpoint serves, nothing else of the registry
+                "Sid": "ReadServedPackages",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": pulumi.Output.concat(args.artifacts_bucket_arn, "/", model_prefix, "*"),
+                "Resource": [pulumi.Output.concat(registry_arn, "/", naming.registry_key(model.name, d))
+                             for d in sorted(set(versions.values()))],
             },
             {
-                "Sid": "ListArtifacts",
+                # the registry's key, only through S3 (SSE-KMS of those objects)
+                "Sid": "DecryptServedPackages",
                 "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
-                "Resource": args.artifacts_bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [f"{model_prefix}*"]}},
+                "Action": ["kms:Decrypt"],
+                "Resource": args.registry_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}},
             },
             {
                 "Sid": "WriteLogs",
@@ -214,7 +270,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child,
         )
 
-        # -- artifact and registry -----------------------------------------------------------
+        # -- the environment's copy of the artifact (the monitor job's input), model package group --
         key = naming.artifact_key(model.name, artifact.digest)
         self.artifact = aws.s3.BucketObjectv2(
             f"{name}-artifact",
@@ -235,19 +291,19 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         # -- SageMaker models, one per served version ------------------------------------------
         image = serving_images.image_uri(scope.region, artifact.framework_version)
-        versions: dict[str, str] = {metrics.PRIMARY_VARIANT: artifact.digest}
-        if serving.canary is not None:
-            versions[metrics.CANARY_VARIANT] = serving.canary.version
-        if serving.shadow is not None:
-            versions[metrics.SHADOW_VARIANT] = serving.shadow.version
         self.models: dict[str, aws.sagemaker.Model] = {}
         self._model_names: dict[str, str] = {}
+        invoke = pulumi.InvokeOutputOptions(parent=self)
         for variant, digest in versions.items():
-            variant_key = naming.artifact_key(model.name, digest)
-            identity = {"image": image, "key": variant_key, "role": role_name, "isolation": True}
+            variant_key = naming.registry_key(model.name, digest)
+            identity = {"image": image, "key": variant_key, "role": role_name, "isolation": True, "store": "registry"}
             model_name = naming.versioned_name(scope.project, scope.env, model.name, content_hash(identity))
             self._model_names[variant] = model_name
-            depends = [self.role_policy] + ([self.artifact] if variant == metrics.PRIMARY_VARIANT else [])
+            # the data source: the registry holds the version (a preview fails here too)
+            found = aws.s3.get_objects_output(bucket=args.registry_bucket, prefix=variant_key, max_keys=1, opts=invoke)
+            model_data_url = pulumi.Output.all(args.registry_bucket, found.keys).apply(
+                lambda got, variant=variant, digest=digest, key=variant_key: _published(model, variant, digest, key, *got))
+            depends = [self.role_policy]
             self.models[variant] = aws.sagemaker.Model(
                 f"{name}-model-{variant}",
                 name=model_name,
@@ -257,7 +313,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=image,
                     mode="SingleModel",
-                    model_data_url=pulumi.Output.concat("s3://", args.artifacts_bucket, "/", variant_key),
+                    model_data_url=model_data_url,
                 ),
                 tags=tags,
                 # Never delete first: the endpoint keeps serving the old model until the switch.

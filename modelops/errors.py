@@ -111,3 +111,19 @@ class GateFailed(ModelOpsError):
 
     code = "E-GATE"
     exit_code = 3
+
+
+class Unpublished:
+    """What a version the program serves but the registry does not hold carries: ``model``,
+    ``variant``, ``digest``, ``path`` (the spec path that sets it) and ``uri``.
+
+    The program raises it as :class:`modelops.components.model.UnpublishedVersion` (a
+    ``pulumi.RunError``); the toolchain finds it without loading Pulumi
+    (:func:`modelops.registry.pins.unpublished_cause`).
+    """
+
+    model: str
+    variant: str
+    digest: str
+    path: str
+    uri: str

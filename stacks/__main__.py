@@ -17,6 +17,13 @@ environment pins (primary, canary, shadow) that is not in ``.modelops/artifacts/
 CI runner) is copied out of the registry, with the ambient AWS credentials, and its digest
 checked; a version found nowhere fails the run with the place that pins it.
 
+Every SageMaker model reads its package out of the registry, found by its deterministic
+names (bucket ``<project>-registry-<account>``, key ``alias/<project>-registry``): no stack
+config and no stack reference to the registry stack is needed. The program looks every
+served version up there through data sources (``aws.s3.get_objects``, ``aws.kms.get_alias``),
+so ``pulumi preview`` fails as ``pulumi up`` does on a version the registry lacks, with
+one line naming the spec path, model, variant and digest (docs/registry.md).
+
 The same program runs in-process under the mock runtime (``modelops plan``, ``modelops up``
 against the local emulator), so what is reviewed is what is deployed.
 """

@@ -87,14 +87,37 @@ def plan_graph(spec: Path, env_name: str, *, build: bool = True, collect: bool =
     policy check of ``up`` of the same content, and a plan after a one-model change
     renders that model only. ``collect=False``: the caller exits next (see
     :func:`modelops.graph.render.render`).
+
+    No AWS is asked: the program's registry lookups (every version the environment serves)
+    are answered by the local store (:func:`modelops.registry.pins.store_view`). A version
+    it does not hold fails the plan at the place that sets it (E-PIN-UNPUBLISHED). A graph
+    is only taken from the cache when every lookup would find its version: the lookups
+    decide whether the program runs to its end, never what it registers.
     """
     # the render pulls in Pulumi: imported by the commands that render (see cli.app)
     from modelops.graph.cache import cached_render
     from modelops.ml.artifacts import attach_artifacts
     from modelops.review.cost import estimate
 
+    from modelops.components.model import served_versions
+    from modelops.components.naming import registry_bucket_name, registry_key
+    from modelops.graph.render import ACCOUNT_ID, render
+    from modelops.graph.runtime import ProgramError
+    from modelops.registry.pins import store_view, unpublished_cause, unpublished_error
+
     env = attach_artifacts(load_environment(spec, env_name), build=build)
-    graph = cached_render(env, spec.resolve().parent / ".modelops" / "cache", collect=collect)
+    root = spec.resolve().parent
+    view = store_view(root)
+    bucket = registry_bucket_name(env.project, ACCOUNT_ID)
+    if not all(view(bucket, registry_key(m.name, d)) for m in env.models.values() for d in served_versions(m).values()):
+        try:
+            render(env, registry=view, jobs=1, collect=collect)
+        except ProgramError as exc:
+            cause = unpublished_cause(exc)
+            if cause is not None:
+                raise unpublished_error(env, cause) from None
+            raise
+    graph = cached_render(env, root / ".modelops" / "cache", collect=collect)
     graph.cost = estimate(graph.registrations, env.region).to_dict()
     return graph
 

@@ -113,21 +113,19 @@ def _registry(environment: Any, root: Path, endpoint_url: Optional[str], use_aws
 
         target = Target.for_project(root, REAL_AWS, allow_aws=True)
         return Registry.at(target.clients(environment.region), environment.project, "AWS")
-    from modelops.local.apply import registry_recorded, up_registry
+    from modelops.local.apply import local_registry
 
     target = _local_target(root, endpoint_url)
-    registry = Registry.at(target.clients(environment.region), environment.project, target.url)
-    # the local `pulumi up --stack registry`; a registry another working copy made there is used as it is
-    if provision and (registry_recorded(root, environment.project, target) or not registry.exists()):
-        outcome = up_registry(environment, target, root)
-        failed = [c for c in outcome.checks if not c.ok]
-        if failed:
-            from modelops.errors import ApplyError
+    if not provision:
+        return Registry.at(target.clients(environment.region), environment.project, target.url)
 
-            raise ApplyError(f"the registry stack failed its smoke check {failed[0].name}: {failed[0].detail}")
+    def applied(outcome: Any) -> None:
         if outcome.changed and not quiet:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts().items()))
             print(f"registry stack at {target.url}: {counts}", file=sys.stderr)
+
+    # the local `pulumi up --stack registry`; a registry another working copy made there is used as it is
+    registry = local_registry(environment, target, root, applied)
     return registry
 
 

@@ -39,6 +39,12 @@ ACCOUNT_ID = "123456789012"
 SECRET_MASK = "[secret]"
 UNKNOWN_MASK = "[unknown]"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+#: the data sources the program reads the registry with (components/model.py, environment.py)
+GET_OBJECTS = "aws:s3/getObjects:getObjects"
+GET_ALIAS = "aws:kms/getAlias:getAlias"
+
+#: what a render knows of the registry: (bucket, key) -> whether it holds the object
+RegistryView = Callable[[str, str], bool]
 
 #: the groups a graph splits into: one per spec entity of each kind, and the shared pieces
 GROUP_KINDS = ("dataset", "model", "monitor", "shared")
@@ -96,13 +102,19 @@ class RenderBackend:
 
     Thread-safe: it keeps no state beyond a lock-guarded count of what it created.
 
+    The registry lookups of the program (an S3 object list of one key per served version)
+    are answered by ``registry``; without one, the render does not check the registry
+    (``validate``'s policy render: the spec, not the state) and every key is there.
+
     Example::
 
         run(program_for(env), RenderBackend(region=env.region), project=env.project, stack=env.env)
     """
 
-    def __init__(self, region: str = "us-east-1", account_id: str = ACCOUNT_ID, partition: str = "aws") -> None:
+    def __init__(self, region: str = "us-east-1", account_id: str = ACCOUNT_ID, partition: str = "aws",
+                 registry: RegistryView | None = None) -> None:
         self.region = region
+        self.registry = registry
         self.account_id = account_id
         self.partition = partition
         self._lock = threading.Lock()
@@ -118,6 +130,16 @@ class RenderBackend:
                 "userId": "AIDAMODELOPSRENDER",
                 "id": self.account_id,
             }
+        if token == GET_OBJECTS:
+            bucket, prefix = str(args.get("bucket")), str(args.get("prefix") or "")
+            there = self.registry is None or self.registry(bucket, prefix)
+            return {"bucket": bucket, "prefix": prefix, "keys": [prefix] if there else [], "commonPrefixes": [],
+                    "owners": [], "id": bucket}
+        if token == GET_ALIAS:
+            name = str(args.get("name"))
+            key_id = _digest(name, 8) + "-0000-4000-8000-" + _digest(name + "key", 12)
+            return {"name": name, "arn": self._arn("kms", name), "targetKeyId": key_id,
+                    "targetKeyArn": self._arn("kms", f"key/{key_id}"), "id": name}
         raise ValueError(f"render backend: unsupported invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:
@@ -398,8 +420,13 @@ def program_for(env: Environment) -> Callable[[], None]:
     return program(env)
 
 
-def render(env: Environment, *, preview: bool = False, collect: bool = True, jobs: int | None = None) -> Graph:
+def render(env: Environment, *, preview: bool = False, collect: bool = True, jobs: int | None = None,
+           registry: RegistryView | None = None) -> Graph:
     """Render ``env`` (artifacts attached) to its resource graph, no cloud involved.
+
+    ``registry`` answers the program's registry lookups (see :class:`RenderBackend`): a
+    version it does not hold fails the render with
+    :class:`~modelops.components.model.UnpublishedVersion` as its cause.
 
     A large environment renders in several processes at once (``jobs``, default
     :func:`render_jobs`), each running the program for a shard of the datasets (see
@@ -413,9 +440,11 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True, job
         render(env).counts()
     """
     jobs = render_jobs(env) if jobs is None else jobs
-    registrations = render_parallel(env, jobs, preview=preview, collect=collect) if jobs > 1 else None
+    registrations = None
+    if jobs > 1:
+        registrations = render_parallel(env, jobs, preview=preview, collect=collect, registry=registry)
     if registrations is None:
-        registrations = _registrations(env, preview=preview, collect=collect)
+        registrations = _registrations(env, preview=preview, collect=collect, registry=registry)
     return Graph(
         project=env.project,
         stack=env.env,
@@ -426,11 +455,11 @@ def render(env: Environment, *, preview: bool = False, collect: bool = True, job
 
 
 def _registrations(env: Environment, *, preview: bool, collect: bool, entities: Selection | None = None,
-                   dashboards: bool = True) -> list[Registration]:
+                   dashboards: bool = True, registry: RegistryView | None = None) -> list[Registration]:
     return run(
         # the same registrations as program_for(env), a few entities in flight at a time
         paced_program(env, settle, entities=entities, dashboards=dashboards),
-        RenderBackend(region=env.region),
+        RenderBackend(region=env.region, registry=registry),
         project=env.project,
         stack=env.env,
         preview=preview,
@@ -474,8 +503,8 @@ def shard_selection(env: Environment, datasets: frozenset[str]) -> Selection:
     return Selection(datasets=datasets, models=of("model", env.models), monitors=of("monitor", env.monitors))
 
 
-def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
-                    collect: bool = True) -> list[Registration] | None:
+def render_parallel(env: Environment, jobs: int, *, preview: bool = False, collect: bool = True,
+                    registry: RegistryView | None = None) -> list[Registration] | None:
     """Every registration of ``env``, rendered in up to ``jobs`` processes; None if a shard failed.
 
     The program runs once per shard of :func:`shards`, the first in this process, the others
@@ -493,10 +522,11 @@ def render_parallel(env: Environment, jobs: int, *, preview: bool = False,
         return None
 
     def here(part: Selection) -> list[Registration]:
-        return _registrations(env, preview=preview, collect=collect, entities=part)
+        return _registrations(env, preview=preview, collect=collect, entities=part, registry=registry)
 
     def forked(part: Selection) -> list[tuple[Any, ...]]:
-        regs = _registrations(env, preview=preview, collect=False, entities=part, dashboards=False)
+        regs = _registrations(env, preview=preview, collect=False, entities=part, dashboards=False,
+                              registry=registry)
         return [r.row() for r in regs]  # rows of field values: pickled and read back faster
 
     try:

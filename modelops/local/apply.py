@@ -44,6 +44,8 @@ from modelops.components.environment import component_entities
 from modelops.components.naming import REGISTRY_STACK, prefix
 from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
+from modelops.registry import Registry, publish_served
+from modelops.registry.pins import unpublished_cause, unpublished_error
 from modelops.graph.split import paced_stack_program
 from modelops.graph.stacks import Layout, layout
 
@@ -162,6 +164,8 @@ def up(
     lay = layout(env)
     names = [lay.stack(stack).name] if stack is not None else _up_order(root, env, lay)
     moved = move_to_stacks(root, env, lay) if stack is None else ""
+    published = publish_to_registry(env, target, root) if env.models else ""
+    moved = _join(moved, published)
     # With several stacks, every stack's checks run once all are applied: a model's monitor
     # job reads its dataset's bucket, which a later stack may make (docs/stacks.md).
     deferred = len(names) > 1
@@ -295,10 +299,18 @@ def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Pa
         outputs: dict[str, Any] = {}
         # The program yields to the SDK after each entity, so the first creates go out
         # while it builds the rest (a synchronous program builds the whole graph first).
-        labels = _apply(backend, state, target,
-                        lambda: run(paced_stack_program(env, lay, name, _next_round, every=1, on_outputs=outputs.update),
-                                    backend, project=env.project, stack=name, collect=False, references=references),
-                        lambda registrations: _entity_labels(env, registrations))
+        try:
+            labels = _apply(backend, state, target,
+                            lambda: run(paced_stack_program(env, lay, name, _next_round, every=1,
+                                                            on_outputs=outputs.update),
+                                        backend, project=env.project, stack=name, collect=False, references=references),
+                            lambda registrations: _entity_labels(env, registrations))
+        except ApplyError as exc:
+            # the program's registry lookup found no package: a spec problem at the pin
+            missing = unpublished_cause(exc)
+            if missing is not None:
+                raise unpublished_error(env, missing) from None
+            raise
         atomic_write(outputs_path(root, env.project, name), json.dumps(outputs, indent=1, sort_keys=True))
         actions = _ordered(backend.actions, labels)
         outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
@@ -335,6 +347,38 @@ def up_registry(env: Environment, target: Target, root: Path, *,
         outcome.checks = smoke_checks(backend.ctx, state)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def local_registry(env: Environment, target: Target, root: Path,
+                   on_applied: Callable[[Outcome], None] | None = None) -> Registry:
+    """The project's registry at the local ``target``, its stack applied first when this working
+    copy made it or none exists there (a registry another working copy made is used as it is)."""
+    registry = Registry.at(target.clients(env.region), env.project, target.url)
+    if registry_recorded(root, env.project, target) or not registry.exists():
+        outcome = up_registry(env, target, root)
+        failed = [c for c in outcome.checks if not c.ok]
+        if failed:
+            raise ApplyError(f"the registry stack failed its smoke check {failed[0].name}: {failed[0].detail}")
+        if on_applied is not None:
+            on_applied(outcome)
+    return registry
+
+
+def publish_to_registry(env: Environment, target: Target, root: Path) -> str:
+    """What the environment serves, published to the local registry before its models are created:
+    locally, ``up`` is also the CI job that publishes every build (docs/registry.md). A note of
+    what was published ("" when the registry held every version already)."""
+    registry = local_registry(env, target, root)
+    try:
+        outcomes = publish_served(env, root, registry)
+    except ClientError as exc:
+        text = describe_error(exc)
+        if not target.embedded and ("AccessDenied" in text or "403" in text):
+            text = f"{text} ({PLAIN_MOTO_HINT})"
+        raise ApplyError(f"publishing {env.env}'s packages to the registry s3://{registry.bucket} failed: {text}; "
+                         f"nothing of {env.env} was created - fix the cause and run the command again") from exc
+    new = [f"{o.model} {o.digest[:19]}…" for o in outcomes if o.changed]
+    return f"published to the registry s3://{registry.bucket}: {', '.join(new)}" if new else ""
 
 
 def registry_recorded(root: Path, project: str, target: Target) -> bool:

@@ -45,6 +45,8 @@ from modelops.graph.runtime import Registration
 from modelops.secrets import mask
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_OBJECTS = "aws:s3/getObjects:getObjects"
+GET_ALIAS = "aws:kms/getAlias:getAlias"
 
 #: (operation, resource type, resource name) -> an exception to raise instead of calling AWS.
 #: Tests use it to inject an AWS error at the k-th operation.
@@ -162,6 +164,23 @@ class MotoBackend:
             identity = self.ctx.client("sts").get_caller_identity()
             return {"accountId": identity["Account"], "arn": identity["Arn"], "userId": identity["UserId"],
                     "id": identity["Account"]}
+        if token == GET_OBJECTS:  # what the provider's data source asks S3: ListObjectsV2
+            bucket, prefix = str(args["bucket"]), str(args.get("prefix") or "")
+            try:
+                listed = self.ctx.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix,
+                                                               MaxKeys=int(args.get("maxKeys") or 1000))
+            except ClientError as exc:
+                raise ApplyError(f"reading the objects of s3://{bucket}/{prefix}: {describe_error(exc)}") from None
+            return {"bucket": bucket, "prefix": prefix, "keys": [o["Key"] for o in listed.get("Contents", [])],
+                    "commonPrefixes": [], "owners": [], "id": bucket}
+        if token == GET_ALIAS:  # DescribeKey of the alias, as the provider does
+            name = str(args["name"])
+            try:
+                key = self.ctx.client("kms").describe_key(KeyId=name)["KeyMetadata"]
+            except ClientError as exc:
+                raise ApplyError(f"reading the KMS alias {name}: {describe_error(exc)}; is the registry stack up?") from None
+            return {"name": name, "arn": key["Arn"].rsplit(":", 1)[0] + ":" + name, "targetKeyId": key["KeyId"],
+                    "targetKeyArn": key["Arn"], "id": name}
         raise ApplyError(f"no local handler for invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:

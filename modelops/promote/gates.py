@@ -270,12 +270,12 @@ def _served_artifacts(sm: Any, endpoint: dict[str, Any]) -> list[str]:
 
 
 def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str) -> GateResult:
-    """SOURCE runs ``digest``: the object is in its artifacts bucket with that sha256 and is served InService.
+    """SOURCE runs ``digest``: the registry object has that sha256 and SOURCE's endpoint serves it InService.
 
     Example::
 
         deployed_gate(Evidence.at("http://127.0.0.1:4566", env.region), env, "churn", digest).evidence
-        # 's3://churn-staging-artifacts-…/models/churn/…/model.tar.gz sha256 matches …; endpoint … InService …'
+        # 's3://churn-registry-…/models/churn/…/model.tar.gz sha256 matches …; endpoint … InService …'
     """
     details: dict[str, Any] = {"digest": digest}
     problems: list[str] = []
@@ -286,8 +286,9 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
         return GateResult(
             "deployed", False, f"cannot reach {evidence.endpoint_url}: {_error_code(exc)}", {"endpoint_url": evidence.endpoint_url}
         )
-    bucket = naming.artifacts_bucket_name(env.project, env.env, account)
-    key = naming.artifact_key(model, digest)
+    # every environment's models read their package out of the registry (components/model.py)
+    bucket = naming.registry_bucket_name(env.project, account)
+    key = naming.registry_key(model, digest)
     uri = f"s3://{bucket}/{key}"
     details["artifact"] = uri
     try:
@@ -301,7 +302,8 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
     except Exception as exc:  # noqa: BLE001
         code = _error_code(exc)
         if code in _NOT_FOUND:
-            problems.append(f"{uri} not found in {env.env} ({code}); deploy it with `modelops up --env {env.env}`")
+            problems.append(f"{uri} not found ({code}); publish it (`modelops publish {model}`) and deploy "
+                            f"{env.env} (`modelops up --env {env.env}`)")
         else:
             problems.append(f"{uri} cannot be read ({code}){_hint(code, evidence.endpoint_url)}")
 

@@ -24,11 +24,12 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelops.components import naming
-from modelops.errors import ApplyError, ModelOpsError, Problem, SpecError
+from modelops.errors import ApplyError, ModelOpsError, Problem, SpecError, Unpublished
 from modelops.ml import artifacts
 from modelops.registry.store import Registry
 from modelops.spec.loader import display_name, load_yaml
 from modelops.spec.resolved import Environment
+
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Pin:
     @property
     def dotted(self) -> str:
         return ".".join(self.path)
+
+    @property
+    def variant(self) -> str:
+        """The endpoint variant serving the pinned version: ``primary``, ``canary`` or ``shadow``."""
+        return "primary" if self.path[-1] != "version" or len(self.path) == 3 else self.path[-2]
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ def fetch_pins(env: Environment, root: Path, registry: Callable[[], Registry] | 
             file, line, column = position(env, pin)
             problems.append(Problem(
                 "E-PIN-UNKNOWN", file, line, column, pin.dotted,
-                f"{pin.model} version {pin.digest} is neither in {artifacts.STATE_DIR}/{artifacts.STORE_DIR} nor in the "
+                f"{pin.model} {pin.variant} version {pin.digest} is neither in {artifacts.STATE_DIR}/{artifacts.STORE_DIR} nor in the "
                 f"registry ({where})",
                 f"publish it (`modelops publish {pin.model}` on the commit that built it) or pin a published version"))
             continue
@@ -153,3 +159,36 @@ def fetch_pins(env: Environment, root: Path, registry: Callable[[], Registry] | 
     if problems:
         raise SpecError(problems)
     return fetched
+
+
+def unpublished_cause(exc: BaseException | None) -> Unpublished | None:
+    """The :class:`~modelops.components.model.UnpublishedVersion` behind a failed program run, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Unpublished):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def unpublished_error(env: Environment, err: Unpublished) -> SpecError:
+    """The program's registry lookup failure as a spec problem at the place that sets the version."""
+    path = tuple(err.path.split("."))
+    file, line, column = position(env, Pin(err.model, path, err.digest))
+    return SpecError([Problem(
+        "E-PIN-UNPUBLISHED", file, line, column, err.path,
+        f"{err.model} {err.variant} version {err.digest} is not in the registry ({err.uri})",
+        f"publish it (`modelops publish {err.model}` on the commit that built it) or pin a published version")])
+
+
+def store_view(root: Path) -> Callable[[str, str], bool]:
+    """The registry as a render without AWS sees it: the local store under ``root`` (what
+    ``build`` made and ``up`` copied out of the registry). A key ``models/<model>/<hex>/...``
+    is there when the store holds the package of that digest."""
+
+    def there(bucket: str, key: str) -> bool:
+        parts = key.split("/")
+        return len(parts) == 4 and parts[0] == "models" and artifacts.lookup(f"sha256:{parts[2]}", root) is not None
+
+    return there

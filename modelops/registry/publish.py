@@ -31,11 +31,12 @@ from typing import Any
 from modelops.components import naming, serving_images
 from modelops.errors import UsageError
 from modelops.files import file_digest
+from modelops.ml import artifacts
 from modelops.ml.artifacts import resolve_artifact
 from modelops.ml.package import read_member
 from modelops.promote import git
 from modelops.registry.store import DIGEST_KEY, METRIC_PREFIX, Registry, fits_metadata
-from modelops.spec.resolved import Environment
+from modelops.spec.resolved import Artifact, Environment
 
 CONTENT_TYPES = ["text/csv", "application/json"]
 
@@ -90,10 +91,24 @@ def _model(env: Environment, name: str) -> Any:
     return model
 
 
-def publish(env: Environment, name: str, root: Path, registry: Registry) -> PublishOutcome:
-    """Publish the artifact ``env`` resolves for model ``name`` to ``registry`` (see the module docstring)."""
+def publish(env: Environment, name: str, root: Path, registry: Registry, digest: str | None = None) -> PublishOutcome:
+    """Publish the artifact ``env`` resolves for model ``name`` to ``registry`` (see the module docstring).
+
+    ``digest``: publish that version of the model from the local store instead (a canary's
+    or shadow's pin); it must be there.
+    """
     model = _model(env, name)
-    artifact = resolve_artifact(env, model, build=False, root=root)
+    if digest is None:
+        # an attached artifact (up's environment) is what is served; else the one env resolves
+        artifact = model.artifact or resolve_artifact(env, model, build=False, root=root)
+    else:
+        path = artifacts.lookup(digest, root)
+        framework = artifacts.framework_of(digest, root) or model.framework_version
+        if path is None or not framework:
+            raise UsageError(f"models.{name}: version {digest} is not in the local store with a card naming its "
+                             f"framework version ({artifacts.STATE_DIR}/{artifacts.STORE_DIR}); build it or copy it "
+                             "out of the registry first")
+        artifact = Artifact(str(path), digest, framework)
     digest = artifact.digest
     registry.require()
     if not registry.group_exists(name):
@@ -117,7 +132,7 @@ def publish(env: Environment, name: str, root: Path, registry: Registry) -> Publ
         put(naming.registry_key(name, digest, "card.json"), card_bytes, "application/json")
     if baseline is not None:
         put(naming.registry_key(name, digest, "baseline.json"), baseline, "application/json")
-    lineage = _lineage(env, model, card, root, put, registry)
+    lineage = _lineage(env, model, card, root, put, registry, served=artifact.framework_version)
 
     found = registry.version_of(name, digest)
     if found is not None:
@@ -149,13 +164,14 @@ def publish(env: Environment, name: str, root: Path, registry: Registry) -> Publ
 
 
 def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put: Any,
-             registry: Registry) -> dict[str, str]:
+             registry: Registry, *, served: str | None = None) -> dict[str, str]:
     """What the version was made from: data (digest, the registry's copy and its object version),
-    spec commit, training parameters, framework and estimator."""
+    spec commit, training parameters, framework (``served``: the serving image's, when neither
+    the card nor the spec names one; SageMaker refuses an empty metadata value) and estimator."""
     trained = card.get("dataset") or {}
     data_digest = str(trained.get("digest") or "")
     out = {
-        "modelops:framework-version": str(card.get("framework_version") or model.framework_version or ""),
+        "modelops:framework-version": str(card.get("framework_version") or model.framework_version or served or "unknown"),
         "modelops:spec-commit": git.head_commit(root) or "unknown: not a git repository",
         "modelops:dataset": model.dataset,
         "modelops:dataset-digest": data_digest or "unknown: the package has no card",
@@ -173,4 +189,23 @@ def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put
         out["modelops:dataset-object-version"] = str(version or "unknown")
     elif data_digest:
         out["modelops:dataset-object"] = "none: the local data is not the data it was trained on"
+    return out
+
+
+def publish_served(env: Environment, root: Path, registry: Registry) -> list[PublishOutcome]:
+    """Publish every version ``env`` serves (artifacts attached): each model's primary, canary
+    and shadow, from the local store. What local ``up`` does before the models are created,
+    so that the program's registry lookups find them; idempotent, as :func:`publish`.
+
+    Example::
+
+        [o.digest for o in publish_served(env, Path("."), registry) if o.changed]
+    """
+    out: list[PublishOutcome] = []
+    for name in sorted(env.models):
+        model = env.models[name]
+        out.append(publish(env, name, root, registry))
+        for pinned in (model.serving.canary, model.serving.shadow):
+            if pinned is not None and pinned.version != out[-1].digest:
+                out.append(publish(env, name, root, registry, digest=pinned.version))
     return out

@@ -115,6 +115,8 @@ def test_grant_invoke_allows_invoking_this_endpoint_only(tmp_path):
                 artifacts_bucket_arn="arn:aws:s3:::proj-dev-artifacts-123456789012",
                 dataset_bucket="proj-dev-events-123456789012",
                 dataset_bucket_arn="arn:aws:s3:::proj-dev-events-123456789012",
+                registry_bucket="proj-registry-123456789012",
+                registry_key_arn="arn:aws:kms:eu-west-1:123456789012:key/registry",
             ),
         )
         app = aws.iam.Role("app", assume_role_policy=pulumi.Output.from_input('{"Version":"2012-10-17","Statement":[]}'))

@@ -22,12 +22,13 @@ from tests.components.helpers import (
     one,
     replace_model,
     statements,
+    load,
     tiny_artifact,
+    variants_spec,
 )
+from modelops.components.model import UnpublishedVersion
 
 from modelops.graph.resource_types import ROLE, SCALING_TARGET as TARGET, SCALING_POLICY as POLICY
-from modelops.components import naming
-from modelops.graph.runtime import ProgramError
 
 #: the one action AWS only authorises on Resource "*"
 #: actions without resource-level permissions (a monitor job's PutMetricData is limited by namespace)
@@ -58,7 +59,16 @@ def test_execution_role_is_scoped_to_its_own_prefixes_log_group_image_and_key(re
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     sts = {s["Sid"]: s for s in statements(one(p for p in graph.by_type(ROLE_POLICY)
                                                if p.inputs["name"] == "modelops-serving").inputs["policy"])}
-    assert sts["ReadArtifacts"]["Resource"] == "arn:aws:s3:::churn-dev-artifacts-123456789012/models/churn-classifier/*"
+    # the registry: exactly the served package's key, and its key only through S3
+    digest = env.models["churn-classifier"].artifact.digest
+    assert sts["ReadServedPackages"]["Action"] == ["s3:GetObject"]
+    assert sts["ReadServedPackages"]["Resource"] == [
+        f"arn:aws:s3:::churn-registry-123456789012/{naming.registry_key('churn-classifier', digest)}"]
+    assert sts["DecryptServedPackages"]["Action"] == ["kms:Decrypt"]
+    assert sts["DecryptServedPackages"]["Resource"].startswith("arn:aws:kms:eu-west-1:123456789012:key/")
+    assert sts["DecryptServedPackages"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    # and nothing of the environment's artifacts bucket (the monitor job's copy)
+    assert not [st for st in sts.values() if "artifacts" in str(st["Resource"])]
     assert sts["WriteDataCapture"]["Resource"] == "arn:aws:s3:::churn-dev-customers-123456789012/capture/churn-classifier/*"
     assert sts["WriteLogs"]["Resource"][0].endswith(":log-group:/aws/sagemaker/Endpoints/churn-dev-churn-classifier")
     assert sts["PullServingImage"]["Resource"] == "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn"
@@ -66,7 +76,7 @@ def test_execution_role_is_scoped_to_its_own_prefixes_log_group_image_and_key(re
     assert sts["UseEnvironmentKey"]["Resource"] == key_arn
 
 
-def test_model_serves_the_uploaded_artifact_with_the_matching_image(renders):
+def test_model_serves_the_registry_package_with_the_matching_image(renders):
     env, graph = renders.get(*EXAMPLE_CASES[0])
     artifact = env.models["churn-classifier"].artifact
     key = naming.artifact_key("churn-classifier", artifact.digest)
@@ -75,7 +85,7 @@ def test_model_serves_the_uploaded_artifact_with_the_matching_image(renders):
     assert upload.inputs["bucket"] == "churn-dev-artifacts-123456789012"
     model = one(graph.by_type(SM_MODEL))
     container = model.inputs["primaryContainer"]
-    assert container["modelDataUrl"] == f"s3://churn-dev-artifacts-123456789012/{key}"
+    assert container["modelDataUrl"] == f"s3://churn-registry-123456789012/{naming.registry_key('churn-classifier', artifact.digest)}"
     assert container["image"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
     assert model.inputs["executionRoleArn"] == one(r for r in graph.by_type(ROLE) if r.inputs["name"].endswith("-exec")).outputs["arn"]
     assert model.inputs["name"].startswith("churn-dev-churn-classifier-")
@@ -252,3 +262,55 @@ def test_a_model_without_artifact_is_refused_with_a_clear_message(renders):
         render(bare)
     assert isinstance(info.value.__cause__, ValueError) or "has no artifact" in str(info.value)
     assert "model 'churn-classifier' has no artifact" in str(info.value)
+
+
+CANARY = "sha256:" + "1" * 64
+SHADOW = "sha256:" + "2" * 64
+
+
+def _registry_reads(graph, model: str) -> set[str]:
+    policy = one(p for p in graph.by_type(ROLE_POLICY)
+                 if p.inputs["name"] == "modelops-serving" and f"-model-{model}-" in p.name)
+    (read,) = [st for st in statements(policy.inputs["policy"]) if st["Sid"] == "ReadServedPackages"]
+    return set(as_list(read["Resource"]))
+
+
+def test_canary_and_shadow_models_read_their_registry_keys_and_the_role_exactly_those(tmp_path):
+    # GIVEN the variants fixture: ranker with a canary, reranker with a shadow
+    env = load(variants_spec(tmp_path), "dev", tiny_artifact(tmp_path / "a"))
+    primary = env.models["ranker"].artifact.digest
+    # WHEN it is rendered
+    graph = render(env)
+    # THEN every variant's model reads its version out of the registry
+    bucket = f"s3://{env.project}-registry-123456789012"
+    ranker = sorted(r.inputs["primaryContainer"]["modelDataUrl"] for r in graph.by_type(SM_MODEL) if "-model-ranker-" in r.name)
+    assert ranker == sorted([f"{bucket}/{naming.registry_key('ranker', primary)}", f"{bucket}/{naming.registry_key('ranker', CANARY)}"])
+    # AND each role may read exactly the keys its endpoint serves
+    arn = f"arn:aws:s3:::{env.project}-registry-123456789012/"
+    assert _registry_reads(graph, "ranker") == {arn + naming.registry_key("ranker", primary), arn + naming.registry_key("ranker", CANARY)}
+    assert _registry_reads(graph, "reranker") == {arn + naming.registry_key("reranker", primary),
+                                                  arn + naming.registry_key("reranker", SHADOW)}
+
+
+def test_a_canary_the_registry_does_not_hold_fails_the_render_naming_model_variant_and_digest(tmp_path):
+    # GIVEN the variants fixture and a registry that holds every version but ranker's canary
+    env = load(variants_spec(tmp_path), "dev", tiny_artifact(tmp_path / "a"))
+    asked: list[tuple[str, str]] = []
+
+    def registry(bucket: str, key: str) -> bool:
+        asked.append((bucket, key))
+        return key != naming.registry_key("ranker", CANARY)
+
+    # WHEN it is rendered against that registry THEN the program's lookup stops it, with our message
+    with pytest.raises(ProgramError) as raised:
+        render(env, registry=registry)
+    cause = raised.value.__cause__
+    while cause is not None and not isinstance(cause, UnpublishedVersion):
+        cause = cause.__cause__ or cause.__context__
+    assert isinstance(cause, UnpublishedVersion)
+    assert (cause.model, cause.variant, cause.digest) == ("ranker", "canary", CANARY)
+    assert str(cause) == (f"models.ranker.serving.canary.version: ranker canary version {CANARY} is not in the registry "
+                          f"(s3://{env.project}-registry-123456789012/{naming.registry_key('ranker', CANARY)}); publish it "
+                          "(`modelops publish ranker` on the commit that built it) or pin a published version")
+    # AND the lookup asked the registry bucket for that exact key
+    assert (f"{env.project}-registry-123456789012", naming.registry_key("ranker", CANARY)) in asked

@@ -7,8 +7,10 @@ plain boto3 clients.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
@@ -80,3 +82,20 @@ def env_records(root: Path, project: str, env: str) -> dict:
     for path in state_files(root, project, env):
         records.update(StateStore.read(root, project, path.stem[len(project) + 1:]).resources)
     return records
+
+
+#: the project registry's names (components/naming.py): it outlives every environment's destroy
+REGISTRY_BUCKET = re.compile(r"^[a-z0-9-]+-registry-[0-9]{12}$")
+
+
+def env_buckets(s3: Any) -> list[str]:
+    """The buckets on the server but the project's registry: what an environment's destroy must
+    leave empty (the registry holds the versions every environment serves, docs/registry.md)."""
+    return [b["Name"] for b in s3.list_buckets()["Buckets"] if not REGISTRY_BUCKET.match(b["Name"])]
+
+
+def registry_keys(s3: Any, project: str = "churn") -> list[str]:
+    """Every object key in the project's registry bucket (none when there is no registry)."""
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]
+             if REGISTRY_BUCKET.match(b["Name"]) and b["Name"].startswith(f"{project}-registry-")]
+    return sorted(o["Key"] for name in names for o in s3.list_objects_v2(Bucket=name).get("Contents", []))

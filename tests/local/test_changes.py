@@ -21,7 +21,7 @@ from modelops.local.handlers import Context
 from modelops.local.state import StateStore
 from modelops.graph.runtime import ProgramError, run
 from tests.helpers import ROOT, Emulator
-from tests.local.helpers import copy_project, env_state, environment, state_files
+from tests.local.helpers import copy_project, env_buckets, env_state, environment, state_files
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -132,7 +132,7 @@ def test_failure_mid_apply_stops_cleanly_resumes_and_destroys(
     assert all(c.ok for c in resumed.checks)
     # AND destroy leaves no orphan
     destroy(env, emulator.target(), tmp_path)
-    assert emulator.client("s3").list_buckets()["Buckets"] == []
+    assert env_buckets(emulator.client("s3")) == []
     assert emulator.client("sagemaker").list_models()["Models"] == []
     assert emulator.client("iam").list_roles()["Roles"] == []
     assert state_files(tmp_path) == []

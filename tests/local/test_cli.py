@@ -18,7 +18,7 @@ from modelops.errors import UsageError
 from modelops.local import server
 from modelops.local.emulator import install_missing_operations
 from tests.helpers import FIXTURES, ROOT, Emulator
-from tests.local.helpers import copy_project
+from tests.local.helpers import copy_project, env_buckets
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     assert len(deleted) == len(result["resources"])
     assert all(r["label"] in gone.stdout for r in result["resources"])
     assert f"{len(result['resources'])} deleted in " in gone.stdout
-    assert emulator.client("s3").list_buckets()["Buckets"] == []
+    assert env_buckets(emulator.client("s3")) == []
     assert emulator.client("sagemaker").list_endpoints()["Endpoints"] == []
 
 
@@ -100,20 +100,21 @@ def test_a_plain_moto_server_fails_with_the_reason_and_destroy_leaves_no_orphan(
         host, port = plain.get_host_and_port()
         url = f"http://{host}:{port}"
         spec = copy_project("churn", tmp_path / "project", artifact_root)
-        # WHEN up runs there (in-process, the CLI's entry point), the TLS-only policy denies
-        # the dataset upload: exit 1 and the reason, on one line
+        # WHEN up runs there (in-process, the CLI's entry point), the registry's TLS-only policy
+        # denies the first package upload: exit 1 and the reason, on one line
         assert main(["up", str(spec), "--env", "dev", "--endpoint-url", url]) == 1
         err = capsys.readouterr().err
         assert "Traceback" not in err
         message = err.strip().splitlines()[-1]
-        assert "aws:s3/bucketObjectv2:BucketObjectv2" in message
+        assert message.startswith("error: publishing dev's packages to the registry s3://churn-registry-"), message
         assert "plain moto does not evaluate policy conditions" in message
+        assert "nothing of dev was created" in message
         # AND destroy removes what was made
         assert main(["destroy", str(spec), "--env", "dev", "--endpoint-url", url]) == 0
         import boto3
 
         s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1")
-        assert s3.list_buckets()["Buckets"] == []
+        assert env_buckets(s3) == []
     finally:
         plain.stop()
 

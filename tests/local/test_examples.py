@@ -16,7 +16,7 @@ from modelops.local.handlers import HANDLERS
 from modelops.graph.render import render
 from modelops.spec.resolved import Environment
 from tests.helpers import Emulator
-from tests.local.helpers import CASES, EXAMPLES, environment
+from tests.local.helpers import CASES, EXAMPLES, env_buckets, environment, registry_keys
 
 ACCOUNT = "123456789012"
 
@@ -140,8 +140,14 @@ def _check_promises(env: Environment, emu: Emulator) -> None:
 
 
 def _nothing_left(env: Environment, emu: Emulator) -> None:
+    """Nothing of the environment is left; the project's registry is, with every version the
+    environment served (the next environment, or this one again, deploys from it)."""
     region = env.region
-    assert emu.client("s3", region).list_buckets()["Buckets"] == []
+    s3 = emu.client("s3", region)
+    assert env_buckets(s3) == []
+    held = registry_keys(s3, env.project)
+    for name, model in env.models.items():
+        assert naming.registry_key(name, model.artifact.digest) in held, name
     assert emu.client("sagemaker", region).list_endpoints()["Endpoints"] == []
     assert emu.client("sagemaker", region).list_models()["Models"] == []
     assert emu.client("sagemaker", region).list_endpoint_configs()["EndpointConfigs"] == []
@@ -149,9 +155,12 @@ def _nothing_left(env: Environment, emu: Emulator) -> None:
     assert emu.client("sns", region).list_topics()["Topics"] == []
     assert emu.client("iam", region).list_roles()["Roles"] == []
     assert emu.client("glue", region).get_databases()["DatabaseList"] == []
-    keys = emu.client("kms", region).list_keys()["Keys"]
-    states = {emu.client("kms", region).describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in keys}
-    assert states <= {"PendingDeletion"}
+    kms = emu.client("kms", region)
+    registry_key = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]
+                    if a["AliasName"] == naming.registry_kms_alias(env.project)}
+    assert len(registry_key) == 1
+    keys = [k["KeyId"] for k in kms.list_keys()["Keys"] if k["KeyId"] not in registry_key]
+    assert {kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] for k in keys} <= {"PendingDeletion"}
 
 
 @pytest.mark.parametrize(("example", "env_name"), CASES)

@@ -23,13 +23,14 @@ from botocore.exceptions import ClientError
 
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import load_environment
+from modelops.components import naming
 from modelops.errors import ApplyError, UsageError
 from modelops.local.apply import destroy, up
 from modelops.local.state import StateStore
 from modelops.graph.render import RenderBackend, program_for
 from modelops.graph.runtime import run
 from tests.helpers import FIXTURES, ROOT, Emulator
-from tests.local.helpers import env_records, env_state, state_files
+from tests.local.helpers import env_buckets, env_records, env_state, state_files
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -86,15 +87,21 @@ NAMES = _resource_names()
 _CLIENTS: dict[tuple[str, str], object] = {}
 
 
+#: the names of the minimal project's registry (components/naming.py)
+REGISTRY_PREFIX = naming.prefix("tiny", naming.REGISTRY_STACK)
+
+
 def inventory(emulator: Emulator) -> Counter:
-    """How many resources of each kind exist on the server, by plain boto3 list calls."""
+    """How many resources of each kind exist on the server, by plain boto3 list calls; the
+    project's registry (bucket, objects, key, alias, package groups) not counted: it outlives
+    the environment (docs/registry.md), and what the registry holds is checked on its own."""
     c = {}
     for service in ("s3", "iam", "sagemaker", "cloudwatch", "sns", "kms", "glue", "application-autoscaling"):
         if (emulator.url, service) not in _CLIENTS:
             _CLIENTS[emulator.url, service] = emulator.client(service, REGION)
         c[service] = _CLIENTS[emulator.url, service]
     found: Counter = Counter()
-    buckets = [b["Name"] for b in c["s3"].list_buckets()["Buckets"]]
+    buckets = env_buckets(c["s3"])
     found["bucket"] = len(buckets)
     for bucket in buckets:
         found["object"] += len(c["s3"].list_objects_v2(Bucket=bucket).get("Contents", []))
@@ -104,14 +111,17 @@ def inventory(emulator: Emulator) -> Counter:
     found["sm-model"] = len(c["sagemaker"].list_models()["Models"])
     found["sm-config"] = len(c["sagemaker"].list_endpoint_configs()["EndpointConfigs"])
     found["sm-endpoint"] = len(c["sagemaker"].list_endpoints()["Endpoints"])
-    found["sm-package-group"] = len(c["sagemaker"].list_model_package_groups()["ModelPackageGroupSummaryList"])
+    found["sm-package-group"] = sum(1 for g in c["sagemaker"].list_model_package_groups()["ModelPackageGroupSummaryList"]
+                                    if not g["ModelPackageGroupName"].startswith(REGISTRY_PREFIX))
     found["alarm"] = len(c["cloudwatch"].describe_alarms()["MetricAlarms"])
     found["dashboard"] = len(c["cloudwatch"].list_dashboards()["DashboardEntries"])
     found["topic"] = len(c["sns"].list_topics()["Topics"])
     found["subscription"] = len(c["sns"].list_subscriptions()["Subscriptions"])
-    keys = [k["KeyId"] for k in c["kms"].list_keys()["Keys"]]
+    aliases = [a for a in c["kms"].list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")]
+    registry_key = {a.get("TargetKeyId") for a in aliases if a["AliasName"] == f"alias/{REGISTRY_PREFIX}"}
+    keys = [k["KeyId"] for k in c["kms"].list_keys()["Keys"] if k["KeyId"] not in registry_key]
     found["key"] = sum(1 for k in keys if c["kms"].describe_key(KeyId=k)["KeyMetadata"]["KeyState"] != "PendingDeletion")
-    found["alias"] = sum(1 for a in c["kms"].list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/"))
+    found["alias"] = sum(1 for a in aliases if a["AliasName"] != f"alias/{REGISTRY_PREFIX}")
     databases = [d["Name"] for d in c["glue"].get_databases()["DatabaseList"]]
     found["glue-db"] = len(databases)
     found["glue-table"] = sum(len(c["glue"].get_tables(DatabaseName=d)["TableList"]) for d in databases)

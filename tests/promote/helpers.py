@@ -71,8 +71,9 @@ def deploy_evidence(moto: Moto, env: Environment, model: str, artifact: bytes, *
     if published_from is not None:
         publish_version(moto, env, model, published_from)
     s3 = moto.client("s3", env.region)
-    bucket = naming.artifacts_bucket_name(env.project, env.env, ACCOUNT)
-    key = naming.artifact_key(model, digest)
+    # what up serves: the registry's object (components/model.py)
+    bucket = naming.registry_bucket_name(env.project, ACCOUNT)
+    key = naming.registry_key(model, digest)
     try:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": env.region})
     except s3.exceptions.BucketAlreadyOwnedByYou:

@@ -65,7 +65,7 @@ def test_deployed_gate_passes_when_the_source_serves_the_digest(moto):
     result = deployed_gate(Evidence.at(moto.url, env.region), env, MODEL, digest)
     assert result.passed, result.evidence
     assert "sha256 matches" in result.evidence and "InService" in result.evidence
-    assert result.details["artifact"].startswith("s3://churn-staging-artifacts-123456789012/models/churn-classifier/")
+    assert result.details["artifact"].startswith("s3://churn-registry-123456789012/models/churn-classifier/")
 
 
 def test_deployed_gate_fails_when_the_object_bytes_differ_from_the_digest(moto):
@@ -82,7 +82,7 @@ def test_deployed_gate_fails_when_nothing_is_deployed(moto):
     env = environment()
     result = deployed_gate(Evidence.at(moto.url, env.region), env, MODEL, "sha256:" + "0" * 64)
     assert not result.passed
-    assert "not found in staging" in result.evidence
+    assert "not found (" in result.evidence and "publish it (`modelops publish churn-classifier`)" in result.evidence
     assert "endpoint churn-staging-churn-classifier not found" in result.evidence
 
 
@@ -100,7 +100,7 @@ def test_deployed_gate_fails_when_the_endpoint_serves_another_version(moto):
 def result_location(env: Environment, digest: str) -> tuple[str, str]:
     from modelops.components import naming
 
-    return naming.artifacts_bucket_name(env.project, env.env, "123456789012"), naming.artifact_key(MODEL, digest)
+    return naming.registry_bucket_name(env.project, "123456789012"), naming.registry_key(MODEL, digest)
 
 
 # ------------------------------------------------------------------ quiet

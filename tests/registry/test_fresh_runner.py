@@ -68,6 +68,22 @@ def test_staging_and_prod_deploy_in_a_fresh_clone_from_the_registry_alone(emulat
         errors[env] = result.stderr
     assert f"copied {MODEL} {digest} out of the registry (s3://churn-registry-123456789012/" in errors["staging"]
     assert "copied" not in errors["prod"]  # staging's copy, checked, serves prod too
+    # AND every SageMaker model serves the registry's object, which its role may read, and nothing else there
+    package = f"churn-registry-123456789012/models/{MODEL}/{digest.removeprefix('sha256:')}/model.tar.gz"
+    sm, iam = emulator.client("sagemaker", "eu-west-1"), emulator.client("iam", "eu-west-1")
+    for env in ("staging", "prod"):
+        config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(
+            EndpointName=f"churn-{env}-{MODEL}")["EndpointConfigName"])
+        for variant in config["ProductionVariants"]:
+            described = sm.describe_model(ModelName=variant["ModelName"])
+            assert described["PrimaryContainer"]["ModelDataUrl"] == f"s3://{package}"
+            role = described["ExecutionRoleArn"].rsplit("/", 1)[1]
+            policy = iam.get_role_policy(RoleName=role, PolicyName="modelops-serving")["PolicyDocument"]
+            policy = json.loads(policy) if isinstance(policy, str) else policy
+            reads = [s for s in policy["Statement"] if "registry" in json.dumps(s.get("Resource"))]
+            assert {s["Sid"] for s in reads} == {"ReadServedPackages"}
+            (read,) = reads
+            assert read["Action"] == ["s3:GetObject"] and read["Resource"] == [f"arn:aws:s3:::{package}"]
     # AND nothing was built in B: the store holds the one published package, and no build record
     assert [p.name for p in (b / ".modelops" / "artifacts").iterdir()] == [digest.removeprefix("sha256:")]
     assert not (b / ".modelops" / "builds").exists()

@@ -116,7 +116,7 @@ def test_a_fresh_runner_copies_pins_out_of_the_registry_and_refuses_unknown_ones
                        f'        version: "{unknown}"\n')
     staging = load_environment(fresh / "modelops.yaml", "staging")
     # THEN the refusal names the overlay position, the model and the digest
-    with pytest.raises(SpecError, match=rf"staging.yaml:6:18: models.{MODEL}.serving.canary.version: {MODEL} version "
+    with pytest.raises(SpecError, match=rf"staging.yaml:6:18: models.{MODEL}.serving.canary.version: {MODEL} canary version "
                                         rf"{unknown} is neither in .modelops/artifacts nor in the registry "
                                         rf"\(s3://churn-registry-123456789012\); publish it"):
         fetch_pins(staging, fresh, lambda: registry)
