@@ -7,7 +7,8 @@ Per model with job monitors (``data_drift``, ``data_quality``, ``prediction_drif
   (sha256 in the key) in the artifacts bucket; the baseline is read from the model package
   already there (``baseline.json`` in ``model.tar.gz``, written by ``modelops build``);
 * a SageMaker Pipeline (definition format ``2020-12-01``) of two processing steps on AWS's
-  scikit-learn image: ``stats`` over ``instance_count`` instances, each reading its share
+  scikit-learn image, pinned (``serving_images.PROCESSING_FRAMEWORK``) whatever the model
+  serves with: ``stats`` over ``instance_count`` instances, each reading its share
   of the data capture (``ShardedByS3Key``), and ``merge`` on one, which adds their
   statistics (processing instances cannot exchange data: merging is a step of its own),
   writes the results and puts the CloudWatch data;
@@ -335,7 +336,7 @@ class MonitorJob(pulumi.ComponentResource):
         kms_arn = scope.kms_key_arn if scope.encryption == "kms" else None
         uri = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)  # noqa: E731
         definition = pipeline_definition(
-            image=serving_images.image_uri(scope.region, model.artifact.framework_version if model.artifact else "1.9-0"),
+            image=serving_images.processing_image_uri(scope.region),
             role_arn=self.job_role.arn, instance_count=args.instance_count, region=scope.region, kms_key_arn=kms_arn,
             script_key=script_key, config_key=config_key, artifacts_bucket=args.artifacts_bucket,
             package_uri=uri(args.artifacts_bucket, args.artifact_key), capture_uri=uri(args.dataset_bucket, capture_prefix),

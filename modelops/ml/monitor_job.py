@@ -1,8 +1,9 @@
 """The ModelOps monitor job: drift, data quality and model quality of an endpoint's traffic.
 
-One self-contained script (the standard library, numpy, scipy and boto3 only; Python 3.8
-syntax) run by SageMaker's scikit-learn processing image as two pipeline steps, and by
-``modelops monitor run`` locally in subprocesses, with the very same arguments:
+One self-contained script (the standard library, numpy, scipy and boto3 only: what the
+pinned processing image has, ``components/serving_images.py::PROCESSING_LIBRARIES``; nothing
+is installed at run time) run by SageMaker's scikit-learn processing image as two pipeline
+steps, and by ``modelops monitor run`` locally in subprocesses, with the very same arguments:
 
 ``stats``  one per processing instance. Reads its shard of the data capture (inputs
            ``ShardedByS3Key``), the labels and the model package (``card.json``,

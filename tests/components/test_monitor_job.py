@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from modelops.components.monitor_job import JOB_NAMESPACES, PIPELINE_FORMAT, job_source
-from modelops.components.serving_images import image_uri
+from modelops.components.serving_images import PROCESSING_FRAMEWORK, image_uri, processing_image_uri
 from modelops.graph.render import render
-from modelops.graph.resource_types import BUCKET_OBJECT, PIPELINE, ROLE, ROLE_POLICY, SCHEDULE
+from modelops.graph.resource_types import BUCKET_OBJECT, PIPELINE, ROLE, ROLE_POLICY, SAGEMAKER_MODEL, SCHEDULE
+from modelops.spec.resolved import Artifact
 from modelops.spec.envs import load_environment
 from tests.components.helpers import by_name, load, one, statements, tiny_artifact
 from tests.helpers import ROOT
@@ -45,8 +46,8 @@ def test_the_pipeline_definition_has_a_sharded_stats_step_then_a_merge_step(grap
     for step in (stats, merge):
         args = step["Arguments"]
         assert PROCESSING_STEP_KEYS <= set(args)
-        # AWS's scikit-learn image of the region, at the artifact's framework version; the job role
-        assert args["AppSpecification"]["ImageUri"] == image_uri("eu-west-1", env.models["churn-classifier"].artifact.framework_version)
+        # AWS's scikit-learn image of the region, at the pinned processing version; the job role
+        assert args["AppSpecification"]["ImageUri"] == processing_image_uri("eu-west-1")
         assert args["AppSpecification"]["ContainerEntrypoint"][0] == "python3"
         assert args["RoleArn"].endswith(":role/churn-dev-churn-classifier-mon-job")
         for spec in args["ProcessingInputs"]:
@@ -137,3 +138,18 @@ def test_a_daily_job_runs_once_a_day_and_its_alarm_period_is_a_day(tmp_path: Pat
     alarm = by_name(g, "aws:cloudwatch/metricAlarm:MetricAlarm", "churn-dev-churn-drift")
     assert (alarm.inputs["period"], alarm.inputs["evaluationPeriods"], alarm.inputs["treatMissingData"]) == (86400, 1, "breaching")
     assert load_environment(spec, "dev").monitors["churn-drift"].period_seconds == 86400
+
+
+def test_the_job_runs_on_the_pinned_image_whatever_the_model_serves_with(tmp_path: Path) -> None:
+    # GIVEN a model whose artifact was built for the older 1.2-1 serving image
+    tiny = tiny_artifact(tmp_path / "artifact")
+    env = load(ROOT / "modelops.yaml", "dev", Artifact(tiny.path, tiny.digest, "1.2-1"))
+    # WHEN the environment is rendered
+    g = render(env)
+    # THEN the endpoint serves on 1.2-1, and the job's steps run on the pinned 1.9-0, whose
+    # libraries the job is checked against (tests/ml/test_processing_image.py)
+    model = one(r for r in g.by_type(SAGEMAKER_MODEL) if r.inputs["name"].startswith("churn-dev-churn-classifier-"))
+    assert model.inputs["primaryContainer"]["image"] == image_uri("eu-west-1", "1.2-1")
+    pipeline = by_name(g, PIPELINE, "churn-dev-churn-classifier-monitor", key="pipelineName")
+    images = {s["Arguments"]["AppSpecification"]["ImageUri"] for s in json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]}
+    assert PROCESSING_FRAMEWORK == "1.9-0" and images == {image_uri("eu-west-1", "1.9-0")}
