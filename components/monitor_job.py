@@ -45,6 +45,8 @@ PIPELINE_FORMAT = "2020-12-01"
 CONFIG_SCHEMA = "modelops/monitor-job/v1"
 #: where SageMaker processing mounts inputs and collects outputs in the container
 PROCESSING = "/opt/ml/processing"
+#: where SageMaker tells each processing instance its host name and the job's hosts
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 SCRIPT_NAME = "monitor_job.py"
 #: the processing instance type (ml.t3.medium is the smallest processing allows)
 INSTANCE_TYPE = "ml.t3.medium"
@@ -66,15 +68,16 @@ def job_source() -> str:
 
 
 def marker_keys(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict[str, str]:
-    """The objects keeping the job's capture and labels prefixes non-empty (see EMPTY_MARKER),
-    by role: keys in the model's dataset bucket.
+    """The objects keeping the prefixes the job mounts non-empty (see EMPTY_MARKER), by role:
+    keys in the model's dataset bucket. Only the labels: the capture is not mounted (the
+    stats step lists its window's hours itself).
 
     The dataset's component makes them, beside the bucket: a model may be deployed by
     another stack than its dataset (docs/stacks.md), and an object in a bucket that stack
     has not made yet cannot be written.
     """
     config = job_config(project, env, model, monitors)
-    return {"capture": f"{config['capture_prefix']}{EMPTY_MARKER}", "labels": f"{config['labels_prefix']}{EMPTY_MARKER}"}
+    return {"labels": f"{config['labels_prefix']}{EMPTY_MARKER}"}
 
 
 def _sha(text: str) -> str:
@@ -142,7 +145,7 @@ class MonitorJobArgs:
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
-def _input(name: str, uri: pulumi.Input[str], local: str, sharded: bool = False) -> dict:
+def _input(name: str, uri: pulumi.Input[str], local: str) -> dict:
     return {
         "InputName": name,
         "AppManaged": False,
@@ -151,14 +154,14 @@ def _input(name: str, uri: pulumi.Input[str], local: str, sharded: bool = False)
             "LocalPath": local,
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
-            "S3DataDistributionType": "ShardedByS3Key" if sharded else "FullyReplicated",
+            "S3DataDistributionType": "FullyReplicated",
             "S3CompressionType": "None",
         },
     }
 
 
 def pipeline_definition(*, image: str, role_arn, instance_count: int, region: str, kms_key_arn,
-                        script_key: str, config_key: str, artifacts_bucket, package_uri, capture_uri, labels_uri,
+                        script_key: str, config_key: str, artifacts_bucket, package_uri, labels_uri,
                         stats_uri, bucket) -> dict:
     """The pipeline definition (format 2020-12-01): ``stats`` on N instances, then ``merge``.
 
@@ -179,7 +182,7 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
         _input("package", package_uri, package),
     ]
 
-    def step(name: str, count: int, arguments: list, inputs: list, outputs: list, isolated: bool) -> dict:
+    def step(name: str, count: int, arguments: list, inputs: list, outputs: list) -> dict:
         args: dict = {
             "ProcessingResources": {"ClusterConfig": {"InstanceType": INSTANCE_TYPE, "InstanceCount": count,
                                                       "VolumeSizeInGB": VOLUME_GB}},
@@ -189,8 +192,8 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
             "ProcessingInputs": inputs,
             "Environment": {"AWS_REGION": region, "AWS_DEFAULT_REGION": region},
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
-            # stats reads its mounted inputs only; merge calls S3 and CloudWatch
-            "NetworkConfig": {"EnableNetworkIsolation": isolated, "EnableInterContainerTrafficEncryption": True},
+            # stats lists and reads the window's capture in S3; merge calls S3 and CloudWatch
+            "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True},
         }
         if outputs:
             args["ProcessingOutputConfig"] = {"Outputs": outputs}
@@ -198,15 +201,20 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
                 args["ProcessingOutputConfig"]["KmsKeyId"] = kms_key_arn
         return {"Name": name, "Type": "Processing", "Arguments": args}
 
+    # The capture is not a ProcessingInput: an input mounts a whole prefix, and the window's
+    # hour prefixes (capture/.../<variant>/yyyy/mm/dd/hh/) depend on the run's time, which
+    # the definition cannot format (its expressions join strings, no date functions) nor
+    # the schedule pass (its pipeline parameters are fixed). The script lists the window's
+    # hours itself and fetches its share (RESOURCE_CONFIG gives its index), so the stats
+    # step needs the network the merge step already has.
     stats = step(
         "stats", instance_count,
-        ["stats", "--config", config, "--package", package, "--capture", f"{PROCESSING}/input/capture",
-         "--labels", f"{PROCESSING}/input/labels", "--out", f"{PROCESSING}/output/stats"],
-        common_inputs + [_input("capture", capture_uri, f"{PROCESSING}/input/capture", sharded=True),
-                         _input("labels", labels_uri, f"{PROCESSING}/input/labels")],
+        ["stats", "--config", config, "--package", package, "--bucket", bucket, "--capture", f"{PROCESSING}/capture",
+         "--resource-config", RESOURCE_CONFIG, "--labels", f"{PROCESSING}/input/labels",
+         "--out", f"{PROCESSING}/output/stats"],
+        common_inputs + [_input("labels", labels_uri, f"{PROCESSING}/input/labels")],
         [{"OutputName": "stats", "AppManaged": False,
           "S3Output": {"S3Uri": stats_out, "LocalPath": f"{PROCESSING}/output/stats", "S3UploadMode": "EndOfJob"}}],
-        True,
     )
     merge = step(
         "merge", 1,
@@ -214,7 +222,7 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
          "--package-uri", package_uri],
         common_inputs + [_input("stats", {"Get": "Steps.stats.ProcessingOutputConfig.Outputs['stats'].S3Output.S3Uri"},
                                 f"{PROCESSING}/input/stats")],
-        [], False,
+        [],
     )
     merge["DependsOn"] = ["stats"]
     return {"Version": PIPELINE_FORMAT, "Metadata": {}, "Parameters": [], "Steps": [stats, merge]}
@@ -339,7 +347,7 @@ class MonitorJob(pulumi.ComponentResource):
             image=serving_images.processing_image_uri(scope.region),
             role_arn=self.job_role.arn, instance_count=args.instance_count, region=scope.region, kms_key_arn=kms_arn,
             script_key=script_key, config_key=config_key, artifacts_bucket=args.artifacts_bucket,
-            package_uri=uri(args.artifacts_bucket, args.artifact_key), capture_uri=uri(args.dataset_bucket, capture_prefix),
+            package_uri=uri(args.artifacts_bucket, args.artifact_key),
             labels_uri=uri(args.dataset_bucket, labels_prefix), stats_uri=uri(args.dataset_bucket, stats_prefix.rstrip("/")),
             bucket=args.dataset_bucket,
         )

@@ -34,7 +34,7 @@ def _policy(graph, role_name: str) -> dict[str, dict]:
     return {s["Sid"]: s for s in statements(policy.inputs["policy"])}
 
 
-def test_the_pipeline_definition_has_a_sharded_stats_step_then_a_merge_step(graph) -> None:
+def test_the_pipeline_definition_has_a_stats_step_on_n_instances_then_a_merge_step(graph) -> None:
     env, g = graph
     pipeline = by_name(g, PIPELINE, "churn-dev-churn-classifier-monitor", key="pipelineName")
     definition = json.loads(pipeline.inputs["pipelineDefinition"])
@@ -53,17 +53,20 @@ def test_the_pipeline_definition_has_a_sharded_stats_step_then_a_merge_step(grap
         for spec in args["ProcessingInputs"]:
             assert set(spec["S3Input"]) == S3_INPUT_KEYS and spec["S3Input"]["LocalPath"].startswith("/opt/ml/processing/")
     inputs = {i["InputName"]: i["S3Input"] for i in stats["Arguments"]["ProcessingInputs"]}
-    assert set(inputs) == {"code", "config", "package", "capture", "labels"}
-    assert inputs["capture"]["S3DataDistributionType"] == "ShardedByS3Key"
-    assert inputs["capture"]["S3Uri"] == "s3://churn-dev-customers-123456789012/capture/churn-classifier/churn-dev-churn-classifier/"
+    # no input mounts the capture: the script lists its window's hour prefixes in the dataset
+    # bucket and fetches its share, told its instance by SageMaker's resource config
+    assert set(inputs) == {"code", "config", "package", "labels"}
     assert inputs["labels"]["S3Uri"].endswith("/labels/churn-classifier/")
+    arguments = stats["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--bucket") + 1] == "churn-dev-customers-123456789012"
+    assert arguments[arguments.index("--resource-config") + 1] == "/opt/ml/config/resourceconfig.json"
     # the merge step reads what the stats step wrote for this execution
     (out,) = stats["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert out["S3Output"]["S3Uri"]["Std:Join"]["Values"][1] == {"Get": "Execution.PipelineExecutionId"}
     merged = {i["InputName"]: i["S3Input"] for i in merge["Arguments"]["ProcessingInputs"]}
     assert merged["stats"]["S3Uri"] == {"Get": "Steps.stats.ProcessingOutputConfig.Outputs['stats'].S3Output.S3Uri"}
-    # the stats step needs no network; the merge step calls S3 and CloudWatch
-    assert stats["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is True
+    # the stats step calls S3 (ListObjectsV2, GetObject); the merge step S3 and CloudWatch
+    assert stats["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is False
     assert merge["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is False
     assert merge["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
 

@@ -247,6 +247,17 @@ def test_records_outside_the_window_are_not_counted(churn: Traffic, tmp_path: Pa
     assert result["sample_size"]["current"] == 50
 
 
+def test_a_run_lists_only_its_windows_hour_partitions_and_the_one_before() -> None:
+    # an hourly run at 10:20 looks at 09:20-10:20: hours 09 and 10, and 08 as the margin for
+    # a capture file whose hour is that of its first record
+    assert monitor_job.window_hours(NOW + timedelta(minutes=-40), NOW + timedelta(minutes=20)) == [
+        "2026/12/03/08/", "2026/12/03/09/", "2026/12/03/10/"]
+    # a daily run at midnight: the 24 hours of the day before, and one more before them
+    midnight = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    daily = monitor_job.window_hours(midnight - timedelta(days=1), midnight)
+    assert daily[0] == "2026/12/02/23/" and daily[-1] == "2026/12/04/00/" and len(daily) == 26
+
+
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     done = _stats(tmp_path / "config.json", tmp_path / "none" / "model.tar.gz", tmp_path, None, tmp_path / "out")
