@@ -859,6 +859,16 @@ def results_for(config, card, baseline, merged, now, bucket="", package_uri=None
     return out
 
 
+def put_data(cloudwatch, data):
+    """Put ``data`` ([(namespace, datum)], as :func:`results_for` gives them) to CloudWatch."""
+    by_namespace = {}
+    for namespace, datum in data:
+        by_namespace.setdefault(namespace, []).append(datum)
+    for namespace, items in sorted(by_namespace.items()):
+        for i in range(0, len(items), 1000):  # PutMetricData takes at most 1,000 data
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[i:i + 1000])
+
+
 def run_merge(args):
     import boto3
 
@@ -881,12 +891,7 @@ def run_merge(args):
         s3.put_object(Bucket=args.bucket, Key=prefix + "results/" + stamp + ".json", Body=body,
                       ContentType="application/json")
         s3.put_object(Bucket=args.bucket, Key=prefix + "latest.json", Body=body, ContentType="application/json")
-        by_namespace = {}
-        for namespace, datum in data:
-            by_namespace.setdefault(namespace, []).append(datum)
-        for namespace, items in sorted(by_namespace.items()):
-            for i in range(0, len(items), 1000):  # PutMetricData takes at most 1,000 data
-                cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[i:i + 1000])
+        put_data(cloudwatch, data)
         summary.append({"monitor": result["monitor"], "verdict": result["verdict"], "value": result["value"],
                         "data": len(data), "key": prefix + "results/" + stamp + ".json"})
     return {"phase": "merge", "results": summary}

@@ -39,8 +39,8 @@ def test_each_stack_goes_up_and_down_in_its_order(emulator: Emulator, tmp_path: 
     group = _modelops("up", spec, "--env", "dev", "--stack", "dev.ml-platform", "--json", emulator=emulator)
     assert group.returncode == 0, group.stderr
     result = json.loads(group.stdout)
-    # the group stack: 23 resources, and 12 of the drift monitor's job (components/monitor_job.py)
-    assert all(c["ok"] for c in result["checks"]) and result["counts"] == {"created": 23 + 12}
+    # the group stack: 23 resources, and 11 of the drift monitor's job (components/monitor_job.py)
+    assert all(c["ok"] for c in result["checks"]) and result["counts"] == {"created": 23 + 11}
     [endpoint] = emulator.client("sagemaker").list_endpoints()["Endpoints"]
     assert endpoint["EndpointName"] == "churn-dev-churn-classifier"
     # AND the whole environment is then up to date
@@ -79,7 +79,7 @@ def test_a_state_from_before_the_split_is_moved_not_made_again(emulator: Emulato
     assert moved.returncode == 0, moved.stderr
     result = json.loads(moved.stdout)
     # (23 resources and the 12 of the drift monitor's job)
-    assert result["changed"] is False and "moved the records of 35 resources into the stacks dev.ml-platform" in result["note"]
+    assert result["changed"] is False and "moved the records of 34 resources into the stacks dev.ml-platform" in result["note"]
     assert sorted(r["id"] for r in env_state(root)["resources"]) == sorted(r["id"] for r in single["resources"])
 
 
