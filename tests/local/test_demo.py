@@ -55,7 +55,7 @@ def test_the_demo_leaves_the_environment_to_inspect_and_says_how_to_remove_it(
         cleaned = subprocess.run(["bash", "-c", clean_up], capture_output=True, text=True, timeout=300,
                                  env=ACTIVATED, cwd=root, check=False)
         assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-        assert "49 deleted" in cleaned.stdout and "stopped the local emulator" in cleaned.stdout
+        assert "48 deleted" in cleaned.stdout and "stopped the local emulator" in cleaned.stdout
         assert server.status(root) is None
     finally:
         server.stop(root)  # whatever failed above, no emulator outlives the test

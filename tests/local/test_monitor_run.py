@@ -85,6 +85,10 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     outcome = up(env, emulator.target(), root)
     assert all(check.ok for check in outcome.checks), [c for c in outcome.checks if not c.ok]
+    # (among them: the stats step's role may list and read the capture it fetches through S3)
+    assert [c.name for c in outcome.checks if "may list and read" in c.name] == [
+        f"pipeline {PIPELINE} step stats: role churn-dev-churn-classifier-mon-job may list and read "
+        f"s3://{BUCKET}/capture/churn-classifier/churn-dev-churn-classifier/"]
     url = _queue(emulator)
     sm = emulator.client("sagemaker")
     definition = json.loads(sm.describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"])
