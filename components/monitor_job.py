@@ -7,7 +7,8 @@ Per model with job monitors (``data_drift``, ``data_quality``, ``prediction_drif
   (sha256 in the key) in the artifacts bucket; the baseline is read from the model package
   already there (``baseline.json`` in ``model.tar.gz``, written by ``modelops build``);
 * a SageMaker Pipeline (definition format ``2020-12-01``) of two processing steps on AWS's
-  scikit-learn image: ``stats`` over ``instance_count`` instances, each reading its share
+  scikit-learn image, pinned (``serving_images.PROCESSING_FRAMEWORK``) whatever the model
+  serves with: ``stats`` over ``instance_count`` instances, each reading its share
   of the data capture (``ShardedByS3Key``), and ``merge`` on one, which adds their
   statistics (processing instances cannot exchange data: merging is a step of its own),
   writes the results and puts the CloudWatch data;
@@ -44,6 +45,8 @@ PIPELINE_FORMAT = "2020-12-01"
 CONFIG_SCHEMA = "modelops/monitor-job/v1"
 #: where SageMaker processing mounts inputs and collects outputs in the container
 PROCESSING = "/opt/ml/processing"
+#: where SageMaker tells each processing instance its host name and the job's hosts
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 SCRIPT_NAME = "monitor_job.py"
 #: the processing instance type (ml.t3.medium is the smallest processing allows)
 INSTANCE_TYPE = "ml.t3.medium"
@@ -65,15 +68,16 @@ def job_source() -> str:
 
 
 def marker_keys(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict[str, str]:
-    """The objects keeping the job's capture and labels prefixes non-empty (see EMPTY_MARKER),
-    by role: keys in the model's dataset bucket.
+    """The objects keeping the prefixes the job mounts non-empty (see EMPTY_MARKER), by role:
+    keys in the model's dataset bucket. Only the labels: the capture is not mounted (the
+    stats step lists its window's hours itself).
 
     The dataset's component makes them, beside the bucket: a model may be deployed by
     another stack than its dataset (docs/stacks.md), and an object in a bucket that stack
     has not made yet cannot be written.
     """
     config = job_config(project, env, model, monitors)
-    return {"capture": f"{config['capture_prefix']}{EMPTY_MARKER}", "labels": f"{config['labels_prefix']}{EMPTY_MARKER}"}
+    return {"labels": f"{config['labels_prefix']}{EMPTY_MARKER}"}
 
 
 def _sha(text: str) -> str:
@@ -84,18 +88,25 @@ def _ref(ref: metrics.MetricRef) -> dict:
     return {"namespace": ref.namespace, "name": ref.name, "dimensions": [list(d) for d in ref.dimensions], "unit": ref.unit}
 
 
-def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict:
-    """What the job computes and where it publishes (no account-dependent value: content-addressed)."""
-    endpoint = naming.endpoint_name(project, env, model.name)
-    labels = sorted({m.labels for m in monitors if m.labels}) or [f"labels/{model.name}/"]
+def metric_refs(endpoint: str) -> dict[str, dict]:
+    """The job config's ``metrics``: metric -> namespace, name, dimensions, unit; and
+    ``<metric>:feature`` for the per-feature data of drift and data quality (the job adds
+    the ``Feature`` dimension). ``modelops drift`` publishes through the same table."""
     refs: dict[str, dict] = {}
     for metric in metrics.JOB_METRICS:
         refs[metric] = _ref(metrics.job_metric(endpoint, metric))
     for metric in ("data_drift", "data_quality"):
-        # the job adds the Feature dimension, one datum per feature
         ref = _ref(metrics.job_metric(endpoint, metric, feature="*"))
         ref["dimensions"] = [d for d in ref["dimensions"] if d[0] != metrics.FEATURE_DIMENSION]
         refs[f"{metric}:feature"] = ref
+    return refs
+
+
+def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict:
+    """What the job computes and where it publishes (no account-dependent value: content-addressed)."""
+    endpoint = naming.endpoint_name(project, env, model.name)
+    labels = sorted({m.labels for m in monitors if m.labels}) or [f"labels/{model.name}/"]
+    refs = metric_refs(endpoint)
     schedule = monitors[0].schedule or "hourly"
     return {
         "schema": CONFIG_SCHEMA,
@@ -141,7 +152,7 @@ class MonitorJobArgs:
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
-def _input(name: str, uri: pulumi.Input[str], local: str, sharded: bool = False) -> dict:
+def _input(name: str, uri: pulumi.Input[str], local: str) -> dict:
     return {
         "InputName": name,
         "AppManaged": False,
@@ -150,14 +161,14 @@ def _input(name: str, uri: pulumi.Input[str], local: str, sharded: bool = False)
             "LocalPath": local,
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
-            "S3DataDistributionType": "ShardedByS3Key" if sharded else "FullyReplicated",
+            "S3DataDistributionType": "FullyReplicated",
             "S3CompressionType": "None",
         },
     }
 
 
 def pipeline_definition(*, image: str, role_arn, instance_count: int, region: str, kms_key_arn,
-                        script_key: str, config_key: str, artifacts_bucket, package_uri, capture_uri, labels_uri,
+                        script_key: str, config_key: str, artifacts_bucket, package_uri, labels_uri,
                         stats_uri, bucket) -> dict:
     """The pipeline definition (format 2020-12-01): ``stats`` on N instances, then ``merge``.
 
@@ -178,7 +189,7 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
         _input("package", package_uri, package),
     ]
 
-    def step(name: str, count: int, arguments: list, inputs: list, outputs: list, isolated: bool) -> dict:
+    def step(name: str, count: int, arguments: list, inputs: list, outputs: list) -> dict:
         args: dict = {
             "ProcessingResources": {"ClusterConfig": {"InstanceType": INSTANCE_TYPE, "InstanceCount": count,
                                                       "VolumeSizeInGB": VOLUME_GB}},
@@ -188,8 +199,8 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
             "ProcessingInputs": inputs,
             "Environment": {"AWS_REGION": region, "AWS_DEFAULT_REGION": region},
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
-            # stats reads its mounted inputs only; merge calls S3 and CloudWatch
-            "NetworkConfig": {"EnableNetworkIsolation": isolated, "EnableInterContainerTrafficEncryption": True},
+            # stats lists and reads the window's capture in S3; merge calls S3 and CloudWatch
+            "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True},
         }
         if outputs:
             args["ProcessingOutputConfig"] = {"Outputs": outputs}
@@ -197,15 +208,20 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
                 args["ProcessingOutputConfig"]["KmsKeyId"] = kms_key_arn
         return {"Name": name, "Type": "Processing", "Arguments": args}
 
+    # The capture is not a ProcessingInput: an input mounts a whole prefix, and the window's
+    # hour prefixes (capture/.../<variant>/yyyy/mm/dd/hh/) depend on the run's time, which
+    # the definition cannot format (its expressions join strings, no date functions) nor
+    # the schedule pass (its pipeline parameters are fixed). The script lists the window's
+    # hours itself and fetches its share (RESOURCE_CONFIG gives its index), so the stats
+    # step needs the network the merge step already has.
     stats = step(
         "stats", instance_count,
-        ["stats", "--config", config, "--package", package, "--capture", f"{PROCESSING}/input/capture",
-         "--labels", f"{PROCESSING}/input/labels", "--out", f"{PROCESSING}/output/stats"],
-        common_inputs + [_input("capture", capture_uri, f"{PROCESSING}/input/capture", sharded=True),
-                         _input("labels", labels_uri, f"{PROCESSING}/input/labels")],
+        ["stats", "--config", config, "--package", package, "--bucket", bucket, "--capture", f"{PROCESSING}/capture",
+         "--resource-config", RESOURCE_CONFIG, "--labels", f"{PROCESSING}/input/labels",
+         "--out", f"{PROCESSING}/output/stats"],
+        common_inputs + [_input("labels", labels_uri, f"{PROCESSING}/input/labels")],
         [{"OutputName": "stats", "AppManaged": False,
           "S3Output": {"S3Uri": stats_out, "LocalPath": f"{PROCESSING}/output/stats", "S3UploadMode": "EndOfJob"}}],
-        True,
     )
     merge = step(
         "merge", 1,
@@ -213,7 +229,7 @@ def pipeline_definition(*, image: str, role_arn, instance_count: int, region: st
          "--package-uri", package_uri],
         common_inputs + [_input("stats", {"Get": "Steps.stats.ProcessingOutputConfig.Outputs['stats'].S3Output.S3Uri"},
                                 f"{PROCESSING}/input/stats")],
-        [], False,
+        [],
     )
     merge["DependsOn"] = ["stats"]
     return {"Version": PIPELINE_FORMAT, "Metadata": {}, "Parameters": [], "Steps": [stats, merge]}
@@ -335,10 +351,10 @@ class MonitorJob(pulumi.ComponentResource):
         kms_arn = scope.kms_key_arn if scope.encryption == "kms" else None
         uri = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)  # noqa: E731
         definition = pipeline_definition(
-            image=serving_images.image_uri(scope.region, model.artifact.framework_version if model.artifact else "1.9-0"),
+            image=serving_images.processing_image_uri(scope.region),
             role_arn=self.job_role.arn, instance_count=args.instance_count, region=scope.region, kms_key_arn=kms_arn,
             script_key=script_key, config_key=config_key, artifacts_bucket=args.artifacts_bucket,
-            package_uri=uri(args.artifacts_bucket, args.artifact_key), capture_uri=uri(args.dataset_bucket, capture_prefix),
+            package_uri=uri(args.artifacts_bucket, args.artifact_key),
             labels_uri=uri(args.dataset_bucket, labels_prefix), stats_uri=uri(args.dataset_bucket, stats_prefix.rstrip("/")),
             bucket=args.dataset_bucket,
         )

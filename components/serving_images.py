@@ -65,6 +65,42 @@ REGISTRY_ACCOUNT: dict[str, str] = {
 }
 
 
+#: the image every monitor job runs on, whatever framework version its model serves with:
+#: the job reads the card and baseline JSON, never the pickle, so it needs no match with
+#: the model's scikit-learn, and one pinned image is one set of libraries to test against
+PROCESSING_FRAMEWORK = "1.9-0"
+
+#: what that image's Python has (distribution name -> version): ``python`` is the
+#: interpreter's major.minor; the rest are pinned in ``docker/sklearn/1.9-0/pyproject.toml``
+#: and ``uv.lock`` of aws/deep-learning-containers (commit e0ecedea, 2026-08-21), which
+#: builds the ``1.9-0`` image. ``tests/ml/test_processing_image.py`` checks the job
+#: imports nothing else and docs/monitoring.md lists where our venv differs.
+PROCESSING_LIBRARIES: dict[str, str] = {
+    "python": "3.12",
+    "numpy": "2.5.1",
+    "scipy": "1.18.0",
+    "pandas": "2.2.3",
+    "scikit-learn": "1.9.0",
+    "pyarrow": "25.0.0",
+    "joblib": "1.5.3",
+    "threadpoolctl": "3.6.0",
+    "boto3": "1.43.46",
+    "botocore": "1.43.47",
+}
+
+#: import name -> distribution name, for the libraries above whose names differ
+PROCESSING_IMPORTS: dict[str, str] = {"sklearn": "scikit-learn"}
+
+
+def processing_image_uri(region: str) -> str:
+    """The monitor jobs' processing image, e.g. ``processing_image_uri("eu-west-1")``.
+
+    >>> processing_image_uri("eu-west-1")
+    '141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3'
+    """
+    return image_uri(region, PROCESSING_FRAMEWORK)
+
+
 def image_uri(region: str, framework_version: str) -> str:
     """The serving image URI, e.g. ``image_uri("eu-west-1", "1.9-0")``.
 

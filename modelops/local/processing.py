@@ -4,12 +4,13 @@ moto records a pipeline (``CreatePipeline``) and its executions but never runs t
 module runs a pipeline definition (format 2020-12-01, as :func:`describe_pipeline` returns
 it) as SageMaker Processing would, one subprocess per processing instance:
 
-* each instance gets a directory standing for its container's ``/opt/ml/processing``:
-  every ``ProcessingInput`` is downloaded from S3 under its ``LocalPath`` (keys below the
+* each instance gets a directory standing for its container's ``/opt/ml``, with
+  ``config/resourceconfig.json`` (its host, ``algo-<i>``, and the job's hosts), as
+  SageMaker gives it: every ``ProcessingInput`` is downloaded from S3 under its ``LocalPath`` (keys below the
   ``S3Uri`` prefix keep their relative path); ``ShardedByS3Key`` gives key *j* (in key
   order) to instance *j* mod ``InstanceCount``, ``FullyReplicated`` gives every key to
   every instance;
-* the container's entrypoint and arguments run with ``/opt/ml/processing`` rewritten to
+* the container's entrypoint and arguments run with ``/opt/ml`` rewritten to
   that directory and ``python3`` to this interpreter (the job depends only on numpy,
   scipy and boto3, which the processing image and ModelOps both have), with the step's
   ``Environment`` plus the emulator's endpoint, CA bundle and test credentials;
@@ -44,7 +45,9 @@ from typing import Any
 
 from modelops.errors import ModelOpsError, UsageError
 
+OPT_ML = "/opt/ml"
 PROCESSING = "/opt/ml/processing"
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 #: what one local processing instance may run at most (seconds)
 DEFAULT_TIMEOUT = 900
 _OUTPUT_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.ProcessingOutputConfig\.Outputs\['([^']+)'\]\.S3Output\.S3Uri$")
@@ -68,7 +71,9 @@ class StepRun:
     outputs: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "instances": self.instances, "objects": self.objects, "outputs": self.outputs}
+        return {"name": self.name, "instances": self.instances, "objects": self.objects, "outputs": self.outputs,
+                # what each instance printed last (the job: one JSON line of what it read and wrote)
+                "printed": [last_json(out) for out in self.stdout]}
 
 
 @dataclass
@@ -131,13 +136,23 @@ def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 
 def _local(root: Path, container_path: str) -> Path:
+    """Where an input or output path of the container is, under the instance's ``/opt/ml``."""
     if not container_path.startswith(PROCESSING):
         raise UsageError(f"pipeline definition: {container_path!r} is not under {PROCESSING}")
-    return root / container_path[len(PROCESSING):].lstrip("/")
+    return root / container_path[len(OPT_ML):].lstrip("/")
 
 
 def _rewrite(text: str, root: Path) -> str:
-    return str(root) + text[len(PROCESSING):] if text.startswith(PROCESSING) else text
+    """An argument naming a container path (under ``/opt/ml``), as the instance's local path."""
+    return str(root) + text[len(OPT_ML):] if text == OPT_ML or text.startswith(OPT_ML + "/") else text
+
+
+def _resource_config(root: Path, index: int, count: int) -> None:
+    """``/opt/ml/config/resourceconfig.json``, as SageMaker gives every processing instance."""
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    path = root / RESOURCE_CONFIG[len(OPT_ML):].lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"current_host": hosts[index], "hosts": hosts}), encoding="utf-8")
 
 
 def _download(s3: Any, spec: dict[str, Any], roots: list[Path]) -> list[int]:
@@ -180,7 +195,8 @@ def _run_step(step: dict[str, Any], s3: Any, target: Any, region: str, workdir: 
         run.objects[spec["InputName"]] = _download(s3, spec, roots)
     app = args["AppSpecification"]
     processes = []
-    for root in roots:
+    for index, root in enumerate(roots):
+        _resource_config(root, index, count)
         for out in (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
             _local(root, out["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
         command = [_rewrite(c, root) for c in list(app.get("ContainerEntrypoint") or []) + list(app.get("ContainerArguments") or [])]

@@ -179,7 +179,36 @@ def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any]) -> list
                             f"not granted: {', '.join(unreadable)}" if unreadable else "s3:GetObject granted"))
         checks.append(Check(f"pipeline {name} step {step.get('Name')}: every input holds an object", not empty,
                             f"empty: {', '.join(empty)}" if empty else ""))
+        capture = _capture_read(s3, args)
+        if capture is not None:
+            # the stats step lists and reads its window's capture itself (no input mounts it)
+            bucket, prefix = capture
+            missing = [a for a, arn in (("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
+                                        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix}x"))
+                       if not any(_granted(d, a, arn) for d in documents)]
+            checks.append(Check(f"pipeline {name} step {step.get('Name')}: role {role} may list and read "
+                                f"s3://{bucket}/{prefix}", not missing,
+                                f"not granted: {', '.join(missing)}" if missing else "s3:ListBucket, s3:GetObject granted"))
     return checks
+
+
+def _capture_read(s3: Any, args: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, capture prefix) a step reads through S3 itself (``--bucket`` and its config's
+    ``capture_prefix``), or None."""
+    arguments = list((args.get("AppSpecification") or {}).get("ContainerArguments") or [])
+    if "--bucket" not in arguments or not arguments or arguments[0] != "stats":
+        return None
+    bucket = arguments[arguments.index("--bucket") + 1]
+    for spec in args.get("ProcessingInputs") or []:
+        uri = (spec.get("S3Input") or {}).get("S3Uri")
+        if spec.get("InputName") == "config" and isinstance(uri, str) and isinstance(bucket, str):
+            config_bucket, _, key = uri[5:].partition("/")
+            try:
+                config = json.loads(s3.get_object(Bucket=config_bucket, Key=key)["Body"].read())
+            except (ClientError, ValueError):
+                return None  # the input checks above already say it cannot be read
+            return bucket, str(config.get("capture_prefix") or "")
+    return None
 
 
 def _topic_exists(ctx: Context, arn: str) -> bool:

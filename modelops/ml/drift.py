@@ -12,9 +12,10 @@ statistic and p-value.
 
 * Below the job's ``MIN_SAMPLE`` captured rows (100) there is **no verdict and no metric is
   published**: a score of a handful of rows is noise, and publishing it would page someone.
-* Above it, the published value is the job's: the largest per-feature score, to the
-  metric :func:`modelops.components.metrics.drift_metric` defines (the one the monitor's
-  alarm watches); the verdict is ``drift`` when it is above the threshold, as the alarm
+* Above it, what is published is the job's, by the job's own publishing code
+  (``results_for``, ``put_data``): the largest per-feature score, to the metric
+  :func:`modelops.components.metrics.drift_metric` defines (the one the monitor's alarm
+  watches), and each feature's score with its ``Feature`` dimension; the verdict is ``drift`` when it is above the threshold, as the alarm
   sees it. A feature is ``drift`` when its score is above the threshold (with p < 0.05 for
   a small-sample test), ``inconclusive`` when its score is above it but p is not.
 
@@ -40,6 +41,7 @@ from typing import Any
 
 from modelops.components import metrics as metric_defs
 from modelops.components import naming
+from modelops.components.monitor_job import metric_refs as job_metric_refs
 from modelops.spec import resolved
 from modelops.errors import UsageError
 from modelops.ml import monitor_job as job
@@ -176,19 +178,21 @@ def drift_monitor(env: resolved.Environment, model: str) -> tuple[float, str]:
     return found[0] if found else (DEFAULT_THRESHOLD, "auto")
 
 
-def publish(cloudwatch: Any, endpoint: str, value: float, when: datetime) -> dict[str, Any]:
-    """Put the drift metric (namespace, name, dimensions from modelops.components.metrics) and return its description."""
+def publish(cloudwatch: Any, env: resolved.Environment, model: str, endpoint: str, card: dict[str, Any],
+            baseline: dict[str, Any], merged: dict[str, Any], threshold: float, test: str,
+            when: datetime) -> dict[str, Any]:
+    """Put what the monitor job would publish for a ``data_drift`` monitor of ``merged``: its
+    value and one datum per feature (``Feature`` dimension), by the job's own
+    ``results_for`` and ``put_data``; return the drift metric's description."""
+    config = {"model": model, "env": env.env,
+              "monitors": [{"name": f"{model}-drift", "metric": "data_drift", "comparison": "above",
+                            "threshold": threshold, "test": test}],
+              "metrics": job_metric_refs(endpoint)}
+    ((result, data),) = job.results_for(config, card, baseline, merged, when)
+    job.put_data(cloudwatch, data)
     ref = metric_defs.drift_metric(endpoint)
-    datum: dict[str, Any] = {
-        "MetricName": ref.name,
-        "Dimensions": [{"Name": k, "Value": v} for k, v in ref.dimensions],
-        "Value": float(value),
-        "Timestamp": when,
-    }
-    if ref.unit:
-        datum["Unit"] = ref.unit
-    cloudwatch.put_metric_data(Namespace=ref.namespace, MetricData=[datum])
-    return {"namespace": ref.namespace, "name": ref.name, "dimensions": dict(ref.dimensions), "value": float(value)}
+    return {"namespace": ref.namespace, "name": ref.name, "dimensions": dict(ref.dimensions),
+            "value": result["value"], "data": len(data)}
 
 
 def drift_for_environment(
@@ -233,7 +237,8 @@ def drift_for_environment(
     published = False
     metric: dict[str, Any] = {}
     if verdict != "insufficient" and value is not None and publish_metric:
-        metric = publish(clients.client("cloudwatch"), endpoint, value, now)
+        metric = publish(clients.client("cloudwatch"), env, model_name, endpoint, card, baseline, merged,
+                         threshold, test, now)
         published = True
     return DriftReport(
         model=model_name,

@@ -1,12 +1,15 @@
 """The ModelOps monitor job: drift, data quality and model quality of an endpoint's traffic.
 
-One self-contained script (the standard library, numpy, scipy and boto3 only; Python 3.8
-syntax) run by SageMaker's scikit-learn processing image as two pipeline steps, and by
-``modelops monitor run`` locally in subprocesses, with the very same arguments:
+One self-contained script (the standard library, numpy, scipy and boto3 only: what the
+pinned processing image has, ``components/serving_images.py::PROCESSING_LIBRARIES``; nothing
+is installed at run time) run by SageMaker's scikit-learn processing image as two pipeline
+steps, and by ``modelops monitor run`` locally in subprocesses, with the very same arguments:
 
-``stats``  one per processing instance. Reads its shard of the data capture (inputs
-           ``ShardedByS3Key``), the labels and the model package (``card.json``,
-           ``baseline.json`` v2), and writes *mergeable* statistics: counts on the
+``stats``  one per processing instance. Lists the capture objects of the run's window
+           (its hour partitions only, ListObjectsV2 with their prefixes) and fetches its
+           share (key *j* to instance *j* mod N, N and its index from SageMaker's
+           ``resourceconfig.json``), reads the labels and the model package
+           (``card.json``, ``baseline.json`` v2), and writes *mergeable* statistics: counts on the
            baseline's fixed bins and categories, sums, violation counts, label-join
            counts, and the raw values of a small shard. Processing instances cannot
            exchange data, so merging is a step of its own.
@@ -33,7 +36,8 @@ threshold applies to all of them.
 Example (as the pipeline runs it)::
 
     python3 monitor_job.py stats --config /opt/ml/processing/input/config/job.json \\
-        --package /opt/ml/processing/input/package --capture /opt/ml/processing/input/capture \\
+        --package /opt/ml/processing/input/package --bucket churn-dev-customers-123456789012 \\
+        --capture /opt/ml/processing/capture --resource-config /opt/ml/config/resourceconfig.json \\
         --labels /opt/ml/processing/input/labels --out /opt/ml/processing/output/stats
     python3 monitor_job.py merge --config ... --package ... --stats /opt/ml/processing/input/stats \\
         --bucket churn-dev-customers-123456789012
@@ -687,20 +691,111 @@ def parse_now(text):
     return when
 
 
+def window_hours(start, now):
+    """The capture hour partitions (``yyyy/mm/dd/hh/``) holding the records of [start, now).
+
+    SageMaker does not say whether a capture file's hour is that of its first record or
+    of its last, so the hour before the window's first is listed too; the records are
+    then filtered by their own ``inferenceTime``.
+    """
+    hour = (start - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= now:
+        hours.append(hour.strftime("%Y/%m/%d/%H/"))
+        hour += timedelta(hours=1)
+    return hours
+
+
+def _list(s3, bucket, prefix, delimiter=None):
+    """(keys, common prefixes) under ``prefix``: ListObjectsV2, every page."""
+    keys, prefixes, token = [], [], None
+    while True:
+        request = {"Bucket": bucket, "Prefix": prefix}
+        if delimiter:
+            request["Delimiter"] = delimiter
+        if token:
+            request["ContinuationToken"] = token
+        page = s3.list_objects_v2(**request)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return keys, prefixes
+
+
+def window_keys(s3, bucket, prefix, start, now):
+    """The capture objects of the window: under each variant of ``prefix``, its hour partitions.
+
+    Keys are ``<prefix><variant>/yyyy/mm/dd/hh/<file>.jsonl``; the listing never leaves the
+    window's hours (ListObjectsV2 with their prefixes), so a run reads its window's objects,
+    not the whole retained capture.
+    """
+    _, variants = _list(s3, bucket, prefix, delimiter="/")
+    keys = []
+    for variant in sorted(variants):
+        for hour in window_hours(start, now):
+            keys += [k for k in _list(s3, bucket, variant + hour)[0] if k.endswith(".jsonl")]
+    return sorted(keys)
+
+
+def host_of(resource_config):
+    """(host, its index, instance count) from SageMaker's ``resourceconfig.json``
+    (``{"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}``); one instance without one."""
+    if not resource_config or not os.path.isfile(resource_config):
+        return "algo-1", 0, 1
+    config = read_json(resource_config)
+    hosts = sorted(config.get("hosts") or [])
+    current = config.get("current_host")
+    if current not in hosts:
+        raise JobError("%s: current_host %r is not one of hosts %r" % (resource_config, current, hosts))
+    return current, hosts.index(current), len(hosts)
+
+
+def fetch_shard(s3, bucket, prefix, keys, index, count, directory):
+    """Download this instance's share of ``keys`` (key *j* to instance *j* mod count, as
+    ``ShardedByS3Key`` does) under ``directory``, keeping their paths below ``prefix``."""
+    fetched = []
+    for j, key in enumerate(keys):
+        if j % count != index:
+            continue
+        path = os.path.join(directory, key[len(prefix):])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        s3.download_file(bucket, key, path)
+        fetched.append(key)
+    return fetched
+
+
 def run_stats(args):
     config = read_json(args.config)
     card, baseline = read_package(args.package)
     os.makedirs(args.out, exist_ok=True)
+    now = parse_now(args.now)
+    host, index, count = host_of(args.resource_config)
+    fetched = None
+    if args.bucket:
+        import boto3
+
+        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        s3 = boto3.client("s3", region_name=region)
+        prefix = config["capture_prefix"]
+        start = now - timedelta(seconds=int(config.get("window_seconds") or 3600))
+        os.makedirs(args.capture, exist_ok=True)
+        fetched = fetch_shard(s3, args.bucket, prefix, window_keys(s3, args.bucket, prefix, start, now),
+                              index, count, args.capture)
     if card is None or baseline is None or baseline.get("version", 1) < 2:
         stats = {"schema": STATS_SCHEMA, "missing_baseline": True}
     else:
-        stats = shard_stats(config, card, baseline, args.capture, args.labels, parse_now(args.now))
+        stats = shard_stats(config, card, baseline, args.capture, args.labels, now)
     names = [os.path.relpath(p, args.capture) for p in files_under(args.capture, (".jsonl",))]
     shard = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:16]
-    path = os.path.join(args.out, "stats-%s.json" % shard)
+    # the host in the name: two instances with no capture file must not write one object
+    path = os.path.join(args.out, "stats-%s-%s.json" % (host, shard))
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(stats, handle, sort_keys=True)
-    return {"phase": "stats", "written": path, "rows": stats.get("rows", 0)}
+    outcome = {"phase": "stats", "written": path, "rows": stats.get("rows", 0), "host": host}
+    if fetched is not None:
+        outcome["read"] = len(fetched)
+    return outcome
 
 
 def metric_datum(ref, value, when, extra=()):
@@ -764,6 +859,16 @@ def results_for(config, card, baseline, merged, now, bucket="", package_uri=None
     return out
 
 
+def put_data(cloudwatch, data):
+    """Put ``data`` ([(namespace, datum)], as :func:`results_for` gives them) to CloudWatch."""
+    by_namespace = {}
+    for namespace, datum in data:
+        by_namespace.setdefault(namespace, []).append(datum)
+    for namespace, items in sorted(by_namespace.items()):
+        for i in range(0, len(items), 1000):  # PutMetricData takes at most 1,000 data
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[i:i + 1000])
+
+
 def run_merge(args):
     import boto3
 
@@ -786,12 +891,7 @@ def run_merge(args):
         s3.put_object(Bucket=args.bucket, Key=prefix + "results/" + stamp + ".json", Body=body,
                       ContentType="application/json")
         s3.put_object(Bucket=args.bucket, Key=prefix + "latest.json", Body=body, ContentType="application/json")
-        by_namespace = {}
-        for namespace, datum in data:
-            by_namespace.setdefault(namespace, []).append(datum)
-        for namespace, items in sorted(by_namespace.items()):
-            for i in range(0, len(items), 1000):  # PutMetricData takes at most 1,000 data
-                cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[i:i + 1000])
+        put_data(cloudwatch, data)
         summary.append({"monitor": result["monitor"], "verdict": result["verdict"], "value": result["value"],
                         "data": len(data), "key": prefix + "results/" + stamp + ".json"})
     return {"phase": "merge", "results": summary}
@@ -806,7 +906,11 @@ def main(argv=None):
         p.add_argument("--config", required=True)
         p.add_argument("--package", required=True)
         p.add_argument("--now", default=None)
-    stats.add_argument("--capture", required=True)
+    stats.add_argument("--capture", required=True,
+                       help="capture files to read; with --bucket, where this instance's share of the window is fetched")
+    stats.add_argument("--bucket", default=None, help="read the window's capture from this bucket (config capture_prefix)")
+    stats.add_argument("--region", default=None)
+    stats.add_argument("--resource-config", default=None, help="SageMaker's /opt/ml/config/resourceconfig.json")
     stats.add_argument("--labels", default=None)
     stats.add_argument("--out", required=True)
     merge.add_argument("--stats", required=True)
@@ -822,6 +926,12 @@ def main(argv=None):
     except (JobError, OSError, tarfile.TarError, json.JSONDecodeError) as exc:
         sys.stderr.write("monitor_job.py %s: %s\n" % (args.phase, exc))
         return 2
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("botocore", "boto3"):
+            raise
+        # an AWS call refused (access, a missing bucket): one line in the job's log
+        sys.stderr.write("monitor_job.py %s: %s\n" % (args.phase, exc))
+        return 1
     sys.stdout.write(json.dumps(outcome, sort_keys=True) + "\n")
     return 0
 

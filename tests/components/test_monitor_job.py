@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from modelops.components.monitor_job import JOB_NAMESPACES, PIPELINE_FORMAT, job_source
-from modelops.components.serving_images import image_uri
+from modelops.components.serving_images import PROCESSING_FRAMEWORK, image_uri, processing_image_uri
 from modelops.graph.render import render
-from modelops.graph.resource_types import BUCKET_OBJECT, PIPELINE, ROLE, ROLE_POLICY, SCHEDULE
+from modelops.graph.resource_types import BUCKET_OBJECT, PIPELINE, ROLE, ROLE_POLICY, SAGEMAKER_MODEL, SCHEDULE
+from modelops.spec.resolved import Artifact
 from modelops.spec.envs import load_environment
 from tests.components.helpers import by_name, load, one, statements, tiny_artifact
 from tests.helpers import ROOT
@@ -33,7 +34,7 @@ def _policy(graph, role_name: str) -> dict[str, dict]:
     return {s["Sid"]: s for s in statements(policy.inputs["policy"])}
 
 
-def test_the_pipeline_definition_has_a_sharded_stats_step_then_a_merge_step(graph) -> None:
+def test_the_pipeline_definition_has_a_stats_step_on_n_instances_then_a_merge_step(graph) -> None:
     env, g = graph
     pipeline = by_name(g, PIPELINE, "churn-dev-churn-classifier-monitor", key="pipelineName")
     definition = json.loads(pipeline.inputs["pipelineDefinition"])
@@ -45,24 +46,27 @@ def test_the_pipeline_definition_has_a_sharded_stats_step_then_a_merge_step(grap
     for step in (stats, merge):
         args = step["Arguments"]
         assert PROCESSING_STEP_KEYS <= set(args)
-        # AWS's scikit-learn image of the region, at the artifact's framework version; the job role
-        assert args["AppSpecification"]["ImageUri"] == image_uri("eu-west-1", env.models["churn-classifier"].artifact.framework_version)
+        # AWS's scikit-learn image of the region, at the pinned processing version; the job role
+        assert args["AppSpecification"]["ImageUri"] == processing_image_uri("eu-west-1")
         assert args["AppSpecification"]["ContainerEntrypoint"][0] == "python3"
         assert args["RoleArn"].endswith(":role/churn-dev-churn-classifier-mon-job")
         for spec in args["ProcessingInputs"]:
             assert set(spec["S3Input"]) == S3_INPUT_KEYS and spec["S3Input"]["LocalPath"].startswith("/opt/ml/processing/")
     inputs = {i["InputName"]: i["S3Input"] for i in stats["Arguments"]["ProcessingInputs"]}
-    assert set(inputs) == {"code", "config", "package", "capture", "labels"}
-    assert inputs["capture"]["S3DataDistributionType"] == "ShardedByS3Key"
-    assert inputs["capture"]["S3Uri"] == "s3://churn-dev-customers-123456789012/capture/churn-classifier/churn-dev-churn-classifier/"
+    # no input mounts the capture: the script lists its window's hour prefixes in the dataset
+    # bucket and fetches its share, told its instance by SageMaker's resource config
+    assert set(inputs) == {"code", "config", "package", "labels"}
     assert inputs["labels"]["S3Uri"].endswith("/labels/churn-classifier/")
+    arguments = stats["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--bucket") + 1] == "churn-dev-customers-123456789012"
+    assert arguments[arguments.index("--resource-config") + 1] == "/opt/ml/config/resourceconfig.json"
     # the merge step reads what the stats step wrote for this execution
     (out,) = stats["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert out["S3Output"]["S3Uri"]["Std:Join"]["Values"][1] == {"Get": "Execution.PipelineExecutionId"}
     merged = {i["InputName"]: i["S3Input"] for i in merge["Arguments"]["ProcessingInputs"]}
     assert merged["stats"]["S3Uri"] == {"Get": "Steps.stats.ProcessingOutputConfig.Outputs['stats'].S3Output.S3Uri"}
-    # the stats step needs no network; the merge step calls S3 and CloudWatch
-    assert stats["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is True
+    # the stats step calls S3 (ListObjectsV2, GetObject); the merge step S3 and CloudWatch
+    assert stats["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is False
     assert merge["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is False
     assert merge["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
 
@@ -137,3 +141,18 @@ def test_a_daily_job_runs_once_a_day_and_its_alarm_period_is_a_day(tmp_path: Pat
     alarm = by_name(g, "aws:cloudwatch/metricAlarm:MetricAlarm", "churn-dev-churn-drift")
     assert (alarm.inputs["period"], alarm.inputs["evaluationPeriods"], alarm.inputs["treatMissingData"]) == (86400, 1, "breaching")
     assert load_environment(spec, "dev").monitors["churn-drift"].period_seconds == 86400
+
+
+def test_the_job_runs_on_the_pinned_image_whatever_the_model_serves_with(tmp_path: Path) -> None:
+    # GIVEN a model whose artifact was built for the older 1.2-1 serving image
+    tiny = tiny_artifact(tmp_path / "artifact")
+    env = load(ROOT / "modelops.yaml", "dev", Artifact(tiny.path, tiny.digest, "1.2-1"))
+    # WHEN the environment is rendered
+    g = render(env)
+    # THEN the endpoint serves on 1.2-1, and the job's steps run on the pinned 1.9-0, whose
+    # libraries the job is checked against (tests/ml/test_processing_image.py)
+    model = one(r for r in g.by_type(SAGEMAKER_MODEL) if r.inputs["name"].startswith("churn-dev-churn-classifier-"))
+    assert model.inputs["primaryContainer"]["image"] == image_uri("eu-west-1", "1.2-1")
+    pipeline = by_name(g, PIPELINE, "churn-dev-churn-classifier-monitor", key="pipelineName")
+    images = {s["Arguments"]["AppSpecification"]["ImageUri"] for s in json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]}
+    assert PROCESSING_FRAMEWORK == "1.9-0" and images == {image_uri("eu-west-1", "1.9-0")}

@@ -26,9 +26,10 @@ from tests.local.helpers import copy_project, env_buckets, env_state, environmen
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
 
-#: the resources of one model's monitor job (components/monitor_job.py)
-JOB_RESOURCES = 12
-#: what churn dev provisions: 37 before the drift monitor's job, 12 for it
+#: the resources of one model's monitor job (components/monitor_job.py: pipeline, schedule,
+#: three roles and their policies, script, config) and its labels prefix marker
+JOB_RESOURCES = 11
+#: what churn dev provisions: 37 before the drift monitor's job, 11 for it
 CHURN_DEV_RESOURCES = 37 + JOB_RESOURCES
 
 
@@ -65,8 +66,8 @@ def test_spec_change_applies_only_the_change(emulator: Emulator, artifact_root: 
     second = up(changed_env, emulator.target(), root)
     # THEN exactly the endpoint configuration is replaced, the endpoint moves to it, the
     # latency alarm is updated and the drift alarm deleted with the model's monitor job (its
-    # only job monitor: pipeline, schedule, three roles and policies, script, config and two
-    # prefix markers), and the dashboard loses the drift job's widget; everything else is untouched
+    # only job monitor: pipeline, schedule, three roles and policies, script, config and the
+    # labels prefix marker), and the dashboard loses the drift job's widget; everything else is untouched
     changes = {(a.type, a.name.rsplit("-", 1)[-1] if a.type == ALARM else a.type, a.action)
                for a in second.actions if a.action != "unchanged"}
     assert {(t, a) for t, _, a in changes} == {(ENDPOINT_CONFIG, "replaced"), (ENDPOINT, "updated"),

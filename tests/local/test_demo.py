@@ -36,7 +36,7 @@ def test_the_demo_leaves_the_environment_to_inspect_and_says_how_to_remove_it(
         # THEN every resource is listed once, on stdout only
         rows = [line for line in lines if line.startswith("  ") and line.endswith("  created")]
         # (37 before the drift monitor got its job: 12 resources)
-        assert len(rows) == len(state["resources"]) == 49
+        assert len(rows) == len(state["resources"]) == 48
         assert " created " not in done.stderr
         # AND the inspect commands are whole lines; every other line fits 100 columns
         inspect = [line.strip() for line in lines if line.startswith("  AWS_ACCESS_KEY_ID=testing")]
@@ -55,7 +55,7 @@ def test_the_demo_leaves_the_environment_to_inspect_and_says_how_to_remove_it(
         cleaned = subprocess.run(["bash", "-c", clean_up], capture_output=True, text=True, timeout=300,
                                  env=ACTIVATED, cwd=root, check=False)
         assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-        assert "49 deleted" in cleaned.stdout and "stopped the local emulator" in cleaned.stdout
+        assert "48 deleted" in cleaned.stdout and "stopped the local emulator" in cleaned.stdout
         assert server.status(root) is None
     finally:
         server.stop(root)  # whatever failed above, no emulator outlives the test

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from modelops.ml.artifacts import attach_artifacts
+from modelops.ml.capture import write_capture
 from modelops.local.apply import up
 from modelops.spec.envs import load_environment
 from tests.helpers import ROOT, Emulator
@@ -83,6 +85,10 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     env = attach_artifacts(load_environment(spec, "dev"), build=True, root=artifact_root)
     outcome = up(env, emulator.target(), root)
     assert all(check.ok for check in outcome.checks), [c for c in outcome.checks if not c.ok]
+    # (among them: the stats step's role may list and read the capture it fetches through S3)
+    assert [c.name for c in outcome.checks if "may list and read" in c.name] == [
+        f"pipeline {PIPELINE} step stats: role churn-dev-churn-classifier-mon-job may list and read "
+        f"s3://{BUCKET}/capture/churn-classifier/churn-dev-churn-classifier/"]
     url = _queue(emulator)
     sm = emulator.client("sagemaker")
     definition = json.loads(sm.describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"])
@@ -119,6 +125,16 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     keys = [o["Key"] for o in emulator.client("s3").list_objects_v2(
         Bucket=BUCKET, Prefix="capture/churn-classifier/")["Contents"] if o["Key"].endswith(".jsonl")]
     assert len(keys) == 300
+    # AND older capture beside it: 40 files of three days ago (outside the hours the run
+    # lists) and 5 of two hours ago (the hour before the window, listed as a margin: its
+    # records are read but before the window)
+    s3 = emulator.client("s3")
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode().splitlines()[0])
+    now = datetime.now(timezone.utc)
+    for age, files in ((timedelta(days=3), 40), (timedelta(hours=2), 5)):
+        old = dict(record, eventMetadata=dict(record["eventMetadata"], inferenceTime=(now - age).strftime("%Y-%m-%dT%H:%M:%S.000Z")))
+        for _ in range(files):
+            write_capture(s3, BUCKET, "churn-classifier", "churn-dev-churn-classifier", [old], now - age)
     # AND the job runs again, from the pipeline the emulator holds
     run = _modelops(root, emulator, "monitor", "run", "--all", "--spec", str(spec), "--env", "dev",
                     "--endpoint-url", emulator.url, "--json")
@@ -127,9 +143,11 @@ def test_shifted_traffic_through_serve_fires_the_drift_alarm_via_the_job(
     assert run.returncode == 0, run.stderr
     (job,) = json.loads(run.stdout)
     (result,) = job["results"]
-    # four stats processes, each with its share of the 300 capture files
+    # four stats processes, each with its share of the window's 305 capture files, none of
+    # the three-day-old ones
     stats = job["steps"][0]
-    assert stats["instances"] == 4 and sorted(stats["objects"]["capture"]) == [75, 75, 75, 76]
+    assert stats["instances"] == 4 and "capture" not in stats["objects"]
+    assert sorted(p["read"] for p in stats["printed"]) == [76, 76, 76, 77]
     assert result["monitor"] == "churn-drift" and result["verdict"] == "alarm" and result["value"] > 0.2
     latest = json.loads(emulator.client("s3").get_object(Bucket=BUCKET, Key="monitoring/churn-drift/latest.json")["Body"].read())
     assert latest["sample_size"]["current"] == 300

@@ -101,6 +101,30 @@ def test_shifted_traffic_crosses_the_threshold_and_publishes_the_metric(built_pr
     assert points[0]["Maximum"] == pytest.approx(report.value)
 
 
+def test_drift_publishes_the_jobs_per_feature_data_too(built_project: Project, moto: Any) -> None:
+    # GIVEN 400 captured rows from a shifted population
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    make_bucket(moto)
+    capture(moto, shifted(held_out_rows(built_project, 400)), now)
+    # WHEN drift runs
+    report = run(built_project, moto, now=now)
+    # THEN, as the job publishes, one FeatureDrift datum per feature (EndpointName, Feature),
+    # each the feature's score, beside the drift metric itself
+    cloudwatch = moto.client("cloudwatch")
+    scores = {}
+    for feature in FEATURES:
+        ref = metrics.job_metric(ENDPOINT, "data_drift", feature=feature)
+        points = cloudwatch.get_metric_statistics(
+            Namespace=ref.namespace, MetricName=ref.name, Dimensions=[{"Name": k, "Value": v} for k, v in ref.dimensions],
+            StartTime=now - timedelta(hours=1), EndTime=now + timedelta(hours=1), Period=ref.period,
+            Statistics=["Maximum", "SampleCount"])["Datapoints"]
+        assert [p["SampleCount"] for p in points] == [1.0], feature
+        scores[feature] = points[0]["Maximum"]
+    assert scores == pytest.approx({f.name: f.score for f in report.features}, abs=1e-6)
+    assert report.metric["data"] == 1 + len(FEATURES)
+    assert [p["Maximum"] for p in published(moto, now)] == [pytest.approx(report.value)]
+
+
 def test_same_distribution_does_not_cross_the_threshold(built_project: Project, moto: Any) -> None:
     now = datetime.now(timezone.utc)
     make_bucket(moto)
@@ -202,6 +226,7 @@ def test_cli_drift_against_a_moto_url(built_project: Project, moto: Any) -> None
         "name": "FeatureDriftPSI",
         "dimensions": {"EndpointName": ENDPOINT},
         "value": report["value"],
+        "data": 6,  # the value and one datum per feature, as the job publishes
     }
     text = run_cli("drift", MODEL, str(built_project.spec), "--env", "dev", "--endpoint-url", moto.url, "--no-publish")
     assert text.returncode == 0, text.stderr

@@ -7,7 +7,6 @@ model's own predictions; ``--now`` pins the job's window so the tests do not dep
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import subprocess
@@ -28,8 +27,6 @@ from tests.ml.helpers import DATA, Project
 
 SCRIPT = Path(monitor_job.__file__)
 NOW = datetime(2026, 12, 3, 10, 0, 0, tzinfo=timezone.utc)
-ALLOWED_IMPORTS = {"argparse", "base64", "csv", "hashlib", "io", "json", "math", "os", "sys", "tarfile",
-                   "datetime", "numpy", "scipy", "boto3"}
 
 
 def _monitor(name: str, metric: str, side: str, value: float, **options) -> Monitor:
@@ -149,13 +146,6 @@ PREDICTION = _monitor("churn-pred", "prediction_drift", "above", 0.2)
 ACCURACY = _monitor("churn-accuracy", "model_quality", "below", 0.7, quality="accuracy", labels="labels/churn/")
 
 
-def test_the_script_is_python_38_and_imports_only_what_the_processing_image_has() -> None:
-    tree = ast.parse(SCRIPT.read_text(), feature_version=(3, 8))
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
-
-
 def test_one_and_four_shards_give_the_same_scores(churn: Traffic, tmp_path: Path) -> None:
     # GIVEN 600 shifted requests in 30 capture files
     records, labels = churn.records(churn.table[:600], shift=0.5)
@@ -255,6 +245,17 @@ def test_records_outside_the_window_are_not_counted(churn: Traffic, tmp_path: Pa
         record["eventMetadata"]["inferenceTime"] = "2026-12-03T08:30:00.000Z"  # 90 minutes before the run
     (result, _), = _run(tmp_path, churn, (QUALITY,), records, labels)
     assert result["sample_size"]["current"] == 50
+
+
+def test_a_run_lists_only_its_windows_hour_partitions_and_the_one_before() -> None:
+    # an hourly run at 10:20 looks at 09:20-10:20: hours 09 and 10, and 08 as the margin for
+    # a capture file whose hour is that of its first record
+    assert monitor_job.window_hours(NOW + timedelta(minutes=-40), NOW + timedelta(minutes=20)) == [
+        "2026/12/03/08/", "2026/12/03/09/", "2026/12/03/10/"]
+    # a daily run at midnight: the 24 hours of the day before, and one more before them
+    midnight = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    daily = monitor_job.window_hours(midnight - timedelta(days=1), midnight)
+    assert daily[0] == "2026/12/02/23/" and daily[-1] == "2026/12/04/00/" and len(daily) == 26
 
 
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
