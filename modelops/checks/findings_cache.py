@@ -30,13 +30,12 @@ from pathlib import Path
 
 from modelops.checks.policy import Finding
 from modelops.files import atomic_write
-from modelops.graph import cache as render_cache
-from modelops.graph.cache import RENDER_CACHE_ENV, code_fingerprint
+from modelops.graph.keys import RENDER_CACHE_ENV, code_fingerprint, group_keys
 from modelops.plain import canonical
 from modelops.secrets import secret_urls
 from modelops.spec.resolved import Environment
 
-__all__ = ["FORMAT", "MAX_ENTRIES", "cached_findings", "findings_key"]
+__all__ = ["FORMAT", "MAX_ENTRIES", "cached_findings", "findings_key", "kept_findings"]
 
 #: the entry format; a new one makes every old entry a miss
 FORMAT = "modelops/findings/v1"
@@ -56,7 +55,7 @@ def _checks_fingerprint() -> str:
 
 def findings_key(env: Environment, cache_dir: Path) -> str:
     """The key of ``env``'s findings: its render groups' keys, the render and policy code."""
-    keys = sorted((f"{kind}:{name}", key) for (kind, name), key in render_cache.RENDER_CACHE.keys(env, cache_dir).items())
+    keys = sorted((f"{kind}:{name}", key) for (kind, name), key in group_keys(env, cache_dir).items())
     return hashlib.sha256(canonical([FORMAT, code_fingerprint(), _checks_fingerprint(), keys]).encode()).hexdigest()
 
 
@@ -87,6 +86,21 @@ def _prune(folder: Path) -> None:
         entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)
+
+
+def kept_findings(env: Environment, cache_dir: Path | None) -> list[Finding] | None:
+    """``env``'s findings as kept in ``cache_dir`` for its current key, or None when none are
+    (or the render cache is off). Reads no graph and loads no Pulumi: a ``validate`` of an
+    unchanged spec ends here.
+
+    Example::
+
+        found = kept_findings(attached, Path(".modelops/cache"))   # None: render and evaluate
+    """
+    if cache_dir is None or os.environ.get(RENDER_CACHE_ENV) == "off":
+        return None
+    key = findings_key(env, cache_dir)
+    return _read(Path(cache_dir) / "findings" / f"{key}.json", key)
 
 
 def cached_findings(env: Environment, cache_dir: Path | None, compute: Callable[[], list[Finding]]) -> list[Finding]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from modelops.checks.findings_cache import cached_findings
+from modelops.checks.mandatory import as_problems, project_root
 from modelops.checks.policy import Finding
 from modelops.checks.security import EnvironmentReport, evaluate_graph, findings
 from modelops.errors import Problem
@@ -26,15 +26,9 @@ from modelops.graph.cache import render_graph
 from modelops.graph.forked import share_out
 from modelops.graph.runtime import Registration
 from modelops.ml.placeholders import attach_without_training
-from modelops.spec.loader import display_name, load_yaml
 from modelops.spec.resolved import Environment
 
 __all__ = ["check_policies", "project_root", "render_for_checks", "security_report"]
-
-
-def project_root(env: Environment) -> Path:
-    """The directory of the environment's spec: where its builds and caches live."""
-    return Path(env.spec_file).resolve().parent if env.spec_file else Path.cwd()
 
 
 def render_for_checks(env: Environment, root: Path, scratch: Path, cache_dir: Path | None, *,
@@ -58,26 +52,6 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
 
         problems = check_policies({"prod": load_environment("modelops.yaml", "prod")})
     """
-    problems: list[Problem] = []
-    docs: dict[str, Any] = {}
-
-    def where(file: str | None, entity: str) -> tuple[str, int, int] | None:
-        if not file:
-            return None
-        if file not in docs:
-            try:
-                docs[file] = load_yaml(file, strict=False)
-            except Exception:  # noqa: BLE001 - positions are a nicety; the message still names the file
-                docs[file] = None
-        doc = docs[file]
-        parts = tuple(entity.split(".", 1)) if entity else ()
-        if doc is None:
-            return display_name(file), 0, 0
-        if parts and parts not in doc.positions:
-            return None
-        line, col = doc.position(parts)
-        return display_name(file), line, col
-
     with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
 
         def mandatory(chunk: list[Environment], jobs: int | None) -> list[list[Finding]]:
@@ -95,17 +69,7 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
         # environments of 32 models or more are checked in several processes (Linux)
         envs = list(environments.values())
         per_env = share_out(mandatory, envs, max((len(env.models) for env in envs), default=0))
-    for (name, env), env_findings in zip(environments.items(), per_env):
-        for finding in env_findings:
-            # the overlay when it sets the entity, else the file that declares it
-            place = next((found for file in (env.overlay_file, env.spec_file, *env.include_files)
-                          if (found := where(file, finding.entity)) is not None), None) \
-                or (display_name(env.spec_file) if env.spec_file else "modelops.yaml", 0, 0)
-            problems.append(Problem(
-                f"P-{finding.policy}", place[0], place[1], place[2], finding.entity or f"environments.{name}",
-                f"[{finding.policy}] ({name}) {finding.message}", finding.fix,
-            ))
-    return sorted(set(problems))
+    return as_problems(environments, dict(zip(environments, per_env)))
 
 
 def security_report(env: Environment, root: Path | None = None) -> EnvironmentReport:

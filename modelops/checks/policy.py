@@ -53,7 +53,7 @@ from modelops.graph.resource_types import (
     BUCKET, BUCKET_PAB, BUCKET_POLICY, BUCKET_SSE, ENDPOINT_CONFIG, ROLE_POLICY,
 )
 from modelops.spec.resolved import Environment
-from modelops.graph.runtime import Registration
+from modelops.graph.registration import Registration
 
 POLICY_IDS = (
     "storage-encrypted",

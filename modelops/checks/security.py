@@ -58,7 +58,7 @@ from modelops.graph.resource_types import (
     ROLE_POLICY, SAGEMAKER_MODEL, TOPIC,
 )
 from modelops.spec.resolved import Environment
-from modelops.graph.runtime import Registration
+from modelops.graph.registration import Registration
 
 __all__ = ["CONTROLS", "Control", "ControlResult", "EnvironmentReport", "control_findings", "evaluate_graph", "findings"]
 

@@ -63,9 +63,17 @@ def validate(
     envs = [env] if env is not None else None
     problems, resolved = check(spec, envs)
     if not problems and policies:  # mandatory findings of the built-in policies (modelops.checks.policy), one line each
-        from modelops.checks.pipeline import check_policies  # Pulumi: only when rendering (see cli.app)
+        # numpy (attaching artifacts), then Pulumi only when rendering: neither for --no-policies (see cli.app)
+        from modelops.checks.mandatory import as_problems, kept_mandatory
 
-        problems = check_policies(resolved)
+        # environments unchanged since the last check: their kept findings, nothing rendered
+        kept = kept_mandatory(resolved)
+        problems = as_problems(resolved, kept)
+        rest = {name: e for name, e in resolved.items() if name not in kept}
+        if rest:
+            from modelops.checks.pipeline import check_policies  # Pulumi: only when rendering (see cli.app)
+
+            problems = sorted(set(problems) | set(check_policies(rest)))
     if problems:
         if as_json:
             json.dump({"valid": False, "problems": [p.to_dict() for p in problems]}, sys.stdout, indent=2)

@@ -14,41 +14,38 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from functools import lru_cache
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
-import modelops.components as components
 from modelops.components.environment import component_entities
 from modelops.components.naming import prefix
 from modelops.graph.forked import jobs_setting
+from modelops.graph.keys import (
+    _ROOT_TEXT, RENDER_CACHE_ENV, _relocate, code_fingerprint, group_keys, relocate_to, relocations, settings_of,
+)
 from modelops.graph.render import Graph, render
 from modelops.graph.runtime import Registration
 from modelops.perf import no_gc
-from modelops.plain import canonical, plain
 from modelops.secrets import secret_urls
 from modelops.spec.resolved import Environment
 
 
-#: environment variable: ``off`` renders every environment in full, bypassing the render
-#: cache (the benchmarks' reference for the incremental path, and a way to rule the cache out)
-RENDER_CACHE_ENV = "MODELOPS_RENDER_CACHE"
-
-
-def render_graph(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None) -> list[Registration]:
+def render_graph(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None,
+                 held: dict[str, list[Registration]] | None = None) -> list[Registration]:
     """The rendered graph of a resolved environment, through the render cache; a render
-    uses up to ``jobs`` processes (default :func:`modelops.graph.render.render_jobs`)."""
-    return cached_render(env, cache_dir, jobs=jobs).registrations
+    uses up to ``jobs`` processes (default :func:`modelops.graph.render.render_jobs`);
+    ``held`` as in :meth:`RenderCache.render`."""
+    return cached_render(env, cache_dir, jobs=jobs, held=held).registrations
 
 
 def cached_render(env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None,
-                  collect: bool = True) -> Any:
+                  collect: bool = True, held: dict[str, list[Registration]] | None = None) -> Any:
     """The :class:`~modelops.graph.render.Graph` of ``env`` through the render cache (in this
     process and under ``cache_dir``), unless :data:`RENDER_CACHE_ENV` is ``off``.
-    ``collect=False``: see :func:`modelops.graph.render.render`.
+    ``collect=False``: see :func:`modelops.graph.render.render`; ``held``: see
+    :meth:`RenderCache.render` (unused with the cache off).
 
     Example::
 
@@ -57,46 +54,7 @@ def cached_render(env: Environment, cache_dir: Path | None = None, *, jobs: int 
     jobs_setting()  # a bad MODELOPS_RENDER_JOBS is an error whether or not a render is needed
     if os.environ.get(RENDER_CACHE_ENV) == "off":
         return render(env, jobs=jobs, collect=collect)
-    return RENDER_CACHE.render(env, cache_dir, jobs=jobs, collect=collect)
-
-
-def _hash(*parts: Any) -> str:
-    return hashlib.sha256(canonical(parts).encode()).hexdigest()
-
-
-def _hash_blobs(*blobs: str) -> str:
-    """One key over canonical JSON texts (the separator never occurs in JSON: it is escaped)."""
-    return hashlib.sha256("\x1f".join(blobs).encode()).hexdigest()
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """Hash of the code that shapes a render (components, render, runtime, SDK versions):
-    a cached graph is only reused by the code that made it."""
-    h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    files = (sorted(Path(components.__file__).resolve().parent.glob("*.py"))
-             + [here / "render.py", here / "runtime.py", here / "resource_types.py",
-                here.parent / "spec" / "resolved.py"])
-    for path in files:
-        if path.is_file():
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-    for dist in ("pulumi", "pulumi_aws"):
-        try:
-            h.update(f"{dist}={version(dist)}".encode())
-        except Exception:  # noqa: BLE001 - a missing distribution only weakens the key
-            h.update(dist.encode())
-    return h.hexdigest()
-
-
-def _keyed(model: Any) -> Any:
-    """A model as its render depends on it. Components read the attached artifact (path and
-    digest), never ``artifact_source``: that path differs between the two sides of a diff
-    (the base lives in a temporary checkout) and would make every base render a miss."""
-    if getattr(model, "artifact_source", None) is None:
-        return model
-    return dataclasses.replace(model, artifact_source=None)
+    return RENDER_CACHE.render(env, cache_dir, jobs=jobs, collect=collect, held=held)
 
 
 _PLACEHOLDER = "modelops-cached-secret:"
@@ -104,7 +62,7 @@ _PLACEHOLDER = "modelops-cached-secret:"
 
 def _secrets_of(env: Environment) -> tuple[str, ...]:
     """Every URL in the environment's settings that may carry a credential (webhook endpoints)."""
-    return tuple(sorted(set(secret_urls(RenderCache._settings(env))), key=len, reverse=True))
+    return tuple(sorted(set(secret_urls(settings_of(env))), key=len, reverse=True))
 
 
 def _placeholder(secret: str) -> str:
@@ -182,62 +140,6 @@ def _seal(key: str, payload: bytes) -> str:
     return hashlib.sha256(code_fingerprint().encode() + b"\x1f" + key.encode() + b"\x1f" + payload).hexdigest()
 
 
-#: what stands for the project's directory in keys and entries (a NUL: no spec string holds
-#: one), so that a cache made in one checkout is read in another: main's cache on a pull
-#: request's runner, the base of a diff in a temporary checkout
-_ROOT = "\u0000modelops-project-root"
-
-
-def _json_text(value: str) -> str:
-    """``value`` as it appears inside a JSON string (canonical and entry JSON escape alike)."""
-    return json.dumps(value, ensure_ascii=False)[1:-1]
-
-
-def relocations(env: Environment, cache_dir: Path | str | None) -> tuple[tuple[str, str], ...]:
-    """(directory as JSON text, its stand-in) for the directory holding ``cache_dir``
-    (``<root>/.modelops/cache``: builds and placeholder packages live there) and the spec's
-    directory (its data files), longest first: every path under them is kept relative in
-    keys and entries. The two differ only for the base of a diff (a temporary checkout);
-    an entry read back has its paths under the first (where the packages are), which the
-    table's first pair names (``(directory, "")``)."""
-    roots: dict[str, str] = {}
-    first = ""
-
-    def add(directory: Path) -> None:
-        nonlocal first
-        # as named and with symbolic links resolved: paths reach the graph in either form
-        for form in (os.path.abspath(directory), str(directory.resolve())):
-            roots.setdefault(_json_text(form + os.sep), _json_text(_ROOT + "/"))
-        first = first or _json_text(os.path.abspath(directory) + os.sep)
-
-    if cache_dir is not None:
-        cache = Path(cache_dir)
-        if cache.name == "cache" and cache.parent.name == ".modelops":
-            add(cache.parent.parent)
-    if env.spec_file:
-        add(Path(env.spec_file).parent)
-    if not roots:
-        return ()
-    # longest first: a directory may be named inside another's resolved form (/tmp/x in /private/tmp/x)
-    return ((first, ""),) + tuple(sorted(roots.items(), key=lambda item: len(item[0]), reverse=True))
-
-
-_ROOT_TEXT = _json_text(_ROOT + "/").encode("utf-8")
-
-
-def relocate_to(table: tuple[tuple[str, str], ...]) -> str:
-    """The directory (as JSON text) a relative path of an entry is read back under: the
-    first entry of a :func:`relocations` table."""
-    return table[0][0] if table else ""
-
-
-def _relocate(text: str, table: tuple[tuple[str, str], ...]) -> str:
-    for old, new in table[1:]:
-        if old in text:
-            text = text.replace(old, new)
-    return text
-
-
 def _held(key: str, roots: tuple[tuple[str, str], ...]) -> str:
     """The in-process name of entry ``key`` rendered in the checkout of ``roots``."""
     return key if not roots else key + "\x1f" + "\x1f".join(old for old, _ in roots)
@@ -311,55 +213,12 @@ class RenderCache:
     # -- keys ------------------------------------------------------------------------------
 
     @staticmethod
-    def _settings(env: Environment) -> dict[str, Any]:
-        """Everything but the entities (and the file names): what every group depends on."""
-        return {f.name: plain(getattr(env, f.name)) for f in dataclasses.fields(env)
-                if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file", "include_files")}
+    def keys(env: Environment, cache_dir: Path | str | None = None) -> dict[tuple[str, str], str]:
+        """(kind, entity) → content key of its group: :func:`modelops.graph.keys.group_keys`."""
+        return group_keys(env, cache_dir)
 
-    def keys(self, env: Environment, cache_dir: Path | str | None = None) -> dict[tuple[str, str], str]:
-        """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group.
-        Paths under the spec's directory (and the one holding ``cache_dir``) count relative:
-        the same content checked out elsewhere has the same keys."""
-        fp = code_fingerprint()
-        roots = relocations(env, cache_dir)
-        settings = self._settings(env)
-        shape = {
-            "datasets": sorted(env.datasets),
-            "models": sorted((m.name, m.dataset) for m in env.models.values()),
-            "monitors": sorted((m.name, m.model or "", m.dataset or "", m.metric) for m in env.monitors.values()),
-        }
-        keys = {("shared", ""): _hash(fp, "shared", settings, shape)}
-        # Every entity's key holds the settings and what it depends on. Each entity is turned
-        # into canonical JSON once (a dataset is read by models and monitors, a model by its
-        # monitors) and a key hashes those texts: O(entities), not O(entities x dependants).
-        common = _hash(fp, settings)
-        datasets = {name: _relocate(canonical(ds), roots) for name, ds in env.datasets.items()}
-        models = {name: _relocate(canonical(_keyed(m)), roots) for name, m in env.models.items()}
-        readers: dict[str, list[str]] = {}
-        watchers: dict[str, list[tuple[str, str]]] = {}
-        model_watchers: dict[str, list[tuple[str, str]]] = {}
-        for m in env.models.values():
-            readers.setdefault(m.dataset, []).append(m.name)
-        for mon in env.monitors.values():
-            if mon.dataset is not None:
-                watchers.setdefault(mon.dataset, []).append((mon.name, mon.metric))
-            else:
-                # a model's endpoint rolls back on its monitors' alarms: it depends on their names and metrics
-                # and builds the monitor job of its job monitors, from their whole spec
-                model_watchers.setdefault(mon.model or "", []).append(
-                    (mon.name, mon.metric, canonical(mon) if mon.is_job else ""))
-        for name in env.datasets:
-            keys[("dataset", name)] = _hash_blobs(common, "dataset", datasets[name],
-                                                  canonical([sorted(readers.get(name, ())), sorted(watchers.get(name, ()))]))
-        for name, model in env.models.items():
-            keys[("model", name)] = _hash_blobs(common, "model", models[name], datasets.get(model.dataset, "null"),
-                                                canonical(sorted(model_watchers.get(name, ()))))
-        for name, mon in env.monitors.items():
-            target = env.models.get(mon.model) if mon.model is not None else None
-            target_ds = datasets.get(target.dataset if target is not None else (mon.dataset or ""), "null")
-            keys[("monitor", name)] = _hash_blobs(common, "monitor", canonical(mon),
-                                                  models[mon.model] if target is not None else "null", target_ds)
-        return keys
+
+    # -- keys ------------------------------------------------------------------------------
 
     # -- storage ---------------------------------------------------------------------------
 
@@ -513,23 +372,35 @@ class RenderCache:
         return sub, complete
 
     def render(self, env: Environment, cache_dir: Path | None = None, *, jobs: int | None = None,
-               collect: bool = True) -> Any:
+               collect: bool = True, held: dict[str, list[Registration]] | None = None) -> Any:
         """The :class:`~modelops.graph.render.Graph` of ``env``, re-rendering only groups not cached
-        (in up to ``jobs`` processes; ``collect`` as in :func:`modelops.graph.render.render`)."""
+        (in up to ``jobs`` processes; ``collect`` as in :func:`modelops.graph.render.render`).
+
+        ``held`` (key → group), when given, is where groups are taken from first, as they
+        are (neither read nor rendered), and it is given this render's groups. The two sides
+        of a diff share one: the base's unchanged groups are the very registrations of the
+        working tree's, which the comparison then skips (the same key is the same content;
+        paths in them are the working tree's)."""
         with no_gc():  # thousands of acyclic lists and dicts: collections would only rescan them
             keys = self.keys(env, cache_dir)
             secrets = _secrets_of(env)
             roots = relocations(env, cache_dir)
+
+            def get(key: str) -> list[Registration] | None:
+                found = held.get(key) if held is not None else None
+                return found if found is not None else self._get(key, cache_dir, secrets, roots)
+
             # without the shared group the render is a full one: the entities' entries are not read
-            shared = self._get(keys[("shared", "")], cache_dir, secrets, roots)
-            found = ({group: self._get(key, cache_dir, secrets, roots) for group, key in keys.items()}
-                     if shared is not None else dict.fromkeys(keys))
+            shared = get(keys[("shared", "")])
+            found = {group: get(key) for group, key in keys.items()} if shared is not None else dict.fromkeys(keys)
         missing = {g for g, regs in found.items() if regs is None}
         if shared is None:
             graph = render(env, jobs=jobs, collect=collect)
             self.stats["full"] += 1
-            self._put_many([(keys[group], regs) for group, regs in self._groups(graph).items() if group in keys],
-                           cache_dir, secrets, roots)
+            entries = [(keys[group], regs) for group, regs in self._groups(graph).items() if group in keys]
+            self._put_many(entries, cache_dir, secrets, roots)
+            if held is not None:
+                held.update(entries)
             return graph
         if missing:
             sub, complete = self._closure(env, missing)
@@ -542,6 +413,8 @@ class RenderCache:
                     found[group] = regs
         else:
             self.stats["hit"] += 1
+        if held is not None:
+            held.update((keys[group], regs) for group, regs in found.items() if regs is not None)
         with no_gc():
             registrations = sorted((r for regs in found.values() for r in regs or []), key=lambda r: r.urn)
         return Graph(project=env.project, stack=env.env, registrations=registrations,

@@ -16,13 +16,14 @@ import asyncio
 import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Protocol
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
+
+from modelops.graph.registration import Registration
 
 COMPONENT_PREFIXES = ("modelops:",)
 #: the type of ``pulumi.StackReference`` (a read of another stack's outputs, not an AWS resource)
@@ -36,32 +37,6 @@ GC_THRESHOLD = 100_000
 _uncollected = False
 
 
-@dataclass
-class Registration:
-    """One resource the program registered, with what the engine would know of it."""
-
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    inputs: dict[str, Any]
-    parent: str = ""
-    dependencies: list[str] = field(default_factory=list)
-    protect: bool = False
-    retain_on_delete: bool = False
-    delete_before_replace: bool = False
-    ignore_changes: list[str] = field(default_factory=list)
-    replace_on_changes: list[str] = field(default_factory=list)
-    id: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-    def row(self) -> tuple[Any, ...]:
-        """The field values in order, ``Registration(*row)`` gives it back: pickled and read
-        back about six times faster than the object (the render cache, parallel renders)."""
-        return tuple(getattr(self, name) for name in REGISTRATION_FIELDS)
-
-
-REGISTRATION_FIELDS = tuple(f.name for f in fields(Registration))
 
 
 class Backend(Protocol):

@@ -139,7 +139,10 @@ def _diff_env(name: str, before: Environment | None, after: Environment | None, 
     cache_dir = store_root / ".modelops" / "cache"
     roots_before = (str(base_root), str(scratch))
     roots_after = (str(head_root), str(scratch))
-    graph_after = render_graph(after, cache_dir, jobs=jobs) if after is not None else []
+    # the base's groups whose keys the working tree's have too are taken from its render:
+    # neither read nor rendered again, and skipped by the comparison (one object on both sides)
+    held: dict[str, list] = {}
+    graph_after = render_graph(after, cache_dir, jobs=jobs, held=held) if after is not None else []
     with no_gc():
         # a changed entity or setting is a changed content: the comparison is for the rest
         same = before is not None and after is not None and not (result.entities or result.settings) \
@@ -148,7 +151,7 @@ def _diff_env(name: str, before: Environment | None, after: Environment | None, 
         # the same content at another place (paths differ only by their root): the same graph
         graph_before = graph_after
     else:
-        graph_before = render_graph(before, cache_dir, jobs=jobs) if before is not None else []
+        graph_before = render_graph(before, cache_dir, jobs=jobs, held=held) if before is not None else []
     with no_gc():
         # each side cut into its stacks (its own recorded partitions): a resource is compared
         # in its stack, and the stacks a change touches are those of its resources

@@ -191,8 +191,9 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     spec_dir = Path(base.path).parent
     regions = _stack_regions(spec_path)
     checked: dict[str, _Checked] = {}
+    passed: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # entities alike in several environments
     for env in envs:
-        env_problems, result = _check_env(files, env, overlay_path(spec_path, env), spec_dir, of_base)
+        env_problems, result = _check_env(files, env, overlay_path(spec_path, env), spec_dir, of_base, passed)
         problems.extend(env_problems)
         if result is not None:
             checked[env] = result
@@ -202,7 +203,8 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     return unique, checked
 
 
-def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]]) -> tuple[list[Problem], _Checked | None]:
+def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: Path, of_base: set[tuple[str, str, str]],
+               passed: dict[tuple[Any, ...], tuple[Any, ...]]) -> tuple[list[Problem], _Checked | None]:
     base, combined = files.root, files.data
     problems: list[Problem] = []
     overlay: LoadedDocument | None = None
@@ -256,7 +258,7 @@ def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: 
             elif isinstance(merged.get(kind), dict):
                 touched[kind] = {}
         problems.extend(p for p in schema_problems(touched, Locator(layers)) if (p.code, p.path, p.message) not in of_base)
-    problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir))
+    problems.extend(semantic_problems(merged, Locator(layers), env, spec_dir, passed))
     return problems, _Checked(env, merged, base, overlay, files.file_owners, files.teams)
 
 
@@ -324,7 +326,8 @@ def check(spec_path: str | os.PathLike[str], envs: list[str] | None = None) -> t
     try:
         with no_gc():
             problems, checked = _check(spec_path, envs)
-            resolved = {} if problems else {name: resolve(item) for name, item in checked.items()}
+            shared: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # entities alike in several environments
+            resolved = {} if problems else {name: resolve(item, shared) for name, item in checked.items()}
     except BaseException:
         forget_samples()
         raise
@@ -355,20 +358,40 @@ def _ref_default(definition: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def resolve(checked: _Checked) -> r.Environment:
-    """Build the frozen :class:`~modelops.spec.resolved.Environment` of a validated environment."""
+def resolve(checked: _Checked, shared: dict[tuple[Any, ...], tuple[Any, Any]] | None = None) -> r.Environment:
+    """Build the frozen :class:`~modelops.spec.resolved.Environment` of a validated environment.
+
+    ``shared``, given the same dict for the environments of one spec: an entity that no
+    overlay touches is the same mapping in each merged environment (:func:`deep_merge`
+    keeps it), and is resolved once, one frozen object in each environment.
+    """
     data = checked.data
     spec_dir = Path(checked.base.path).parent
     top = _with_defaults("", data)
     channels = {name: _channel(name, body) for name, body in (data.get("notifications") or {}).items()}
-    def owner(kind: str, name: str, body: dict[str, Any]) -> str:
-        # its own, else its file's, else the project's (the overlay may set either)
-        return body.get("owner") or checked.file_owners.get((kind, name)) or data["owner"]
-
-    datasets = {name: _dataset(name, body, spec_dir, owner("datasets", name, body)) for name, body in (data.get("datasets") or {}).items()}
-    models = {name: _model(name, body, spec_dir, owner("models", name, body)) for name, body in (data.get("models") or {}).items()}
     every_channel = tuple(channels)
-    monitors = {name: _monitor(name, body, every_channel, owner("monitors", name, body)) for name, body in (data.get("monitors") or {}).items()}
+    known = {} if shared is None else shared
+
+    def entity(kind: str, name: str, body: dict[str, Any]) -> Any:
+        # its owner: its own, else its file's, else the project's (the overlay may set either)
+        owner = body.get("owner") or checked.file_owners.get((kind, name)) or data["owner"]
+        # what the entity's resolution reads besides its body; the body is kept with the
+        # entry, so that its id names no other mapping while the entry exists
+        key = (kind, name, id(body), owner, every_channel if kind == "monitors" else spec_dir)
+        hit = known.get(key)
+        if hit is None or hit[0] is not body:
+            if kind == "datasets":
+                value = _dataset(name, body, spec_dir, owner)
+            elif kind == "models":
+                value = _model(name, body, spec_dir, owner)
+            else:
+                value = _monitor(name, body, every_channel, owner)
+            hit = known[key] = (body, value)
+        return hit[1]
+
+    datasets = {name: entity("datasets", name, body) for name, body in (data.get("datasets") or {}).items()}
+    models = {name: entity("models", name, body) for name, body in (data.get("models") or {}).items()}
+    monitors = {name: entity("monitors", name, body) for name, body in (data.get("monitors") or {}).items()}
     taken = set(datasets) | set(models) | set(monitors)
     watched: dict[str, set[str]] = {}
     for monitor in monitors.values():

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,32 @@ __all__ = ["semantic_problems"]
 _GLUE_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,127}")  # used with fullmatch: `$` passes a final newline
 
 
-def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: Path) -> list[Problem]:
+def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: Path,
+                      passed: dict[tuple[Any, ...], tuple[Any, ...]] | None = None) -> list[Problem]:
     """What the schema cannot express, for one (merged) environment.
 
     Defensive about shapes the schema already reports (a wrong type is skipped here), so
     that every problem is reported in one run.
+
+    ``passed``, given the same dict for the environments of one spec: the models and
+    monitors that passed their rules in an earlier environment, by what the rules read. An
+    entity that no overlay touches is the same mapping in each merged environment
+    (:func:`modelops.spec.envs.deep_merge` keeps it), and passes again without being checked
+    again; one that had a problem is checked in each environment, for its places.
     """
+    passed = {} if passed is None else passed
+
+    def once(key: tuple[Any, ...], kept: tuple[Any, ...], rules: Any) -> None:
+        # ``kept``: the mappings whose ids are in ``key``, held so that no other takes their id
+        hit = passed.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit, kept)):
+            return
+        found = list(rules())
+        if found:
+            problems.extend(found)
+        else:
+            passed[key] = kept
+
     problems: list[Problem] = []
     add = problems.append
     notifications = entities(data, "notifications")
@@ -108,34 +129,48 @@ def semantic_problems(data: dict[str, Any], where: Locator, env: str, spec_dir: 
                 add(at("E-PARQUET", where.value(path), path, f"{source!r} is not a readable parquet file ({reason})", "write it with a parquet writer, or set `format:` to the file's format"))
 
     # models
-    for name, model in models.items():
+    def model_rules(name: str, model: dict[str, Any], ref: Any) -> Iterator[Problem]:
         base = ("models", name)
-        ref = model.get("dataset")
         if isinstance(ref, str) and ref not in datasets:
             close = suggest(ref, datasets)
             fix = f"did you mean '{close}'?" if close else ("declare it under `datasets:`" if not datasets else f"declared datasets: {choices(sorted(datasets))}")
-            add(at("E-REF", where.value((*base, "dataset")), (*base, "dataset"), f"unknown dataset '{ref}'", fix))
+            yield at("E-REF", where.value((*base, "dataset")), (*base, "dataset"), f"unknown dataset '{ref}'", fix)
         has_train, has_artifact = "train" in model, "artifact" in model
         if has_train and has_artifact:
-            add(clash("E-TRAIN-OR-ARTIFACT", where, (*base, "train"), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them"))
+            yield clash("E-TRAIN-OR-ARTIFACT", where, (*base, "train"), (*base, "artifact"), "a model has either `train` or `artifact`, not both", "remove one of them")
         elif not has_train and not has_artifact:
-            add(at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`"))
+            yield at("E-TRAIN-OR-ARTIFACT", where.key(base), base, "a model needs `train` or `artifact`", "add `train: {estimator: ..., target: ...}` or `artifact: path/to/model.tar.gz`")
         artifact = model.get("artifact")
         if isinstance(artifact, str) and artifact:
             package, reason = project_file(spec_dir, artifact)
             if package is None:
-                add(_file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir))
+                yield _file_problem(reason, where.value((*base, "artifact")), (*base, "artifact"), artifact, spec_dir)
         if isinstance(ref, str) and ref in headers and isinstance(model.get("train"), dict):
-            problems.extend(train_column_problems(model["train"], (*base, "train"), headers[ref], where))
+            yield from train_column_problems(model["train"], (*base, "train"), headers[ref], where)
         if isinstance(model.get("train"), dict):
-            problems.extend(train_problems(model["train"], (*base, "train"), where))
-        problems.extend(serving_problems(mapping(model.get("serving")), (*base, "serving"), where))
-        problems.extend(rollout_problems(model, base, where))
-        problems.extend(rollout_mode_problems(mapping(model.get("serving")), (*base, "serving"), where))
+            yield from train_problems(model["train"], (*base, "train"), where)
+        yield from serving_problems(mapping(model.get("serving")), (*base, "serving"), where)
+        yield from rollout_problems(model, base, where)
+        yield from rollout_mode_problems(mapping(model.get("serving")), (*base, "serving"), where)
+
+    for name, model in models.items():
+        ref = model.get("dataset")
+        # what the rules read besides the model: whether its dataset is declared, that
+        # dataset's CSV header, the artifact's file (the same all through one check)
+        known = isinstance(ref, str) and ref in datasets
+        once(("models", name, id(model), spec_dir, known, headers.get(ref) if known else None), (model,),
+             lambda name=name, model=model, ref=ref: model_rules(name, model, ref))
 
     # monitors
     for name, monitor in monitors.items():
-        problems.extend(monitor_problems(name, monitor, models, datasets, where))
+        # what the rules read besides the monitor: whether its target is declared, and the
+        # watched model's mapping (its serving, its estimator)
+        target = monitor.get("model", monitor.get("dataset"))
+        collection = models if "model" in monitor else datasets
+        declared = isinstance(target, str) and target in collection
+        watched = models.get(monitor["model"]) if isinstance(monitor.get("model"), str) else None
+        once(("monitors", name, id(monitor), "model" in monitor, "dataset" in monitor, declared, id(watched)), (monitor, watched),
+             lambda name=name, monitor=monitor: monitor_problems(name, monitor, models, datasets, where))
         check_channels(("monitors", name, "notify"), monitor.get("notify"))
     return problems
 
