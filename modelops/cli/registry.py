@@ -83,13 +83,13 @@ def publish(
             known = ", ".join(sorted(environment.models)) or "none"
             raise UsageError(f"model {name!r} is not declared in {spec} (models: {known})")
     from modelops.ml.artifacts import default_root, resolve_artifact
-    from modelops.registry import publish as publish_model
+    from modelops.registry import publish_all
 
     root = default_root(environment)
     for name in names:  # every package is here before anything is written
         resolve_artifact(environment, environment.models[name], build=False, root=root)
     registry = _registry(environment, root, endpoint_url, use_aws, provision=True, quiet=as_json)
-    outcomes = [publish_model(environment, name, root, registry) for name in names]
+    outcomes = publish_all(environment, root, registry, [(name, None) for name in names])
     if as_json:
         typer.echo(json.dumps({"registry": registry.bucket, "where": registry.where,
                                "models": [o.to_dict() for o in outcomes]}, indent=2, sort_keys=True))

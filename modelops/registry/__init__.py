@@ -2,8 +2,8 @@
 
 from modelops.registry.listing import Listing, list_versions
 from modelops.registry.pins import Fetched, fetch_pins, missing_pins, pins
-from modelops.registry.publish import PublishOutcome, publish, publish_served
+from modelops.registry.publish import PublishOutcome, publish, publish_all, publish_served
 from modelops.registry.store import Registry
 
 __all__ = ["Fetched", "Listing", "PublishOutcome", "Registry", "fetch_pins", "list_versions", "missing_pins",
-           "pins", "publish", "publish_served"]
+           "pins", "publish", "publish_all", "publish_served"]

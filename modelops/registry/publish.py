@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from modelops.registry.store import DIGEST_KEY, METRIC_PREFIX, Registry, fits_me
 from modelops.spec.resolved import Artifact, Environment
 
 CONTENT_TYPES = ["text/csv", "application/json"]
+#: models published at once (each model's versions in turn, so its version numbers follow
+#: the order primary, canary, shadow); every call is a few small S3 and SageMaker requests
+PUBLISH_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,13 @@ def _model(env: Environment, name: str) -> Any:
     return model
 
 
-def publish(env: Environment, name: str, root: Path, registry: Registry, digest: str | None = None) -> PublishOutcome:
+def publish(env: Environment, name: str, root: Path, registry: Registry, digest: str | None = None, *,
+            commit: str | None = None) -> PublishOutcome:
     """Publish the artifact ``env`` resolves for model ``name`` to ``registry`` (see the module docstring).
 
     ``digest``: publish that version of the model from the local store instead (a canary's
-    or shadow's pin); it must be there.
+    or shadow's pin); it must be there. ``commit``: the spec commit of the lineage, when the
+    caller looked it up already ("" outside a repository; None: look it up).
     """
     model = _model(env, name)
     if digest is None:
@@ -132,7 +138,7 @@ def publish(env: Environment, name: str, root: Path, registry: Registry, digest:
         put(naming.registry_key(name, digest, "card.json"), card_bytes, "application/json")
     if baseline is not None:
         put(naming.registry_key(name, digest, "baseline.json"), baseline, "application/json")
-    lineage = _lineage(env, model, card, root, put, registry, served=artifact.framework_version)
+    lineage = _lineage(env, model, card, root, put, registry, served=artifact.framework_version, commit=commit)
 
     found = registry.version_of(name, digest)
     if found is not None:
@@ -164,7 +170,7 @@ def publish(env: Environment, name: str, root: Path, registry: Registry, digest:
 
 
 def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put: Any,
-             registry: Registry, *, served: str | None = None) -> dict[str, str]:
+             registry: Registry, *, served: str | None = None, commit: str | None = None) -> dict[str, str]:
     """What the version was made from: data (digest, the registry's copy and its object version),
     spec commit, training parameters, framework (``served``: the serving image's, when neither
     the card nor the spec names one; SageMaker refuses an empty metadata value) and estimator."""
@@ -172,7 +178,7 @@ def _lineage(env: Environment, model: Any, card: dict[str, Any], root: Path, put
     data_digest = str(trained.get("digest") or "")
     out = {
         "modelops:framework-version": str(card.get("framework_version") or model.framework_version or served or "unknown"),
-        "modelops:spec-commit": git.head_commit(root) or "unknown: not a git repository",
+        "modelops:spec-commit": (git.head_commit(root) if commit is None else commit) or "unknown: not a git repository",
         "modelops:dataset": model.dataset,
         "modelops:dataset-digest": data_digest or "unknown: the package has no card",
     }
@@ -201,11 +207,38 @@ def publish_served(env: Environment, root: Path, registry: Registry) -> list[Pub
 
         [o.digest for o in publish_served(env, Path("."), registry) if o.changed]
     """
-    out: list[PublishOutcome] = []
-    for name in sorted(env.models):
+    def versions(name: str) -> list[tuple[str, str | None]]:
         model = env.models[name]
-        out.append(publish(env, name, root, registry))
-        for pinned in (model.serving.canary, model.serving.shadow):
-            if pinned is not None and pinned.version != out[-1].digest:
-                out.append(publish(env, name, root, registry, digest=pinned.version))
+        primary = model.artifact.digest if model.artifact is not None else None
+        extra = [p.version for p in (model.serving.canary, model.serving.shadow) if p is not None]
+        return [(name, None)] + [(name, v) for v in dict.fromkeys(extra) if v != primary]
+
+    return publish_all(env, root, registry, [job for name in sorted(env.models) for job in versions(name)])
+
+
+def publish_all(env: Environment, root: Path, registry: Registry,
+                jobs: list[tuple[str, str | None]]) -> list[PublishOutcome]:
+    """:func:`publish` of every ``(model, digest or None)`` in ``jobs``, models side by side
+    (:data:`PUBLISH_WORKERS`), each model's own in the order given; outcomes in that order.
+    The first failure is raised once the publishes under way have ended (no other starts)."""
+    commit = git.head_commit(root) or ""
+    by_model: dict[str, list[str | None]] = {}
+    for name, digest in jobs:
+        by_model.setdefault(name, []).append(digest)
+
+    def one(name: str) -> list[PublishOutcome]:
+        return [publish(env, name, root, registry, digest, commit=commit) for digest in by_model[name]]
+
+    with ThreadPoolExecutor(max_workers=PUBLISH_WORKERS, thread_name_prefix="modelops-publish") as pool:
+        futures = {name: pool.submit(one, name) for name in by_model}
+        try:
+            done = {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    position = {name: 0 for name in by_model}
+    out = []
+    for name, _ in jobs:
+        out.append(done[name][position[name]])
+        position[name] += 1
     return out

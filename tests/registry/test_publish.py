@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from modelops.components import naming
-from modelops.errors import ApplyError, SpecError
+from modelops.errors import ApplyError, SpecError, UsageError
 from modelops.ml import artifacts
-from modelops.registry import fetch_pins, publish
+from modelops.registry import fetch_pins, publish, publish_all
 from modelops.spec.envs import load_environment
 from tests.helpers import Emulator
 from tests.local.helpers import copy_project
@@ -61,6 +61,19 @@ def test_publish_writes_content_addressed_objects_and_one_version_then_nothing(e
     # WHEN it is published again THEN nothing is written and no version registered
     again = publish(env, MODEL, root, registry)
     assert not again.changed and again.written == () and again.package_version == first.package_version
+    assert len(list(registry.versions(MODEL))) == 1
+
+
+def test_publish_all_keeps_each_models_order_and_raises_the_first_failure(emulator: Emulator, project: Path) -> None:
+    env = load_environment(project, "dev")
+    root = project.parent
+    registry = registry_at(emulator, env, root)
+    # WHEN one model's version is published twice in one batch THEN in turn: the second finds the first
+    first, again = publish_all(env, root, registry, [(MODEL, None), (MODEL, None)])
+    assert first.registered and not again.changed and again.package_version == first.package_version
+    # WHEN a batch holds a version nobody built THEN publishing stops with that model's error
+    with pytest.raises(UsageError, match=f"models.{MODEL}: version sha256:1{{64}} is not in the local store"):
+        publish_all(env, root, registry, [(MODEL, None), (MODEL, "sha256:" + "1" * 64)])
     assert len(list(registry.versions(MODEL))) == 1
 
 
