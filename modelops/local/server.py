@@ -305,6 +305,11 @@ class Clients:
             return self._clients[service]
 
 
+#: the clients of every target this process used, by (url, region, verify)
+_SHARED: dict[tuple[str, str, str | bool], Clients] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Target:
     """A local AWS endpoint: URL, how to verify its TLS, and whether it is our embedded emulator."""
@@ -343,7 +348,16 @@ class Target:
         return cls(url=url, verify=verify, embedded=False, identity=url)
 
     def clients(self, region: str) -> Clients:
-        return Clients(self.url, region, self.verify)
+        """The target's clients for ``region``: one set per process, shared by every stack,
+        command step and thread (each new botocore session parses its service models again:
+        a second of CPU per stack of an environment of many stacks)."""
+        key = (self.url, region, self.verify)
+        with _SHARED_LOCK:
+            found = _SHARED.get(key)
+            if found is None:
+                found = _SHARED[key] = Clients(*key)
+        return found
+
 
     def cli_prefix(self, region: str | None = None) -> str:
         """How to point the AWS CLI at this target (dummy credentials: it is an emulator)."""
