@@ -75,6 +75,9 @@ class Outcome:
     note: str = ""
     #: the stacks applied, in order
     stacks: list[str] = field(default_factory=list)
+    #: seconds of each part of the run, in order (``up``: the spec check before it, the
+    #: registry publish, the apply and the smoke checks; see :data:`PHASES`)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -103,6 +106,7 @@ class Outcome:
             "checks": [asdict(c) for c in self.checks],
             "note": self.note,
             "stacks": list(self.stacks),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
         }
 
 
@@ -166,21 +170,28 @@ def up(
     moved = move_to_stacks(root, env, lay) if stack is None else ""
     published = publish_to_registry(env, target, root) if env.models else ""
     moved = _join(moved, published)
+    phases = {"publish": time.monotonic() - started}
     # With several stacks, every stack's checks run once all are applied: a model's monitor
     # job reads its dataset's bucket, which a later stack may make (docs/stacks.md).
     deferred = len(names) > 1
     outcomes = [_up_stack(env, lay, name, target, root, fail_at=fail_at, on_event=on_event, check=not deferred)
                 for name in names]
+    checked = sum(o.phases.get("smoke_checks", 0.0) for o in outcomes)
+    phases["apply"] = time.monotonic() - started - phases["publish"] - checked
     if deferred:
+        checks_started = time.monotonic()
         with contextlib.ExitStack() as stack:
             ctx = Context(_clients(env, target, stack), env.region)
             shared_outputs = json.loads(outputs_path(root, env.project, lay.shared.name).read_text(encoding="utf-8"))
             topics = set(shared_outputs.get("topicArns", {}).values())
             for name, stack_outcome in zip(names, outcomes):
                 stack_outcome.checks = smoke_checks(ctx, StateStore.read(root, env.project, name), topics)
+        checked = time.monotonic() - checks_started
+    phases["smoke_checks"] = checked
     outcome = _combined("up", env, outcomes)
     outcome.note = _join(moved, outcome.note)
     outcome.seconds = time.monotonic() - started
+    outcome.phases = phases
     return outcome
 
 
@@ -316,8 +327,10 @@ def _up_stack(env: Environment, lay: Layout, name: str, target: Target, root: Pa
         outcome = Outcome("up", env.project, env.env, target.url, target.embedded, str(state.path), actions,
                           note=note, stacks=[name])
         if check:
+            checks_started = time.monotonic()
             topics = set(references.get(lay.shared.name, {}).get("topicArns", {}).values())
             outcome.checks = smoke_checks(backend.ctx, state, topics)
+            outcome.phases["smoke_checks"] = time.monotonic() - checks_started
     return outcome
 
 

@@ -46,6 +46,10 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     result = json.loads(first.stdout)
     assert result["counts"] == {"created": len(result["resources"])} and all(c["ok"] for c in result["checks"])
     assert "Traceback" not in first.stderr
+    # AND it says how long each part took: the spec check before the run, then the run's parts
+    phases = result["phases"]
+    assert list(phases) == ["check", "publish", "apply", "smoke_checks"] and all(v > 0 for v in phases.values())
+    assert sum(v for k, v in phases.items() if k != "check") == pytest.approx(result["seconds"], abs=0.01)
     # AND a second run has nothing to do and says so (in-process: the same entry point)
     os.environ["AWS_CA_BUNDLE"] = emulator.ca_bundle
     try:
@@ -57,7 +61,7 @@ def test_up_then_up_then_destroy_with_endpoint_url(
     assert f"churn-dev: no changes; {len(result['resources'])} resources up to date" in out
     # AND the command it prints to inspect the target is one line, as it must be copied
     inspect = [line for line in out.splitlines() if line.startswith("inspect: ")]
-    assert len(inspect) == 1 and inspect[0].endswith(f"--region eu-west-1 sagemaker list-endpoints"), out
+    assert len(inspect) == 1 and inspect[0].endswith("--region eu-west-1 sagemaker list-endpoints"), out
     # AND destroy removes it all, with a plain table in a log (stdout not a terminal): one line per resource
     gone = modelops("destroy", str(spec), "--env", "dev", "--endpoint-url", emulator.url, ca_bundle=emulator.ca_bundle)
     assert gone.returncode == 0, gone.stderr
