@@ -371,11 +371,11 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
                                     "errors": metrics.endpoint_errors(endpoint),
                                     "invocations": metrics.endpoint_invocations(endpoint)}
             # the monitor jobs' metrics of each model, beside its latency and errors
-            watched: dict[str, dict[str, tuple[str, float]]] = {}
+            watched: dict[str, dict[str, tuple[str, float, str]]] = {}
             for mon_name in sorted(env.monitors):
                 mon = env.monitors[mon_name]
                 if mon.model is not None and mon.metric in metrics.JOB_METRICS:
-                    watched.setdefault(mon.model, {}).setdefault(mon.metric, (mon_name, alarm_threshold(mon)))
+                    watched.setdefault(mon.model, {}).setdefault(mon.metric, (mon_name, alarm_threshold(mon), mon.comparison))
             jobs = {m: job_widgets(m, naming.endpoint_name(env.project, env.env, m), w) for m, w in watched.items()}
             dataset_refs = {}
             for d in env.datasets:

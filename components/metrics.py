@@ -153,13 +153,29 @@ FEATURE_DIMENSION = "Feature"
 DATA_QUALITY_FEATURE_METRIC = "FeatureViolationShare"
 
 
+def alarm_statistic(metric: str, comparison: str, default: str) -> str:
+    """The statistic an alarm (and its widget) takes of a job metric: the worst value of a
+    period that holds several runs. ``model_quality`` is a score that alarms ``below``
+    (accuracy, f1, roc_auc: its Minimum) or an error that alarms ``above`` (rmse, mae: its
+    Maximum); every other metric keeps its ``default``.
+
+    Example::
+
+        alarm_statistic("model_quality", "above", "Minimum")     # 'Maximum'
+    """
+    if metric == "model_quality":
+        return "Maximum" if comparison == "above" else "Minimum"
+    return default
+
+
 def job_metric(endpoint_name: str, metric: str, feature: str | None = None) -> MetricRef:
     """The metric a monitor job publishes for ``metric`` (one of :data:`JOB_METRICS`), hourly.
 
     ``data_drift`` is the largest per-feature score (:func:`drift_metric`, the one its alarm
     watches); with ``feature``, that feature's own score. ``data_quality`` is the share of
-    rows with a violation, ``model_quality`` the quality metric on labelled traffic
-    (Minimum: it alarms below), ``prediction_drift`` the drift of the model's outputs.
+    rows with a violation, ``model_quality`` the quality metric on labelled traffic (its
+    alarm takes the worst of a period: Minimum of a score, Maximum of an error; see
+    ``components/monitor.py``), ``prediction_drift`` the drift of the model's outputs.
 
     Example::
 

@@ -269,7 +269,8 @@ class Monitor(pulumi.ComponentResource):
                 dimensions=dict(metric.dimensions),
                 period=period,
             )
-            statistic = LATENCY_STATISTICS.get(spec.metric, metric.statistic)
+            statistic = metrics.alarm_statistic(spec.metric, spec.comparison,
+                                                LATENCY_STATISTICS.get(spec.metric, metric.statistic))
             if statistic.startswith("p"):
                 alarm["extended_statistic"] = statistic
             else:
@@ -343,19 +344,21 @@ def _plain(title: str, refs: list[metrics.MetricRef], stat: str | None = None) -
     return (title, [_line(ref, stat) for ref in refs], [], [])
 
 
-def job_widgets(model: str, endpoint: str, monitors: dict[str, tuple[str, float]]) -> list[Widget]:
+def job_widgets(model: str, endpoint: str, monitors: dict[str, tuple[str, float, str]]) -> list[Widget]:
     """The job metrics of one model beside its latency and errors: per-feature drift (every
     feature's score, found by a SEARCH, with the largest, which the alarm watches), data
     quality, model quality, prediction drift; each with its monitor's threshold as a line.
 
-    ``monitors`` maps a job metric (``metrics.JOB_METRICS``) to (monitor name, threshold).
+    ``monitors`` maps a job metric (``metrics.JOB_METRICS``) to (monitor name, threshold,
+    comparison): the line shows the statistic its alarm takes (:func:`metrics.alarm_statistic`).
     """
     widgets: list[Widget] = []
     for metric in metrics.JOB_METRICS:
         if metric not in monitors:
             continue
-        name, threshold = monitors[metric]
+        name, threshold, comparison = monitors[metric]
         ref = metrics.job_metric(endpoint, metric)
+        stat = metrics.alarm_statistic(metric, comparison, ref.statistic)
         annotation = [(threshold, f"{name} threshold")]
         if metric == "data_drift":
             feature = metrics.job_metric(endpoint, metric, feature="*")
@@ -364,7 +367,7 @@ def job_widgets(model: str, endpoint: str, monitors: dict[str, tuple[str, float]
         else:
             title = {"data_quality": "data quality (violation share)", "model_quality": "model quality",
                      "prediction_drift": "prediction drift"}[metric]
-            widgets.append((f"{model}: {title}", [_line(ref)], [], annotation))
+            widgets.append((f"{model}: {title}", [_line(ref, stat)], [], annotation))
     return widgets
 
 

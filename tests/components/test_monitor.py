@@ -256,8 +256,8 @@ def test_every_job_metric_gets_its_widget_with_the_monitors_threshold() -> None:
 
     endpoint = "p-dev-m"
     ref = metrics.endpoint_invocations(endpoint)
-    monitors = {"data_drift": ("m-drift", 0.2), "data_quality": ("m-dq", 0.01), "model_quality": ("m-acc", 0.8),
-                "prediction_drift": ("m-pred", 0.1)}
+    monitors = {"data_drift": ("m-drift", 0.2, "above"), "data_quality": ("m-dq", 0.01, "above"),
+                "model_quality": ("m-acc", 0.8, "below"), "prediction_drift": ("m-pred", 0.1, "above")}
     jobs = {"m": job_widgets("m", endpoint, monitors)}
     (page,) = [json.loads(b) for b in dashboard_bodies("eu-west-1", {"m": dict(latency=ref, errors=ref, invocations=ref)},
                                                         {}, jobs=jobs)]
@@ -269,6 +269,12 @@ def test_every_job_metric_gets_its_widget_with_the_monitors_threshold() -> None:
     assert [w["properties"]["annotations"]["horizontal"][0]["value"] for w in row] == [0.2, 0.01, 0.1, 0.8]
     quality = row[3]["properties"]["metrics"][0]
     assert quality[:2] == ["ModelOps/Monitoring", "ModelQuality"] and quality[-1]["stat"] == "Minimum"
+    # AND an error watched from above (rmse) shows its Maximum: the worst of a period, as its alarm takes
+    (error_page,) = [json.loads(b) for b in dashboard_bodies(
+        "eu-west-1", {"m": dict(latency=ref, errors=ref, invocations=ref)}, {},
+        jobs={"m": job_widgets("m", endpoint, {"model_quality": ("m-rmse", 3.0, "above")})})]
+    (error_line,) = [w for w in error_page["widgets"] if w["y"] == 6][0]["properties"]["metrics"]
+    assert error_line[-1]["stat"] == "Maximum"
 
 
 #: serving monitors added to the variants spec's ranker (it has a canary), and a monitor whose
@@ -339,3 +345,30 @@ def test_no_variant_alarm_where_there_is_no_canary_or_the_metric_is_not_per_vari
         assert naming.alarm_name(env.project, env.env, monitor) in names
         assert naming.variant_alarm_name(env.project, env.env, monitor, "canary") not in names
     assert not [n for n in names if n.endswith("--shadow")]
+
+
+QUALITY_MONITORS = """
+  ranker-rmse:
+    model: ranker
+    metric: model_quality
+    quality: rmse
+    above: 3
+  reranker-accuracy:
+    model: reranker
+    metric: model_quality
+    quality: accuracy
+    below: 0.8
+"""
+
+
+def test_a_quality_alarm_takes_the_worst_value_of_its_period(tmp_path):
+    # GIVEN an error watched from above (rmse) and a score watched from below (accuracy)
+    spec = variants_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("\nmonitors:\n", "\nmonitors:" + QUALITY_MONITORS, 1))
+    graph = render(load(spec, "dev", tiny_artifact(tmp_path / "a")))
+    rmse = by_name(graph, ALARM, "variants-dev-ranker-rmse")
+    accuracy = by_name(graph, ALARM, "variants-dev-reranker-accuracy")
+    # THEN each alarms on the worst run of a period: the largest error, the smallest score
+    assert (rmse.inputs["metricName"], rmse.inputs["statistic"], rmse.inputs["comparisonOperator"]) == (
+        "ModelQuality", "Maximum", "GreaterThanThreshold")
+    assert (accuracy.inputs["statistic"], accuracy.inputs["comparisonOperator"]) == ("Minimum", "LessThanThreshold")
