@@ -31,6 +31,7 @@ from modelops.errors import ModelOpsError
 from modelops.ml.artifacts import resolve_artifact
 from modelops.pages import results
 from modelops.promote.log import LOG_NAME, read_records
+from modelops.registry.store import APPROVED_PREFIX, DIGEST_KEY, Registry
 from modelops.spec import envs
 from modelops.spec.resolved import Environment, Model
 
@@ -344,26 +345,22 @@ class _Reader:
         return live
 
     def _latest_approved(self, model: str) -> str | None:
-        """The newest Approved version in the model's registry group (its artifact digest), if any."""
-        sm = self.clients.client("sagemaker")
-        group = naming.package_group_name(self.env.project, self.env.env, model)
+        """The digest of the newest version the project's registry approved for this environment
+        (``modelops promote`` records ``modelops:approved:<env>`` on it), if any."""
+        registry = Registry(self.clients, self.env.project, self.account)
+        newest: tuple[int, str] | None = None
         try:
-            summaries = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-                                               SortBy="CreationTime", SortOrder="Descending").get(
-                "ModelPackageSummaryList", [])
-        except Exception:  # noqa: BLE001 - no group: nothing registered yet
+            for described in registry.versions(model):
+                metadata = described.get("CustomerMetadataProperties") or {}
+                digest = metadata.get(DIGEST_KEY)
+                if described.get("ModelApprovalStatus") == "Approved" and f"{APPROVED_PREFIX}{self.env.env}" in metadata \
+                        and digest:
+                    version = int(described.get("ModelPackageVersion") or 0)
+                    if newest is None or version > newest[0]:
+                        newest = (version, digest)
+        except Exception:  # noqa: BLE001 - no registry at the target: nothing approved to show
             return None
-        if not summaries:
-            return None
-        newest = max(summaries, key=lambda s: s.get("CreationTime") or datetime.min.replace(tzinfo=timezone.utc))
-        try:
-            described = sm.describe_model_package(ModelPackageName=newest["ModelPackageArn"])
-        except Exception:  # noqa: BLE001
-            return newest.get("ModelPackageArn")
-        for container in described.get("InferenceSpecification", {}).get("Containers", []):
-            if container.get("ModelDataUrl"):
-                return _digest_of(container["ModelDataUrl"])
-        return newest.get("ModelPackageArn")
+        return newest[1] if newest else None
 
     def dataset(self, name: str) -> DatasetStatus:
         env = self.env

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from modelops.pages.results import location
+from modelops.registry.store import DIGEST_KEY, Registry
 from tests.helpers import ROOT
 from tests.local.helpers import copy_project
 from tests.pages.helpers import Deployed, drift_result, hourly, publish
@@ -167,15 +168,9 @@ def test_the_last_job_verdict_and_alarm_state_are_shown(deployed: Deployed) -> N
 
 def test_pin_latest_approved_and_last_promotion(deployed: Deployed, tmp_path: Path) -> None:
     digest = deployed.env.models["churn-classifier"].artifact.digest
-    # GIVEN an approved registry version serving the live artifact, and a logged promotion to dev
-    sm = deployed.emulator.client("sagemaker")
-    group = "churn-dev-churn-classifier"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    url = f"s3://churn-dev-artifacts-{deployed.account}/models/churn-classifier/{digest[7:]}/model.tar.gz"
-    sm.create_model_package(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": url}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+    # GIVEN the live artifact's registry version approved for dev, as promote records it
+    registry = Registry(deployed.emulator, "churn", deployed.account)
+    registry.approve("churn-classifier", digest, "dev", "2026-12-01T10:00:00Z by Tester from abc123")
     log = deployed.spec.parent / "stacks" / "promotions.jsonl"
     record = {"model": "churn-classifier", "from": "staging", "to": "dev", "digest": digest, "who": "Tester",
               "when": "2026-12-01T10:00:00Z", "commit": "abc123", "previous_record": None}
@@ -185,7 +180,6 @@ def test_pin_latest_approved_and_last_promotion(deployed: Deployed, tmp_path: Pa
         text = status(deployed).stdout
     finally:
         log.unlink()
-        sm.delete_model_package_group(ModelPackageGroupName=group)
     assert model["latest_approved"] == digest
     assert model["last_promotion"]["when"] == "2026-12-01T10:00:00Z" and model["last_promotion"]["who"] == "Tester"
     assert f"latest approved {digest[:19]}" in text
@@ -251,31 +245,34 @@ def test_an_unknown_environment_is_one_line_exit_2(deployed: Deployed) -> None:
 def test_a_pin_is_compared_with_the_latest_approved_version(deployed: Deployed) -> None:
     digest = deployed.env.models["churn-classifier"].artifact.digest
     other = "sha256:" + "ab" * 32
-    # GIVEN dev pinning the version it serves, and a newer approved version in the registry
+    # GIVEN dev pinning the version it serves, and a newer version approved for dev in the registry
     overlay = deployed.spec.parent / "stacks" / "dev.yaml"
     before = overlay.read_text()
     overlay.write_text(f"models:\n  churn-classifier:\n    version: \"{digest}\"\n")
+    registry = Registry(deployed.emulator, "churn", deployed.account)
     sm = deployed.emulator.client("sagemaker")
-    group = "churn-dev-churn-classifier"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-
-    def approve(version: str) -> None:
-        url = f"s3://churn-dev-artifacts-{deployed.account}/models/churn-classifier/{version[7:]}/model.tar.gz"
-        sm.create_model_package(
-            ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": url}],
-                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
-
+    newer = staging_only = None
     try:
-        approve(digest)
+        registry.approve("churn-classifier", digest, "dev", "approved by Tester")
         pinned_is_latest = status(deployed).stdout
-        time.sleep(1.1)  # creation times are kept to the second
-        approve(other)
+        # a version approved for staging only is not dev's
+        staging_only = sm.create_model_package(
+            ModelPackageGroupName=registry.group("churn-classifier"), ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={DIGEST_KEY: "sha256:" + "cd" * 32, "modelops:approved:staging": "x"},
+            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/k"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+        newer = sm.create_model_package(
+            ModelPackageGroupName=registry.group("churn-classifier"), ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={DIGEST_KEY: other, "modelops:approved:dev": "approved by Tester"},
+            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://b/k"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
         data = status_json(deployed)
         newer_approved = status(deployed).stdout
     finally:
         overlay.write_text(before)
-        sm.delete_model_package_group(ModelPackageGroupName=group)
+        for made in (newer, staging_only):  # the emulator cannot delete a version: withdrawn instead
+            if made is not None:
+                sm.update_model_package(ModelPackageArn=made["ModelPackageArn"], ModelApprovalStatus="Rejected")
     assert f"pinned {digest[:19]}; spec serves {digest[:19]}" in pinned_is_latest
     assert f"latest approved {digest[:19]} (pinned)" in pinned_is_latest
     # THEN a newer approval than the pin is said, and is no difference of the infrastructure
