@@ -42,54 +42,108 @@ def smoke_checks(ctx: Context, state: StateStore, topics: set[str] | None = None
     (the state's own, and ``topics``: another stack's, read through its outputs).
 
     One describe per resource: an endpoint's describe gives its status, an alarm's its
-    actions; each topic an alarm points at is described once per run, not once per alarm.
+    actions (alarms described :data:`ALARMS_PER_CALL` at a time); what several resources
+    point at (a topic, a pipeline, a step's role and its policies) is described once per
+    run, not once per resource that names it.
     """
     resources = state.snapshot()
     topics = {r.id for r in resources.values() if r.type == TOPIC} | set(topics or ())
     ordered = sorted(resources.values(), key=lambda r: (r.type, r.name))
-    live_topics = _TopicsSeen(ctx)
+    seen = _Seen(ctx)
+    alarms = [r.id for r in ordered if r.type == METRIC_ALARM]
+    batches = [alarms[i:i + ALARMS_PER_CALL] for i in range(0, len(alarms), ALARMS_PER_CALL)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics, live_topics), ordered))
+        for batch, found in zip(batches, pool.map(lambda names: _described_alarms(ctx, names), batches)):
+            for name in batch:  # a batch refused: each of its alarms reports the error
+                seen.alarms[name] = found.get(name) if isinstance(found, dict) else found
+        per_resource = list(pool.map(lambda r: _check_one(ctx, r, topics, seen), ordered))
     return [check for checks in per_resource for check in checks]
 
 
-class _TopicsSeen:
-    """Whether each SNS topic exists, described once per smoke run (thread-safe)."""
+#: alarm names DescribeAlarms takes in one call (its limit)
+ALARMS_PER_CALL = 100
+
+
+def _described_alarms(ctx: Context, names: list[str]) -> dict[str, Any] | BaseException:
+    """name -> described alarm (absent: not found) of ``names``, or the error that refused the call."""
+    try:
+        found: dict[str, Any] = {}
+        request: dict[str, Any] = {"AlarmNames": names, "MaxRecords": ALARMS_PER_CALL}
+        while True:  # the client's own calls (not a paginator), so a recording of them holds them
+            page = ctx.client("cloudwatch").describe_alarms(**request)
+            found.update({a["AlarmName"]: a for a in page.get("MetricAlarms", [])})
+            if not page.get("NextToken"):
+                return found
+            request["NextToken"] = page["NextToken"]
+    except (ClientError, BotoCoreError) as exc:
+        return exc
+
+
+class _Seen:
+    """What one smoke run described, each thing once (thread-safe): the first to ask describes
+    it, the others wait for its answer (or its error)."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._known: dict[str, Future[bool]] = {}
+        self._known: dict[tuple[str, str], Future[Any]] = {}
         self._lock = threading.Lock()
+        #: alarm name -> described alarm (None: not found), or the error of its batch
+        self.alarms: dict[str, Any] = {}
 
-    def exists(self, arn: str) -> bool:
+    def once(self, kind: str, key: str, describe: Any) -> Any:
         with self._lock:
-            known = self._known.get(arn)
+            known = self._known.get((kind, key))
             first = known is None
             if known is None:
-                known = self._known[arn] = Future()
-        if first:  # the first to ask describes it; the others wait for its answer
+                known = self._known[(kind, key)] = Future()
+        if first:
             try:
-                known.set_result(_topic_exists(self._ctx, arn))
+                known.set_result(describe())
             except BaseException as exc:  # noqa: BLE001 - every waiter sees it
                 known.set_exception(exc)
         return known.result()
 
+    def topic_exists(self, arn: str) -> bool:
+        return self.once("topic", arn, lambda: _topic_exists(self._ctx, arn))
 
-def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _TopicsSeen | None = None) -> list[Check]:
+    def pipeline(self, name: str) -> dict[str, Any]:
+        return self.once("pipeline", name, lambda: self._ctx.client("sagemaker").describe_pipeline(PipelineName=name))
+
+    def role_documents(self, role: str) -> list[Any]:
+        return self.once("role", role, lambda: _role_documents(self._ctx, role))
+
+
+def _role_documents(ctx: Context, role: str) -> list[Any]:
+    from urllib.parse import unquote
+
+    iam = ctx.client("iam")
+    documents = []
+    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        documents.append(unquote(document) if isinstance(document, str) else document)
+    return documents
+
+
+def _check_one(ctx: Context, resource: Any, topics: set[str], seen: _Seen | None = None) -> list[Check]:
     handler = handler_for(resource.type)
     label = handler.label(resource.id, resource.outputs)
     kind = resource.type.split(":")[1]
     described: dict[str, Any] | None = None
+    seen = seen or _Seen(ctx)
     try:
         if resource.type == ENDPOINT:
             described = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)
             ok = True
         elif resource.type == METRIC_ALARM:
-            alarms = ctx.client("cloudwatch").describe_alarms(AlarmNames=[resource.id])["MetricAlarms"]
-            described = alarms[0] if alarms else None
+            if resource.id not in seen.alarms:
+                found = _described_alarms(ctx, [resource.id])
+                seen.alarms[resource.id] = found.get(resource.id) if isinstance(found, dict) else found
+            described = seen.alarms[resource.id]
+            if isinstance(described, BaseException):
+                raise described
             ok = described is not None
         elif resource.type == PIPELINE:
-            described = ctx.client("sagemaker").describe_pipeline(PipelineName=resource.id)
+            described = seen.pipeline(resource.id)
             ok = True
         elif resource.type == SCHEDULE:
             described = ctx.client("scheduler").get_schedule(Name=resource.id)
@@ -105,18 +159,17 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], live_topics: _Topi
         status = described["EndpointStatus"]
         checks.append(Check(f"endpoint {resource.id} InService", status == "InService", status))
     if resource.type == METRIC_ALARM:
-        live = live_topics or _TopicsSeen(ctx)
         actions = [a for a in described.get("AlarmActions", []) if a.startswith("arn:aws:sns:")]
-        missing = [a for a in actions if a not in topics or not live.exists(a)]
+        missing = [a for a in actions if a not in topics or not seen.topic_exists(a)]
         detail = ", ".join(a.rsplit(":", 1)[1] for a in actions) or "no notification channel"
         checks.append(Check(f"alarm {resource.id} wired to its topics", not missing,
                             f"missing: {', '.join(missing)}" if missing else detail))
     if resource.type == PIPELINE:
-        checks += _pipeline_checks(ctx, resource.id, described)
+        checks += _pipeline_checks(ctx, resource.id, described, seen)
     if resource.type == SCHEDULE:
         target = (described.get("Target") or {}).get("Arn", "")
         try:
-            ctx.client("sagemaker").describe_pipeline(PipelineName=target.rsplit("/", 1)[-1])
+            seen.pipeline(target.rsplit("/", 1)[-1])
             there = ":pipeline/" in target
         except ClientError:
             there = False
@@ -143,21 +196,16 @@ def _granted(document: Any, action: str, arn: str) -> bool:
     return False
 
 
-def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any]) -> list[Check]:
+def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any], seen: _Seen) -> list[Check]:
     """Each processing step's role may read each of its S3 inputs, and each input holds an object."""
-    from urllib.parse import unquote
-
     definition = json.loads(described.get("PipelineDefinition") or "{}")
-    iam, s3 = ctx.client("iam"), ctx.client("s3")
+    s3 = ctx.client("s3")
     checks: list[Check] = []
     for step in definition.get("Steps") or []:
         args = step.get("Arguments") or {}
         role = str(args.get("RoleArn", "")).rsplit("/", 1)[-1]
         try:
-            documents = []
-            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-                documents.append(unquote(document) if isinstance(document, str) else document)
+            documents = seen.role_documents(role)
         except ClientError as exc:
             checks.append(Check(f"pipeline {name} step {step.get('Name')} role {role} described", False, describe_error(exc)))
             continue

@@ -202,7 +202,7 @@ def test_a_token_without_handler_is_a_loud_error(emulator: Emulator, tmp_path: P
             run(program, backend, project="p", stack="e")
 
 
-def test_smoke_checks_describe_each_topic_once_and_catch_a_deleted_topic(
+def test_smoke_checks_describe_each_thing_once_and_catch_a_deleted_topic_or_alarm(
     emulator: Emulator, artifact_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from collections import Counter
@@ -230,16 +230,30 @@ def test_smoke_checks_describe_each_topic_once_and_catch_a_deleted_topic(
         checks = smoke_checks(ctx, state, arns)
         ctx.clients.close()
         ops = Counter((c["service"], c["operation"]) for c in map(json.loads, calls.read_text().splitlines()))
-        # THEN every check passes with one describe per resource: each alarm once (its
-        # actions with it), and each topic once for all the alarms that notify it
+        # THEN every check passes with each thing described once: the alarms (their actions
+        # with them) 100 to a call, each topic once for all the alarms that notify it, each
+        # pipeline once for itself and its schedule, each step role's policies once
         assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-        assert ops[("cloudwatch", "describe_alarms")] == len(alarms)
+        assert ops[("cloudwatch", "describe_alarms")] == -(-len(alarms) // 100)
         assert ops[("sns", "get_topic_attributes")] == len(topics)
+        pipelines = [r for r in resources if r.type == "aws:sagemaker/pipeline:Pipeline"]
+        schedules = [r for r in resources if r.type == "aws:scheduler/schedule:Schedule"]
+        assert pipelines and schedules and ops[("sagemaker", "describe_pipeline")] == len(pipelines)
+        assert ops[("iam", "list_role_policies")] == len({c.name.split(" role ")[1].split(" ")[0] for c in checks
+                                                          if " may read its inputs" in c.name})
         # AND WHEN the topic is deleted behind our back, every alarm wired to it fails its check
         for topic in topics:
             emulator.client("sns").delete_topic(TopicArn=topic.id)
         failed = {c.name for c in smoke_checks(Context(emulator.target().clients(env.region), env.region), state,
                                                arns) if not c.ok}
-    wired = {f"alarm {a.id} wired to its topics" for a in alarms
-             if any(t.id in a.inputs.get("alarmActions", []) for t in topics)}
-    assert wired and wired <= failed
+        wired = {f"alarm {a.id} wired to its topics" for a in alarms
+                 if any(t.id in a.inputs.get("alarmActions", []) for t in topics)}
+        assert wired and wired <= failed
+        # AND WHEN an alarm is deleted behind our back, its check says it is not found
+        gone = alarms[0].id
+        emulator.client("cloudwatch").delete_alarms(AlarmNames=[gone])
+        failed_now = {c.name: c.detail for c in smoke_checks(Context(emulator.target().clients(env.region), env.region),
+                                                         state, arns) if not c.ok}
+        assert [(name, detail) for name, detail in failed_now.items() if gone in name] == [
+            (f"cloudwatch/metricAlarm arn:aws:cloudwatch:{env.region}:123456789012:alarm:{gone} described", "not found")
+        ], failed_now
