@@ -118,15 +118,15 @@ def _region_problems(merged: dict[str, Any], where: Locator, stacks: list[tuple[
     return problems
 
 
-#: the account of an IAM role ARN, as a stack config's ``aws:assumeRole(s)`` names it
+#: the account of an IAM role ARN, as a stack config's ``aws:assumeRoles`` names it
 _ROLE_ACCOUNT = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/")
 
 
 def _stack_accounts(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, str, int, int]]]:
     """Per environment of this spec: (account, what names it, stack config file, line, column) of
     every account a ``stacks/Pulumi.<stack>.yaml`` deploying it names: each of
-    ``aws:allowedAccountIds`` and the account of each ``roleArn`` of ``aws:assumeRoles`` (or
-    ``aws:assumeRole``), the deploy role. A file that does not parse is Pulumi's to report."""
+    ``aws:allowedAccountIds`` and the account of each ``roleArn`` of ``aws:assumeRoles``, the
+    deploy role. A file that does not parse is Pulumi's to report."""
     stacks = _stacks(spec_path)
     if not stacks.is_dir():
         return {}
@@ -149,10 +149,8 @@ def _stack_accounts(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[s
         allowed = config.get("aws:allowedAccountIds")
         if isinstance(allowed, list):
             named += [(str(a), "aws:allowedAccountIds", ("config", "aws:allowedAccountIds", i)) for i, a in enumerate(allowed)]
-        roles = config.get("aws:assumeRoles")
-        roles = [(("config", "aws:assumeRoles", i), r) for i, r in enumerate(roles)] if isinstance(roles, list) else \
-            [(("config", "aws:assumeRole"), config.get("aws:assumeRole"))]
-        for path, role in roles:
+        roles = config.get("aws:assumeRoles")  # pulumi_aws v7 has no singular aws:assumeRole
+        for path, role in [(("config", "aws:assumeRoles", i), r) for i, r in enumerate(roles)] if isinstance(roles, list) else []:
             arn = role.get("roleArn") if isinstance(role, dict) else None
             match = _ROLE_ACCOUNT.match(arn) if isinstance(arn, str) else None
             if match:
@@ -183,14 +181,23 @@ def _account_problems(merged: dict[str, Any], where: Locator, env: str, base_fil
             f"environment '{env}' names its account '{account}', but not the account of the project's registry",
             f"add `registry: {{account: \"<12 digits>\"}}` to {base_file}: the account of `pulumi up --stack registry`",
         ))
-    for other, what, config_file, config_line, config_column in stacks:
-        if other != account:
-            problems.append(Problem(
-                "E-ACCOUNT-MISMATCH", file, line, column, "account",
-                f"'{account}' is not the account the stack deploys to: {config_file}:{config_line}:{config_column} names {what} in '{other}'",
-                f"make them agree: `account: \"{other}\"` here, or the deploy role and `aws:allowedAccountIds` of account {account} in {config_file}",
-            ))
-    return problems
+    return problems + _mismatches(account, ("account",), where, stacks)
+
+
+def _mismatches(account: str, path: tuple[str, ...], where: Locator,
+                stacks: list[tuple[str, str, str, int, int]]) -> list[Problem]:
+    """Every account a stack config names (:func:`_stack_accounts`) that is not ``account``, the
+    value at ``path`` of the spec."""
+    file, line, column = where.value(path)
+    dotted = ".".join(path)
+    return [
+        Problem(
+            "E-ACCOUNT-MISMATCH", file, line, column, dotted,
+            f"'{account}' is not the account the stack deploys to: {config_file}:{config_line}:{config_column} names {what} in '{other}'",
+            f"make them agree: `{dotted}: \"{other}\"` here, or the deploy role and `aws:allowedAccountIds` of account {account} in {config_file}",
+        )
+        for other, what, config_file, config_line, config_column in stacks if other != account
+    ]
 
 
 def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
@@ -277,6 +284,11 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
             layers = [result.overlay, base] if result.overlay is not None else [base]  # the region is the root's
             problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
             problems.extend(_account_problems(result.data, Locator(layers), env, base.file, accounts.get(env, [])))
+    registry = files.data.get("registry")
+    if isinstance(registry, dict) and isinstance(registry.get("account"), str):
+        # the registry stack's config (stacks/Pulumi.registry.yaml) against the spec's registry.account
+        problems.extend(_mismatches(registry["account"], ("registry", "account"), Locator(files.docs),
+                                    accounts.get(REGISTRY_STACK, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 
