@@ -209,6 +209,15 @@ def deploy_role_name(project: str, env: str) -> str:
     return f"{prefix(project, env)}-deploy"
 
 
+def partition(region: str) -> str:
+    """The AWS partition of ``region``: ``aws``, ``aws-cn`` or ``aws-us-gov``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def role_arn(partition: str, account_id: str, name: str) -> str:
     """The ARN of the IAM role ``name`` (path ``/``) in ``account_id``."""
     return f"arn:{partition}:iam::{account_id}:role/{name}"

@@ -43,7 +43,6 @@ from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
 from modelops.components.environment import component_entities
 from modelops.components import naming
-from modelops.components.model import partition
 from modelops.components.naming import REGISTRY_STACK, prefix
 from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
@@ -287,7 +286,7 @@ def deploy_role(env: Environment, stack: str = "") -> str | None:
     default account) for a spec that names no account."""
     if env.registry_account is None:
         return None
-    part = partition(env.region)
+    part = naming.partition(env.region)
     if stack == REGISTRY_STACK:
         return naming.role_arn(part, env.registry_account, naming.deploy_role_name(env.project, REGISTRY_STACK))
     return naming.role_arn(part, env.account or env.registry_account, naming.deploy_role_name(env.project, env.env))
