@@ -16,17 +16,20 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
 from modelops.components import naming
 from modelops.components.registry import program as registry_program
 from modelops.graph.render import RenderBackend, render
+from modelops.errors import ApplyError
 from modelops.graph.runtime import run
 from modelops.local.apply import up
 from modelops.ml.artifacts import attach_artifacts
 from modelops.spec.envs import check
 from tests.helpers import Emulator
 from tests.local.helpers import copy_project
+from tests.registry.helpers import modelops
 
 pytestmark = [pytest.mark.aws]
 
@@ -163,3 +166,54 @@ def test_up_of_staging_reads_the_package_published_in_the_registry_account(emula
         with pytest.raises(ClientError) as refused:
             acting_as(emulator, outsider, "kms").describe_key(KeyId=ALIAS_ARN)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException", outsider
+
+
+def test_the_stack_configs_name_the_deploy_role_and_validate_checks_them(project: Path) -> None:
+    # GIVEN staging in its own account
+    stacks = project.parent / "stacks"
+    # WHEN its stack configs are written
+    written = modelops("stacks", "--env", "staging", "--write", cwd=project.parent)
+    assert written.returncode == 0, written.stderr
+    config = yaml.safe_load((stacks / "Pulumi.staging.yaml").read_text())["config"]
+    # THEN they deploy as staging's deploy role, to staging's account only
+    assert config["aws:allowedAccountIds"] == [STAGING_ACCOUNT]
+    assert config["aws:assumeRoles"] == [{"roleArn": DEPLOY_ROLE, "sessionName": "modelops-staging"}]
+    # AND dev's, in the registry's account, its deploy role there
+    assert modelops("stacks", "--env", "dev", "--write", cwd=project.parent).returncode == 0
+    dev = yaml.safe_load((stacks / "Pulumi.dev.yaml").read_text())["config"]
+    assert dev["aws:assumeRoles"][0]["roleArn"] == f"arn:aws:iam::{REGISTRY_ACCOUNT}:role/churn-dev-deploy"
+    assert modelops("validate", "--all-envs", cwd=project.parent).returncode == 0
+    # AND a deploy role of another account is refused at the spec's account, naming the config
+    (stacks / "Pulumi.staging.yaml").write_text(
+        (stacks / "Pulumi.staging.yaml").read_text().replace(STAGING_ACCOUNT, OTHER_ACCOUNT))
+    refused = modelops("validate", "--all-envs", cwd=project.parent)
+    assert refused.returncode == 2
+    assert "stacks/staging.yaml:" in refused.stderr and "Pulumi.staging.yaml" in refused.stderr
+    assert "is not the account the stack deploys to" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_up_of_an_environment_the_registry_does_not_grant_is_refused(emulator: Emulator, tmp_path: Path,
+                                                                       artifact_root: Path) -> None:
+    # GIVEN a registry in 111111111111 that one working copy deployed while every environment
+    # was in the registry's account (its policies grant no other account)
+    first = copy_project("churn", tmp_path / "first", artifact_root)
+    first.write_text(first.read_text() + f'\nregistry: {{account: "{REGISTRY_ACCOUNT}"}}\n')
+    dev = attach_artifacts(check(first)[1]["dev"], build=False, root=first.parent)
+    assert all(c.ok for c in up(dev, emulator.target(), first.parent).checks)
+    # AND another working copy, where staging moved to 333333333333 (the registry not deployed again)
+    second = copy_project("churn", tmp_path / "second", artifact_root)
+    second.write_text(first.read_text())
+    staging_overlay = second.parent / "stacks" / "staging.yaml"
+    staging_overlay.write_text(staging_overlay.read_text() + f'account: "{OTHER_ACCOUNT}"\n')
+    staging = attach_artifacts(check(second)[1]["staging"], build=False, root=second.parent)
+    # WHEN staging is brought up
+    with pytest.raises(ApplyError) as refused:
+        up(staging, emulator.target(), second.parent)
+    # THEN the registry's key refuses staging's deploy role at the lookup, and says what to do
+    message = str(refused.value)
+    assert f"reading the KMS key {ALIAS_ARN}: AccessDeniedException" in message
+    assert f"User: arn:aws:iam::{OTHER_ACCOUNT}:role/churn-staging-deploy is not authorized" in message
+    assert "does its key policy grant this environment's deploy role?" in message
+    # AND no SageMaker model was made in staging's account
+    sagemaker = acting_as(emulator, f"arn:aws:iam::{OTHER_ACCOUNT}:role/churn-staging-deploy", "sagemaker")
+    assert sagemaker.list_models(NameContains="churn-staging")["Models"] == []
