@@ -237,8 +237,9 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         env = args.env
         child = pulumi.ResourceOptions(parent=self)
         tags = env.all_tags()
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        account_id = identity.account_id
+        # the account the spec names (environments in separate accounts), else the one deployed to
+        account_id = (pulumi.Output.from_input(env.account) if env.account is not None else
+                      aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id)
 
         self.key: aws.kms.Key | None = None
         self.topics_key: aws.kms.Key | None = None
@@ -260,7 +261,12 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
         # The project's registry (its own stack, deployed first): found by its deterministic
         # names, the bucket <project>-registry-<account> and the key alias/<project>-registry,
         # so no stack reference ties an environment to the registry stack's backend.
-        registry_bucket = account_id.apply(lambda acct: naming.registry_bucket_name(env.project, acct))
+        # In another account than the environment's (``registry.account``), the bucket name carries
+        # that account, and the key is named by its alias ARN there (an alias name is account-local).
+        registry_account = env.registry_account
+        registry_bucket = (pulumi.Output.from_input(naming.registry_bucket_name(env.project, registry_account))
+                           if registry_account is not None else
+                           account_id.apply(lambda acct: naming.registry_bucket_name(env.project, acct)))
         registry_key_arn: pulumi.Output[str] | None = None  # looked up once a model is built here
 
         # -- datasets ------------------------------------------------------------------------------
@@ -301,7 +307,12 @@ class ModelOpsEnvironment(pulumi.ComponentResource):
             if not args.builds(model.dataset, "model", model_name):
                 continue
             dataset_bucket, dataset_arn = self._dataset_bucket(model.dataset, scope)
-            if registry_key_arn is None:
+            if registry_key_arn is None and registry_account is not None:
+                # DescribeKey of the alias ARN: what KMS answers across accounts (ListAliases, behind
+                # get_alias, lists only the caller's own account)
+                alias_arn = naming.registry_kms_alias_arn(partition(env.region), env.region, registry_account, env.project)
+                registry_key_arn = aws.kms.get_key_output(key_id=alias_arn, opts=pulumi.InvokeOutputOptions(parent=self)).arn
+            elif registry_key_arn is None:
                 registry_key_arn = aws.kms.get_alias_output(name=naming.registry_kms_alias(env.project),
                                                             opts=pulumi.InvokeOutputOptions(parent=self)).target_key_arn
             rollback = tuple(rollbacks.get(model_name, ()))

@@ -44,12 +44,8 @@ SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
 
 
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+#: the AWS partition of a region (its home is naming: no Pulumi needed to know it)
+partition = naming.partition
 
 
 def content_hash(value: object) -> str:

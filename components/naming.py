@@ -195,6 +195,34 @@ def registry_kms_alias(project: str) -> str:
     return f"alias/{prefix(project, REGISTRY_STACK)}"
 
 
+def registry_kms_alias_arn(partition: str, region: str, account_id: str, project: str) -> str:
+    """The registry key's alias as an ARN: how another account names the key (an alias name
+    alone is looked up in the caller's own account)."""
+    return f"arn:{partition}:kms:{region}:{account_id}:{registry_kms_alias(project)}"
+
+
+def deploy_role_name(project: str, env: str) -> str:
+    """The role an environment's stacks are deployed as (``pulumi up --stack <env>…``, the CI
+    role ``vars.AWS_DEPLOY_ROLE_ARN_<ENV>``), in the environment's account; ``env`` is
+    :data:`REGISTRY_STACK` for the registry's. Made outside the stacks, under this name, so
+    that the registry can grant it by ARN."""
+    return f"{prefix(project, env)}-deploy"
+
+
+def partition(region: str) -> str:
+    """The AWS partition of ``region``: ``aws``, ``aws-cn`` or ``aws-us-gov``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def role_arn(partition: str, account_id: str, name: str) -> str:
+    """The ARN of the IAM role ``name`` (path ``/``) in ``account_id``."""
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
 def registry_key(model: str, digest: str, member: str = "model.tar.gz") -> str:
     """Content-addressed key in the registry: ``models/<model>/<hex>/<member>`` (the package,
     its ``card.json`` and ``baseline.json``), the same layout as :func:`artifact_key`."""

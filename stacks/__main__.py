@@ -38,13 +38,13 @@ import pulumi
 # the components are the package modelops.components, kept in the top-level components/
 from modelops.components import naming
 from modelops.components.registry import program as registry_program
-from modelops.errors import ModelOpsError
+from modelops.errors import ModelOpsError, SpecError
 from modelops.graph.split import stack_program
 from modelops.graph.stacks import layout
 from modelops.local.server import REAL_AWS, Target
 from modelops.ml.artifacts import attach_artifacts, default_root
 from modelops.registry import Registry, fetch_pins
-from modelops.spec.envs import list_environments, load_environment
+from modelops.spec.envs import check, list_environments, load_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,11 @@ def main() -> None:
     try:
         if stack == naming.REGISTRY_STACK:
             # the registry holds every model of the base spec: any environment resolves the same models
-            program = registry_program(load_environment(spec_path, list_environments(spec_path)[0]))
+            # and is read by every environment: those in other accounts are granted read (docs/registry.md)
+            problems, envs = check(spec_path)
+            if problems:
+                raise SpecError(problems)
+            program = registry_program(envs[list_environments(spec_path)[0]], envs.values())
             program()
             return
         env = load_environment(spec_path, env_name)
@@ -74,9 +78,10 @@ def main() -> None:
 
 
 def _registry(env) -> Registry:
-    """The project's registry in the account and region being deployed to (ambient credentials)."""
+    """The project's registry in its account (``registry.account``, else the one being deployed to)
+    and region, read with the ambient credentials (the deploy role)."""
     target = Target.for_project(ROOT, REAL_AWS, allow_aws=True)
-    return Registry.at(target.clients(env.region), env.project, "AWS")
+    return Registry.at(target.clients(env.region), env.project, "AWS", account=env.registry_account)
 
 
 main()

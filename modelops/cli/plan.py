@@ -108,7 +108,7 @@ def plan_graph(spec: Path, env_name: str, *, build: bool = True, collect: bool =
     env = attach_artifacts(load_environment(spec, env_name), build=build)
     root = spec.resolve().parent
     view = store_view(root)
-    bucket = registry_bucket_name(env.project, ACCOUNT_ID)
+    bucket = registry_bucket_name(env.project, env.registry_account or ACCOUNT_ID)
     if not all(view(bucket, registry_key(m.name, d)) for m in env.models.values() for d in served_versions(m).values()):
         try:
             render(env, registry=view, jobs=1, collect=collect)

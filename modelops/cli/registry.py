@@ -112,12 +112,14 @@ def _registry(environment: Any, root: Path, endpoint_url: Optional[str], use_aws
         from modelops.local.server import REAL_AWS, Target
 
         target = Target.for_project(root, REAL_AWS, allow_aws=True)
-        return Registry.at(target.clients(environment.region), environment.project, "AWS")
-    from modelops.local.apply import local_registry
+        return Registry.at(target.clients(environment.region), environment.project, "AWS",
+                           account=environment.registry_account)
+    from modelops.local.apply import deploy_role, local_registry
 
     target = _local_target(root, endpoint_url)
     if not provision:
-        return Registry.at(target.clients(environment.region), environment.project, target.url)
+        return Registry.at(target.clients(environment.region, deploy_role(environment, "registry")),
+                           environment.project, target.url, account=environment.registry_account)
 
     def applied(outcome: Any) -> None:
         if outcome.changed and not quiet:

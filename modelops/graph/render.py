@@ -42,6 +42,7 @@ CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 #: the data sources the program reads the registry with (components/model.py, environment.py)
 GET_OBJECTS = "aws:s3/getObjects:getObjects"
 GET_ALIAS = "aws:kms/getAlias:getAlias"
+GET_KEY = "aws:kms/getKey:getKey"
 
 #: what a render knows of the registry: (bucket, key) -> whether it holds the object
 RegistryView = Callable[[str, str], bool]
@@ -140,6 +141,12 @@ class RenderBackend:
             key_id = _digest(name, 8) + "-0000-4000-8000-" + _digest(name + "key", 12)
             return {"name": name, "arn": self._arn("kms", name), "targetKeyId": key_id,
                     "targetKeyArn": self._arn("kms", f"key/{key_id}"), "id": name}
+        if token == GET_KEY:  # the registry's key in another account, named by its alias ARN
+            key = str(args.get("keyId"))
+            _, _, _, region, account, alias = (key.split(":", 5) + [""] * 6)[:6]
+            key_id = _digest(alias, 8) + "-0000-4000-8000-" + _digest(alias + "key", 12)
+            arn = f"arn:{self.partition}:kms:{region}:{account}:key/{key_id}"
+            return {"keyId": key, "arn": arn, "id": key_id}
         raise ValueError(f"render backend: unsupported invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:

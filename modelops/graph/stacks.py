@@ -39,6 +39,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from modelops.components import naming
 from modelops.errors import UsageError
 from modelops.spec.resolved import Environment
 
@@ -115,6 +116,13 @@ class StackSpec:
     def config(self, env: Environment, spec: str) -> dict[str, Any]:
         """The stack's Pulumi config (``stacks/Pulumi.<name>.yaml``)."""
         values: dict[str, Any] = {"aws:region": env.region, "modelops:spec": spec, "modelops:environment": env.env}
+        account = env.account or env.registry_account
+        if env.registry_account is not None and account is not None:
+            # environments in separate accounts: deployed as the deploy role the registry grants,
+            # in the environment's account and no other (docs/registry.md)
+            role = naming.role_arn(naming.partition(env.region), account, naming.deploy_role_name(env.project, env.env))
+            values.update({"aws:allowedAccountIds": [account],
+                           "aws:assumeRoles": [{"roleArn": role, "sessionName": f"modelops-{env.env}"}]})
         if not self.shared:
             values.update({"modelops:group": self.group, "modelops:partition": self.partition,
                            "modelops:partitions": self.partitions})

@@ -38,9 +38,11 @@ from modelops.local.server import Target, status
 from modelops.local.smoke import Check, smoke_checks
 from modelops.local.recording import RECORD_CALLS_ENV, RecordingClients
 from modelops.local.state import StateStore
+from modelops.spec.envs import check
 from modelops.spec.resolved import Environment
 from modelops.graph.runtime import ProgramError, Registration, run
 from modelops.components.environment import component_entities
+from modelops.components import naming
 from modelops.components.naming import REGISTRY_STACK, prefix
 from modelops.components.registry import program as registry_program
 from modelops.files import atomic_write
@@ -288,9 +290,22 @@ def _apply(backend: MotoBackend, state: StateStore, target: Target, program: Cal
     return labels
 
 
+def deploy_role(env: Environment, stack: str = "") -> str | None:
+    """The role a stack of ``env`` is deployed as at the emulator, when the spec names accounts:
+    the deploy role (``naming.deploy_role_name``) of the environment's account, or of the
+    registry's for the ``registry`` stack, as CI deploys them in AWS. None (the emulator's
+    default account) for a spec that names no account."""
+    if env.registry_account is None:
+        return None
+    part = naming.partition(env.region)
+    if stack == REGISTRY_STACK:
+        return naming.role_arn(part, env.registry_account, naming.deploy_role_name(env.project, REGISTRY_STACK))
+    return naming.role_arn(part, env.account or env.registry_account, naming.deploy_role_name(env.project, env.env))
+
+
 def _clients(env: Environment, target: Target, stack: contextlib.ExitStack) -> Any:
     """The target's clients; recording every call where :data:`RECORD_CALLS_ENV` asks (closed with ``stack``)."""
-    clients = target.clients(env.region)
+    clients = target.clients(env.region, deploy_role(env))
     if os.environ.get(RECORD_CALLS_ENV):
         clients = recording = RecordingClients(clients, Path(os.environ[RECORD_CALLS_ENV]))
         stack.callback(recording.close)
@@ -350,10 +365,13 @@ def up_registry(env: Environment, target: Target, root: Path, *,
     with StateStore.open(root, env.project, name) as state:
         note = _check_target(state, target)
         state.set_target(target.identity or target.url)
-        backend = MotoBackend(Context(target.clients(env.region), env.region), state, on_event=on_event)
+        backend = MotoBackend(Context(target.clients(env.region, deploy_role(env, name)), env.region), state,
+                              on_event=on_event)
         note = _join(note, _recover(backend, state, target))
+        # the project's environments, when some live in other accounts: the registry grants them read
+        envs = list(check(env.spec_file)[1].values()) if env.registry_account is not None else []
         labels = _apply(backend, state, target,
-                        lambda: run(registry_program(env), backend, project=env.project, stack=name, collect=False),
+                        lambda: run(registry_program(env, envs), backend, project=env.project, stack=name, collect=False),
                         lambda registrations: {r.urn: f"registry {env.project}" for r in registrations if r.custom})
         outcome = Outcome("up", env.project, name, target.url, target.embedded, str(state.path),
                           _ordered(backend.actions, labels), note=note, stacks=[name])
@@ -366,7 +384,8 @@ def local_registry(env: Environment, target: Target, root: Path,
                    on_applied: Callable[[Outcome], None] | None = None) -> Registry:
     """The project's registry at the local ``target``, its stack applied first when this working
     copy made it or none exists there (a registry another working copy made is used as it is)."""
-    registry = Registry.at(target.clients(env.region), env.project, target.url)
+    registry = Registry.at(target.clients(env.region, deploy_role(env, REGISTRY_STACK)), env.project, target.url,
+                           account=env.registry_account)
     if registry_recorded(root, env.project, target) or not registry.exists():
         outcome = up_registry(env, target, root)
         failed = [c for c in outcome.checks if not c.ok]
@@ -465,7 +484,8 @@ def _destroy_stack(env: Environment, name: str, target: Target, root: Path, *, f
         note = _check_target(state, target)
         resources = state.snapshot()
         _refuse_protected(env, resources)
-        backend = MotoBackend(Context(target.clients(env.region), env.region, empty_buckets=empty_buckets), state,
+        backend = MotoBackend(Context(target.clients(env.region, deploy_role(env, name)), env.region,
+                                      empty_buckets=empty_buckets), state,
                               fail_at=fail_at, on_event=on_event)
         note = _join(note, _recover(backend, state, target))
         resources = state.snapshot()

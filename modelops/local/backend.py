@@ -47,6 +47,7 @@ from modelops.secrets import mask
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_OBJECTS = "aws:s3/getObjects:getObjects"
 GET_ALIAS = "aws:kms/getAlias:getAlias"
+GET_KEY = "aws:kms/getKey:getKey"
 
 #: (operation, resource type, resource name) -> an exception to raise instead of calling AWS.
 #: Tests use it to inject an AWS error at the k-th operation.
@@ -181,6 +182,14 @@ class MotoBackend:
                 raise ApplyError(f"reading the KMS alias {name}: {describe_error(exc)}; is the registry stack up?") from None
             return {"name": name, "arn": key["Arn"].rsplit(":", 1)[0] + ":" + name, "targetKeyId": key["KeyId"],
                     "targetKeyArn": key["Arn"], "id": name}
+        if token == GET_KEY:  # DescribeKey, as the provider does: the registry's key in another account
+            key_id = str(args["keyId"])
+            try:
+                key = self.ctx.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+            except ClientError as exc:
+                raise ApplyError(f"reading the KMS key {key_id}: {describe_error(exc)}; is the registry stack up, "
+                                 "and does its key policy grant this environment's deploy role?") from None
+            return {"keyId": key_id, "arn": key["Arn"], "id": key["KeyId"]}
         raise ApplyError(f"no local handler for invoke {token}")
 
     def create(self, reg: Registration) -> tuple[str, dict[str, Any]]:

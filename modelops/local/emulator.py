@@ -12,6 +12,9 @@ make the local target lie about what we deploy, so instead the emulator:
    (``true`` exactly when the request arrived over TLS), with AWS semantics: an explicit
    ``Deny`` whose conditions hold wins, then an ``Allow``, else no opinion.
 
+Several accounts (:mod:`modelops.local.accounts`): a request from another account than a
+bucket's or a KMS key's is let in only by that resource's policy, as in AWS.
+
 It also adds ``DeleteModelPackageGroup``, which moto 5.2.5 lacks (``destroy`` needs it),
 keeps the shadow variants of an endpoint configuration (moto drops them), and evaluates CloudWatch metric alarms from the metric data it receives, notifying their
 SNS topics (:mod:`modelops.local.alarms`).
@@ -46,6 +49,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from modelops.files import atomic_write
+from modelops.local.accounts import CallerAware, current_caller, evaluate_resource_policy
 from modelops.local.alarms import AlarmMiddleware
 from modelops.local.server import IDENTITY_PATH
 from modelops.signals import serve_until_signalled
@@ -113,6 +117,8 @@ _OPERATORS = {
     "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() in {str(e).lower() for e in expected},
     "StringLike": lambda expected, actual: any(fnmatch.fnmatchcase(actual, str(e)) for e in expected),
     "StringNotLike": lambda expected, actual: not any(fnmatch.fnmatchcase(actual, str(e)) for e in expected),
+    "ArnEquals": lambda expected, actual: actual in {str(e) for e in expected},
+    "ArnLike": lambda expected, actual: any(fnmatch.fnmatchcase(actual, str(e)) for e in expected),
 }
 
 
@@ -188,9 +194,15 @@ def evaluate_bucket_policy(policy: dict[str, Any], action: str, resource: str, c
 def _get_permission(self: Any, action: str, resource: str) -> Any:
     from moto.iam.access_control import PermissionResult
 
+    context = {"aws:securetransport": "true" if getattr(_request, "secure", False) else "false"}
+    caller = current_caller()
+    if caller is not None and caller.account != self.account_id:
+        # another account's caller: only a statement naming it lets it in (modelops.local.accounts)
+        policy = json.loads(self.policy.decode()) if self.policy is not None else {}
+        verdict = evaluate_resource_policy(policy, action, resource, caller, context, _conditions_hold)
+        return PermissionResult.PERMITTED if verdict == "allow" else PermissionResult.DENIED
     if self.policy is None:
         return PermissionResult.NEUTRAL
-    context = {"aws:securetransport": "true" if getattr(_request, "secure", False) else "false"}
     verdict = evaluate_bucket_policy(json.loads(self.policy.decode()), action, resource, context)
     return {
         "deny": PermissionResult.DENIED,
@@ -316,7 +328,7 @@ def make_app(token: str) -> Any:
     install_condition_aware_policies()
     install_missing_operations()
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    return _Identity(_WholeBody(AlarmMiddleware(_TransportAware(dispatcher))), token)
+    return _Identity(_WholeBody(AlarmMiddleware(CallerAware(_TransportAware(dispatcher), _conditions_hold))), token)
 
 
 def dispatcher_of(app: Any) -> DomainDispatcherApplication:

@@ -271,6 +271,9 @@ class Clients:
     url: str
     region: str
     verify: str | bool
+    #: the role these clients act as (``sts:AssumeRole`` at the emulator): how the emulator
+    #: serves several accounts, each caller a role of its account. None: the default account.
+    role_arn: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
@@ -294,6 +297,8 @@ class Clients:
                     return self._clients[service]
                 if self._session is None:
                     self._session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+                    if self.role_arn is not None:
+                        self._session = self._assumed(config)
                 # A loopback emulator is never reached through a proxy: botocore would
                 # otherwise follow HTTPS_PROXY (set on many CI runners) for it too.
                 self._clients[service] = self._session.client(
@@ -304,9 +309,17 @@ class Clients:
                 )
             return self._clients[service]
 
+    def _assumed(self, config: Config) -> Any:
+        """A session with the temporary credentials of :attr:`role_arn`, from the emulator's STS."""
+        sts = self._session.client("sts", endpoint_url=self.url, verify=self.verify, config=config.merge(Config(proxies={})))
+        credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="modelops-local")["Credentials"]
+        return boto3.session.Session(region_name=self.region, aws_access_key_id=credentials["AccessKeyId"],
+                                     aws_secret_access_key=credentials["SecretAccessKey"],
+                                     aws_session_token=credentials["SessionToken"])
 
-#: the clients of every target this process used, by (url, region, verify)
-_SHARED: dict[tuple[str, str, str | bool], Clients] = {}
+
+#: the clients of every target this process used (acting as no role), by (url, region, verify, None)
+_SHARED: dict[tuple[str, str, str | bool, str | None], Clients] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -347,11 +360,16 @@ class Target:
                 verify = os.environ.get("AWS_CA_BUNDLE") or (str(cert) if cert.exists() else True)
         return cls(url=url, verify=verify, embedded=False, identity=url)
 
-    def clients(self, region: str) -> Clients:
-        """The target's clients for ``region``: one set per process, shared by every stack,
-        command step and thread (each new botocore session parses its service models again:
-        a second of CPU per stack of an environment of many stacks)."""
-        key = (self.url, region, self.verify)
+    def clients(self, region: str, role_arn: str | None = None) -> Clients:
+        """The target's clients for ``region``; at an emulator, acting as ``role_arn`` (another
+        account's role) when given; real AWS (``--aws``) always uses the ambient credentials.
+        Without a role, one set per process, shared by every stack, command step and thread:
+        each new botocore session parses its service models again (a second of CPU per stack
+        of an environment of many stacks). A role's clients are made afresh: its temporary
+        credentials are the emulator's, which a reset of it forgets."""
+        key = (self.url, region, self.verify, None if self.url == REAL_AWS else role_arn)
+        if key[3] is not None:
+            return Clients(*key)
         with _SHARED_LOCK:
             found = _SHARED.get(key)
             if found is None:

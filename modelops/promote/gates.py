@@ -287,7 +287,7 @@ def deployed_gate(evidence: Evidence, env: Environment, model: str, digest: str)
             "deployed", False, f"cannot reach {evidence.endpoint_url}: {_error_code(exc)}", {"endpoint_url": evidence.endpoint_url}
         )
     # every environment's models read their package out of the registry (components/model.py)
-    bucket = naming.registry_bucket_name(env.project, account)
+    bucket = naming.registry_bucket_name(env.project, env.registry_account or account)
     key = naming.registry_key(model, digest)
     uri = f"s3://{bucket}/{key}"
     details["artifact"] = uri

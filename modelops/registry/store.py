@@ -65,8 +65,12 @@ class Registry:
     where: str = ""
 
     @classmethod
-    def at(cls, clients: Any, project: str, where: str = "") -> "Registry":
+    def at(cls, clients: Any, project: str, where: str = "", account: str | None = None) -> "Registry":
+        """The registry of ``project`` in ``account`` (the spec's ``registry.account``), else in the
+        account of ``clients``' credentials."""
         where = where or str(getattr(clients, "url", ""))
+        if account is not None:
+            return cls(clients, project, account, where)
         try:
             account = clients.client("sts").get_caller_identity()["Account"]
         except (ClientError, BotoCoreError) as exc:

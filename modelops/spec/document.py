@@ -35,6 +35,8 @@ def spec_document(env: r.Environment, relative_to: str | os.PathLike[str] | None
     def relative(path: str | None) -> str | None:
         return None if path is None else os.path.relpath(path, spec_dir)
 
+    accounts = {**({"account": env.account} if env.account else {}),
+                **({"registry": {"account": env.registry_account}} if env.registry_account else {})}
     return {
         "apiVersion": "modelops/v1",
         "project": env.project,
@@ -43,6 +45,7 @@ def spec_document(env: r.Environment, relative_to: str | os.PathLike[str] | None
         "tags": dict(env.tags),
         "encryption": env.encryption,
         "protect": env.protect,
+        **accounts,
         "notifications": {name: _written({"email": list(c.email), "https": list(c.https), "sqs": list(c.sqs)}, drop_empty=True)
                           for name, c in env.channels.items()},
         "datasets": {name: _written({

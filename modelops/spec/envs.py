@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,88 @@ def _region_problems(merged: dict[str, Any], where: Locator, stacks: list[tuple[
     return problems
 
 
+#: the account of an IAM role ARN, as a stack config's ``aws:assumeRoles`` names it
+_ROLE_ACCOUNT = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/")
+
+
+def _stack_accounts(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, str, int, int]]]:
+    """Per environment of this spec: (account, what names it, stack config file, line, column) of
+    every account a ``stacks/Pulumi.<stack>.yaml`` deploying it names: each of
+    ``aws:allowedAccountIds`` and the account of each ``roleArn`` of ``aws:assumeRoles``, the
+    deploy role. A file that does not parse is Pulumi's to report."""
+    stacks = _stacks(spec_path)
+    if not stacks.is_dir():
+        return {}
+    spec = Path(os.path.abspath(spec_path))
+    found: dict[str, list[tuple[str, str, str, int, int]]] = {}
+    for item in sorted(stacks.glob("Pulumi.*.yaml")):
+        try:
+            doc = load_yaml(item, strict=False, allow_empty=True)
+        except SpecError:
+            continue
+        config = doc.data.get("config")
+        if not isinstance(config, dict):
+            continue
+        stack = item.name[len("Pulumi."): -len(".yaml")]
+        target = Path(str(config.get("modelops:spec") or "modelops.yaml"))
+        if os.path.abspath(target if target.is_absolute() else stacks.parent / target) != str(spec):
+            continue
+        env = str(config.get("modelops:environment") or stack.split(".", 1)[0])
+        named: list[tuple[str, str, tuple[Any, ...]]] = []
+        allowed = config.get("aws:allowedAccountIds")
+        if isinstance(allowed, list):
+            named += [(str(a), "aws:allowedAccountIds", ("config", "aws:allowedAccountIds", i)) for i, a in enumerate(allowed)]
+        roles = config.get("aws:assumeRoles")  # pulumi_aws v7 has no singular aws:assumeRole
+        for path, role in [(("config", "aws:assumeRoles", i), r) for i, r in enumerate(roles)] if isinstance(roles, list) else []:
+            arn = role.get("roleArn") if isinstance(role, dict) else None
+            match = _ROLE_ACCOUNT.match(arn) if isinstance(arn, str) else None
+            if match:
+                named.append((match.group(1), f"the deploy role {arn}", (*path, "roleArn")))
+        for account, what, path in named:
+            line, column = doc.value_position(path)
+            found.setdefault(env, []).append((account, what, doc.file, line, column))
+    return found
+
+
+def _account_problems(merged: dict[str, Any], where: Locator, env: str, base_file: str,
+                      stacks: list[tuple[str, str, str, int, int]]) -> list[Problem]:
+    """An environment's ``account`` against the registry's and its stack configs'.
+
+    Naming an account says the environments live in separate accounts: the registry's
+    account must then be known (its bucket name and key ARN carry it), and every account
+    a stack config of the environment deploys with must be that one (the registry grants
+    the roles of the named account, nothing else)."""
+    account = merged.get("account")
+    if not isinstance(account, str):
+        return []
+    problems = []
+    file, line, column = where.value(("account",))
+    registry = merged.get("registry")
+    if not isinstance(registry, dict) or not isinstance(registry.get("account"), str):
+        problems.append(Problem(
+            "E-ACCOUNT", file, line, column, "account",
+            f"environment '{env}' names its account '{account}', but not the account of the project's registry",
+            f"add `registry: {{account: \"<12 digits>\"}}` to {base_file}: the account of `pulumi up --stack registry`",
+        ))
+    return problems + _mismatches(account, ("account",), where, stacks)
+
+
+def _mismatches(account: str, path: tuple[str, ...], where: Locator,
+                stacks: list[tuple[str, str, str, int, int]]) -> list[Problem]:
+    """Every account a stack config names (:func:`_stack_accounts`) that is not ``account``, the
+    value at ``path`` of the spec."""
+    file, line, column = where.value(path)
+    dotted = ".".join(path)
+    return [
+        Problem(
+            "E-ACCOUNT-MISMATCH", file, line, column, dotted,
+            f"'{account}' is not the account the stack deploys to: {config_file}:{config_line}:{config_column} names {what} in '{other}'",
+            f"make them agree: `{dotted}: \"{other}\"` here, or the deploy role and `aws:allowedAccountIds` of account {account} in {config_file}",
+        )
+        for other, what, config_file, config_line, config_column in stacks if other != account
+    ]
+
+
 def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
     """The environments of a spec: one per ``stacks/<env>.yaml`` overlay, sorted; else ``['dev']``.
 
@@ -190,6 +273,7 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     of_base = {(p.code, p.path, p.message) for p in (*base_schema, *files.problems)}
     spec_dir = Path(base.path).parent
     regions = _stack_regions(spec_path)
+    accounts = _stack_accounts(spec_path)
     checked: dict[str, _Checked] = {}
     passed: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # entities alike in several environments
     for env in envs:
@@ -199,6 +283,12 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
             checked[env] = result
             layers = [result.overlay, base] if result.overlay is not None else [base]  # the region is the root's
             problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
+            problems.extend(_account_problems(result.data, Locator(layers), env, base.file, accounts.get(env, [])))
+    registry = files.data.get("registry")
+    if isinstance(registry, dict) and isinstance(registry.get("account"), str):
+        # the registry stack's config (stacks/Pulumi.registry.yaml) against the spec's registry.account
+        problems.extend(_mismatches(registry["account"], ("registry", "account"), Locator(files.docs),
+                                    accounts.get(REGISTRY_STACK, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
 
@@ -237,6 +327,13 @@ def _check_env(files: SpecFiles, env: str, overlay_file: Path | None, spec_dir: 
             problems.append(Problem("E-OVERLAY-INCLUDE", overlay.file, line, column, "include", "an overlay cannot include files: only the root spec does",
                                     f"move it to {base.file} (its team files are part of every environment), or remove it"))
             overlay.data = {key: value for key, value in overlay.data.items() if key != "include"}
+        if "registry" in overlay.data:
+            # one registry per project: an environment says where it deploys (`account`), not where the registry is
+            line, column = overlay.positions[("registry",)]
+            problems.append(Problem("E-OVERLAY-REGISTRY", overlay.file, line, column, "registry",
+                                    "an overlay cannot move the registry: it is one per project, shared by every environment",
+                                    f"set `registry: {{account: ...}}` in {base.file} and this environment's own account as `account:` here"))
+            overlay.data = {key: value for key, value in overlay.data.items() if key != "registry"}
         problems.extend(schema_problems(overlay.data, Locator([overlay]), kind="overlay"))
         undeclared = _undeclared(files, overlay)
         problems.extend(undeclared)
@@ -429,6 +526,8 @@ def resolve(checked: _Checked, shared: dict[tuple[Any, ...], tuple[Any, Any]] | 
         encryption=top["encryption"],
         protect=bool(top["protect"]),
         tags=tuple((str(k), str(v)) for k, v in (data.get("tags") or {}).items()),
+        account=data.get("account"),
+        registry_account=(data.get("registry") or {}).get("account"),
         channels=channels,
         datasets=datasets,
         models=models,

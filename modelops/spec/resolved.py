@@ -320,6 +320,10 @@ class Environment:
     encryption: Encryption = "kms"
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+    #: the AWS account this environment deploys to, when the spec names it (``account``)
+    account: str | None = None
+    #: the account of the project's registry (``registry.account``); None: the deploying account
+    registry_account: str | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)

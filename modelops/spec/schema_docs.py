@@ -37,6 +37,7 @@ DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
 SECTIONS = (
     ("", "Top level", "modelops.yaml"),
     ("notification", "Notification channel", "notifications.<name>"),
+    ("registry", "Registry", "registry"),
     ("dataset", "Dataset", "datasets.<name>"),
     ("retention", "Retention", "datasets.<name>.retention"),
     ("model", "Model", "models.<name>"),
@@ -51,7 +52,7 @@ SECTIONS = (
     ("data_capture", "Data capture", "models.<name>.serving.data_capture"),
     ("monitor", "Monitor", "monitors.<name>"),
 )
-VALUE_TYPES = ("name", "duration", "digest", "gate")
+VALUE_TYPES = ("name", "duration", "digest", "gate", "account")
 
 
 def _code(value: Any) -> str:
