@@ -8,8 +8,9 @@ Per model with job monitors (``data_drift``, ``data_quality``, ``prediction_drif
   already there (``baseline.json`` in ``model.tar.gz``, written by ``modelops build``);
 * a SageMaker Pipeline (definition format ``2020-12-01``) of two processing steps on AWS's
   scikit-learn image, pinned (``serving_images.PROCESSING_FRAMEWORK``) whatever the model
-  serves with: ``stats`` over ``instance_count`` instances, each reading its share
-  of the data capture (``ShardedByS3Key``), and ``merge`` on one, which adds their
+  serves with: ``stats`` over ``instance_count`` instances, each listing the capture of
+  the run's window through S3 and reading its share (key *j* to instance *j* mod N, as
+  ``ShardedByS3Key`` would: the capture is no input), and ``merge`` on one, which adds their
   statistics (processing instances cannot exchange data: merging is a step of its own),
   writes the results and puts the CloudWatch data;
 * an EventBridge Scheduler schedule (``rate(1 hour)`` / ``rate(1 day)``) whose role may
