@@ -85,29 +85,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _ref(ref: metrics.MetricRef) -> dict:
-    return {"namespace": ref.namespace, "name": ref.name, "dimensions": [list(d) for d in ref.dimensions], "unit": ref.unit}
-
-
-def metric_refs(endpoint: str) -> dict[str, dict]:
-    """The job config's ``metrics``: metric -> namespace, name, dimensions, unit; and
-    ``<metric>:feature`` for the per-feature data of drift and data quality (the job adds
-    the ``Feature`` dimension). ``modelops drift`` publishes through the same table."""
-    refs: dict[str, dict] = {}
-    for metric in metrics.JOB_METRICS:
-        refs[metric] = _ref(metrics.job_metric(endpoint, metric))
-    for metric in ("data_drift", "data_quality"):
-        ref = _ref(metrics.job_metric(endpoint, metric, feature="*"))
-        ref["dimensions"] = [d for d in ref["dimensions"] if d[0] != metrics.FEATURE_DIMENSION]
-        refs[f"{metric}:feature"] = ref
-    return refs
-
-
 def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict:
     """What the job computes and where it publishes (no account-dependent value: content-addressed)."""
     endpoint = naming.endpoint_name(project, env, model.name)
     labels = sorted({m.labels for m in monitors if m.labels}) or [f"labels/{model.name}/"]
-    refs = metric_refs(endpoint)
+    refs = metrics.job_metric_refs(endpoint)
     schedule = monitors[0].schedule or "hourly"
     return {
         "schema": CONFIG_SCHEMA,
