@@ -199,3 +199,28 @@ def job_metric(endpoint_name: str, metric: str, feature: str | None = None) -> M
         raise ValueError(f"{metric!r} is not a job metric ({', '.join(JOB_METRICS)})")
     namespace, name, statistic = table[metric]
     return MetricRef(namespace, name, dims, statistic, 3600, "None")
+
+
+def job_metric_refs(endpoint_name: str) -> dict[str, dict]:
+    """The monitor job config's ``metrics``: metric -> namespace, name, dimensions, unit; and
+    ``<metric>:feature`` for the per-feature data of drift and data quality (the job adds
+    the ``Feature`` dimension). ``modelops drift`` publishes through the same table, and
+    loads no Pulumi for it: this module is plain data.
+
+    Example::
+
+        job_metric_refs("churn-dev-churn")["data_drift"]["name"]   # 'FeatureDriftPSI'
+    """
+
+    def plain(ref: MetricRef) -> dict:
+        return {"namespace": ref.namespace, "name": ref.name, "dimensions": [list(d) for d in ref.dimensions],
+                "unit": ref.unit}
+
+    refs: dict[str, dict] = {}
+    for metric in JOB_METRICS:
+        refs[metric] = plain(job_metric(endpoint_name, metric))
+    for metric in ("data_drift", "data_quality"):
+        ref = plain(job_metric(endpoint_name, metric, feature="*"))
+        ref["dimensions"] = [d for d in ref["dimensions"] if d[0] != FEATURE_DIMENSION]
+        refs[f"{metric}:feature"] = ref
+    return refs

@@ -8,8 +8,9 @@ Per model with job monitors (``data_drift``, ``data_quality``, ``prediction_drif
   already there (``baseline.json`` in ``model.tar.gz``, written by ``modelops build``);
 * a SageMaker Pipeline (definition format ``2020-12-01``) of two processing steps on AWS's
   scikit-learn image, pinned (``serving_images.PROCESSING_FRAMEWORK``) whatever the model
-  serves with: ``stats`` over ``instance_count`` instances, each reading its share
-  of the data capture (``ShardedByS3Key``), and ``merge`` on one, which adds their
+  serves with: ``stats`` over ``instance_count`` instances, each listing the capture of
+  the run's window through S3 and reading its share (key *j* to instance *j* mod N, as
+  ``ShardedByS3Key`` would: the capture is no input), and ``merge`` on one, which adds their
   statistics (processing instances cannot exchange data: merging is a step of its own),
   writes the results and puts the CloudWatch data;
 * an EventBridge Scheduler schedule (``rate(1 hour)`` / ``rate(1 day)``) whose role may
@@ -84,29 +85,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _ref(ref: metrics.MetricRef) -> dict:
-    return {"namespace": ref.namespace, "name": ref.name, "dimensions": [list(d) for d in ref.dimensions], "unit": ref.unit}
-
-
-def metric_refs(endpoint: str) -> dict[str, dict]:
-    """The job config's ``metrics``: metric -> namespace, name, dimensions, unit; and
-    ``<metric>:feature`` for the per-feature data of drift and data quality (the job adds
-    the ``Feature`` dimension). ``modelops drift`` publishes through the same table."""
-    refs: dict[str, dict] = {}
-    for metric in metrics.JOB_METRICS:
-        refs[metric] = _ref(metrics.job_metric(endpoint, metric))
-    for metric in ("data_drift", "data_quality"):
-        ref = _ref(metrics.job_metric(endpoint, metric, feature="*"))
-        ref["dimensions"] = [d for d in ref["dimensions"] if d[0] != metrics.FEATURE_DIMENSION]
-        refs[f"{metric}:feature"] = ref
-    return refs
-
-
 def job_config(project: str, env: str, model: ModelSpec, monitors: tuple[MonitorSpec, ...]) -> dict:
     """What the job computes and where it publishes (no account-dependent value: content-addressed)."""
     endpoint = naming.endpoint_name(project, env, model.name)
     labels = sorted({m.labels for m in monitors if m.labels}) or [f"labels/{model.name}/"]
-    refs = metric_refs(endpoint)
+    refs = metrics.job_metric_refs(endpoint)
     schedule = monitors[0].schedule or "hourly"
     return {
         "schema": CONFIG_SCHEMA,

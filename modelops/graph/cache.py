@@ -217,9 +217,6 @@ class RenderCache:
         """(kind, entity) → content key of its group: :func:`modelops.graph.keys.group_keys`."""
         return group_keys(env, cache_dir)
 
-
-    # -- keys ------------------------------------------------------------------------------
-
     # -- storage ---------------------------------------------------------------------------
 
     @staticmethod

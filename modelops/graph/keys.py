@@ -26,7 +26,7 @@ import modelops.components as components
 from modelops.plain import canonical, plain
 from modelops.spec.resolved import Environment
 
-__all__ = ["RENDER_CACHE_ENV", "code_fingerprint", "group_keys", "relocate_to", "relocations", "settings_of"]
+__all__ = ["RENDER_CACHE_ENV", "code_files", "code_fingerprint", "group_keys", "relocate_to", "relocations", "settings_of"]
 
 #: environment variable: ``off`` renders every environment in full, bypassing the render
 #: cache (the benchmarks' reference for the incremental path, and a way to rule the cache out)
@@ -42,16 +42,22 @@ def _hash_blobs(*blobs: str) -> str:
     return hashlib.sha256("\x1f".join(blobs).encode()).hexdigest()
 
 
+def code_files() -> list[Path]:
+    """The files whose text shapes a render: the components, the render and its runtime, and
+    the monitor job script, which the components upload as an object's content (its digest
+    names the object and the pipeline's entrypoint)."""
+    here = Path(__file__).resolve().parent
+    return (sorted(Path(components.__file__).resolve().parent.glob("*.py"))
+            + [here / "render.py", here / "runtime.py", here / "registration.py", here / "resource_types.py",
+               here / "keys.py", here.parent / "spec" / "resolved.py", here.parent / "ml" / "monitor_job.py"])
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the code that shapes a render (components, render, runtime, SDK versions):
-    a cached graph is only reused by the code that made it."""
+    """Hash of the code that shapes a render (:func:`code_files`, SDK versions): a cached
+    graph is only reused by the code that made it."""
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    files = (sorted(Path(components.__file__).resolve().parent.glob("*.py"))
-             + [here / "render.py", here / "runtime.py", here / "registration.py", here / "resource_types.py",
-                here / "keys.py", here.parent / "spec" / "resolved.py"])
-    for path in files:
+    for path in code_files():
         if path.is_file():
             h.update(path.name.encode())
             h.update(path.read_bytes())

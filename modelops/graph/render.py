@@ -26,6 +26,7 @@ from modelops.spec.resolved import Environment
 from modelops.perf import no_gc
 from modelops.graph.forked import fork_map, process_budget
 from modelops.graph import resource_types as rt
+from modelops.graph.resource_types import CALLER_IDENTITY, GET_ALIAS, GET_KEY, GET_OBJECTS
 from modelops.graph.runtime import ProgramError, Registration, run, settle
 from modelops.components.environment import program
 from modelops.components.environment import component_entities
@@ -38,11 +39,6 @@ ACCOUNT_ID = "123456789012"
 #: what a secret input is shown as (https subscription endpoints, ...)
 SECRET_MASK = "[secret]"
 UNKNOWN_MASK = "[unknown]"
-CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
-#: the data sources the program reads the registry with (components/model.py, environment.py)
-GET_OBJECTS = "aws:s3/getObjects:getObjects"
-GET_ALIAS = "aws:kms/getAlias:getAlias"
-GET_KEY = "aws:kms/getKey:getKey"
 
 #: what a render knows of the registry: (bucket, key) -> whether it holds the object
 RegistryView = Callable[[str, str], bool]

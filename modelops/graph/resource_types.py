@@ -52,6 +52,14 @@ DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 
+#: the data sources (invoke tokens) the program calls, answered by the render and the
+#: local backend alike: the account, and the registry lookups (components/model.py,
+#: components/environment.py)
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_OBJECTS = "aws:s3/getObjects:getObjects"
+GET_ALIAS = "aws:kms/getAlias:getAlias"
+GET_KEY = "aws:kms/getKey:getKey"
+
 #: types holding an IAM policy document, and the input that holds it
 POLICY_DOCUMENT_INPUT = {
     ROLE_POLICY: "policy",

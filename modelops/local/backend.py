@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelops.components import naming
-from modelops.graph.resource_types import ENDPOINT, PIPELINE
+from modelops.graph.resource_types import CALLER_IDENTITY, ENDPOINT, GET_ALIAS, GET_KEY, GET_OBJECTS, PIPELINE
 from modelops.errors import ApplyError
 from modelops.local.handlers import HANDLERS, Context, Handler
 from modelops.local.handlers.base import error_code, is_conflict, is_not_found
@@ -44,10 +44,6 @@ from modelops.graph.render import unwrap_secrets
 from modelops.graph.runtime import Registration
 from modelops.secrets import mask
 
-CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
-GET_OBJECTS = "aws:s3/getObjects:getObjects"
-GET_ALIAS = "aws:kms/getAlias:getAlias"
-GET_KEY = "aws:kms/getKey:getKey"
 
 #: (operation, resource type, resource name) -> an exception to raise instead of calling AWS.
 #: Tests use it to inject an AWS error at the k-th operation.

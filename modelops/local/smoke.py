@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -178,12 +179,13 @@ def _check_one(ctx: Context, resource: Any, topics: set[str], seen: _Seen | None
     return checks
 
 
-def _granted(document: Any, action: str, arn: str) -> bool:
+def _granted(document: Any, action: str, arn: str, context: dict[str, str] | None = None) -> bool:
     """Whether an identity policy ``document`` allows ``action`` on ``arn`` (Allow statements, glob resources).
 
-    moto enforces no IAM: the emulator's check of what a job role may read is this one."""
-    import fnmatch
-
+    moto enforces no IAM: the emulator's check of what a job role may read is this one.
+    With ``context`` (condition key -> the request's value, e.g. ``{"s3:prefix": ...}``), a
+    statement's ``StringLike`` / ``StringEquals`` conditions on those keys must hold too, and
+    a statement with any other condition does not count; without it, conditions are not read."""
     doc = json.loads(document) if isinstance(document, str) else document
     statements = doc.get("Statement") or []
     for st in statements if isinstance(statements, list) else [statements]:
@@ -191,9 +193,26 @@ def _granted(document: Any, action: str, arn: str) -> bool:
         resources = st.get("Resource") or []
         actions = actions if isinstance(actions, list) else [actions]
         resources = resources if isinstance(resources, list) else [resources]
-        if st.get("Effect") == "Allow" and action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources):
+        if st.get("Effect") == "Allow" and action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources) \
+                and (context is None or _conditions_hold(st.get("Condition") or {}, context)):
             return True
     return False
+
+
+def _conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """Whether every ``StringLike`` / ``StringEquals`` condition holds for ``context``; any
+    other operator, or a key the context lacks, counts as not holding (the check is strict)."""
+    for operator, tests in condition.items():
+        if operator not in ("StringLike", "StringEquals") or not isinstance(tests, dict):
+            return False
+        for key, patterns in tests.items():
+            if key not in context:
+                return False
+            patterns = patterns if isinstance(patterns, list) else [patterns]
+            value = context[key]
+            if not any(fnmatch.fnmatchcase(value, p) if operator == "StringLike" else value == p for p in patterns):
+                return False
+    return True
 
 
 def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any], seen: _Seen) -> list[Check]:
@@ -231,9 +250,13 @@ def _pipeline_checks(ctx: Context, name: str, described: dict[str, Any], seen: _
         if capture is not None:
             # the stats step lists and reads its window's capture itself (no input mounts it)
             bucket, prefix = capture
-            missing = [a for a, arn in (("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
-                                        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix}x"))
-                       if not any(_granted(d, a, arn) for d in documents)]
+            # the lists must be allowed for the prefixes the job asks for (the s3:prefix
+            # condition): the capture prefix (its variants), then a variant's hour partition
+            asked = [{"s3:prefix": prefix}, {"s3:prefix": f"{prefix}primary/2026/01/01/00/"}]
+            missing = [] if all(any(_granted(d, "s3:ListBucket", f"arn:aws:s3:::{bucket}", c) for d in documents)
+                                for c in asked) else ["s3:ListBucket"]
+            if not any(_granted(d, "s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix}x") for d in documents):
+                missing.append("s3:GetObject")
             checks.append(Check(f"pipeline {name} step {step.get('Name')}: role {role} may list and read "
                                 f"s3://{bucket}/{prefix}", not missing,
                                 f"not granted: {', '.join(missing)}" if missing else "s3:ListBucket, s3:GetObject granted"))

@@ -41,7 +41,6 @@ from typing import Any
 
 from modelops.components import metrics as metric_defs
 from modelops.components import naming
-from modelops.components.monitor_job import metric_refs as job_metric_refs
 from modelops.spec import resolved
 from modelops.errors import UsageError
 from modelops.ml import monitor_job as job
@@ -187,7 +186,7 @@ def publish(cloudwatch: Any, env: resolved.Environment, model: str, endpoint: st
     config = {"model": model, "env": env.env,
               "monitors": [{"name": f"{model}-drift", "metric": "data_drift", "comparison": "above",
                             "threshold": threshold, "test": test}],
-              "metrics": job_metric_refs(endpoint)}
+              "metrics": metric_defs.job_metric_refs(endpoint)}
     ((result, data),) = job.results_for(config, card, baseline, merged, when)
     job.put_data(cloudwatch, data)
     ref = metric_defs.drift_metric(endpoint)

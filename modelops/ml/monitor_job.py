@@ -753,12 +753,19 @@ def host_of(resource_config):
 
 def fetch_shard(s3, bucket, prefix, keys, index, count, directory):
     """Download this instance's share of ``keys`` (key *j* to instance *j* mod count, as
-    ``ShardedByS3Key`` does) under ``directory``, keeping their paths below ``prefix``."""
+    ``ShardedByS3Key`` does) under ``directory``, keeping their paths below ``prefix``.
+
+    A key whose path would leave ``directory`` (``..`` segments: whoever may write capture
+    could otherwise overwrite the labels or the package the step reads) is refused.
+    """
     fetched = []
+    root = os.path.join(os.path.abspath(directory), "")
     for j, key in enumerate(keys):
         if j % count != index:
             continue
-        path = os.path.join(directory, key[len(prefix):])
+        path = os.path.abspath(os.path.join(root, key[len(prefix):]))
+        if not path.startswith(root):
+            raise JobError("capture object %r would be written outside %s: refused" % (key, directory))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         s3.download_file(bucket, key, path)
         fetched.append(key)

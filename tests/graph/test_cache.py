@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from modelops.components.monitor_job import job_source
 from modelops.graph.cache import RenderCache
+from modelops.graph.keys import code_files
+from modelops.ml import monitor_job
 from modelops.ml.placeholders import attach_without_training
 from modelops.spec.envs import load_environment
 from modelops.graph.render import render
@@ -176,3 +179,11 @@ def test_entries_of_other_code_versions_are_removed_and_this_versions_kept(fraud
         again = RenderCache()
         same(again.render(version, tmp_path), render(version))
         assert again.stats == {"full": 0, "partial": 0, "hit": 1}
+
+
+def test_the_code_fingerprint_covers_the_monitor_job_script_the_render_uploads():
+    # GIVEN the job script, whose text the monitor job component uploads (content-addressed)
+    script = Path(monitor_job.__file__).resolve()
+    assert job_source() == script.read_text(encoding="utf-8")
+    # THEN a change to it changes the fingerprint: cached graphs never keep the old script
+    assert script in code_files()

@@ -3,7 +3,6 @@ commands that work as printed, and a clean-up line that leaves nothing running."
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ def test_the_demo_leaves_the_environment_to_inspect_and_says_how_to_remove_it(
         state = env_state(root)
         # THEN every resource is listed once, on stdout only
         rows = [line for line in lines if line.startswith("  ") and line.endswith("  created")]
-        # (37 before the drift monitor got its job: 12 resources)
+        # (37 before the drift monitor got its job: 11 resources)
         assert len(rows) == len(state["resources"]) == 48
         assert " created " not in done.stderr
         # AND the inspect commands are whole lines; every other line fits 100 columns

@@ -78,7 +78,7 @@ def test_a_state_from_before_the_split_is_moved_not_made_again(emulator: Emulato
     # THEN the records move to the group stack and nothing in the emulator changes
     assert moved.returncode == 0, moved.stderr
     result = json.loads(moved.stdout)
-    # (23 resources and the 12 of the drift monitor's job)
+    # (23 resources and the 11 of the drift monitor's job)
     assert result["changed"] is False and "moved the records of 34 resources into the stacks dev.ml-platform" in result["note"]
     assert sorted(r["id"] for r in env_state(root)["resources"]) == sorted(r["id"] for r in single["resources"])
 

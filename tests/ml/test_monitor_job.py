@@ -15,9 +15,11 @@ import tarfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import boto3
 import joblib
 import numpy as np
 import pytest
+from moto import mock_aws
 
 from modelops.components.monitor_job import job_config
 from modelops.ml import monitor_job
@@ -263,3 +265,21 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
     done = _stats(tmp_path / "config.json", tmp_path / "none" / "model.tar.gz", tmp_path, None, tmp_path / "out")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no model.tar.gz" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_capture_key_whose_path_leaves_the_capture_directory_is_refused(tmp_path: Path) -> None:
+    # GIVEN a capture object and a key whose ".." segments lead out of the step's capture directory
+    prefix = "capture/churn/churn-dev-churn/"
+    good, bad = f"{prefix}primary/2026/12/03/10/a.jsonl", f"{prefix}primary/../../input/labels/x.jsonl"
+    out = tmp_path / "processing" / "capture"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="churn-dev-customers", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="churn-dev-customers", Key=good, Body=b"{}\n")
+        # WHEN the stats step fetches its share THEN the capture file lands below its directory
+        assert monitor_job.fetch_shard(s3, "churn-dev-customers", prefix, [good], 0, 1, str(out)) == [good]
+        assert (out / "primary" / "2026" / "12" / "03" / "10" / "a.jsonl").read_bytes() == b"{}\n"
+        # AND the key that would write outside it fails the step, writing nothing
+        with pytest.raises(monitor_job.JobError, match="outside"):
+            monitor_job.fetch_shard(s3, "churn-dev-customers", prefix, [bad], 0, 1, str(out))
+    assert not (tmp_path / "processing" / "input").exists()
