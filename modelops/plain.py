@@ -43,7 +43,7 @@ def plain(value: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
     return {name: plain(getattr(value, name), leaf) for name in names}
 
 
-def canonical(value: Any, texts: dict[int, tuple[Any, str]] | None = None) -> str:
+def canonical(value: Any, texts: dict[Any, tuple[Any, str]] | None = None) -> str:
     """Canonical JSON of ``value`` (plain data, sorted keys, no spaces): what content keys
     and comparisons are made of. The text of ``json.dumps(plain(value), sort_keys=True,
     default=str, separators=(",", ":"))``, written in one walk without the plain copy.
@@ -76,7 +76,7 @@ _INF = float("inf")
 _LAYOUTS: dict[type, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
 
 
-def _text(value: Any, texts: dict[int, tuple[Any, str]] | None) -> str:
+def _text(value: Any, texts: dict[Any, tuple[Any, str]] | None) -> str:
     kind = type(value)
     if kind is str:
         return _string(value)
@@ -129,7 +129,7 @@ def _text(value: Any, texts: dict[int, tuple[Any, str]] | None) -> str:
     return text
 
 
-def _mapping(value: dict[Any, Any], texts: dict[int, tuple[Any, str]] | None) -> str:
+def _mapping(value: dict[Any, Any], texts: dict[Any, tuple[Any, str]] | None) -> str:
     if all(type(k) is str for k in value):
         keys = sorted(value)
         items = [(k, value[k]) for k in keys]
@@ -141,7 +141,7 @@ def _mapping(value: dict[Any, Any], texts: dict[int, tuple[Any, str]] | None) ->
     return "{" + ",".join([_string(k) + ":" + _text(v, texts) for k, v in items]) + "}"
 
 
-def _other(value: Any, texts: dict[int, tuple[Any, str]] | None) -> str:
+def _other(value: Any, texts: dict[Any, tuple[Any, str]] | None) -> str:
     """What plain keeps as it is, written as the json module writes it (``default=str``)."""
     if isinstance(value, dict):
         return _mapping(dict(value), texts)

@@ -54,7 +54,7 @@ def _checks_fingerprint() -> str:
     return h.hexdigest()
 
 
-def findings_key(env: Environment, cache_dir: Path, texts: dict[int, tuple[Any, str]] | None = None) -> str:
+def findings_key(env: Environment, cache_dir: Path, texts: dict[Any, tuple[Any, str]] | None = None) -> str:
     """The key of ``env``'s findings: its render groups' keys, the render and policy code
     (``texts``: see :func:`modelops.graph.keys.group_keys`)."""
     keys = sorted((f"{kind}:{name}", key) for (kind, name), key in group_keys(env, cache_dir, texts).items())
@@ -91,7 +91,7 @@ def _prune(folder: Path) -> None:
 
 
 def kept_findings(env: Environment, cache_dir: Path | None,
-                  texts: dict[int, tuple[Any, str]] | None = None) -> list[Finding] | None:
+                  texts: dict[Any, tuple[Any, str]] | None = None) -> list[Finding] | None:
     """``env``'s findings as kept in ``cache_dir`` for its current key, or None when none are
     (or the render cache is off). Reads no graph and loads no Pulumi: a ``validate`` of an
     unchanged spec ends here. ``texts``: see :func:`modelops.graph.keys.group_keys`.

@@ -39,18 +39,19 @@ def kept_mandatory(environments: dict[str, Environment]) -> dict[str, list[Findi
     render keys (under ``.modelops/cache`` of its project); the others are left out.
 
     The environments are looked up one after the other in this process: what they share
-    (every entity no overlay touches) is written into their keys once
-    (:func:`modelops.plain.canonical`'s ``texts``), which costs less than looking each
-    up in a process of its own."""
+    (every entity no overlay touches) is attached and written into their keys once
+    (``attach_without_training``'s ``made``, :func:`modelops.plain.canonical`'s ``texts``),
+    which costs less than looking each up in a process of its own."""
     if len(environments) > 1:
         process_budget(0)  # as when they were looked up in several processes: a bad MODELOPS_RENDER_JOBS is an error
     found: dict[str, list[Finding]] = {}
-    texts: dict[int, tuple[Any, str]] = {}
+    texts: dict[Any, tuple[Any, str]] = {}
+    made: dict[Any, tuple[Any, ...]] = {}
     with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
         for name, env in environments.items():
             root = project_root(env)
             # the key holds the artifacts as a check attaches them (builds, else placeholders)
-            attached, _ = attach_without_training(env, root, Path(tmp))
+            attached, _ = attach_without_training(env, root, Path(tmp), made)
             every = kept_findings(attached, root / ".modelops" / "cache", texts)
             if every is not None:
                 found[name] = [f for f in every if f.level == "mandatory"]

@@ -72,6 +72,19 @@ def _keyed(model: Any) -> Any:
     return dataclasses.replace(model, artifact_source=None)
 
 
+def _model_text(model: Any, texts: dict[Any, tuple[Any, str]] | None) -> str:
+    """Canonical JSON of :func:`_keyed` ``model``, kept in ``texts`` with the model (the same
+    attached model in several environments: see ``attach_without_training``'s ``made``)."""
+    if texts is None:
+        return canonical(_keyed(model))
+    kept = texts.get(("keyed", id(model)))
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    text = canonical(_keyed(model), texts)
+    texts[("keyed", id(model))] = (model, text)
+    return text
+
+
 #: what stands for the project's directory in keys and entries (a NUL: no spec string holds
 #: one), so that a cache made in one checkout is read in another: main's cache on a pull
 #: request's runner, the base of a diff in a temporary checkout
@@ -134,7 +147,7 @@ def settings_of(env: Environment) -> dict[str, Any]:
             if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file", "include_files")}
 
 def group_keys(env: Environment, cache_dir: Path | str | None = None,
-               texts: dict[int, tuple[Any, str]] | None = None) -> dict[tuple[str, str], str]:
+               texts: dict[Any, tuple[Any, str]] | None = None) -> dict[tuple[str, str], str]:
     """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group.
     Paths under the spec's directory (and the one holding ``cache_dir``) count relative:
     the same content checked out elsewhere has the same keys.
@@ -155,7 +168,7 @@ def group_keys(env: Environment, cache_dir: Path | str | None = None,
     # monitors) and a key hashes those texts: O(entities), not O(entities x dependants).
     common = _hash(fp, settings)
     datasets = {name: _relocate(canonical(ds, texts), roots) for name, ds in env.datasets.items()}
-    models = {name: _relocate(canonical(_keyed(m), texts), roots) for name, m in env.models.items()}
+    models = {name: _relocate(_model_text(m, texts), roots) for name, m in env.models.items()}
     readers: dict[str, list[str]] = {}
     watchers: dict[str, list[tuple[str, str]]] = {}
     model_watchers: dict[str, list[tuple[str, str]]] = {}
