@@ -27,6 +27,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelops.checks.policy import Finding
 from modelops.files import atomic_write
@@ -53,9 +54,10 @@ def _checks_fingerprint() -> str:
     return h.hexdigest()
 
 
-def findings_key(env: Environment, cache_dir: Path) -> str:
-    """The key of ``env``'s findings: its render groups' keys, the render and policy code."""
-    keys = sorted((f"{kind}:{name}", key) for (kind, name), key in group_keys(env, cache_dir).items())
+def findings_key(env: Environment, cache_dir: Path, texts: dict[Any, tuple[Any, str]] | None = None) -> str:
+    """The key of ``env``'s findings: its render groups' keys, the render and policy code
+    (``texts``: see :func:`modelops.graph.keys.group_keys`)."""
+    keys = sorted((f"{kind}:{name}", key) for (kind, name), key in group_keys(env, cache_dir, texts).items())
     return hashlib.sha256(canonical([FORMAT, code_fingerprint(), _checks_fingerprint(), keys]).encode()).hexdigest()
 
 
@@ -88,10 +90,11 @@ def _prune(folder: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def kept_findings(env: Environment, cache_dir: Path | None) -> list[Finding] | None:
+def kept_findings(env: Environment, cache_dir: Path | None,
+                  texts: dict[Any, tuple[Any, str]] | None = None) -> list[Finding] | None:
     """``env``'s findings as kept in ``cache_dir`` for its current key, or None when none are
     (or the render cache is off). Reads no graph and loads no Pulumi: a ``validate`` of an
-    unchanged spec ends here.
+    unchanged spec ends here. ``texts``: see :func:`modelops.graph.keys.group_keys`.
 
     Example::
 
@@ -99,7 +102,7 @@ def kept_findings(env: Environment, cache_dir: Path | None) -> list[Finding] | N
     """
     if cache_dir is None or os.environ.get(RENDER_CACHE_ENV) == "off":
         return None
-    key = findings_key(env, cache_dir)
+    key = findings_key(env, cache_dir, texts)
     return _read(Path(cache_dir) / "findings" / f"{key}.json", key)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from modelops.checks.findings_cache import kept_findings
 from modelops.checks.policy import Finding
 from modelops.errors import Problem
-from modelops.graph.forked import share_out
+from modelops.graph.forked import process_budget
 from modelops.ml.placeholders import attach_without_training
 from modelops.spec.loader import display_name, load_yaml
 from modelops.spec.resolved import Environment
@@ -36,23 +36,26 @@ def project_root(env: Environment) -> Path:
 
 def kept_mandatory(environments: dict[str, Environment]) -> dict[str, list[Finding]]:
     """The mandatory findings of each environment whose findings were kept for its current
-    render keys (under ``.modelops/cache`` of its project); the others are left out. Large
-    environments are looked up in several processes at once, as they are checked."""
+    render keys (under ``.modelops/cache`` of its project); the others are left out.
+
+    The environments are looked up one after the other in this process: what they share
+    (every entity no overlay touches) is attached and written into their keys once
+    (``attach_without_training``'s ``made``, :func:`modelops.plain.canonical`'s ``texts``),
+    which costs less than looking each up in a process of its own."""
+    if len(environments) > 1:
+        process_budget(0)  # as when they were looked up in several processes: a bad MODELOPS_RENDER_JOBS is an error
+    found: dict[str, list[Finding]] = {}
+    texts: dict[Any, tuple[Any, str]] = {}
+    made: dict[Any, tuple[Any, ...]] = {}
     with tempfile.TemporaryDirectory(prefix="modelops-policy-") as tmp:
-
-        def kept(chunk: list[Environment], jobs: int | None) -> list[list[Finding] | None]:
-            found = []
-            for env in chunk:
-                root = project_root(env)
-                # the key holds the artifacts as a check attaches them (builds, else placeholders)
-                attached, _ = attach_without_training(env, root, Path(tmp))
-                every = kept_findings(attached, root / ".modelops" / "cache")
-                found.append(None if every is None else [f for f in every if f.level == "mandatory"])
-            return found
-
-        envs = list(environments.values())
-        per_env = share_out(kept, envs, max((len(env.models) for env in envs), default=0))
-    return {name: found for name, found in zip(environments, per_env) if found is not None}
+        for name, env in environments.items():
+            root = project_root(env)
+            # the key holds the artifacts as a check attaches them (builds, else placeholders)
+            attached, _ = attach_without_training(env, root, Path(tmp), made)
+            every = kept_findings(attached, root / ".modelops" / "cache", texts)
+            if every is not None:
+                found[name] = [f for f in every if f.level == "mandatory"]
+    return found
 
 
 def as_problems(environments: dict[str, Environment], per_env: dict[str, list[Finding]]) -> list[Problem]:

@@ -22,7 +22,7 @@ from modelops.checks.mandatory import as_problems, project_root
 from modelops.checks.policy import Finding
 from modelops.checks.security import EnvironmentReport, evaluate_graph, findings
 from modelops.errors import Problem
-from modelops.graph.cache import render_graph
+from modelops.graph.cache import cached_render, render_graph
 from modelops.graph.forked import share_out
 from modelops.graph.runtime import Registration
 from modelops.ml.placeholders import attach_without_training
@@ -61,8 +61,10 @@ def check_policies(environments: dict[str, Environment]) -> list[Problem]:
                 cache_dir = root / ".modelops" / "cache"
                 # an environment unchanged since the last check reuses its findings (no render)
                 attached, _ = attach_without_training(env, root, Path(tmp))
-                every = cached_findings(attached, cache_dir,
-                                        lambda: findings(attached, render_graph(attached, cache_dir, jobs=jobs)))
+                # collect=False: a full collection of a large render's heap takes seconds, and the
+                # forked process checking it exits next; a later render here collects first
+                every = cached_findings(attached, cache_dir, lambda: findings(
+                    attached, cached_render(attached, cache_dir, jobs=jobs, collect=False).registrations))
                 found.append([f for f in every if f.level == "mandatory"])
             return found
 

@@ -78,6 +78,19 @@ def _keyed(model: Any) -> Any:
     return dataclasses.replace(model, artifact_source=None)
 
 
+def _model_text(model: Any, texts: dict[Any, tuple[Any, str]] | None) -> str:
+    """Canonical JSON of :func:`_keyed` ``model``, kept in ``texts`` with the model (the same
+    attached model in several environments: see ``attach_without_training``'s ``made``)."""
+    if texts is None:
+        return canonical(_keyed(model))
+    kept = texts.get(("keyed", id(model)))
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    text = canonical(_keyed(model), texts)
+    texts[("keyed", id(model))] = (model, text)
+    return text
+
+
 #: what stands for the project's directory in keys and entries (a NUL: no spec string holds
 #: one), so that a cache made in one checkout is read in another: main's cache on a pull
 #: request's runner, the base of a diff in a temporary checkout
@@ -139,10 +152,14 @@ def settings_of(env: Environment) -> dict[str, Any]:
     return {f.name: plain(getattr(env, f.name)) for f in dataclasses.fields(env)
             if f.name not in ("datasets", "models", "monitors", "spec_file", "overlay_file", "include_files")}
 
-def group_keys(env: Environment, cache_dir: Path | str | None = None) -> dict[tuple[str, str], str]:
+def group_keys(env: Environment, cache_dir: Path | str | None = None,
+               texts: dict[Any, tuple[Any, str]] | None = None) -> dict[tuple[str, str], str]:
     """(kind, entity) → content key of its group; ``("shared", "")`` for the shared group.
     Paths under the spec's directory (and the one holding ``cache_dir``) count relative:
-    the same content checked out elsewhere has the same keys."""
+    the same content checked out elsewhere has the same keys.
+
+    ``texts``: the canonical texts kept by :func:`modelops.plain.canonical`; given the same
+    dict for the environments of one spec, what they share is written once."""
     fp = code_fingerprint()
     roots = relocations(env, cache_dir)
     settings = settings_of(env)
@@ -156,8 +173,8 @@ def group_keys(env: Environment, cache_dir: Path | str | None = None) -> dict[tu
     # into canonical JSON once (a dataset is read by models and monitors, a model by its
     # monitors) and a key hashes those texts: O(entities), not O(entities x dependants).
     common = _hash(fp, settings)
-    datasets = {name: _relocate(canonical(ds), roots) for name, ds in env.datasets.items()}
-    models = {name: _relocate(canonical(_keyed(m)), roots) for name, m in env.models.items()}
+    datasets = {name: _relocate(canonical(ds, texts), roots) for name, ds in env.datasets.items()}
+    models = {name: _relocate(_model_text(m, texts), roots) for name, m in env.models.items()}
     readers: dict[str, list[str]] = {}
     watchers: dict[str, list[tuple[str, str]]] = {}
     model_watchers: dict[str, list[tuple[str, str]]] = {}
@@ -170,7 +187,7 @@ def group_keys(env: Environment, cache_dir: Path | str | None = None) -> dict[tu
             # a model's endpoint rolls back on its monitors' alarms: it depends on their names and metrics
             # and builds the monitor job of its job monitors, from their whole spec
             model_watchers.setdefault(mon.model or "", []).append(
-                (mon.name, mon.metric, canonical(mon) if mon.is_job else ""))
+                (mon.name, mon.metric, canonical(mon, texts) if mon.is_job else ""))
     for name in env.datasets:
         keys[("dataset", name)] = _hash_blobs(common, "dataset", datasets[name],
                                               canonical([sorted(readers.get(name, ())), sorted(watchers.get(name, ()))]))
@@ -180,6 +197,6 @@ def group_keys(env: Environment, cache_dir: Path | str | None = None) -> dict[tu
     for name, mon in env.monitors.items():
         target = env.models.get(mon.model) if mon.model is not None else None
         target_ds = datasets.get(target.dataset if target is not None else (mon.dataset or ""), "null")
-        keys[("monitor", name)] = _hash_blobs(common, "monitor", canonical(mon),
+        keys[("monitor", name)] = _hash_blobs(common, "monitor", canonical(mon, texts),
                                               models[mon.model] if target is not None else "null", target_ds)
     return keys

@@ -9,6 +9,7 @@ import hashlib
 import json
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from modelops.components.serving_images import framework_for_sklearn
 from modelops.errors import ModelOpsError
@@ -45,11 +46,24 @@ def _default_framework() -> str:
     return framework_for_sklearn(version("scikit-learn")) or "1.9-0"
 
 
-def attach_without_training(env: Environment, store_root: Path, scratch: Path) -> tuple[Environment, list[str]]:
-    """``env`` with an artifact on every model, never training; returns (env, models with placeholders)."""
+def attach_without_training(env: Environment, store_root: Path, scratch: Path,
+                            made: dict[Any, tuple[Any, ...]] | None = None) -> tuple[Environment, list[str]]:
+    """``env`` with an artifact on every model, never training; returns (env, models with placeholders).
+
+    ``made``, given the same dict for the environments of one spec: a model that is the
+    same object with the same dataset object as in an environment attached before gets
+    the same attached model (its artifact depends on nothing else), found once."""
     models = {}
     unbuilt = []
     for name, model in env.models.items():
+        dataset = env.datasets.get(model.dataset)
+        key = (id(model), id(dataset), str(store_root))
+        kept = made.get(key) if made is not None else None
+        if kept is not None and kept[0] is model and kept[1] is dataset:
+            models[name] = kept[2]
+            if kept[3]:
+                unbuilt.append(name)
+            continue
         artifact = model.artifact
         if artifact is None:
             try:
@@ -69,4 +83,6 @@ def attach_without_training(env: Environment, store_root: Path, scratch: Path) -
                                 framework_version=model.framework_version or _default_framework())
             unbuilt.append(name)
         models[name] = dataclasses.replace(model, artifact=artifact)
+        if made is not None:
+            made[key] = (model, dataset, models[name], bool(unbuilt) and unbuilt[-1] == name)
     return dataclasses.replace(env, models=models), unbuilt

@@ -505,18 +505,23 @@ def resolve(checked: _Checked, shared: dict[tuple[Any, ...], tuple[Any, Any]] | 
             name = f"{model.name}-{suffix}"
             if metric in declared or name in taken:
                 continue
-            monitors[name] = r.Monitor(
-                name=name,
-                metric=metric,
-                model=model.name,
-                threshold=threshold,
-                period_seconds=60,
-                evaluation_periods=5,
-                notify=every_channel,
-                description=f"Default {metric} monitor of {model.name}",
-                owner=model.owner,
-                default=True,
-            )
+            # made of these values only: one frozen object for the environments that agree on them
+            key = ("default-monitor", name, metric, model.owner, every_channel)
+            hit = known.get(key)
+            if hit is None:
+                hit = known[key] = (key, r.Monitor(
+                    name=name,
+                    metric=metric,
+                    model=model.name,
+                    threshold=threshold,
+                    period_seconds=60,
+                    evaluation_periods=5,
+                    notify=every_channel,
+                    description=f"Default {metric} monitor of {model.name}",
+                    owner=model.owner,
+                    default=True,
+                ))
+            monitors[name] = hit[1]
             taken.add(name)
     return r.Environment(
         project=data["project"],

@@ -141,6 +141,31 @@ def test_content_keys_are_canonical_json_of_the_resolved_entities(fraud):
         assert _blob(entity) == want, entity
 
 
+@pytest.mark.parametrize("value", [
+    {1: "int key", "1": "the same key as text: the later wins", "b": [1.5, 10**30, True, None]},
+    {"nan": float("nan"), "inf": float("inf"), "-inf": -float("inf"), "": {}},
+    {"é": "ü\n\u0000\"quoted\"", "set": {3}, "path": Path("/a b"), "nested": ({"k": (1, (2,))}, [])},
+    Path("/as/text"),
+])
+def test_canonical_text_is_the_json_of_the_plain_data(fraud, value):
+    # The one-walk canonical writer gives json.dumps(plain(...)) for any value, the odd
+    # ones included (non-string keys, NaN, objects written with str), and the same again
+    # when it keeps the texts of the frozen entities it met
+    import json
+
+    from modelops.plain import canonical, plain
+
+    def expected(v):
+        return json.dumps(plain(v), sort_keys=True, default=str, separators=(",", ":"))
+
+    assert canonical(value) == expected(value)
+    env, _ = fraud
+    texts: dict = {}
+    for entity in [env, *env.models.values(), *env.monitors.values(), *env.models.values()]:
+        assert canonical(entity, texts) == canonical(entity) == expected(entity)
+    assert texts
+
+
 @pytest.mark.parametrize("model", ["fraud-amount", "fraud-scorer"])
 def test_a_model_missing_alone_from_the_cache_is_rendered_with_its_rollback_alarms(fraud, tmp_path, model):
     # GIVEN a disk cache that lacks one model's group only (an evicted or deleted entry),
