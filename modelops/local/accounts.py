@@ -69,12 +69,26 @@ def current_caller() -> Caller | None:
     return getattr(_current, "caller", None)
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list of them, as a list."""
     return value if isinstance(value, list) else [value]
 
 
 def _matches(patterns: Any, value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in as_list(patterns))
+
+
+def statement_covers(statement: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether a policy statement's ``Action``/``NotAction`` and ``Resource``/``NotResource``
+    (wildcards as IAM's) cover ``action`` on ``resource``; its principal and conditions aside."""
+    if "NotAction" in statement:
+        if _matches(statement["NotAction"], action):
+            return False
+    elif not _matches(statement.get("Action", []), action):
+        return False
+    if "NotResource" in statement:
+        return not _matches(statement["NotResource"], resource)
+    return "Resource" not in statement or _matches(statement["Resource"], resource)
 
 
 def _names(principal: Any, caller: Caller) -> bool:
@@ -84,7 +98,7 @@ def _names(principal: Any, caller: Caller) -> bool:
     if not isinstance(principal, dict):
         return False
     wanted = {caller.principal, caller.account, f"arn:aws:iam::{caller.account}:root", "*"}
-    return any(str(p) in wanted for p in _as_list(principal.get("AWS", [])))
+    return any(str(p) in wanted for p in as_list(principal.get("AWS", [])))
 
 
 def evaluate_resource_policy(policy: dict[str, Any], action: str, resource: str, caller: Caller,
@@ -94,16 +108,8 @@ def evaluate_resource_policy(policy: dict[str, Any], action: str, resource: str,
     ``aws:PrincipalArn`` and ``aws:PrincipalAccount`` of the caller."""
     context = {**context, "aws:principalarn": caller.principal, "aws:principalaccount": caller.account}
     allowed = False
-    for statement in _as_list(policy.get("Statement", [])):
-        if "NotAction" in statement:
-            if _matches(statement["NotAction"], action):
-                continue
-        elif not _matches(statement.get("Action", []), action):
-            continue
-        if "NotResource" in statement:
-            if _matches(statement["NotResource"], resource):
-                continue
-        elif "Resource" in statement and not _matches(statement["Resource"], resource):
+    for statement in as_list(policy.get("Statement", [])):
+        if not statement_covers(statement, action, resource):
             continue
         if not _names(statement.get("Principal"), caller):
             continue

@@ -49,7 +49,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from modelops.files import atomic_write
-from modelops.local.accounts import CallerAware, current_caller, evaluate_resource_policy
+from modelops.local.accounts import CallerAware, as_list, current_caller, evaluate_resource_policy, statement_covers
 from modelops.local.alarms import AlarmMiddleware
 from modelops.local.server import IDENTITY_PATH
 from modelops.signals import serve_until_signalled
@@ -122,14 +122,6 @@ _OPERATORS = {
 }
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _matches(patterns: Any, value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
-
-
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     """AWS semantics: every operator/key pair must hold; a key absent from the request fails
     unless the operator ends in ``IfExists``. An operator we cannot evaluate never holds, so
@@ -148,7 +140,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 if if_exists:
                     continue
                 return False
-            if not check(_as_list(expected), actual):
+            if not check(as_list(expected), actual):
                 return False
     return True
 
@@ -168,16 +160,8 @@ def evaluate_bucket_policy(policy: dict[str, Any], action: str, resource: str, c
         # 'neutral'
     """
     allowed = False
-    for statement in _as_list(policy.get("Statement", [])):
-        if "NotAction" in statement:
-            if _matches(statement["NotAction"], action):
-                continue
-        elif not _matches(statement.get("Action", []), action):
-            continue
-        if "NotResource" in statement:
-            if _matches(statement["NotResource"], resource):
-                continue
-        elif "Resource" in statement and not _matches(statement["Resource"], resource):
+    for statement in as_list(policy.get("Statement", [])):
+        if not statement_covers(statement, action, resource):
             continue
         # The emulator's caller is the account root; statements naming specific principals
         # are not about "every caller", so they are left to the account's identity policies.

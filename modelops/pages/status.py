@@ -32,7 +32,7 @@ from modelops.ml.artifacts import resolve_artifact
 from modelops.pages import results
 from modelops.promote.log import LOG_NAME, read_records
 from modelops.registry.store import APPROVED_PREFIX, DIGEST_KEY, Registry
-from modelops.spec import envs
+from modelops.spec.stack_configs import STACKS_DIR
 from modelops.spec.resolved import Environment, Model
 
 #: monitors whose value a job computes (and writes a result for); the others are plain alarms
@@ -200,7 +200,7 @@ class _Reader:
         self.differences: list[Difference] = []
         names = [naming.alarm_name(env.project, env.env, m) for m in sorted(env.monitors)]
         self.alarms = _alarms(clients.client("cloudwatch"), names) if names else {}
-        log = Path(os.path.abspath(env.spec_file or "modelops.yaml")).parent / envs.STACKS_DIR / LOG_NAME
+        log = Path(os.path.abspath(env.spec_file or "modelops.yaml")).parent / STACKS_DIR / LOG_NAME
         self.promotions = read_records(log)
 
     def differ(self, entity: str, message: str) -> None:

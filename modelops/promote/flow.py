@@ -47,6 +47,7 @@ from ruamel.yaml import YAML
 
 from modelops.components import metrics
 from modelops.spec import envs
+from modelops.spec.stack_configs import STACKS_DIR
 from modelops.ml.artifacts import attach_artifacts, resolve_artifact
 from modelops.errors import ApplyError, GateFailed, ModelOpsError, UsageError
 from modelops.local.server import REAL_AWS, check_loopback
@@ -432,7 +433,7 @@ def verify_promotions(spec_path: str | os.PathLike[str]) -> LogVerification:
     spec = Path(spec_path)
     if not spec.is_file():
         raise UsageError(f"{spec_path}: spec file not found; pass the path of modelops.yaml")
-    return verify_log(Path(os.path.abspath(spec)).parent / envs.STACKS_DIR / LOG_NAME)
+    return verify_log(Path(os.path.abspath(spec)).parent / STACKS_DIR / LOG_NAME)
 
 
 # --------------------------------------------------------------------------- canary

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ from modelops.spec.problems import Locator, suggest
 from modelops.spec.schema import schema
 from modelops.spec.schema_errors import schema_problems
 from modelops.spec.semantics import semantic_problems
+from modelops.spec.stack_configs import (account_mismatches, account_problems, region_problems,
+                                         stack_accounts, stack_regions, stacks_dir)
 from modelops.components.naming import ENV_PATTERN, REGISTRY_STACK
 from modelops.spec.datafiles import csv_sample, forget_samples, keep_samples, parquet_columns, project_file
 
@@ -51,15 +52,10 @@ __all__ = [
 ]
 
 DEFAULT_ENV = "dev"
-STACKS_DIR = "stacks"
-
-
-def _stacks(spec_path: str | os.PathLike[str]) -> Path:
-    return Path(os.path.abspath(spec_path)).parent / STACKS_DIR
 
 
 def _overlays(spec_path: str | os.PathLike[str]) -> dict[str, Path]:
-    stacks = _stacks(spec_path)
+    stacks = stacks_dir(spec_path)
     if not stacks.is_dir():
         return {}
     return {
@@ -67,137 +63,6 @@ def _overlays(spec_path: str | os.PathLike[str]) -> dict[str, Path]:
         for item in sorted(stacks.iterdir())
         if item.name.endswith(".yaml") and not item.name.startswith("Pulumi.") and not item.is_dir()
     }
-
-
-def _stack_regions(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, int, int]]]:
-    """Per environment of this spec: (region, stack config file, line, column) of each
-    ``stacks/Pulumi.<stack>.yaml`` that deploys it with an ``aws:region``.
-
-    A stack deploys the environment ``modelops:environment`` (default: the stack name) of the
-    spec ``modelops:spec`` (default ``modelops.yaml``, relative to the project root), as the
-    program in ``stacks/__main__.py`` reads them. A file that does not parse is Pulumi's to report.
-    """
-    stacks = _stacks(spec_path)
-    if not stacks.is_dir():
-        return {}
-    spec = Path(os.path.abspath(spec_path))
-    found: dict[str, list[tuple[str, str, int, int]]] = {}
-    for item in sorted(stacks.glob("Pulumi.*.yaml")):
-        try:
-            doc = load_yaml(item, strict=False, allow_empty=True)
-        except SpecError:
-            continue
-        config = doc.data.get("config")
-        if not isinstance(config, dict) or not isinstance(config.get("aws:region"), str):
-            continue
-        stack = item.name[len("Pulumi."): -len(".yaml")]
-        env = config.get("modelops:environment") or stack
-        target = Path(str(config.get("modelops:spec") or "modelops.yaml"))
-        if os.path.abspath(target if target.is_absolute() else stacks.parent / target) != str(spec):
-            continue
-        line, column = doc.value_position(("config", "aws:region"))
-        found.setdefault(str(env), []).append((config["aws:region"], doc.file, line, column))
-    return found
-
-
-def _region_problems(merged: dict[str, Any], where: Locator, stacks: list[tuple[str, str, int, int]]) -> list[Problem]:
-    """The spec's region against the ``aws:region`` each stack of the environment deploys to:
-    image URIs and ARNs are built for the one, resources would be created in the other."""
-    region = merged.get("region")
-    if not isinstance(region, str):
-        return []
-    problems = []
-    file, line, column = where.value(("region",))
-    for other, config_file, config_line, config_column in stacks:
-        if other != region:
-            problems.append(Problem(
-                "E-REGION-MISMATCH", file, line, column, "region",
-                f"'{region}' is not the region the stack deploys to: {config_file}:{config_line}:{config_column} sets aws:region '{other}'",
-                f"make them agree: `region: {other}` here, or `aws:region: {region}` in {config_file}",
-            ))
-    return problems
-
-
-#: the account of an IAM role ARN, as a stack config's ``aws:assumeRoles`` names it
-_ROLE_ACCOUNT = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/")
-
-
-def _stack_accounts(spec_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, str, int, int]]]:
-    """Per environment of this spec: (account, what names it, stack config file, line, column) of
-    every account a ``stacks/Pulumi.<stack>.yaml`` deploying it names: each of
-    ``aws:allowedAccountIds`` and the account of each ``roleArn`` of ``aws:assumeRoles``, the
-    deploy role. A file that does not parse is Pulumi's to report."""
-    stacks = _stacks(spec_path)
-    if not stacks.is_dir():
-        return {}
-    spec = Path(os.path.abspath(spec_path))
-    found: dict[str, list[tuple[str, str, str, int, int]]] = {}
-    for item in sorted(stacks.glob("Pulumi.*.yaml")):
-        try:
-            doc = load_yaml(item, strict=False, allow_empty=True)
-        except SpecError:
-            continue
-        config = doc.data.get("config")
-        if not isinstance(config, dict):
-            continue
-        stack = item.name[len("Pulumi."): -len(".yaml")]
-        target = Path(str(config.get("modelops:spec") or "modelops.yaml"))
-        if os.path.abspath(target if target.is_absolute() else stacks.parent / target) != str(spec):
-            continue
-        env = str(config.get("modelops:environment") or stack.split(".", 1)[0])
-        named: list[tuple[str, str, tuple[Any, ...]]] = []
-        allowed = config.get("aws:allowedAccountIds")
-        if isinstance(allowed, list):
-            named += [(str(a), "aws:allowedAccountIds", ("config", "aws:allowedAccountIds", i)) for i, a in enumerate(allowed)]
-        roles = config.get("aws:assumeRoles")  # pulumi_aws v7 has no singular aws:assumeRole
-        for path, role in [(("config", "aws:assumeRoles", i), r) for i, r in enumerate(roles)] if isinstance(roles, list) else []:
-            arn = role.get("roleArn") if isinstance(role, dict) else None
-            match = _ROLE_ACCOUNT.match(arn) if isinstance(arn, str) else None
-            if match:
-                named.append((match.group(1), f"the deploy role {arn}", (*path, "roleArn")))
-        for account, what, path in named:
-            line, column = doc.value_position(path)
-            found.setdefault(env, []).append((account, what, doc.file, line, column))
-    return found
-
-
-def _account_problems(merged: dict[str, Any], where: Locator, env: str, base_file: str,
-                      stacks: list[tuple[str, str, str, int, int]]) -> list[Problem]:
-    """An environment's ``account`` against the registry's and its stack configs'.
-
-    Naming an account says the environments live in separate accounts: the registry's
-    account must then be known (its bucket name and key ARN carry it), and every account
-    a stack config of the environment deploys with must be that one (the registry grants
-    the roles of the named account, nothing else)."""
-    account = merged.get("account")
-    if not isinstance(account, str):
-        return []
-    problems = []
-    file, line, column = where.value(("account",))
-    registry = merged.get("registry")
-    if not isinstance(registry, dict) or not isinstance(registry.get("account"), str):
-        problems.append(Problem(
-            "E-ACCOUNT", file, line, column, "account",
-            f"environment '{env}' names its account '{account}', but not the account of the project's registry",
-            f"add `registry: {{account: \"<12 digits>\"}}` to {base_file}: the account of `pulumi up --stack registry`",
-        ))
-    return problems + _mismatches(account, ("account",), where, stacks)
-
-
-def _mismatches(account: str, path: tuple[str, ...], where: Locator,
-                stacks: list[tuple[str, str, str, int, int]]) -> list[Problem]:
-    """Every account a stack config names (:func:`_stack_accounts`) that is not ``account``, the
-    value at ``path`` of the spec."""
-    file, line, column = where.value(path)
-    dotted = ".".join(path)
-    return [
-        Problem(
-            "E-ACCOUNT-MISMATCH", file, line, column, dotted,
-            f"'{account}' is not the account the stack deploys to: {config_file}:{config_line}:{config_column} names {what} in '{other}'",
-            f"make them agree: `{dotted}: \"{other}\"` here, or the deploy role and `aws:allowedAccountIds` of account {account} in {config_file}",
-        )
-        for other, what, config_file, config_line, config_column in stacks if other != account
-    ]
 
 
 def list_environments(spec_path: str | os.PathLike[str]) -> list[str]:
@@ -247,7 +112,7 @@ class _Checked:
 def _unknown_env(env: str, available: list[str], spec_path: str | os.PathLike[str]) -> UsageError:
     close = suggest(env, available)
     hint = f" (did you mean '{close}'?)" if close else ""
-    where = f"{display_name(_stacks(spec_path))}/<env>.yaml" if _stacks(spec_path).is_dir() else "no stacks/ directory: only the implicit environment"
+    where = f"{display_name(stacks_dir(spec_path))}/<env>.yaml" if stacks_dir(spec_path).is_dir() else "no stacks/ directory: only the implicit environment"
     return UsageError(f"unknown environment '{env}'{hint}; available: {', '.join(available)} ({where})")
 
 
@@ -272,8 +137,8 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
     # a problem of the base alone is the base's: reported there once, not again in each overlay
     of_base = {(p.code, p.path, p.message) for p in (*base_schema, *files.problems)}
     spec_dir = Path(base.path).parent
-    regions = _stack_regions(spec_path)
-    accounts = _stack_accounts(spec_path)
+    regions = stack_regions(spec_path)
+    accounts = stack_accounts(spec_path)
     checked: dict[str, _Checked] = {}
     passed: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # entities alike in several environments
     for env in envs:
@@ -282,12 +147,12 @@ def _check(spec_path: str | os.PathLike[str], envs: list[str] | None) -> tuple[l
         if result is not None:
             checked[env] = result
             layers = [result.overlay, base] if result.overlay is not None else [base]  # the region is the root's
-            problems.extend(_region_problems(result.data, Locator(layers), regions.get(env, [])))
-            problems.extend(_account_problems(result.data, Locator(layers), env, base.file, accounts.get(env, [])))
+            problems.extend(region_problems(result.data, Locator(layers), regions.get(env, [])))
+            problems.extend(account_problems(result.data, Locator(layers), env, base.file, accounts.get(env, [])))
     registry = files.data.get("registry")
     if isinstance(registry, dict) and isinstance(registry.get("account"), str):
         # the registry stack's config (stacks/Pulumi.registry.yaml) against the spec's registry.account
-        problems.extend(_mismatches(registry["account"], ("registry", "account"), Locator(files.docs),
+        problems.extend(account_mismatches(registry["account"], ("registry", "account"), Locator(files.docs),
                                     accounts.get(REGISTRY_STACK, [])))
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.path, p.code, p.message))
     return unique, checked
