@@ -77,8 +77,8 @@ class Outcome:
     note: str = ""
     #: the stacks applied, in order
     stacks: list[str] = field(default_factory=list)
-    #: seconds of each part of the run, in order (``up``: the spec check before it, the
-    #: registry publish, the apply and the smoke checks; see :data:`PHASES`)
+    #: seconds of each part of the run, in order (``up``: ``publish``, ``apply``,
+    #: ``smoke_checks``; the command adds ``check``, the spec check before it)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -125,21 +125,17 @@ def _role_documents(ctx: Context, role: str) -> list[Any]:
     return documents
 
 
-def _check_one(ctx: Context, resource: Any, topics: set[str], seen: _Seen | None = None) -> list[Check]:
+def _check_one(ctx: Context, resource: Any, topics: set[str], seen: _Seen) -> list[Check]:
     handler = handler_for(resource.type)
     label = handler.label(resource.id, resource.outputs)
     kind = resource.type.split(":")[1]
     described: dict[str, Any] | None = None
-    seen = seen or _Seen(ctx)
     try:
         if resource.type == ENDPOINT:
             described = ctx.client("sagemaker").describe_endpoint(EndpointName=resource.id)
             ok = True
         elif resource.type == METRIC_ALARM:
-            if resource.id not in seen.alarms:
-                found = _described_alarms(ctx, [resource.id])
-                seen.alarms[resource.id] = found.get(resource.id) if isinstance(found, dict) else found
-            described = seen.alarms[resource.id]
+            described = seen.alarms[resource.id]  # described with its batch (smoke_checks)
             if isinstance(described, BaseException):
                 raise described
             ok = described is not None
