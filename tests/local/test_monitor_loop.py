@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -110,6 +111,20 @@ def _put_labels(emulator: Emulator, name: str, labels: dict[str, Any]) -> None:
     emulator.client("s3").put_object(Bucket=BUCKET, Key=f"labels/churn-classifier/{name}.jsonl", Body=body.encode())
 
 
+def _wait_for_capture(emulator: Emulator, rows: int, seconds: float = 60.0) -> None:
+    """Until the capture holds ``rows`` records: the server writes a request's capture after
+    its answer is sent (WSGI's close), so the last ones may land after the client has read them."""
+    s3 = emulator.client("s3")
+    deadline = time.monotonic() + seconds
+    while True:
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/churn-classifier/").get("Contents", [])
+        count = sum(len([line for line in s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read().splitlines()
+                         if line.strip()]) for o in listed if o["Key"].endswith(".jsonl"))
+        if count >= rows or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
 def _clear_capture(emulator: Emulator) -> None:
     """The next hour: last hour's capture is out of the job's window (deleted, so no clock is needed)."""
     s3 = emulator.client("s3")
@@ -181,11 +196,13 @@ def loop(emulator_server: Emulator, artifact_root: Path, tmp_path_factory: pytes
         rows = _rows()
         # AND customers like the training data's come, and their true outcomes arrive as labels
         _send(port, rows, "steady")
+        _wait_for_capture(emulator, len(rows))
         _put_labels(emulator, "steady", {f"steady-{i}": int(r["churned"]) for i, r in enumerate(rows)})
         stages["steady"] = _stage(root, spec, emulator, queue)
         # AND an hour later, a new kind of customer comes, and none of them churns
         _clear_capture(emulator)
         _send(port, [_shifted(r) for r in rows], "shifted")
+        _wait_for_capture(emulator, len(rows))
         _put_labels(emulator, "shifted", {f"shifted-{i}": 0 for i in range(len(rows))})
         stages["shifted"] = _stage(root, spec, emulator, queue)
     finally:
